@@ -1,0 +1,11 @@
+-- Unique visitors by country ('' when unknown).
+SELECT
+    country,
+    uniqExact(visitor_id) AS visitors
+FROM events FINAL
+WHERE site_id = {site:String}
+  AND ts >= {from:DateTime} AND ts < {to:DateTime}
+  AND is_bot = 0
+GROUP BY country
+ORDER BY visitors DESC, country
+LIMIT 100

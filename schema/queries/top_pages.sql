@@ -1,0 +1,14 @@
+-- Most viewed pages, with unique visitors and average engaged time.
+SELECT
+    path,
+    countIf(event_type = 'page_view')                       AS page_views,
+    uniqExactIf(visitor_id, event_type = 'page_view')       AS visitors,
+    toUInt32(avgIf(engaged_ms, event_type = 'engagement'))  AS avg_engaged_ms
+FROM events FINAL
+WHERE site_id = {site:String}
+  AND ts >= {from:DateTime} AND ts < {to:DateTime}
+  AND is_bot = 0
+GROUP BY path
+HAVING page_views > 0
+ORDER BY page_views DESC, path
+LIMIT 50

@@ -1,0 +1,24 @@
+//! `ktra-schema` — the contracts shared by every ktra part.
+//!
+//! Owns: the event batch wire format sent by the pixel ([`wire`]), the limits
+//! and validation every event passes before it is stored ([`limits`],
+//! [`validate`]), the ClickHouse row types (behind the `clickhouse` feature, so
+//! the pixel does not pull them), and the ClickHouse migrations and analyst
+//! queries ([`migrations`], [`queries`]).
+//!
+//! Does not own: HTTP, enrichment, consent tokens or anything that talks to a
+//! database — those live in `ktra-collector`. This crate builds for
+//! `wasm32-unknown-unknown`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod limits;
+pub mod migrations;
+pub mod queries;
+pub mod validate;
+pub mod wire;
+
+#[cfg(feature = "clickhouse")]
+pub mod row;
+
+pub use validate::{validate_event, Reject, RejectReason, ValidEvent};
+pub use wire::{Batch, EventType, RawEvent, Utm};

@@ -1,0 +1,208 @@
+//! ClickHouse migrations, embedded from `schema/migrations/*.sql`, and the
+//! renderer that adapts them to a server version and deployment.
+//!
+//! Statements are written for current ClickHouse, unqualified (the runner
+//! selects the database), with three placeholders:
+//! - `{{on_cluster}}` → empty, or `ON CLUSTER name` when deployed on a cluster;
+//! - `{{engine:Name(args)}}` → `Name(args)`, or its `Replicated` form with the
+//!   usual `{shard}`/`{replica}` macros on a cluster;
+//! - `LowCardinality(T)` is kept on 19.0 and later and becomes `T` on older
+//!   servers (Debian's 18.16), where it is experimental.
+
+/// One migration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Increasing version number (the file's numeric prefix).
+    pub version: u32,
+    /// File name without extension.
+    pub name: &'static str,
+    /// Raw SQL with placeholders; statements end in `;` at the end of a line.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_events", sql: include_str!("../migrations/0001_events.sql") },
+    Migration { version: 2, name: "0002_consent_log", sql: include_str!("../migrations/0002_consent_log.sql") },
+    Migration { version: 3, name: "0003_email", sql: include_str!("../migrations/0003_email.sql") },
+    Migration { version: 4, name: "0004_sessions", sql: include_str!("../migrations/0004_sessions.sql") },
+];
+
+/// The table recording applied migrations.
+pub const MIGRATIONS_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} \
+(version UInt32, name String, applied_at DateTime) ENGINE = {{engine:ReplacingMergeTree()}} ORDER BY version";
+
+/// A ClickHouse server version, as `SELECT version()` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    /// Major (year-based since 18).
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+}
+
+impl ServerVersion {
+    /// Parses `"18.16.1"` or `"26.3.1.1"`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.trim().split('.');
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next().unwrap_or("0").parse().ok()?;
+        Some(Self { major, minor })
+    }
+
+    /// Whether `LowCardinality` is a regular (non-experimental) type.
+    pub fn has_low_cardinality(self) -> bool {
+        self.major >= 19
+    }
+}
+
+/// How the schema is deployed.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// Cluster name for `ON CLUSTER` and replicated engines; `None` for one server.
+    pub cluster: Option<String>,
+}
+
+/// Whether `s` is a safe ClickHouse identifier (database, table, cluster).
+pub fn is_identifier(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && s.len() <= 64
+}
+
+/// Renders migration SQL for a server and deployment, split into statements.
+pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<String> {
+    let on_cluster = match &deploy.cluster {
+        Some(c) if is_identifier(c) => format!("ON CLUSTER {c}"),
+        _ => String::new(),
+    };
+    let mut text = sql.replace("{{on_cluster}}", &on_cluster);
+    while let Some(start) = text.find("{{engine:") {
+        let Some(len) = text[start..].find("}}") else { break };
+        let engine = &text[start + 9..start + len];
+        let rendered = match &deploy.cluster {
+            Some(_) => replicated(engine),
+            None => engine.to_string(),
+        };
+        text.replace_range(start..start + len + 2, &rendered);
+    }
+    if !version.has_low_cardinality() {
+        text = strip_low_cardinality(&text);
+    }
+    split_statements(&text)
+}
+
+fn replicated(engine: &str) -> String {
+    let (name, args) = match engine.find('(') {
+        Some(i) => (&engine[..i], engine[i + 1..].trim_end_matches(')')),
+        None => (engine, ""),
+    };
+    let path = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'";
+    if args.trim().is_empty() {
+        format!("Replicated{name}({path})")
+    } else {
+        format!("Replicated{name}({path}, {args})")
+    }
+}
+
+fn strip_low_cardinality(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find("LowCardinality(") {
+        out.push_str(&rest[..i]);
+        let inner = &rest[i + "LowCardinality(".len()..];
+        let close = inner.find(')').unwrap_or(inner.len());
+        out.push_str(&inner[..close]);
+        rest = inner.get(close + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits SQL into statements at `;` ending a line, dropping comment-only lines.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        let trimmed = line.trim_end();
+        if let Some(stmt) = trimmed.strip_suffix(';') {
+            cur.push_str(stmt);
+            if !cur.trim().is_empty() {
+                out.push(cur.trim().to_string());
+            }
+            cur.clear();
+        } else {
+            cur.push_str(line);
+            cur.push('\n');
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: ServerVersion = ServerVersion { major: 18, minor: 16 };
+    const NEW: ServerVersion = ServerVersion { major: 26, minor: 1 };
+
+    #[test]
+    fn low_cardinality_is_gated_on_version() {
+        let sql = "CREATE TABLE t (a LowCardinality(String), b UInt8) ENGINE = {{engine:MergeTree()}} ORDER BY b;";
+        let old = render(sql, OLD, &Deployment::default());
+        assert_eq!(old, vec!["CREATE TABLE t (a String, b UInt8) ENGINE = MergeTree() ORDER BY b"]);
+        let new = render(sql, NEW, &Deployment::default());
+        assert!(new[0].contains("LowCardinality(String)"));
+    }
+
+    #[test]
+    fn cluster_makes_engines_replicated() {
+        let d = Deployment { cluster: Some("main".into()) };
+        let sql = "CREATE TABLE t {{on_cluster}} (v DateTime) ENGINE = {{engine:ReplacingMergeTree(v)}} ORDER BY v;";
+        let s = &render(sql, NEW, &d)[0];
+        assert!(s.contains("ON CLUSTER main"), "{s}");
+        assert!(s.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', v)"), "{s}");
+        let bad = Deployment { cluster: Some("x; DROP".into()) };
+        assert!(!render(sql, NEW, &bad)[0].contains("DROP"));
+    }
+
+    #[test]
+    fn every_migration_renders_to_statements_without_placeholders() {
+        for m in MIGRATIONS {
+            for v in [OLD, NEW] {
+                let stmts = render(m.sql, v, &Deployment::default());
+                assert!(!stmts.is_empty(), "{}", m.name);
+                for s in &stmts {
+                    assert!(!s.contains("{{"), "{}: {s}", m.name);
+                    assert!(!s.contains('?'), "{}: '?' would be taken as a bind placeholder", m.name);
+                    if v == OLD {
+                        assert!(!s.contains("LowCardinality"), "{}", m.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(ServerVersion::parse("18.16.1"), Some(OLD));
+        assert_eq!(ServerVersion::parse("26.1.2.3"), Some(NEW));
+        assert_eq!(ServerVersion::parse("x"), None);
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("ktra_test_1"));
+        assert!(!is_identifier("1abc"));
+        assert!(!is_identifier("a-b"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("a`b"));
+    }
+}
