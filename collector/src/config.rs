@@ -1,0 +1,318 @@
+//! Typed configuration: a TOML file plus `KTRA_*` environment overrides.
+//! Every field has a documented default; `collector/ktra.demo.toml` is the
+//! committed example.
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole collector configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on (`KTRA_LISTEN`). Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Secret for consent tokens and signed links (`KTRA_SECRET`), at least 32 bytes.
+    pub secret: String,
+    /// Bearer key for `/v1/admin/…`, `/v1/stats/…` and the dashboard (`KTRA_ADMIN_KEY`).
+    pub admin_key: String,
+    /// Directory with the built web assets: `ktra.js`, `banner.*`, `pixel/`, `dashboard/` (`KTRA_ASSETS_DIR`).
+    pub assets_dir: Option<PathBuf>,
+    /// Trust the first address of `X-Forwarded-For` (behind a load balancer only).
+    pub trust_proxy: bool,
+    /// What to do with known bots: `flag` (store with is_bot = 1) or `drop` (count, do not store).
+    pub bots: BotPolicy,
+    /// ClickHouse connection and batching.
+    pub clickhouse: ClickHouseConfig,
+    /// Enrichment sources.
+    pub geoip: GeoIpConfig,
+    /// Consent enforcement.
+    pub consent: ConsentConfig,
+    /// Sites, by site id.
+    pub sites: BTreeMap<String, SiteConfig>,
+}
+
+/// Known-bot policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotPolicy {
+    /// Store bot traffic with `is_bot = 1`.
+    Flag,
+    /// Count bot traffic and drop it.
+    Drop,
+}
+
+/// ClickHouse connection and batch limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP URL (`KTRA_CLICKHOUSE_URL`). Default `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database (`KTRA_CLICKHOUSE_DATABASE`). Default `ktra`.
+    pub database: String,
+    /// User (`KTRA_CLICKHOUSE_USER`). Default `default`.
+    pub user: String,
+    /// Password (`KTRA_CLICKHOUSE_PASSWORD`). Default empty.
+    pub password: String,
+    /// Cluster name for `ON CLUSTER` DDL and replicated engines; empty for one server.
+    pub cluster: String,
+    /// Apply migrations when `serve` starts. Default true.
+    pub migrate_on_start: bool,
+    /// Flush a batch at this many rows. Default 10 000.
+    pub batch_max_rows: usize,
+    /// Flush a batch at about this many bytes. Default 8 MiB.
+    pub batch_max_bytes: usize,
+    /// Flush a non-empty batch after this many milliseconds. Default 1000.
+    pub batch_max_ms: u64,
+    /// Capacity of the queue between handlers and the writer, in requests. Default 4096.
+    pub queue_capacity: usize,
+    /// Timeout of one insert, in milliseconds. Default 10 000.
+    pub insert_timeout_ms: u64,
+}
+
+/// GeoIP database.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoIpConfig {
+    /// Path to a MaxMind-format City or Country `.mmdb` (`KTRA_GEOIP_PATH`); none → empty geo columns.
+    pub path: Option<PathBuf>,
+}
+
+/// Consent enforcement settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentConfig {
+    /// Refuse events without a valid token. Default true; only tests of the
+    /// raw pipeline turn it off.
+    pub enforce: bool,
+    /// How often revocations recorded by other collectors are read back, in seconds. Default 5.
+    pub revocation_refresh_secs: u64,
+}
+
+/// One site.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    /// Origins allowed to send events and consent (`KTRA_SITE_<ID>_ORIGINS`, comma separated).
+    pub origins: Vec<String>,
+    /// Hosts that tracking-link destinations may point to.
+    pub hosts: Vec<String>,
+    /// Banner revision; raising it asks every visitor again.
+    pub revision: u32,
+    /// Consent lifetime in days (default 182, at most 396 ≈ 13 months).
+    pub consent_days: u32,
+    /// Delete a visitor's events when they withdraw consent.
+    pub erase_on_withdraw: bool,
+    /// Show the small floating consent button after a decision.
+    pub floating_button: bool,
+    /// Link to the site's privacy policy, shown in the banner.
+    pub privacy_url: String,
+    /// Language used when the page's is not available.
+    pub default_language: String,
+    /// Banner text overrides per language, then per key.
+    pub texts: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            secret: String::new(),
+            admin_key: String::new(),
+            assets_dir: None,
+            trust_proxy: false,
+            bots: BotPolicy::Flag,
+            clickhouse: ClickHouseConfig::default(),
+            geoip: GeoIpConfig::default(),
+            consent: ConsentConfig::default(),
+            sites: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "ktra".into(),
+            user: "default".into(),
+            password: String::new(),
+            cluster: String::new(),
+            migrate_on_start: true,
+            batch_max_rows: 10_000,
+            batch_max_bytes: 8 << 20,
+            batch_max_ms: 1000,
+            queue_capacity: 4096,
+            insert_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        Self { enforce: true, revocation_refresh_secs: 5 }
+    }
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            origins: Vec::new(),
+            hosts: Vec::new(),
+            revision: 1,
+            consent_days: 182,
+            erase_on_withdraw: false,
+            floating_button: true,
+            privacy_url: String::new(),
+            default_language: "en".into(),
+            texts: BTreeMap::new(),
+        }
+    }
+}
+
+/// Configuration error.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// File could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML is invalid.
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file, then applies `KTRA_*` overrides from the process environment.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p.into(), source: Box::new(e) })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(std::env::vars())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Applies `KTRA_*` overrides from `vars`.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        for (k, v) in vars {
+            let Some(key) = k.strip_prefix("KTRA_") else { continue };
+            match key {
+                "LISTEN" => self.listen = v.parse().map_err(|_| ConfigError::Invalid(format!("KTRA_LISTEN {v:?} is not an address")))?,
+                "SECRET" => self.secret = v,
+                "ADMIN_KEY" => self.admin_key = v,
+                "ASSETS_DIR" => self.assets_dir = Some(v.into()),
+                "GEOIP_PATH" => self.geoip.path = Some(v.into()),
+                "CLICKHOUSE_URL" => self.clickhouse.url = v,
+                "CLICKHOUSE_DATABASE" => self.clickhouse.database = v,
+                "CLICKHOUSE_USER" => self.clickhouse.user = v,
+                "CLICKHOUSE_PASSWORD" => self.clickhouse.password = v,
+                "BATCH_MAX_ROWS" => self.clickhouse.batch_max_rows = parse_num(&k, &v)?,
+                "BATCH_MAX_MS" => self.clickhouse.batch_max_ms = parse_num(&k, &v)?,
+                _ => {
+                    if let Some(rest) = key.strip_prefix("SITE_") {
+                        if let Some(id) = rest.strip_suffix("_ORIGINS") {
+                            let site = self.sites.entry(id.to_ascii_lowercase()).or_default();
+                            site.origins = split_list(&v);
+                        } else if let Some(id) = rest.strip_suffix("_HOSTS") {
+                            let site = self.sites.entry(id.to_ascii_lowercase()).or_default();
+                            site.hosts = split_list(&v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks ranges and consistency.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !ktra_schema::migrations::is_identifier(&self.clickhouse.database) {
+            return Err(ConfigError::Invalid(format!("clickhouse.database {:?} is not an identifier", self.clickhouse.database)));
+        }
+        if !self.clickhouse.cluster.is_empty() && !ktra_schema::migrations::is_identifier(&self.clickhouse.cluster) {
+            return Err(ConfigError::Invalid("clickhouse.cluster is not an identifier".into()));
+        }
+        if self.clickhouse.batch_max_rows == 0 || self.clickhouse.queue_capacity == 0 {
+            return Err(ConfigError::Invalid("batch_max_rows and queue_capacity must be positive".into()));
+        }
+        for (id, site) in &self.sites {
+            if !ktra_schema::validate::is_token_id(id) {
+                return Err(ConfigError::Invalid(format!("site id {id:?} must be [A-Za-z0-9_.-]")));
+            }
+            if site.consent_days == 0 || site.consent_days > 396 {
+                return Err(ConfigError::Invalid(format!("site {id}: consent_days must be 1..=396 (13 months)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Batch flush period.
+    pub fn batch_period(&self) -> Duration {
+        Duration::from_millis(self.clickhouse.batch_max_ms.max(1))
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Invalid(format!("{k} {v:?} is not a number")))
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',').map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut cfg: Config = toml::from_str(
+            "listen = '127.0.0.1:9000'\n[clickhouse]\nurl = 'http://a:1'\n[sites.demo]\norigins = ['http://x']\n",
+        )
+        .unwrap();
+        cfg.apply_env([
+            ("KTRA_CLICKHOUSE_URL".to_string(), "http://b:2".to_string()),
+            ("KTRA_SITE_DEMO_ORIGINS".to_string(), "http://127.0.0.1:5000/, http://y".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ])
+        .unwrap();
+        assert_eq!(cfg.clickhouse.url, "http://b:2");
+        assert_eq!(cfg.sites["demo"].origins, vec!["http://127.0.0.1:5000", "http://y"]);
+        assert_eq!(cfg.listen.port(), 9000);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(toml::from_str::<Config>("lisen = 'x'").is_err());
+        let mut cfg = Config::default();
+        assert!(cfg.apply_env([("KTRA_LISTEN".into(), "nope".into())]).is_err());
+        cfg.clickhouse.database = "a;b".into();
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn demo_config_parses() {
+        let text = include_str!("../ktra.demo.toml");
+        let cfg: Config = toml::from_str(text).unwrap();
+        cfg.validate().unwrap();
+        assert!(cfg.sites.contains_key("demo"));
+    }
+}

@@ -1,0 +1,350 @@
+//! `POST /v1/consent` (record a decision, return a signed token),
+//! `GET /v1/config/{site}` (what the banner needs), and the consent check
+//! applied to every event batch.
+use super::token::Claims;
+use super::PURPOSES;
+use crate::config::SiteConfig;
+use crate::enrich::parse_user_agent;
+use crate::error::ApiError;
+use crate::ingest::body::{check_content_type, read_limited};
+use crate::ingest::{cors, ClientMeta};
+use crate::sink::Rows;
+use crate::state::{origin_allowed, AppState};
+use crate::telemetry as t;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ktra_schema::row::ConsentRow;
+use ktra_schema::validate::is_token_id;
+use ktra_schema::RejectReason;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn consent_err(reason: RejectReason, message: &str) -> ApiError {
+    ApiError::Consent { reason, message: message.to_string() }
+}
+
+/// Checks the consent token of an event batch for `site_id`; returns the
+/// consent id. Refuses a missing, forged, other-site, expired, old-revision,
+/// revoked token, and one that does not grant both analytics and marketing.
+pub fn check_event_consent(state: &AppState, site_id: &str, site: &SiteConfig, token: Option<&str>) -> Result<String, ApiError> {
+    let enforce = state.config.consent.enforce;
+    let Some(token) = token else {
+        return if enforce {
+            Err(consent_err(RejectReason::ConsentMissing, "no consent token: events are stored only after the visitor grants analytics and marketing"))
+        } else {
+            Ok(String::new())
+        };
+    };
+    let claims = match state.consent_key.verify(token) {
+        Ok(c) => c,
+        Err(_) if !enforce => return Ok(String::new()),
+        Err(_) => return Err(consent_err(RejectReason::ConsentInvalid, "consent token is malformed or its signature is wrong")),
+    };
+    if !enforce {
+        return Ok(claims.c);
+    }
+    check_claims(&claims, site_id, site, unix_now(), state.revocations.is_revoked(&claims.c))?;
+    Ok(claims.c)
+}
+
+/// The checks on verified claims, separated for tests.
+pub fn check_claims(c: &Claims, site_id: &str, site: &SiteConfig, now: u64, revoked: bool) -> Result<(), ApiError> {
+    if c.s != site_id {
+        return Err(consent_err(RejectReason::ConsentOtherSite, "consent token was issued for another site"));
+    }
+    if c.e <= now {
+        return Err(consent_err(RejectReason::ConsentExpired, "consent has expired; the visitor must be asked again"));
+    }
+    if c.r < site.revision {
+        return Err(consent_err(RejectReason::ConsentOldRevision, "consent was given to an older banner revision"));
+    }
+    if revoked {
+        return Err(consent_err(RejectReason::ConsentWithdrawn, "consent was withdrawn or replaced"));
+    }
+    if !(c.grants("analytics") && c.grants("marketing")) {
+        return Err(consent_err(RejectReason::ConsentPurposes, "consent does not grant both analytics and marketing"));
+    }
+    Ok(())
+}
+
+/// A decision as the banner sends it.
+#[derive(Debug, Deserialize)]
+pub struct ConsentRequest {
+    /// Site id.
+    pub site: String,
+    /// `grant`, `deny`, `change` or `withdraw`.
+    pub action: String,
+    /// `banner`, `settings`, `gpc` or `api`.
+    #[serde(default)]
+    pub source: String,
+    /// Granted optional purposes.
+    #[serde(default)]
+    pub granted: Vec<String>,
+    /// Denied optional purposes.
+    #[serde(default)]
+    pub denied: Vec<String>,
+    /// Banner revision shown (default: the site's current one).
+    #[serde(default)]
+    pub revision: Option<u32>,
+    /// Banner language.
+    #[serde(default)]
+    pub language: String,
+    /// Hash of the banner texts shown.
+    #[serde(default)]
+    pub text_hash: String,
+    /// The previous token, if any.
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// Visitor id, sent with a withdrawal so that the visitor's data can be erased.
+    #[serde(default)]
+    pub vid: Option<String>,
+    /// The browser reported Global Privacy Control.
+    #[serde(default)]
+    pub gpc: bool,
+}
+
+/// The answer to a decision.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsentResponse {
+    /// Signed token for the `ktra_consent` cookie.
+    pub token: String,
+    /// The new consent id.
+    pub consent_id: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: u64,
+    /// Cookie lifetime in seconds.
+    pub max_age: u64,
+    /// Whether an erasure of the visitor's events was scheduled.
+    pub erased: bool,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad(RejectReason::BadValue, message)
+}
+
+/// `POST /v1/consent`.
+pub async fn post_consent(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap, body: Body) -> Response {
+    let origin = meta.origin.clone();
+    let mut resp = match record(&state, meta, &headers, body).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => e.into_response(),
+    };
+    if let Some(o) = origin.as_deref() {
+        if state.any_site_allows(o) && resp.status() != StatusCode::FORBIDDEN {
+            cors::allow(resp.headers_mut(), o);
+        }
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn record(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<ConsentResponse, ApiError> {
+    check_content_type(headers)?;
+    let bytes = read_limited(headers, body, 16 * 1024).await?;
+    let req: ConsentRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid consent decision: {e}")))?;
+    let site = state
+        .site(&req.site)
+        .ok_or_else(|| ApiError::bad(RejectReason::UnknownSite, format!("unknown site {:?}", req.site.chars().take(64).collect::<String>())))?;
+    if !origin_allowed(site, meta.origin.as_deref()) {
+        return Err(ApiError::Origin(meta.origin.unwrap_or_default()));
+    }
+    let action: &'static str = match req.action.as_str() {
+        "grant" => "grant",
+        "deny" => "deny",
+        "change" => "change",
+        "withdraw" => "withdraw",
+        other => return Err(bad(format!("action {other:?} must be grant, deny, change or withdraw"))),
+    };
+    let source: &'static str = match req.source.as_str() {
+        "" | "banner" => "banner",
+        "settings" => "settings",
+        "gpc" => "gpc",
+        "api" => "api",
+        other => return Err(bad(format!("source {other:?} must be banner, settings, gpc or api"))),
+    };
+    let clean = |v: &[String], field: &str| -> Result<Vec<String>, ApiError> {
+        let mut out = Vec::new();
+        for p in v {
+            if p == "necessary" {
+                continue;
+            }
+            if !PURPOSES.contains(&p.as_str()) {
+                return Err(bad(format!("{field} has unknown purpose {p:?}; use analytics, marketing")));
+            }
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+        Ok(out)
+    };
+    let mut granted = clean(&req.granted, "granted")?;
+    let mut denied = clean(&req.denied, "denied")?;
+    if action == "withdraw" || action == "deny" {
+        granted.clear();
+    }
+    for p in PURPOSES {
+        if !granted.iter().any(|g| g == p) && !denied.iter().any(|d| d == p) {
+            denied.push(p.to_string());
+        }
+    }
+    if granted.iter().any(|g| denied.contains(g)) {
+        return Err(bad("a purpose cannot be both granted and denied"));
+    }
+    let revision = req.revision.unwrap_or(site.revision);
+    if revision > site.revision {
+        return Err(bad(format!("revision {revision} is newer than the site's current revision {}", site.revision)));
+    }
+    if req.language.len() > 16 || !req.language.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        return Err(bad("language must be a short language tag"));
+    }
+    if req.text_hash.len() > 128 {
+        return Err(bad("text_hash is longer than 128 bytes"));
+    }
+    let vid = req.vid.as_deref().filter(|v| !v.is_empty());
+    if let Some(v) = vid {
+        if !is_token_id(v) {
+            return Err(bad("vid must be 1 to 128 characters of [A-Za-z0-9_.-]"));
+        }
+    }
+
+    let now = unix_now();
+    // The previous decision this one replaces: only a genuine token of this site counts.
+    let previous = req.previous.as_deref().and_then(|t| state.consent_key.verify(t).ok()).filter(|c| c.s == req.site);
+    let max_age = u64::from(site.consent_days) * 86_400;
+    let expires_at = now + max_age;
+    let consent_id = uuid::Uuid::new_v4().to_string();
+    let ua = parse_user_agent(&meta.user_agent);
+    let geo = state.geo.lookup(meta.ip);
+    let row = ConsentRow {
+        consent_id: consent_id.clone(),
+        site_id: req.site.clone(),
+        action: action.to_string(),
+        source: source.to_string(),
+        granted: granted.clone(),
+        denied,
+        revision,
+        language: req.language.clone(),
+        text_hash: req.text_hash.clone(),
+        previous_id: previous.as_ref().map(|p| p.c.clone()).unwrap_or_default(),
+        visitor_id: if action == "withdraw" { vid.unwrap_or("").to_string() } else { String::new() },
+        gpc: u8::from(req.gpc || meta.gpc),
+        country: geo.country,
+        browser: ua.browser,
+        os: ua.os,
+        device: ua.device,
+        expires_at: u32::try_from(expires_at).unwrap_or(u32::MAX),
+        recorded_at: u32::try_from(now).unwrap_or(u32::MAX),
+    };
+    state
+        .sink
+        .try_send(Rows::Consent(row))
+        .map_err(|_| ApiError::Unavailable { retry_after: 2, message: "the collector is busy; retry later".into() })?;
+    metrics::counter!(t::CONSENT_DECISIONS, "action" => action).increment(1);
+    if let Some(p) = &previous {
+        state.revocations.revoke(&p.c, p.e.max(now + 1));
+    }
+
+    let erase = action == "withdraw" && site.erase_on_withdraw && vid.is_some();
+    if erase {
+        let state2 = state.clone();
+        let site_id = req.site.clone();
+        let vid = vid.unwrap_or("").to_string();
+        // Wait until events of this visitor still in the queue or a batch are
+        // written, then delete them (no new ones are accepted: the token is revoked).
+        let delay = state.config.batch_period() * 2 + Duration::from_secs(1);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = crate::admin::erase::erase_visitor(&state2.clickhouse, &site_id, &vid, false, false).await {
+                tracing::error!(error = %e, "erasure after withdrawal failed");
+            }
+        });
+    }
+    let claims = Claims { v: 1, c: consent_id.clone(), s: req.site, p: granted, r: revision, e: expires_at };
+    Ok(ConsentResponse { token: state.consent_key.sign(&claims), consent_id, expires_at, max_age, erased: erase })
+}
+
+/// What the banner needs to know about a site.
+#[derive(Debug, Serialize)]
+pub struct SitePublicConfig<'a> {
+    /// Site id.
+    pub site: &'a str,
+    /// Current banner revision.
+    pub revision: u32,
+    /// Consent lifetime in days.
+    pub lifetime_days: u32,
+    /// Show the floating button.
+    pub floating_button: bool,
+    /// Whether withdrawal erases the visitor's events.
+    pub erase_on_withdraw: bool,
+    /// Privacy policy link.
+    pub privacy_url: &'a str,
+    /// Fallback language.
+    pub default_language: &'a str,
+    /// Text overrides.
+    pub texts: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+/// `GET /v1/config/{site}`.
+pub async fn get_config(State(state): State<AppState>, meta: ClientMeta, Path(site_id): Path<String>) -> Response {
+    let Some(site) = state.site(&site_id) else {
+        return ApiError::NotFound(format!("unknown site {:?}", site_id.chars().take(64).collect::<String>())).into_response();
+    };
+    let body = SitePublicConfig {
+        site: &site_id,
+        revision: site.revision,
+        lifetime_days: site.consent_days,
+        floating_button: site.floating_button,
+        erase_on_withdraw: site.erase_on_withdraw,
+        privacy_url: &site.privacy_url,
+        default_language: &site.default_language,
+        texts: &site.texts,
+    };
+    let mut resp = Json(body).into_response();
+    if let Some(o) = meta.origin.as_deref() {
+        if site.origins.iter().any(|a| a == o) {
+            cors::allow(resp.headers_mut(), o);
+        }
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> SiteConfig {
+        SiteConfig { revision: 3, ..Default::default() }
+    }
+
+    fn claims() -> Claims {
+        Claims { v: 1, c: "c".into(), s: "demo".into(), p: vec!["analytics".into(), "marketing".into()], r: 3, e: 1000 }
+    }
+
+    fn reason(r: Result<(), ApiError>) -> Option<RejectReason> {
+        match r {
+            Ok(()) => None,
+            Err(ApiError::Consent { reason, .. }) => Some(reason),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[test]
+    fn claims_checks() {
+        assert_eq!(reason(check_claims(&claims(), "demo", &site(), 999, false)), None);
+        assert_eq!(reason(check_claims(&claims(), "other", &site(), 999, false)), Some(RejectReason::ConsentOtherSite));
+        assert_eq!(reason(check_claims(&claims(), "demo", &site(), 1000, false)), Some(RejectReason::ConsentExpired));
+        assert_eq!(reason(check_claims(&claims(), "demo", &SiteConfig { revision: 4, ..site() }, 999, false)), Some(RejectReason::ConsentOldRevision));
+        assert_eq!(reason(check_claims(&claims(), "demo", &site(), 999, true)), Some(RejectReason::ConsentWithdrawn));
+        let only_analytics = Claims { p: vec!["analytics".into()], ..claims() };
+        assert_eq!(reason(check_claims(&only_analytics, "demo", &site(), 999, false)), Some(RejectReason::ConsentPurposes));
+    }
+}

@@ -1,0 +1,10 @@
+//! Consent on the server: signed tokens ([`token`]), the revocation list
+//! shared between collector instances through `consent_log`
+//! ([`revocations`]), and the `POST /v1/consent` and `GET /v1/config/{site}`
+//! handlers ([`handler`]).
+pub mod handler;
+pub mod revocations;
+pub mod token;
+
+/// The optional purposes a visitor can grant (`necessary` is always on).
+pub const PURPOSES: [&str; 2] = ["analytics", "marketing"];

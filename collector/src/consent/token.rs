@@ -1,0 +1,182 @@
+//! Consent tokens: `<payload>.<signature>`, both base64url without padding.
+//! The payload is JSON the loader can read
+//! (`{"v":1,"c":id,"s":site,"p":[purposes],"r":revision,"e":expiry}`); the
+//! signature is HMAC-SHA256 over the encoded payload with a key derived from
+//! the server secret, checked in constant time.
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use ktra_schema::RejectReason;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Longest token accepted before any decoding.
+pub const MAX_TOKEN_LEN: usize = 1024;
+
+/// What a consent token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Format version (1).
+    pub v: u8,
+    /// Consent id (the `consent_log` row).
+    pub c: String,
+    /// Site id.
+    pub s: String,
+    /// Granted optional purposes.
+    pub p: Vec<String>,
+    /// Banner revision the visitor saw.
+    pub r: u32,
+    /// Expiry, Unix seconds.
+    pub e: u64,
+}
+
+impl Claims {
+    /// Whether a purpose is granted.
+    pub fn grants(&self, purpose: &str) -> bool {
+        self.p.iter().any(|p| p == purpose)
+    }
+}
+
+/// Signs and verifies tokens with one key.
+#[derive(Clone)]
+pub struct TokenKey {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a token, or the signature does not match.
+    #[error("consent token is malformed or its signature is wrong")]
+    Invalid,
+}
+
+impl From<TokenError> for RejectReason {
+    fn from(_: TokenError) -> Self {
+        RejectReason::ConsentInvalid
+    }
+}
+
+impl TokenKey {
+    /// Derives the key for `purpose` (e.g. `"consent"`, `"link"`) from the server secret,
+    /// so one secret never signs two kinds of thing with the same key.
+    pub fn derive(secret: &[u8], purpose: &str) -> Self {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(b"ktra/v1/");
+        mac.update(purpose.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&mac.finalize().into_bytes());
+        Self { key }
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_hmac())
+    }
+
+    /// Signs arbitrary bytes, returning `<b64(payload)>.<b64(sig)>`.
+    pub fn sign_bytes(&self, payload: &[u8]) -> String {
+        let body = B64.encode(payload);
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        let sig = B64.encode(mac.finalize().into_bytes());
+        let mut out = String::with_capacity(body.len() + 1 + sig.len());
+        out.push_str(&body);
+        out.push('.');
+        out.push_str(&sig);
+        out
+    }
+
+    /// Verifies `<b64(payload)>.<b64(sig)>` and returns the payload bytes.
+    pub fn verify_bytes(&self, token: &str) -> Result<Vec<u8>, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Invalid);
+        }
+        let (body, sig) = token.split_once('.').ok_or(TokenError::Invalid)?;
+        let sig = B64.decode(sig).map_err(|_| TokenError::Invalid)?;
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| TokenError::Invalid)?;
+        B64.decode(body).map_err(|_| TokenError::Invalid)
+    }
+
+    /// Signs consent claims.
+    pub fn sign(&self, claims: &Claims) -> String {
+        let json = serde_json::to_vec(claims).unwrap_or_default();
+        self.sign_bytes(&json)
+    }
+
+    /// Verifies a token's signature and decodes its claims. Expiry, site,
+    /// revision and revocation are the caller's checks.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let payload = self.verify_bytes(token)?;
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+        if claims.v != 1 {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cold]
+fn unreachable_hmac() -> HmacSha256 {
+    // HMAC accepts keys of any length; this cannot happen.
+    std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn claims() -> Claims {
+        Claims { v: 1, c: "c1".into(), s: "demo".into(), p: vec!["analytics".into(), "marketing".into()], r: 2, e: 2_000_000_000 }
+    }
+
+    #[test]
+    fn round_trip_and_payload_is_readable_json() {
+        let k = TokenKey::derive(b"secret", "consent");
+        let t = k.sign(&claims());
+        assert_eq!(k.verify(&t).unwrap(), claims());
+        let body = t.split('.').next().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&B64.decode(body).unwrap()).unwrap();
+        assert_eq!(json["s"], "demo");
+    }
+
+    #[test]
+    fn other_key_or_purpose_is_refused() {
+        let t = TokenKey::derive(b"secret", "consent").sign(&claims());
+        assert!(TokenKey::derive(b"other", "consent").verify(&t).is_err());
+        assert!(TokenKey::derive(b"secret", "link").verify(&t).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_tampering_is_refused(pos in 0usize..200, byte in any::<u8>()) {
+            let k = TokenKey::derive(b"secret", "consent");
+            let t = k.sign(&claims());
+            let mut b = t.clone().into_bytes();
+            let i = pos % b.len();
+            prop_assume!(b[i] != byte);
+            b[i] = byte;
+            if let Ok(s) = String::from_utf8(b) {
+                // base64url without padding can encode the same bytes only one way,
+                // so any changed character must fail.
+                prop_assert!(k.verify(&s).is_err(), "accepted tampered token {}", s);
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(s in ".{0,300}") {
+            let k = TokenKey::derive(b"secret", "consent");
+            let _ = k.verify(&s);
+        }
+    }
+}

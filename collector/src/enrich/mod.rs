@@ -1,0 +1,13 @@
+//! Enrichment: what the collector adds to an event from the request and the
+//! event itself — GeoIP ([`geo`]), user agent and bot flag ([`ua`]),
+//! referrer channel ([`channel`]) and URL parts ([`urlparts`]). Nothing here
+//! keeps the client IP: it is looked up and dropped.
+pub mod channel;
+pub mod event_row;
+pub mod geo;
+pub mod ua;
+pub mod urlparts;
+
+pub use channel::channel;
+pub use geo::{Geo, GeoIp};
+pub use ua::{parse_user_agent, UaInfo};

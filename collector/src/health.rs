@@ -1,0 +1,57 @@
+//! Liveness, readiness and Prometheus metrics.
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness details.
+#[derive(Debug, Serialize)]
+pub struct Ready {
+    /// Overall.
+    pub ready: bool,
+    /// ClickHouse accepted the last insert.
+    pub clickhouse_ok: bool,
+    /// Unix seconds of the last successful insert (0: none yet).
+    pub last_insert: u64,
+    /// Requests waiting in the queue.
+    pub queue_depth: usize,
+    /// Queue capacity.
+    pub queue_capacity: usize,
+    /// Rows in writer buffers.
+    pub buffered_rows: usize,
+}
+
+/// `GET /readyz`: 200 while the queue has room, 503 (with details) otherwise,
+/// so a load balancer sends traffic elsewhere.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let h = state.sink.health();
+    let queue_depth = h.queued.load(Ordering::Relaxed);
+    let cap = state.config.clickhouse.queue_capacity;
+    let clickhouse_ok = h.clickhouse_ok();
+    let ready = queue_depth < cap * 9 / 10;
+    let body = Ready {
+        ready,
+        clickhouse_ok,
+        last_insert: h.last_ok.load(Ordering::Relaxed),
+        queue_depth,
+        queue_capacity: cap,
+        buffered_rows: h.buffered_rows.load(Ordering::Relaxed),
+    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut resp = state.metrics.render().into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    resp
+}

@@ -1,0 +1,157 @@
+//! `ktra-collector` — receives consented analytics events over HTTP, enriches
+//! them and writes them in batches to ClickHouse.
+//!
+//! The data path is the folder layout: [`ingest`] (HTTP, body, CORS,
+//! validation) → [`enrich`] (geo, user agent, bots, channel, row assembly) →
+//! [`sink`] (queue, batching writer, ClickHouse, migrations). [`consent`]
+//! issues and checks signed consent tokens; [`admin`] exports and erases a
+//! visitor; [`assets`] serves the loader, banner and pixel.
+//!
+//! It does not own the wire format or the schema (crate `ktra-schema`), nor
+//! the browser code (`consent-banner/`, `pixel-wasm/`).
+//!
+//! Use [`app`] to get the router for a state and [`serve`] to run the whole
+//! collector on a listener until a shutdown future resolves.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod admin;
+pub mod assets;
+pub mod config;
+pub mod consent;
+pub mod enrich;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod sink;
+pub mod state;
+pub mod telemetry;
+
+use axum::routing::{delete, get, post};
+use axum::Router;
+use config::Config;
+use sink::writer::{Writer, WriterConfig};
+use state::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The router for a state.
+pub fn app(state: AppState) -> Router {
+    let assets = assets::routes(state.config.assets_dir.as_deref());
+    Router::new()
+        .route("/v1/events", post(ingest::events::post_events).options(ingest::cors::preflight))
+        .route("/v1/consent", post(consent::handler::post_consent).options(ingest::cors::preflight))
+        .route("/v1/config/{site}", get(consent::handler::get_config))
+        .route("/v1/admin/visitors/{site}/{vid}", get(admin::export_visitor))
+        .route("/v1/admin/visitors/{site}/{vid}", delete(admin::erase_visitor))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(assets)
+        .with_state(state)
+}
+
+/// A failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The GeoIP database could not be opened.
+    #[error("cannot open GeoIP database {path}: {source}")]
+    GeoIp {
+        /// Path.
+        path: String,
+        /// Why.
+        source: maxminddb::MaxMindDbError,
+    },
+    /// The server failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the collector on `listener` until `shutdown` resolves, then stops in
+/// order: stop accepting, let handlers finish, close the queue, flush the
+/// writer (retrying for up to 10 s), return.
+pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    let _ = telemetry::metrics_handle();
+    ingest::TRUST_PROXY.store(config.trust_proxy, std::sync::atomic::Ordering::Relaxed);
+    for r in ktra_schema::RejectReason::ALL {
+        metrics::counter!(telemetry::REJECTED_REQUESTS, "reason" => r.as_str()).increment(0);
+    }
+    let geo = match &config.geoip.path {
+        Some(p) => enrich::GeoIp::open(p).map_err(|source| ServeError::GeoIp { path: p.display().to_string(), source })?,
+        None => enrich::GeoIp::none(),
+    };
+    let client = sink::clickhouse::client(&config.clickhouse);
+    let (sink, rx, health) = sink::Sink::channel(config.clickhouse.queue_capacity);
+    let writer_cfg = WriterConfig {
+        max_rows: config.clickhouse.batch_max_rows,
+        max_bytes: config.clickhouse.batch_max_bytes,
+        period: config.batch_period(),
+        max_buffered_rows: config.clickhouse.batch_max_rows.saturating_mul(50).max(100_000),
+        insert_timeout: Duration::from_millis(config.clickhouse.insert_timeout_ms),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let writer = tokio::spawn(Writer::new(client.clone(), writer_cfg, health).run(rx, stop_rx.clone(), Duration::from_secs(10)));
+
+    let state = AppState::new(config, sink, geo, client);
+    let background = tokio::spawn(background(state.clone(), stop_rx));
+
+    tracing::info!(addr = ?listener.local_addr().ok(), "collector listening");
+    let router = app(state.clone());
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("stopped accepting; flushing");
+    let _ = stop_tx.send(true);
+    let _ = background.await;
+    drop(state);
+    let _ = writer.await;
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+/// Migrations (retried until they succeed when ClickHouse is down at start)
+/// and the periodic revocation refresh.
+async fn background(state: AppState, mut stop: watch::Receiver<bool>) {
+    let cfg = &state.config;
+    if cfg.clickhouse.migrate_on_start {
+        let mut attempt = 0;
+        loop {
+            match sink::migrate::run(&cfg.clickhouse).await {
+                Ok(applied) => {
+                    tracing::info!(?applied, "migrations up to date");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "migrations failed; retrying");
+                    attempt += 1;
+                    let wait = sink::clickhouse::backoff(attempt.min(6));
+                    tokio::select! {
+                        _ = sink::wait_true(&mut stop) => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+    let revs: Arc<_> = state.revocations.clone();
+    let period = Duration::from_secs(cfg.consent.revocation_refresh_secs.max(1));
+    let mut since: u32 = 0;
+    loop {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        match consent::revocations::load(&state.clickhouse, &revs, since).await {
+            Ok(_) => {
+                // Overlap by two periods so that late-inserted rows are not missed.
+                since = u32::try_from(now.saturating_sub(2 * period.as_secs() + 2)).unwrap_or(0);
+                revs.prune(now);
+            }
+            Err(e) => tracing::debug!(error = %e, "revocation refresh failed"),
+        }
+        tokio::select! {
+            _ = sink::wait_true(&mut stop) => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+    }
+}
