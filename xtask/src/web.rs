@@ -1,0 +1,241 @@
+//! Builds the browser assets into `target/web/` and measures them.
+//!
+//! - pixel: `ktra-pixel` for wasm32 (`wasm-release` profile) → wasm-bindgen
+//!   (`--target web`) → wasm-opt `-Oz` → esbuild-minified glue:
+//!   `pixel/ktra_pixel.js`, `pixel/ktra_pixel_bg.wasm`
+//! - banner: every top-level `*.js`/`*.css` of `consent-banner/` minified with
+//!   esbuild (`ktra.js` loader, `banner.js`, `banner.css` are required)
+//! - dashboard: `web-demo/dashboard/` copied to `dashboard/`
+//!
+//! [`print_sizes`] shows raw and gzip-9 sizes; [`check_budgets`] compares them
+//! with the budgets the test run enforces.
+use crate::{cargo, install, proc, root, target_dir};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Gzipped byte budgets: (label, files relative to `target/web`, max bytes).
+pub const BUDGETS: &[(&str, &[&str], u64)] = &[
+    ("loader (ktra.js)", &["ktra.js"], 1536),
+    ("banner (banner.js + banner.css)", &["banner.js", "banner.css"], 6144),
+    ("pixel (wasm + glue)", &["pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"], 10240),
+];
+
+const BANNER_REQUIRED: &[&str] = &["ktra.js", "banner.js", "banner.css"];
+
+/// `target/web`, absolute.
+pub fn web_dir() -> PathBuf {
+    target_dir().join("web")
+}
+
+/// Builds everything; any missing source or failing tool is an error naming it.
+pub fn build() -> Result<PathBuf> {
+    let dir = web_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut errors = Vec::new();
+    println!("[web] pixel");
+    if let Err(e) = build_pixel(&dir) {
+        errors.push(format!("pixel: {e:#}"));
+    }
+    println!("[web] banner");
+    if let Err(e) = build_banner(&dir) {
+        errors.push(format!("banner: {e:#}"));
+    }
+    println!("[web] dashboard");
+    if let Err(e) = copy_dashboard(&dir) {
+        errors.push(format!("dashboard: {e:#}"));
+    }
+    if !errors.is_empty() {
+        bail!("web assets incomplete:\n  {}", errors.join("\n  "));
+    }
+    println!("[web] built into {}", dir.display());
+    Ok(dir)
+}
+
+fn build_pixel(web: &Path) -> Result<()> {
+    let root = root();
+    proc::run(
+        "cargo build -p ktra-pixel (wasm32, wasm-release)",
+        proc::command(cargo(), &root).args([
+            "build",
+            "-p",
+            "ktra-pixel",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+        ]),
+    )
+    .context("the pixel crate (pixel-wasm/) does not build for wasm32")?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/ktra_pixel.wasm");
+    if !wasm.exists() {
+        bail!("{} missing after the build (is ktra-pixel a cdylib?)", wasm.display());
+    }
+    let out = web.join("pixel");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("cleaning {}", out.display()))?;
+    }
+    proc::run(
+        "wasm-bindgen",
+        proc::command(install::wasm_bindgen()?, &root)
+            .args(["--target", "web", "--no-typescript", "--out-name", "ktra_pixel", "--out-dir"])
+            .arg(&out)
+            .arg(&wasm),
+    )?;
+    let bg = out.join("ktra_pixel_bg.wasm");
+    proc::run(
+        "wasm-opt",
+        proc::command(install::wasm_opt(), &root)
+            .args([
+                "-Oz",
+                "--enable-bulk-memory",
+                "--enable-sign-ext",
+                "--enable-nontrapping-float-to-int",
+                "--enable-mutable-globals",
+                "--enable-reference-types",
+                "--enable-multivalue",
+                "--strip-debug",
+                "--strip-producers",
+                "-o",
+            ])
+            .arg(&bg)
+            .arg(&bg),
+    )?;
+    let glue = out.join("ktra_pixel.js");
+    esbuild(&glue, &glue, &["--format=esm"])
+}
+
+fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {
+    // esbuild refuses to overwrite its input: go through a temporary file.
+    let tmp = output.with_extension(format!(
+        "{}.tmp",
+        output.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
+    proc::run(
+        &format!("esbuild {}", input.display()),
+        proc::command(install::esbuild(), &root())
+            .arg(input)
+            .arg("--minify")
+            .arg("--log-level=warning")
+            .args(extra)
+            .arg(format!("--outfile={}", tmp.display())),
+    )?;
+    std::fs::rename(&tmp, output).with_context(|| format!("moving {} to {}", tmp.display(), output.display()))
+}
+
+fn build_banner(web: &Path) -> Result<()> {
+    let src = root().join("consent-banner");
+    let missing: Vec<&str> = BANNER_REQUIRED.iter().copied().filter(|f| !src.join(f).is_file()).collect();
+    if !missing.is_empty() {
+        bail!("{} lacks {}", src.display(), missing.join(", "));
+    }
+    let entries = std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let is_asset = name.ends_with(".js") || name.ends_with(".css");
+        let is_test = name.contains(".test.") || name.contains(".spec.");
+        if path.is_file() && is_asset && !is_test {
+            esbuild(&path, &web.join(name), &[])?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_dashboard(web: &Path) -> Result<()> {
+    let src = root().join("web-demo/dashboard");
+    let dst = web.join("dashboard");
+    if dst.exists() {
+        std::fs::remove_dir_all(&dst).with_context(|| format!("cleaning {}", dst.display()))?;
+    }
+    if !src.is_dir() {
+        println!("[web] {} does not exist yet; no dashboard assets", src.display());
+        return Ok(());
+    }
+    copy_dir(&src, &dst)
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    for entry in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {} to {}", entry.path().display(), to.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Raw and gzip-9 size of a file.
+fn sizes(path: &Path) -> Result<(u64, u64)> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&data)?;
+    let gz = gz.finish()?;
+    Ok((data.len() as u64, gz.len() as u64))
+}
+
+/// One budget line: label, raw bytes, gzipped bytes, budget; `None` sizes when files are missing.
+pub struct BudgetLine {
+    /// What is measured.
+    pub label: &'static str,
+    /// Raw and gzipped sum, or the error when a file is missing.
+    pub sizes: Result<(u64, u64), String>,
+    /// Gzipped budget in bytes.
+    pub budget: u64,
+}
+
+impl BudgetLine {
+    /// Whether the assets exist and fit the budget.
+    pub fn ok(&self) -> bool {
+        matches!(self.sizes, Ok((_, gz)) if gz <= self.budget)
+    }
+}
+
+/// Measures every budget group in `dir`.
+pub fn measure(dir: &Path) -> Vec<BudgetLine> {
+    BUDGETS
+        .iter()
+        .map(|(label, files, budget)| {
+            let sizes = files.iter().try_fold((0, 0), |(raw, gz), f| {
+                let (r, g) = sizes(&dir.join(f)).map_err(|e| format!("{e:#}"))?;
+                Ok((raw + r, gz + g))
+            });
+            BudgetLine { label, sizes, budget: *budget }
+        })
+        .collect()
+}
+
+/// Prints every file's size and the budget table.
+pub fn print_sizes(dir: &Path) {
+    println!("{:<36} {:>9} {:>9}", "file", "raw B", "gzip-9 B");
+    for (_, files, _) in BUDGETS {
+        for f in *files {
+            match sizes(&dir.join(f)) {
+                Ok((raw, gz)) => println!("{f:<36} {raw:>9} {gz:>9}"),
+                Err(_) => println!("{f:<36} {:>9} {:>9}", "missing", "-"),
+            }
+        }
+    }
+    print_budgets(&measure(dir));
+}
+
+/// Prints the budget table for measured lines.
+pub fn print_budgets(lines: &[BudgetLine]) {
+    println!("{:<36} {:>9} {:>9} {:>9}  result", "budget", "raw B", "gzip-9 B", "max gz B");
+    for l in lines {
+        match &l.sizes {
+            Ok((raw, gz)) => println!(
+                "{:<36} {raw:>9} {gz:>9} {:>9}  {}",
+                l.label,
+                l.budget,
+                if l.ok() { "ok" } else { "OVER BUDGET" }
+            ),
+            Err(e) => println!("{:<36} {:>9} {:>9} {:>9}  MISSING ({e})", l.label, "-", "-", l.budget),
+        }
+    }
+}
