@@ -1,1 +1,222 @@
-//! workspace tests
+//! Test harness for workspace-level tests: a database per test on the real
+//! ClickHouse server that `cargo xtask test` starts (`KTRA_TEST_CLICKHOUSE_URL`),
+//! the real collector served on `127.0.0.1:0`, and helpers to post events and
+//! read rows back.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+pub mod mmdb;
+
+use ktra_collector::config::{Config, SiteConfig};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// A realistic desktop browser user agent (not a bot).
+pub const CHROME_UA: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+/// The origin test sites allow.
+pub const SHOP_ORIGIN: &str = "http://shop.test";
+
+/// The ClickHouse server the tests use.
+pub fn clickhouse_url() -> String {
+    std::env::var("KTRA_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| {
+        panic!("KTRA_TEST_CLICKHOUSE_URL is not set: run integration tests with `cargo xtask test`, which starts a private ClickHouse server")
+    })
+}
+
+/// One test database on the shared server.
+#[derive(Clone)]
+pub struct Ch {
+    pub url: String,
+    pub db: String,
+    /// The test's name, also its site id (metrics are per process, labelled by site).
+    pub name: String,
+    http: reqwest::Client,
+}
+
+impl Ch {
+    /// Drops and creates database `ktra_t_<name>`.
+    pub async fn fresh(name: &str) -> Self {
+        let ch = Self { url: clickhouse_url(), db: format!("ktra_t_{name}"), name: name.to_string(), http: reqwest::Client::new() };
+        ch.exec_in("default", &format!("DROP DATABASE IF EXISTS {}", ch.db)).await.unwrap();
+        ch
+    }
+
+    async fn exec_in(&self, db: &str, sql: &str) -> anyhow::Result<String> {
+        let resp = self.http.post(format!("{}/?database={db}", self.url)).body(sql.to_string()).send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        anyhow::ensure!(status.is_success(), "ClickHouse {status}: {text}\nSQL: {sql}");
+        Ok(text)
+    }
+
+    /// Runs SQL in the test database and returns the raw answer.
+    pub async fn exec(&self, sql: &str) -> anyhow::Result<String> {
+        self.exec_in(&self.db, sql).await
+    }
+
+    /// Runs a SELECT and returns rows as JSON objects.
+    pub async fn rows(&self, sql: &str) -> Vec<Value> {
+        let text = self.exec(&format!("{sql} FORMAT JSONEachRow")).await.unwrap();
+        text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// Runs a `SELECT count()`-like query returning one number.
+    pub async fn count(&self, sql: &str) -> u64 {
+        self.exec(sql).await.unwrap().trim().parse().unwrap()
+    }
+
+    /// Polls `sql` until it returns `want` (or `timeout` passes); returns the last value.
+    pub async fn wait_count(&self, sql: &str, want: u64, timeout: Duration) -> u64 {
+        let until = Instant::now() + timeout;
+        loop {
+            let n = self.count(sql).await;
+            if n == want || Instant::now() >= until {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A test site allowing [`SHOP_ORIGIN`].
+pub fn site() -> SiteConfig {
+    SiteConfig { origins: vec![SHOP_ORIGIN.into()], hosts: vec!["shop.example".into()], ..Default::default() }
+}
+
+/// A collector configuration for a test database: one site named after the
+/// test (so per-site metrics are the test's own), short batches.
+pub fn test_config(ch: &Ch) -> Config {
+    let mut c = Config::default();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.secret = "test-secret-0123456789abcdef-0123456789abcdef".into();
+    c.admin_key = "test-admin-key".into();
+    c.clickhouse.url = ch.url.clone();
+    c.clickhouse.database = ch.db.clone();
+    c.clickhouse.batch_max_ms = 100;
+    c.consent.revocation_refresh_secs = 1;
+    c.sites.insert(ch.name.clone(), site());
+    c
+}
+
+/// The collector running in this process on a loopback port.
+pub struct TestCollector {
+    pub url: String,
+    /// The first configured site.
+    pub site: String,
+    pub config: Config,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<Result<(), ktra_collector::ServeError>>>,
+}
+
+impl TestCollector {
+    /// Applies migrations, then serves `config` on 127.0.0.1:0.
+    pub async fn start(config: Config) -> Self {
+        ktra_collector::sink::migrate::run(&config.clickhouse).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let cfg = config.clone();
+        let handle = tokio::spawn(ktra_collector::serve(cfg, listener, async move {
+            let _ = rx.await;
+        }));
+        let site = config.sites.keys().next().cloned().unwrap_or_default();
+        Self { url, site, config, http: reqwest::Client::new(), shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    /// Stops it gracefully (flushes the writer).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+
+    /// Records a decision and returns the response JSON.
+    pub async fn consent(&self, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}/v1/consent", self.url)).header("content-type", "text/plain").body(body.to_string()).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Grants analytics and marketing for `site`; returns the token.
+    pub async fn grant(&self, site: &str) -> String {
+        let (s, v) = self.consent(json!({"site": site, "action": "grant", "granted": ["analytics", "marketing"], "language": "en"})).await;
+        assert_eq!(s, 200, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    /// Posts a raw body to `/v1/events` with extra headers.
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.post(format!("{}/v1/events", self.url));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
+            req = req.header("user-agent", CHROME_UA);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.body(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let h = r.headers().clone();
+        (status, h, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts a batch as `text/plain`, the way `sendBeacon` does.
+    pub async fn post(&self, batch: &Value) -> (u16, Value) {
+        let (s, _, v) = self.post_raw(batch.to_string(), &[("content-type", "text/plain;charset=UTF-8")]).await;
+        (s, v)
+    }
+
+    /// A batch for this collector's site.
+    pub fn batch(&self, token: &str, vid: &str, sid: &str, events: Vec<Value>) -> Value {
+        batch_for(&self.site, token, vid, sid, events)
+    }
+
+    /// Grants both purposes for this collector's site.
+    pub async fn grant_site(&self) -> String {
+        self.grant(&self.site.clone()).await
+    }
+
+    /// The Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.http.get(format!("{}/metrics", self.url)).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+/// The value of a metric series whose name and labels all appear in its line (0 if absent).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Current time in ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A new event of `kind` on `url` with the fields in `extra`.
+pub fn event(kind: &str, url: &str, extra: Value) -> Value {
+    let mut e = json!({"id": uuid::Uuid::new_v4().to_string(), "type": kind, "ts": now_ms(), "url": url});
+    if let (Some(m), Value::Object(x)) = (e.as_object_mut(), extra) {
+        m.extend(x);
+    }
+    e
+}
+
+/// A batch for `site`.
+pub fn batch_for(site: &str, token: &str, vid: &str, sid: &str, events: Vec<Value>) -> Value {
+    json!({"site": site, "consent": token, "vid": vid, "sid": sid, "events": events})
+}
+
+/// A number from JSONEachRow, where 18.16 quotes 64-bit integers.
+pub fn num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or(f64::NAN),
+        v => v.as_f64().unwrap_or(f64::NAN),
+    }
+}
