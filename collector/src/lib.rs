@@ -147,7 +147,7 @@ async fn background(state: AppState, mut stop: watch::Receiver<bool>) {
                 since = u32::try_from(now.saturating_sub(2 * period.as_secs() + 2)).unwrap_or(0);
                 revs.prune(now);
             }
-            Err(e) => tracing::debug!(error = %e, "revocation refresh failed"),
+            Err(e) => tracing::warn!(error = %e, "revocation refresh failed"),
         }
         tokio::select! {
             _ = sink::wait_true(&mut stop) => return,

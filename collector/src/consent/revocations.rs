@@ -57,7 +57,7 @@ struct Revoked {
 pub async fn load(client: &clickhouse::Client, revs: &Revocations, since: u32) -> Result<usize, clickhouse::error::Error> {
     let rows = client
         .query(
-            "SELECT previous_id, toUInt32(recorded_at) + 34214400 AS forget_after FROM consent_log \
+            "SELECT previous_id, toUInt32(toUInt32(recorded_at) + 34214400) AS forget_after FROM consent_log \
              WHERE previous_id != '' AND recorded_at >= toDateTime(?)",
         )
         .bind(since)
