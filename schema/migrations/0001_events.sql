@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS events {{on_cluster}}
     event_id       UUID,
     event_type     LowCardinality(String),
     ts             DateTime,
+    ts_ms          UInt64,
     received_at    DateTime,
     visitor_id     String,
     session_id     String,

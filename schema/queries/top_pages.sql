@@ -3,7 +3,7 @@ SELECT
     path,
     countIf(event_type = 'page_view')                       AS page_views,
     uniqExactIf(visitor_id, event_type = 'page_view')       AS visitors,
-    toUInt32(avgIf(engaged_ms, event_type = 'engagement'))  AS avg_engaged_ms
+    toUInt32(sumIf(engaged_ms, event_type = 'engagement') / greatest(countIf(event_type = 'engagement'), 1)) AS avg_engaged_ms
 FROM events FINAL
 WHERE site_id = {site:String}
   AND ts >= {from:DateTime} AND ts < {to:DateTime}

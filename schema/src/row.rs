@@ -13,6 +13,8 @@ pub struct EventRow {
     pub event_id: Uuid,
     pub event_type: String,
     pub ts: u32,
+    /// Client time in milliseconds (DateTime64 does not exist on 18.16).
+    pub ts_ms: u64,
     pub received_at: u32,
     pub visitor_id: String,
     pub session_id: String,

@@ -199,9 +199,23 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
+static LAST_TS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Event time: now, but strictly after the previous event's, as events a
+/// visitor makes one after another are.
+pub fn next_ts() -> i64 {
+    let now = now_ms();
+    let prev = LAST_TS.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+    if prev >= now {
+        LAST_TS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    } else {
+        now
+    }
+}
+
 /// A new event of `kind` on `url` with the fields in `extra`.
 pub fn event(kind: &str, url: &str, extra: Value) -> Value {
-    let mut e = json!({"id": uuid::Uuid::new_v4().to_string(), "type": kind, "ts": now_ms(), "url": url});
+    let mut e = json!({"id": uuid::Uuid::new_v4().to_string(), "type": kind, "ts": next_ts(), "url": url});
     if let (Some(m), Value::Object(x)) = (e.as_object_mut(), extra) {
         m.extend(x);
     }

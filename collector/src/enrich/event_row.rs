@@ -111,6 +111,7 @@ pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
         event_id: uuid::Uuid::from_bytes(ev.id),
         event_type: ev.kind.as_str().to_string(),
         ts: u32::try_from(ev.ts_ms.div_euclid(1000)).unwrap_or(ctx.received_at),
+        ts_ms: u64::try_from(ev.ts_ms).unwrap_or(0),
         received_at: ctx.received_at,
         visitor_id: ctx.visitor_id.clone(),
         session_id: ctx.session_id.clone(),

@@ -1,0 +1,205 @@
+//! The analyst query library on real data: a small shop's day created through
+//! the real HTTP endpoints, every query in `schema/queries/` run on the
+//! ClickHouse 18.16 server with its result asserted. The same data and
+//! results are dumped (when `KTRA_ENGINE_DUMP_DIR` is set) for
+//! `tests/chdb/check.py`, which replays them on current ClickHouse.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use ktra_schema::queries::{self, Param, QUERIES};
+use ktra_tests::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+fn geo_db() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ktra-geo-q-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("city.mmdb");
+    std::fs::write(
+        &path,
+        mmdb::build(&[
+            mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" },
+            mmdb::Entry { net: "203.0.113.0".parse().unwrap(), prefix: 24, country: "DE", region: "BE", city: "Berlin" },
+        ]),
+    )
+    .unwrap();
+    path
+}
+
+async fn send(c: &TestCollector, token: &str, vid: &str, sid: &str, utm: Option<Value>, ua: &str, ip: &str, events: Vec<Value>) -> Value {
+    let mut b = c.batch(token, vid, sid, events);
+    if let Some(u) = utm {
+        b["utm"] = u;
+    }
+    let (s, _, body) = c.post_raw(b.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")]).await;
+    assert_eq!(s, 202, "{body}");
+    b
+}
+
+/// Creates the shop's day; returns the number of stored event rows to wait for.
+async fn shop_day(c: &TestCollector) -> u64 {
+    let grant = || json!({"site": c.site, "action": "grant", "granted": ["analytics", "marketing"]});
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let (s, v) = c.consent(grant()).await;
+        assert_eq!(s, 200);
+        tokens.push(v["token"].as_str().unwrap().to_string());
+    }
+    assert_eq!(c.consent(json!({"site": c.site, "action": "deny"})).await.0, 200);
+    assert_eq!(c.consent(json!({"site": c.site, "action": "change", "granted": ["analytics"], "denied": ["marketing"]})).await.0, 200);
+    let (s, bot) = c.consent(grant()).await;
+    assert_eq!(s, 200);
+    let bot_token = bot["token"].as_str().unwrap().to_string();
+
+    // A: from the newsletter, reads, watches, subscribes, buys.
+    let land = "https://shop.example/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring";
+    let utm = json!({"source": "newsletter", "medium": "email", "campaign": "spring"});
+    send(c, &tokens[0], "vA", "sA", Some(utm), CHROME_UA, "81.2.69.10", vec![
+        event("page_view", land, json!({"title": "Spring sale"})),
+        event("scroll", land, json!({"depth": 25})),
+        event("scroll", land, json!({"depth": 50})),
+        event("video_start", land, json!({"video_id": "intro"})),
+        event("video_progress", land, json!({"video_id": "intro", "percent": 25})),
+        event("video_progress", land, json!({"video_id": "intro", "percent": 50})),
+        event("video_progress", land, json!({"video_id": "intro", "percent": 75})),
+        event("video_complete", land, json!({"video_id": "intro"})),
+        event("engagement", land, json!({"engaged_ms": 5000})),
+        event("form_submit", land, json!({"form_id": "lead", "fields": ["email"]})),
+        event("purchase", "https://shop.example/thanks", json!({"order_id": "o-1", "value": 49.5, "currency": "EUR"})),
+    ]).await;
+    // B: from Google on an iPhone, two pages.
+    send(c, &tokens[1], "vB", "sB", None, IPHONE, "203.0.113.7", vec![
+        event("page_view", "https://shop.example/", json!({"referrer": "https://www.google.com/"})),
+        event("page_view", "https://shop.example/pricing", json!({"referrer": "https://shop.example/"})),
+        event("scroll", "https://shop.example/pricing", json!({"depth": 25})),
+    ]).await;
+    // C: from a social link; its batch is retried (same event ids).
+    let b = send(c, &tokens[2], "vC", "sC", None, CHROME_UA, "198.51.100.1", vec![
+        event("page_view", "https://shop.example/landing", json!({"referrer": "https://t.co/abc"})),
+        event("custom", "https://shop.example/landing", json!({"name": "share"})),
+    ]).await;
+    let (s, _, _) = c.post_raw(b.to_string(), &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(s, 202);
+    // A crawler, flagged and excluded from every query.
+    send(c, &bot_token, "vD", "sD", None, GOOGLEBOT, "198.51.100.2", vec![event("page_view", "https://shop.example/landing", json!({}))]).await;
+    11 + 3 + 2 * 2 + 1
+}
+
+fn n(v: &Value) -> f64 {
+    num(v)
+}
+
+fn sum(rows: &[Value], col: &str) -> f64 {
+    rows.iter().map(|r| n(&r[col])).sum()
+}
+
+fn find<'a>(rows: &'a [Value], col: &str, val: &str) -> &'a Value {
+    rows.iter().find(|r| r[col] == val).unwrap_or_else(|| panic!("no row with {col} = {val}: {rows:?}"))
+}
+
+fn assert_query(name: &str, rows: &[Value]) {
+    match name {
+        "traffic_daily" => {
+            assert_eq!(sum(rows, "visitors"), 3.0, "{rows:?}");
+            assert_eq!(sum(rows, "sessions"), 3.0);
+            assert_eq!(sum(rows, "page_views"), 4.0, "the retried batch counts once; the bot not at all");
+        }
+        "top_pages" => {
+            assert_eq!(rows[0]["path"], "/landing");
+            assert_eq!(n(&rows[0]["page_views"]), 2.0);
+            assert_eq!(n(&find(rows, "path", "/pricing")["page_views"]), 1.0);
+            assert_eq!(n(&find(rows, "path", "/landing")["avg_engaged_ms"]), 5000.0);
+            assert_eq!(rows.len(), 3);
+        }
+        "channels" => {
+            let email = find(rows, "channel", "email");
+            assert_eq!((n(&email["sessions"]), n(&email["purchases"]), n(&email["revenue"])), (1.0, 1.0, 49.5));
+            assert_eq!(n(&find(rows, "channel", "search")["sessions"]), 1.0);
+            assert_eq!(find(rows, "channel", "social")["referrer_host"], "t.co");
+            assert_eq!(sum(rows, "sessions"), 3.0);
+        }
+        "utm_campaigns" => {
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            let r = &rows[0];
+            assert_eq!((r["utm_source"].as_str(), r["utm_medium"].as_str(), r["utm_campaign"].as_str()), (Some("newsletter"), Some("email"), Some("spring")));
+            assert_eq!((n(&r["sessions"]), n(&r["form_submits"]), n(&r["purchases"]), n(&r["revenue"])), (1.0, 1.0, 1.0, 49.5));
+        }
+        "countries" => {
+            assert_eq!(n(&find(rows, "country", "GB")["visitors"]), 1.0);
+            assert_eq!(n(&find(rows, "country", "DE")["visitors"]), 1.0);
+            assert_eq!(n(&find(rows, "country", "")["visitors"]), 1.0);
+        }
+        "devices" => {
+            assert_eq!(n(&find(rows, "device", "desktop")["visitors"]), 2.0);
+            let m = find(rows, "device", "mobile");
+            assert_eq!((m["browser"].as_str(), n(&m["visitors"])), (Some("Safari"), 1.0));
+            assert!(rows.iter().all(|r| r["device"] != "bot"));
+        }
+        "scroll_depth" => {
+            assert_eq!(n(&rows[0]["depth"]), 25.0);
+            assert_eq!(n(&rows[0]["page_views_reaching"]), 2.0);
+            assert_eq!(n(&rows[1]["depth"]), 50.0);
+            assert_eq!(n(&rows[1]["page_views_reaching"]), 1.0);
+        }
+        "video_engagement" => {
+            let v = find(rows, "video_id", "intro");
+            for col in ["starts", "p25", "p50", "p75", "completes"] {
+                assert_eq!(n(&v[col]), 1.0, "{col}");
+            }
+        }
+        "form_conversion" => {
+            let f = find(rows, "form_id", "lead");
+            assert_eq!((n(&f["submits"]), n(&f["sessions_submitting"]), n(&f["sessions_total"])), (1.0, 1.0, 3.0));
+            assert!((n(&f["conversion"]) - 0.3333).abs() < 1e-9);
+        }
+        "consent_rates" => {
+            assert_eq!(sum(rows, "decisions"), 6.0);
+            assert_eq!(sum(rows, "accepted"), 4.0);
+            assert_eq!(sum(rows, "rejected"), 1.0);
+            assert_eq!(sum(rows, "customized"), 1.0);
+            assert_eq!(sum(rows, "withdrawn"), 0.0);
+        }
+        other => panic!("query {other} has no assertion here: add one"),
+    }
+}
+
+#[tokio::test]
+async fn every_analyst_query_gives_the_expected_answer_on_real_data() {
+    let ch = Ch::fresh("queries").await;
+    let mut cfg = test_config(&ch);
+    cfg.trust_proxy = true;
+    cfg.geoip.path = Some(geo_db());
+    let c = TestCollector::start(cfg).await;
+    let want = shop_day(&c).await;
+    assert_eq!(ch.wait_count("SELECT count() FROM events", want, WAIT).await, want);
+    assert_eq!(ch.wait_count("SELECT count() FROM consent_log", 6, WAIT).await, 6);
+
+    let now = (now_ms() / 1000) as u32;
+    let (from, to) = (now - 86_400, now + 86_400);
+    let params = BTreeMap::from([("site", Param::Str(c.site.clone())), ("from", Param::Time(from)), ("to", Param::Time(to))]);
+    let dump = std::env::var_os("KTRA_ENGINE_DUMP_DIR").map(std::path::PathBuf::from);
+    if let Some(d) = &dump {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d.join("tables")).unwrap();
+        std::fs::create_dir_all(d.join("results")).unwrap();
+        std::fs::write(d.join("params.json"), json!({"site": c.site, "from": from, "to": to}).to_string()).unwrap();
+        for table in ["events", "consent_log", "email_clicks", "email_opens"] {
+            let text = ch.exec(&format!("SELECT * FROM {table} FORMAT JSONEachRow")).await.unwrap();
+            std::fs::write(d.join("tables").join(format!("{table}.jsonl")), text).unwrap();
+        }
+    }
+    for q in QUERIES {
+        let sql = queries::render(q.sql, &params).unwrap();
+        let rows = ch.rows(&sql).await;
+        assert_query(q.name, &rows);
+        if let Some(d) = &dump {
+            let text = ch.exec(&format!("{sql} FORMAT JSONEachRow")).await.unwrap();
+            std::fs::write(d.join("results").join(format!("{}.jsonl", q.name)), text).unwrap();
+        }
+    }
+    c.stop().await;
+}
