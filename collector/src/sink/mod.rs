@@ -7,6 +7,7 @@
 //! answer 503 with `Retry-After` when it is full.
 pub mod clickhouse;
 pub mod migrate;
+pub mod spool;
 pub mod writer;
 
 use ktra_schema::row::{ConsentRow, EmailClickRow, EmailOpenRow, EventRow};
