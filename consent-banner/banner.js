@@ -78,7 +78,7 @@
       customize: 'Personnaliser',
       save: 'Enregistrer mes choix',
       necessary: 'Strictement nécessaires',
-      necessary_desc: 'Indispensables au fonctionnement du site et à la mémorisation de votre choix.',
+      necessary_desc: 'Indispensables au site et pour mémoriser votre choix.',
       analytics: "Mesure d'audience",
       analytics_desc: 'Compte les visites et mesure l’utilisation des pages (défilement, temps passé).',
       marketing: 'Marketing',
@@ -101,7 +101,7 @@
       analytics: 'Analítica',
       analytics_desc: 'Cuenta las visitas y mide cómo se usan las páginas (desplazamiento, tiempo en la página).',
       marketing: 'Marketing',
-      marketing_desc: 'Relaciona las visitas con nuestros correos y campañas y mide las compras mediante una cookie de visitante.',
+      marketing_desc: 'Relaciona las visitas con nuestros correos y campañas y mide las compras con una cookie de visitante.',
       always_on: 'Siempre activas',
       close: 'Cerrar',
       settings: 'Configuración de privacidad'
@@ -192,7 +192,7 @@
           (e) => {
             if (n != seq) return;
             if (e >= 400 && e < 500 && e != 408 && e != 429) {
-              warn('consent not recorded: ' + e); // retrying will not help; the local record stays
+              warn(e); // rejected: retrying will not help; the local record stays
               store();
             } else if (tries < 4) timer = setTimeout(again, 2e3 * 4 ** tries++, (failed = body));
           }
@@ -298,7 +298,7 @@
         }),
         h('p', { id: `ktra-${k}-d`, class: 'ktra-desc' }, t[k + '_desc'])
       );
-    back = h('div', { class: 'ktra-backdrop', part: 'backdrop' });
+    back = h('div', { class: 'ktra-backdrop' });
     dlg = h(
       'div',
       {
@@ -315,7 +315,7 @@
       !first && h('button', { class: 'ktra-x', 'data-a': 'x', 'aria-label': t.close }, '×'),
       h('h2', { id: 'ktra-title', class: 'ktra-title' }, t.title),
       h('div', { id: 'ktra-text' },
-        h('p', { class: 'ktra-text' }, t.body, url && ' ', url && h('a', { href: url, target: '_blank', rel: 'noopener' }, t.privacy)),
+        h('p', { class: 'ktra-text' }, t.body, url && ' ', url && h('a', { href: url, target: '_blank' }, t.privacy)),
         GPC && h('p', { class: 'ktra-gpc' }, t.gpc)
       ),
       (cats = h('div', { class: 'ktra-cats', hidden: true }, cat('necessary', 1), cat('analytics'), cat('marketing'))),
@@ -344,6 +344,7 @@
       }
     };
     if (fb) fb.hidden = true;
+    host.isConnected || d.body.append(host); // an SPA may have replaced <body>
     root.append(back, dlg);
     open = 1;
     ready.then(() => open && dlg.focus());
