@@ -340,7 +340,7 @@
         // Focus trap: wrap around at both ends.
         const f = [...dlg.querySelectorAll('button,a,input:enabled')].filter((x) => x.getClientRects().length);
         const i = f.indexOf(root.activeElement);
-        if (e.shiftKey ? i < 1 : i == f.length - 1) e.preventDefault(), f.at(e.shiftKey ? -1 : 0).focus();
+        if (e.shiftKey ? i < 1 : i == f.length - 1) e.preventDefault(), f[e.shiftKey ? f.length - 1 : 0].focus();
       }
     };
     if (fb) fb.hidden = true;
