@@ -28,7 +28,10 @@ pub struct Server {
 
 /// Whether `name` is usable as a directory suffix.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Picks `n` distinct free loopback ports (all bound at once, then released).
@@ -36,7 +39,10 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0"))
         .collect::<Result<Vec<_>>>()?;
-    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// How to start the server binary found on this machine.
@@ -148,7 +154,8 @@ impl Server {
             std::fs::remove_dir_all(&dir).with_context(|| format!("wiping {}", dir.display()))?;
         }
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating {}/{sub}", dir.display()))?;
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("creating {}/{sub}", dir.display()))?;
         }
         let ports = free_ports(3)?;
         let (http_port, tcp_port) = (ports[0], ports[1]);
@@ -166,7 +173,12 @@ impl Server {
             .stdout(Stdio::from(console.try_clone()?))
             .stderr(Stdio::from(console));
         let guard = proc::spawn(&format!("ClickHouse ({name})"), &mut cmd, false)?;
-        let server = Server { guard, http_port, tcp_port, dir };
+        let server = Server {
+            guard,
+            http_port,
+            tcp_port,
+            dir,
+        };
         server.wait_ready()?;
         Ok(server)
     }
@@ -185,7 +197,10 @@ impl Server {
         let start = Instant::now();
         loop {
             if let Some(status) = self.guard.try_wait()? {
-                bail!("ClickHouse exited during start ({status})\n{}", self.log_tail());
+                bail!(
+                    "ClickHouse exited during start ({status})\n{}",
+                    self.log_tail()
+                );
             }
             if let Ok((200, body)) = http(self.http_port, "GET", "/ping", "") {
                 if body == "Ok.\n" {
@@ -193,7 +208,11 @@ impl Server {
                 }
             }
             if start.elapsed() > START_TIMEOUT {
-                bail!("ClickHouse did not answer /ping within {}s\n{}", START_TIMEOUT.as_secs(), self.log_tail());
+                bail!(
+                    "ClickHouse did not answer /ping within {}s\n{}",
+                    START_TIMEOUT.as_secs(),
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -207,7 +226,12 @@ impl Server {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(30)..];
-            out.push_str(&format!("--- {} (last {} lines)\n{}\n", path.display(), tail.len(), tail.join("\n")));
+            out.push_str(&format!(
+                "--- {} (last {} lines)\n{}\n",
+                path.display(),
+                tail.len(),
+                tail.join("\n")
+            ));
         }
         out
     }
@@ -248,7 +272,9 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP answer")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP answer")?;
     let status = head
         .split_whitespace()
         .nth(1)
@@ -258,14 +284,20 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     Ok((status, body))
 }
 
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -279,9 +311,17 @@ fn dechunk(mut s: &str) -> String {
 pub fn foreground(name: &str, fresh: bool) -> Result<()> {
     let server = Server::start(name, fresh)?;
     let version = server.query("SELECT version()")?;
-    println!("clickhouse  {}  (version {}, native port {})", server.url(), version.trim(), server.tcp_port);
+    println!(
+        "clickhouse  {}  (version {}, native port {})",
+        server.url(),
+        version.trim(),
+        server.tcp_port
+    );
     println!("data        {}", server.dir().display());
-    println!("try         curl '{}/?query=SELECT%20version()'", server.url());
+    println!(
+        "try         curl '{}/?query=SELECT%20version()'",
+        server.url()
+    );
     println!("Ctrl-C stops it.");
     loop {
         if let Some(status) = server.exited()? {

@@ -57,7 +57,11 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> Command {
         if key.starts_with("CARGO_PKG_")
             || matches!(
                 key,
-                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
             )
         {
             cmd.env_remove(key);
@@ -105,7 +109,11 @@ pub fn spawn(name: &str, cmd: &mut Command, forward: bool) -> Result<Guard> {
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let pgid = i32::try_from(child.id()).context("pid out of range")?;
-    let entry = Arc::new(Mutex::new(Entry { name: name.to_owned(), child, done: false }));
+    let entry = Arc::new(Mutex::new(Entry {
+        name: name.to_owned(),
+        child,
+        done: false,
+    }));
     lock(&REGISTRY).push((id, pgid, Arc::clone(&entry)));
     Ok(Guard { id, entry, lines })
 }
@@ -120,7 +128,9 @@ impl Guard {
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
         let mut e = lock(&self.entry);
         let name = e.name.clone();
-        e.child.try_wait().with_context(|| format!("waiting for {name}"))
+        e.child
+            .try_wait()
+            .with_context(|| format!("waiting for {name}"))
     }
 
     /// Waits for the child to exit (polling, so a signal thread can still stop it).
@@ -156,7 +166,9 @@ fn stop(e: &mut Entry) {
         return;
     }
     e.done = true;
-    let Ok(pid) = i32::try_from(e.child.id()) else { return };
+    let Ok(pid) = i32::try_from(e.child.id()) else {
+        return;
+    };
     if let Ok(Some(_)) = e.child.try_wait() {
         // The leader is gone; sweep whatever it left in its group.
         signal_group(pid, Signal::SIGKILL);
@@ -171,14 +183,22 @@ fn stop(e: &mut Entry) {
         }
         thread::sleep(POLL);
     }
-    eprintln!("xtask: {} did not stop within {}s, killing it", e.name, GRACE.as_secs());
+    eprintln!(
+        "xtask: {} did not stop within {}s, killing it",
+        e.name,
+        GRACE.as_secs()
+    );
     signal_group(pid, Signal::SIGKILL);
     let _ = e.child.wait();
 }
 
 /// Stops every registered child, newest first.
 pub fn stop_all() {
-    let entries: Vec<Shared> = lock(&REGISTRY).iter().rev().map(|(_, _, e)| Arc::clone(e)).collect();
+    let entries: Vec<Shared> = lock(&REGISTRY)
+        .iter()
+        .rev()
+        .map(|(_, _, e)| Arc::clone(e))
+        .collect();
     for entry in entries {
         let mut e = lock(&entry);
         if !e.done {
@@ -193,8 +213,8 @@ pub fn stop_all() {
 /// second signal during that stop kills every group at once.
 pub fn install_signal_handler() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
     thread::spawn(move || {
         let mut first = true;
         for sig in signals.forever() {
@@ -242,6 +262,13 @@ pub fn run_lines(what: &str, cmd: &mut Command) -> Result<(ExitStatus, Vec<Strin
 /// Runs a short query command (no process group) and returns its stdout, or
 /// `None` when it cannot be run or fails.
 pub fn output(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -17,8 +17,16 @@ use std::path::{Path, PathBuf};
 /// Gzipped byte budgets: (label, files relative to `target/web`, max bytes).
 pub const BUDGETS: &[(&str, &[&str], u64)] = &[
     ("loader (ktra.js)", &["ktra.js"], 1536),
-    ("banner (banner.js + banner.css)", &["banner.js", "banner.css"], 6144),
-    ("pixel (wasm + glue)", &["pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"], 10240),
+    (
+        "banner (banner.js + banner.css)",
+        &["banner.js", "banner.css"],
+        6144,
+    ),
+    (
+        "pixel (wasm + glue)",
+        &["pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"],
+        10240,
+    ),
 ];
 
 const BANNER_REQUIRED: &[&str] = &["ktra.js", "banner.js", "banner.css"];
@@ -32,21 +40,25 @@ pub fn web_dir() -> PathBuf {
 pub fn build() -> Result<PathBuf> {
     let dir = web_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut errors = Vec::new();
-    println!("[web] pixel");
-    if let Err(e) = build_pixel(&dir) {
-        errors.push(format!("pixel: {e:#}"));
+    let mut failed = Vec::new();
+    type Step = fn(&Path) -> Result<()>;
+    let steps: [(&str, Step); 3] = [
+        ("pixel", build_pixel),
+        ("banner", build_banner),
+        ("dashboard", copy_dashboard),
+    ];
+    for (name, step) in steps {
+        println!("[web] {name}");
+        if let Err(e) = step(&dir) {
+            eprintln!("[web] {name} FAILED: {e:#}");
+            failed.push(name);
+        }
     }
-    println!("[web] banner");
-    if let Err(e) = build_banner(&dir) {
-        errors.push(format!("banner: {e:#}"));
-    }
-    println!("[web] dashboard");
-    if let Err(e) = copy_dashboard(&dir) {
-        errors.push(format!("dashboard: {e:#}"));
-    }
-    if !errors.is_empty() {
-        bail!("web assets incomplete:\n  {}", errors.join("\n  "));
+    if !failed.is_empty() {
+        bail!(
+            "web assets incomplete: {} failed (see above)",
+            failed.join(", ")
+        );
     }
     println!("[web] built into {}", dir.display());
     Ok(dir)
@@ -54,6 +66,11 @@ pub fn build() -> Result<PathBuf> {
 
 fn build_pixel(web: &Path) -> Result<()> {
     let root = root();
+    // Never leave a stale pixel behind to be served or measured.
+    let out = web.join("pixel");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("cleaning {}", out.display()))?;
+    }
     proc::run(
         "cargo build -p ktra-pixel (wasm32, wasm-release)",
         proc::command(cargo(), &root).args([
@@ -69,16 +86,22 @@ fn build_pixel(web: &Path) -> Result<()> {
     .context("the pixel crate (pixel-wasm/) does not build for wasm32")?;
     let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/ktra_pixel.wasm");
     if !wasm.exists() {
-        bail!("{} missing after the build (is ktra-pixel a cdylib?)", wasm.display());
-    }
-    let out = web.join("pixel");
-    if out.exists() {
-        std::fs::remove_dir_all(&out).with_context(|| format!("cleaning {}", out.display()))?;
+        bail!(
+            "{} missing after the build (is ktra-pixel a cdylib?)",
+            wasm.display()
+        );
     }
     proc::run(
         "wasm-bindgen",
         proc::command(install::wasm_bindgen()?, &root)
-            .args(["--target", "web", "--no-typescript", "--out-name", "ktra_pixel", "--out-dir"])
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "ktra_pixel",
+                "--out-dir",
+            ])
             .arg(&out)
             .arg(&wasm),
     )?;
@@ -120,19 +143,34 @@ fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {
             .args(extra)
             .arg(format!("--outfile={}", tmp.display())),
     )?;
-    std::fs::rename(&tmp, output).with_context(|| format!("moving {} to {}", tmp.display(), output.display()))
+    std::fs::rename(&tmp, output)
+        .with_context(|| format!("moving {} to {}", tmp.display(), output.display()))
 }
 
 fn build_banner(web: &Path) -> Result<()> {
     let src = root().join("consent-banner");
-    let missing: Vec<&str> = BANNER_REQUIRED.iter().copied().filter(|f| !src.join(f).is_file()).collect();
+    // Remove earlier outputs first, so a failed build leaves nothing stale.
+    for entry in std::fs::read_dir(web).with_context(|| format!("reading {}", web.display()))? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str());
+        if path.is_file() && matches!(ext, Some("js" | "css")) {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    let missing: Vec<&str> = BANNER_REQUIRED
+        .iter()
+        .copied()
+        .filter(|f| !src.join(f).is_file())
+        .collect();
     if !missing.is_empty() {
         bail!("{} lacks {}", src.display(), missing.join(", "));
     }
     let entries = std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))?;
     for entry in entries {
         let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let is_asset = name.ends_with(".js") || name.ends_with(".css");
         let is_test = name.contains(".test.") || name.contains(".spec.");
         if path.is_file() && is_asset && !is_test {
@@ -149,7 +187,10 @@ fn copy_dashboard(web: &Path) -> Result<()> {
         std::fs::remove_dir_all(&dst).with_context(|| format!("cleaning {}", dst.display()))?;
     }
     if !src.is_dir() {
-        println!("[web] {} does not exist yet; no dashboard assets", src.display());
+        println!(
+            "[web] {} does not exist yet; no dashboard assets",
+            src.display()
+        );
         return Ok(());
     }
     copy_dir(&src, &dst)
@@ -163,8 +204,9 @@ fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
         if entry.file_type()?.is_dir() {
             copy_dir(&entry.path(), &to)?;
         } else {
-            std::fs::copy(entry.path(), &to)
-                .with_context(|| format!("copying {} to {}", entry.path().display(), to.display()))?;
+            std::fs::copy(entry.path(), &to).with_context(|| {
+                format!("copying {} to {}", entry.path().display(), to.display())
+            })?;
         }
     }
     Ok(())
@@ -205,7 +247,11 @@ pub fn measure(dir: &Path) -> Vec<BudgetLine> {
                 let (r, g) = sizes(&dir.join(f)).map_err(|e| format!("{e:#}"))?;
                 Ok((raw + r, gz + g))
             });
-            BudgetLine { label, sizes, budget: *budget }
+            BudgetLine {
+                label,
+                sizes,
+                budget: *budget,
+            }
         })
         .collect()
 }
@@ -226,7 +272,10 @@ pub fn print_sizes(dir: &Path) {
 
 /// Prints the budget table for measured lines.
 pub fn print_budgets(lines: &[BudgetLine]) {
-    println!("{:<36} {:>9} {:>9} {:>9}  result", "budget", "raw B", "gzip-9 B", "max gz B");
+    println!(
+        "{:<36} {:>9} {:>9} {:>9}  result",
+        "budget", "raw B", "gzip-9 B", "max gz B"
+    );
     for l in lines {
         match &l.sizes {
             Ok((raw, gz)) => println!(
@@ -235,7 +284,10 @@ pub fn print_budgets(lines: &[BudgetLine]) {
                 l.budget,
                 if l.ok() { "ok" } else { "OVER BUDGET" }
             ),
-            Err(e) => println!("{:<36} {:>9} {:>9} {:>9}  MISSING ({e})", l.label, "-", "-", l.budget),
+            Err(e) => println!(
+                "{:<36} {:>9} {:>9} {:>9}  MISSING ({e})",
+                l.label, "-", "-", l.budget
+            ),
         }
     }
 }
