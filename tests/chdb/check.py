@@ -110,8 +110,25 @@ def rendered_sql(version, params):
     return migrations, queries
 
 
+# 18.16 prints the zero Date/DateTime as zeros; current servers print (and
+# expect) the epoch, and would parse the zero string as some other time.
+ZERO_DATES = {"0000-00-00 00:00:00": "1970-01-01 00:00:00", "0000-00-00": "1970-01-01"}
+
+
+def epoch_zero_dates(v):
+    """Rewrites 18.16's zero dates, also inside arrays and maps, as the epoch."""
+    if isinstance(v, str):
+        return ZERO_DATES.get(v, v)
+    if isinstance(v, list):
+        return [epoch_zero_dates(x) for x in v]
+    if isinstance(v, dict):
+        return {k: epoch_zero_dates(x) for k, x in v.items()}
+    return v
+
+
 def normalize(v):
-    """Makes 18.16 and current output comparable: quoted numbers become numbers."""
+    """Makes 18.16 and current output comparable: quoted numbers become
+    numbers, zero dates become the epoch."""
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, (int, float)):
@@ -122,7 +139,7 @@ def normalize(v):
             return float(s)
         if s.lower() in ("nan", "inf", "+inf", "-inf"):
             return float(s)
-        return v
+        return ZERO_DATES.get(v, v)
     if isinstance(v, list):
         return [normalize(x) for x in v]
     if isinstance(v, dict):
@@ -207,10 +224,16 @@ def run(tmp, dump, params, table_files, result_files):
 
     for path in table_files:
         table = path.stem
-        data = path.read_text(encoding="utf-8").strip()
-        if not data:
+        try:
+            rows = read_jsonl(path)
+        except ValueError as e:
+            failed += 1
+            print(f"FAIL load {table}: {e}")
+            continue
+        if not rows:
             print(f"ok load {table} (0 rows)")
             continue
+        data = "\n".join(json.dumps(epoch_zero_dates(r), ensure_ascii=False) for r in rows)
         try:
             q(f"INSERT INTO ktra.`{table}` FORMAT JSONEachRow\n{data}\n")
             count = str(q(f"SELECT count() FROM ktra.`{table}`", "TabSeparated")).strip()
