@@ -120,7 +120,12 @@
       for (const y of [x, x.split('-')[0]]) if (L[y] || T[y]) return { l: y, t: { ...L.en, ...L[y], ...T[y] } };
     }
   };
-  const privacyUrl = (u = cfg().privacy_url) => (/^https?:\/\//i.test(u) ? u : '');
+  // As configured (relative to the page is fine) if it resolves to http(s).
+  const privacyUrl = (u = cfg().privacy_url) => {
+    try {
+      return u && /^https?:$/.test(new URL(u, location.href).protocol) ? u : '';
+    } catch (e) {}
+  };
   const hash = (tx) => {
     const o = {}, u = privacyUrl();
     for (const k of Object.keys(L.en).slice(0, -2)) // all but close, settings
@@ -209,18 +214,21 @@
   // local record (payload + "." with no signature: it never starts the pixel),
   // POST it, and replace the record with the signed token from the response.
   //
-  // action: "grant" when both optional purposes are granted; "withdraw" when a
-  // valid decision granted both (the pixel was allowed) and the new one does
-  // not, or via ktra('consent','withdraw'); "deny" when nothing is granted;
-  // "change" for a partial choice. Saving the decision in force sends nothing.
+  // action: "grant" when both optional purposes are granted; "change" for a
+  // partial choice; with nothing granted, "withdraw" when the decision in
+  // force granted both (the pixel was allowed: its data may be erased) or via
+  // ktra('consent','withdraw'), else "deny". Saving the decision in force
+  // sends nothing. Whenever the pixel is no longer allowed it is stopped and
+  // its cookies are deleted.
   const decide = (p, source, action) => {
     const c = cfg(), cur = I.d(), tx = texts();
     const life = (c.lifetime_days || 182) * 86400;
     const revision = c.revision ?? cur?.r ?? 0;
     const had = (k) => cur?.ok && cur.p.includes(k);
+    const vid = d.cookie.match(/(?:^|;\s*)ktra_vid=([^;]*)/)?.[1] || I.v; // before stop() deletes it
     if (!action) {
       if (cur?.ok && p + '' == BOTH.filter(had) + '') return;
-      action = p[1] ? 'grant' : BOTH.every(had) ? 'withdraw' : p[0] ? 'change' : 'deny';
+      action = p[1] ? 'grant' : p[0] ? 'change' : BOTH.every(had) ? 'withdraw' : 'deny';
     }
     const n = ++seq;
     const body = {
@@ -236,8 +244,9 @@
     if (cur?.sig) body.previous = cur.t;
     failed = tries = 0;
     clearTimeout(timer);
+    if (action == 'withdraw') body.vid = vid;
     I.a(p); // at once; stops the pixel unless both are granted
-    if (action == 'withdraw') (body.vid = d.cookie.match(/(?:^|;\s*)ktra_vid=([^;]*)/)?.[1]), wipe();
+    p[1] || wipe();
     const payload = { v: 1, c: '', s: I.s, p, r: revision, e: ((Date.now() / 1e3) | 0) + life };
     setCookie(btoa(String.fromCharCode(...u8(JSON.stringify(payload)))).replace(/[+/=]/g, (m) => ({ '+': '-', '/': '_' })[m] || '') + '.', life);
     hash(tx).then((x) => {

@@ -22,6 +22,7 @@
 //            here), ok: v 1, unexpired and not older than the config revision
 //   a(p)  -> apply purposes `p` for this page now (no token: never starts the pixel)
 //   a()   -> re-read the cookie and apply it (starts the pixel on a signed grant)
+//   v     ktra_vid as it was when the pixel was last stopped
 //   B     <- set by banner.js: {show(), withdraw(source), init()}
 ((w, d, warn = (e) => console.warn('ktra:', e)) => {
   try {
@@ -51,9 +52,10 @@
       g ? last != (last = m + a) && gtag('consent', 'update', o) : gtag('consent', 'default', { ...o, wait_for_update: 500 });
     };
 
+    const cookie = (n) => d.cookie.match(`(?:^|;\\s*)${n}=([^;]*)`)?.[1];
     const dec = () => {
       try {
-        const t = d.cookie.match(/(?:^|;\s*)ktra_consent=([^;]*)/)[1];
+        const t = cookie('ktra_consent');
         const x = t.split('.');
         const o = JSON.parse(atob(x[0].replace(/-/g, '+').replace(/_/g, '/')));
         if (o.s == S && o.p.map)
@@ -93,7 +95,8 @@
         m.default({ module_or_path: U + '/pixel/ktra_pixel_bg.wasm' }).then(() => (M = m))
       ))
         .then((m) => {
-          if (st && !on) m.start({ endpoint: U, site: S, token: X.t, exp: X.e }), (on = 1);
+          // Also on a running pixel: a new token refreshes its consent.
+          if (st) m.start({ endpoint: U, site: S, token: X.t, exp: X.e }), (on = 1);
           flush();
         })
         .catch((e) => {
@@ -112,6 +115,7 @@
       if (st) x.sig && ((X = x), pixel());
       else if (((H = []), on)) {
         on = 0;
+        I.v = cookie('ktra_vid'); // stop() deletes it; a withdrawal sends it
         try {
           M.stop();
         } catch (e) {}
