@@ -25,6 +25,8 @@ pub struct Config {
     pub bots: BotPolicy,
     /// ClickHouse connection and batching.
     pub clickhouse: ClickHouseConfig,
+    /// The on-disk spool and acknowledgement policy.
+    pub spool: SpoolConfig,
     /// Enrichment sources.
     pub geoip: GeoIpConfig,
     /// Consent enforcement.
@@ -69,6 +71,30 @@ pub struct ClickHouseConfig {
     pub queue_capacity: usize,
     /// Timeout of one insert, in milliseconds. Default 10 000.
     pub insert_timeout_ms: u64,
+}
+
+/// The spool: where accepted rows wait while ClickHouse is away.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// `disk` (default): answer 202 once rows are fsynced to the spool.
+    /// `memory`: answer once queued; a crash may lose up to one batch window (`KTRA_DURABILITY`).
+    pub durability: crate::sink::Durability,
+    /// Directory (`KTRA_SPOOL_DIR`). Default `spool`, relative to the working directory.
+    pub dir: PathBuf,
+    /// Largest spool size in bytes; when full, requests get 503. Default 1 GiB.
+    pub max_bytes: u64,
+    /// Segment file size in bytes. Default 16 MiB.
+    pub segment_bytes: u64,
+    /// On shutdown, keep shipping the spool to ClickHouse for up to this many
+    /// seconds; the rest stays on disk for the next start. Default 10.
+    pub drain_secs: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self { durability: crate::sink::Durability::Disk, dir: "spool".into(), max_bytes: 1 << 30, segment_bytes: 16 << 20, drain_secs: 10 }
+    }
 }
 
 /// GeoIP database.
@@ -124,6 +150,7 @@ impl Default for Config {
             trust_proxy: false,
             bots: BotPolicy::Flag,
             clickhouse: ClickHouseConfig::default(),
+            spool: SpoolConfig::default(),
             geoip: GeoIpConfig::default(),
             consent: ConsentConfig::default(),
             sites: BTreeMap::new(),
@@ -220,6 +247,14 @@ impl Config {
                 "ADMIN_KEY" => self.admin_key = v,
                 "ASSETS_DIR" => self.assets_dir = Some(v.into()),
                 "GEOIP_PATH" => self.geoip.path = Some(v.into()),
+                "SPOOL_DIR" => self.spool.dir = v.into(),
+                "DURABILITY" => {
+                    self.spool.durability = match v.as_str() {
+                        "disk" => crate::sink::Durability::Disk,
+                        "memory" => crate::sink::Durability::Memory,
+                        _ => return Err(ConfigError::Invalid(format!("KTRA_DURABILITY {v:?} must be disk or memory"))),
+                    }
+                }
                 "CLICKHOUSE_URL" => self.clickhouse.url = v,
                 "CLICKHOUSE_DATABASE" => self.clickhouse.database = v,
                 "CLICKHOUSE_USER" => self.clickhouse.user = v,

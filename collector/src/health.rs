@@ -27,16 +27,26 @@ pub struct Ready {
     pub queue_capacity: usize,
     /// Rows in writer buffers.
     pub buffered_rows: usize,
+    /// Bytes waiting in the spool.
+    pub spool_bytes: u64,
+    /// Records (requests) waiting in the spool.
+    pub spool_records: u64,
+    /// Spool size bound.
+    pub spool_max_bytes: u64,
 }
 
-/// `GET /readyz`: 200 while the queue has room, 503 (with details) otherwise,
-/// so a load balancer sends traffic elsewhere.
+/// `GET /readyz`: 200 while the queue and the spool have room, 503 (with
+/// details) otherwise, so a load balancer sends traffic elsewhere. ClickHouse
+/// being down alone does not make the collector unready: the spool takes the
+/// rows. Both are reported.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let h = state.sink.health();
     let queue_depth = h.queued.load(Ordering::Relaxed);
     let cap = state.config.clickhouse.queue_capacity;
     let clickhouse_ok = h.clickhouse_ok();
-    let ready = queue_depth < cap * 9 / 10;
+    let spool = state.spool.stats();
+    let spool_max = state.spool.max_bytes();
+    let ready = queue_depth < cap * 9 / 10 && spool.pending_bytes < spool_max / 10 * 9;
     let body = Ready {
         ready,
         clickhouse_ok,
@@ -44,6 +54,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         queue_depth,
         queue_capacity: cap,
         buffered_rows: h.buffered_rows.load(Ordering::Relaxed),
+        spool_bytes: spool.pending_bytes,
+        spool_records: spool.pending_records,
+        spool_max_bytes: spool_max,
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

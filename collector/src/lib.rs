@@ -5,7 +5,8 @@
 //! validation) → [`enrich`] (geo, user agent, bots, channel, row assembly) →
 //! [`sink`] (queue, batching writer, ClickHouse, migrations). [`consent`]
 //! issues and checks signed consent tokens; [`admin`] exports and erases a
-//! visitor; [`assets`] serves the loader, banner and pixel.
+//! visitor; [`email`] signs tracking links and records their clicks and
+//! opens; [`assets`] serves the loader, banner and pixel.
 //!
 //! It does not own the wire format or the schema (crate `ktra-schema`), nor
 //! the browser code (`consent-banner/`, `pixel-wasm/`).
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod assets;
 pub mod config;
 pub mod consent;
+pub mod email;
 pub mod enrich;
 pub mod error;
 pub mod health;
@@ -47,6 +49,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/config/{site}", get(consent::handler::get_config))
         .route("/v1/admin/visitors/{site}/{vid}", get(admin::export_visitor))
         .route("/v1/admin/visitors/{site}/{vid}", delete(admin::erase_visitor))
+        .route("/v1/admin/links", post(email::handler::post_link))
+        .route("/c/{signed}", get(email::handler::click))
+        .route("/o/{file}", get(email::handler::open))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -65,14 +70,24 @@ pub enum ServeError {
         /// Why.
         source: maxminddb::MaxMindDbError,
     },
+    /// The spool directory could not be opened.
+    #[error("cannot open spool {path}: {source}")]
+    Spool {
+        /// Path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The server failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// Runs the collector on `listener` until `shutdown` resolves, then stops in
-/// order: stop accepting, let handlers finish, close the queue, flush the
-/// writer (retrying for up to 10 s), return.
+/// order: stop accepting, let handlers finish, close the queue and let the
+/// writer take what is left, then ship the spool to ClickHouse for up to
+/// `spool.drain_secs`; whatever is still in the spool stays on disk for the
+/// next start.
 pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
     let _ = telemetry::metrics_handle();
     ingest::TRUST_PROXY.store(config.trust_proxy, std::sync::atomic::Ordering::Relaxed);
@@ -84,18 +99,42 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
         None => enrich::GeoIp::none(),
     };
     let client = sink::clickhouse::client(&config.clickhouse);
-    let (sink, rx, health) = sink::Sink::channel(config.clickhouse.queue_capacity);
+    let sp = &config.spool;
+    let spool = Arc::new(sink::spool::Spool::open(&sp.dir, sp.max_bytes, sp.segment_bytes).map_err(|source| ServeError::Spool { path: sp.dir.display().to_string(), source })?);
+    if spool.corrupt_on_open > 0 {
+        tracing::warn!(segments = spool.corrupt_on_open, "spool: cut torn records left by a crash");
+    }
+    let (sink, rx, health) = sink::Sink::channel(config.clickhouse.queue_capacity, sp.durability);
+    let ch = &config.clickhouse;
     let writer_cfg = WriterConfig {
-        max_rows: config.clickhouse.batch_max_rows,
-        max_bytes: config.clickhouse.batch_max_bytes,
+        durability: sp.durability,
+        max_rows: ch.batch_max_rows,
+        max_bytes: ch.batch_max_bytes,
         period: config.batch_period(),
-        max_buffered_rows: config.clickhouse.batch_max_rows.saturating_mul(50).max(100_000),
-        insert_timeout: Duration::from_millis(config.clickhouse.insert_timeout_ms),
+        max_buffered_rows: ch.batch_max_rows.saturating_mul(50).max(100_000),
+        insert_timeout: Duration::from_millis(ch.insert_timeout_ms),
     };
+    let shipper = sink::shipper::Shipper {
+        client: client.clone(),
+        spool: spool.clone(),
+        cfg: sink::shipper::ShipperConfig {
+            max_rows: ch.batch_max_rows,
+            max_bytes: ch.batch_max_bytes,
+            period: config.batch_period(),
+            insert_timeout: Duration::from_millis(ch.insert_timeout_ms),
+        },
+        health: health.clone(),
+        notify: Arc::new(tokio::sync::Notify::new()),
+    };
+    let drain = Duration::from_secs(sp.drain_secs);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let writer = tokio::spawn(Writer::new(client.clone(), writer_cfg, health).run(rx, stop_rx.clone(), Duration::from_secs(10)));
+    let (ship_stop_tx, ship_stop_rx) = watch::channel(false);
+    let writer = tokio::spawn(
+        Writer::new(client.clone(), writer_cfg, health, spool.clone(), shipper.notify.clone()).run(rx, stop_rx.clone(), drain),
+    );
+    let shipper = tokio::spawn(shipper.run(ship_stop_rx, drain));
 
-    let state = AppState::new(config, sink, geo, client);
+    let state = AppState::new(config, sink, spool, geo, client);
     let background = tokio::spawn(background(state.clone(), stop_rx));
 
     tracing::info!(addr = ?listener.local_addr().ok(), "collector listening");
@@ -108,6 +147,8 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
     let _ = background.await;
     drop(state);
     let _ = writer.await;
+    let _ = ship_stop_tx.send(true);
+    let _ = shipper.await;
     tracing::info!("collector stopped");
     Ok(())
 }

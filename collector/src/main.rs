@@ -11,6 +11,10 @@ const USAGE: &str = "usage:
   ktra-collector sql --server-version V [--site S --from UNIX --to UNIX]
                                            print migrations and analyst queries rendered
                                            for a ClickHouse version, as JSON
+  ktra-collector sign-link [--config FILE] --site S --lead L --message M --url U
+                           [--expires UNIX] [--base URL]
+                                           print a signed email click URL and open-pixel
+                                           URL as JSON; base defaults to http://<listen>
 Configuration: a TOML file (see collector/ktra.demo.toml) and KTRA_* environment variables.";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -46,6 +50,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         "sql" => print_sql(&args),
+        "sign-link" => sign_link(&args),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -105,5 +110,36 @@ fn print_sql(args: &[String]) -> Result<()> {
         rendered.insert(q.name, queries::render(q.sql, &params)?);
     }
     println!("{}", serde_json::json!({ "migrations": migrations, "queries": rendered }));
+    Ok(())
+}
+
+fn sign_link(args: &[String]) -> Result<()> {
+    use ktra_collector::consent::token::TokenKey;
+    use ktra_collector::email::{self, LinkRequest};
+    let cfg = load_config(args)?;
+    if cfg.secret.len() < 32 {
+        bail!("secret must be at least 32 bytes (set KTRA_SECRET): links are signed with the collector's secret");
+    }
+    let need = |name: &str| flag(args, name).with_context(|| format!("{name} is required\n{USAGE}"));
+    let req = LinkRequest {
+        site: need("--site")?,
+        lead: need("--lead")?,
+        message: need("--message")?,
+        url: need("--url")?,
+        expires: flag(args, "--expires").map(|s| s.parse()).transpose().context("--expires must be Unix seconds")?,
+    };
+    let base = match flag(args, "--base") {
+        Some(b) => {
+            let u = url::Url::parse(&b).with_context(|| format!("--base {b:?} is not a URL"))?;
+            if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+                bail!("--base must be an http(s) URL without query or fragment");
+            }
+            b
+        }
+        None => format!("http://{}", cfg.listen),
+    };
+    let key = TokenKey::derive(cfg.secret.as_bytes(), "link");
+    let links = email::sign_link(&key, &cfg, &req, &base, email::now_secs())?;
+    println!("{}", serde_json::to_string(&links)?);
     Ok(())
 }

@@ -20,6 +20,8 @@ pub struct Inner {
     pub all_origins: HashSet<String>,
     /// Queue to the writer.
     pub sink: Sink,
+    /// The spool (for readiness).
+    pub spool: Arc<crate::sink::spool::Spool>,
     /// GeoIP database.
     pub geo: GeoIp,
     /// Key for consent tokens.
@@ -43,7 +45,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(config: Config, sink: Sink, geo: GeoIp, clickhouse: clickhouse::Client) -> Self {
+    pub fn new(config: Config, sink: Sink, spool: Arc<crate::sink::spool::Spool>, geo: GeoIp, clickhouse: clickhouse::Client) -> Self {
         let all_origins = config.sites.values().flat_map(|s| s.origins.iter().cloned()).collect();
         let secret = config.secret.as_bytes();
         Self(Arc::new(Inner {
@@ -51,6 +53,7 @@ impl AppState {
             link_key: TokenKey::derive(secret, "link"),
             all_origins,
             sink,
+            spool,
             geo,
             revocations: Arc::new(Revocations::default()),
             clickhouse,

@@ -24,6 +24,12 @@ pub const INSERT_ERRORS: &str = "ktra_insert_errors_total";
 pub const QUEUE_DEPTH: &str = "ktra_queue_depth";
 /// Rows buffered in the writer, not yet inserted.
 pub const BUFFERED_ROWS: &str = "ktra_buffered_rows";
+/// Rows written to the spool, by table.
+pub const SPOOLED_ROWS: &str = "ktra_spooled_rows_total";
+/// Bytes waiting in the spool.
+pub const SPOOL_BYTES: &str = "ktra_spool_bytes";
+/// Records waiting in the spool.
+pub const SPOOL_RECORDS: &str = "ktra_spool_records";
 /// Consent decisions recorded, by action.
 pub const CONSENT_DECISIONS: &str = "ktra_consent_decisions_total";
 /// Static asset requests, by asset kind (loader, banner, pixel_js, pixel_wasm, dashboard).

@@ -95,7 +95,20 @@ pub fn test_config(ch: &Ch) -> Config {
     c.clickhouse.batch_max_ms = 100;
     c.consent.revocation_refresh_secs = 1;
     c.sites.insert(ch.name.clone(), site());
+    c.spool.dir = fresh_dir(&format!("spool-{}", ch.name));
+    c.spool.drain_secs = 5;
     c
+}
+
+static DIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A new empty directory under the system temp dir.
+pub fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let n = DIRS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("ktra-test-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 /// The collector running in this process on a loopback port.

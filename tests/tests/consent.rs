@@ -85,7 +85,9 @@ async fn decisions_are_recorded_as_proof_and_a_withdrawal_is_refused_on_every_in
     let ch = Ch::fresh("withdraw").await;
     let cfg = test_config(&ch);
     let a = TestCollector::start(cfg.clone()).await;
-    let b = TestCollector::start(cfg).await;
+    let mut cfg_b = cfg;
+    cfg_b.spool.dir = fresh_dir("spool-b");
+    let b = TestCollector::start(cfg_b).await;
     let (s, granted) = a
         .consent(json!({"site": a.site, "action": "grant", "source": "banner", "granted": ["analytics", "marketing"], "language": "de", "text_hash": "abc123", "gpc": false}))
         .await;

@@ -243,10 +243,12 @@ async fn record(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         expires_at: u32::try_from(expires_at).unwrap_or(u32::MAX),
         recorded_at: u32::try_from(now).unwrap_or(u32::MAX),
     };
+    // Proof of consent is durable before the token is handed out.
     state
         .sink
-        .try_send(Rows::Consent(row))
-        .map_err(|_| ApiError::Unavailable { retry_after: 2, message: "the collector is busy; retry later".into() })?;
+        .submit(Rows::Consent(row))
+        .await
+        .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })?;
     metrics::counter!(t::CONSENT_DECISIONS, "action" => action).increment(1);
     if let Some(p) = &previous {
         state.revocations.revoke(&p.c, p.e.max(now + 1));

@@ -182,9 +182,9 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
 
     let accepted = rows.len();
     if accepted > 0 {
-        if state.sink.try_send(Rows::Events(rows)).is_err() {
+        if let Err(e) = state.sink.submit(Rows::Events(rows)).await {
             count_rejected(site_id, RejectReason::Overloaded, accepted);
-            return Err(ApiError::Unavailable { retry_after: 2, message: "the collector is busy; retry later".into() });
+            return Err(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") });
         }
         metrics::counter!(t::ACCEPTED_EVENTS, "site" => site_id.to_string()).increment(accepted as u64);
     }

@@ -1,19 +1,45 @@
-//! The write path to ClickHouse: a bounded queue fed by handlers
-//! ([`Sink`]), one writer task that batches rows by count, bytes and time and
-//! inserts them as RowBinary ([`writer`]), the client and error policy
-//! ([`clickhouse`]), and migrations ([`migrate`]).
+//! The write path to ClickHouse. Handlers hand rows to a bounded queue
+//! ([`Sink`]); one writer task takes them ([`writer`]); the on-disk
+//! [`spool`] keeps what is not yet in ClickHouse; the [`shipper`] moves the
+//! spool into ClickHouse in order; [`insert`] isolates rows ClickHouse
+//! refuses; [`clickhouse`] holds the client and error policy; [`migrate`]
+//! applies the schema.
 //!
-//! Handlers never wait on ClickHouse: they `try_send` into the queue and
-//! answer 503 with `Retry-After` when it is full.
+//! Two durability modes (config `durability`):
+//! - `disk` (default): the writer appends each request's rows to the spool
+//!   and fsyncs once for all requests that arrived meanwhile (group commit);
+//!   only then is the request answered 202. The shipper inserts from the
+//!   spool in batches. A crash loses nothing acknowledged.
+//! - `memory`: the request is answered once its rows are queued; the writer
+//!   batches in memory and inserts directly, spilling to the spool when
+//!   ClickHouse fails. A crash loses the queued and buffered rows (at most
+//!   one batch window), counted on the next start as nothing — they were
+//!   never on disk — so this mode is for deployments that prefer latency.
+//!
+//! Handlers never wait on ClickHouse.
 pub mod clickhouse;
+pub mod insert;
 pub mod migrate;
+pub mod shipper;
 pub mod spool;
 pub mod writer;
 
 use ktra_schema::row::{ConsentRow, EmailClickRow, EmailOpenRow, EventRow};
+use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Acknowledgement policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Answer once the rows are fsynced to the spool.
+    Disk,
+    /// Answer once the rows are queued in memory.
+    Memory,
+}
 
 /// Rows for one table, as handed over by a handler.
 #[derive(Debug)]
@@ -43,14 +69,23 @@ impl Rows {
     }
 }
 
-/// Health of the write path, shared by the writer and `/readyz`.
+/// Rows plus, in disk mode, the sender waiting for them to be durable.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The rows.
+    pub rows: Rows,
+    /// Answered `true` once durable, `false` if they could not be spooled.
+    pub ack: Option<oneshot::Sender<bool>>,
+}
+
+/// Health of the write path, shared by the writer, the shipper and `/readyz`.
 #[derive(Debug, Default)]
 pub struct SinkHealth {
     /// Unix seconds of the last successful insert (0: none yet).
     pub last_ok: AtomicU64,
     /// Failed inserts since the last success.
     pub consecutive_failures: AtomicU64,
-    /// Rows buffered in the writer, including rows waiting for a retry.
+    /// Rows buffered in the writer (memory mode).
     pub buffered_rows: AtomicUsize,
     /// Requests waiting in the queue.
     pub queued: AtomicUsize,
@@ -61,43 +96,96 @@ impl SinkHealth {
     pub fn clickhouse_ok(&self) -> bool {
         self.consecutive_failures.load(Ordering::Relaxed) == 0
     }
+
+    pub(crate) fn insert_ok(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        self.last_ok.store(now, Ordering::Relaxed);
+    }
+
+    pub(crate) fn insert_failed(&self) {
+        self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The handlers' side of the queue.
 #[derive(Debug, Clone)]
 pub struct Sink {
-    tx: mpsc::Sender<Rows>,
+    tx: mpsc::Sender<Envelope>,
     health: Arc<SinkHealth>,
+    durability: Durability,
+    ack_timeout: Duration,
 }
 
-/// The queue is full; the caller answers 503.
+/// The queue is full (or closed); the caller answers 503.
 #[derive(Debug, thiserror::Error)]
 #[error("the write queue is full")]
 pub struct QueueFull(pub Rows);
 
+/// Why rows were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full or the collector is stopping.
+    #[error("the write queue is full")]
+    QueueFull,
+    /// The spool could not take the rows (full or failing disk).
+    #[error("the spool cannot take more rows")]
+    SpoolFull,
+    /// The writer did not confirm in time.
+    #[error("the writer did not confirm in time")]
+    Timeout,
+}
+
 impl Sink {
     /// A queue of `capacity` requests and its receiving end.
-    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Rows>, Arc<SinkHealth>) {
+    pub fn channel(capacity: usize, durability: Durability) -> (Self, mpsc::Receiver<Envelope>, Arc<SinkHealth>) {
         let (tx, rx) = mpsc::channel(capacity);
         let health = Arc::new(SinkHealth::default());
-        (Self { tx, health: health.clone() }, rx, health)
+        (Self { tx, health: health.clone(), durability, ack_timeout: Duration::from_secs(10) }, rx, health)
     }
 
-    /// Enqueues rows without waiting.
-    pub fn try_send(&self, rows: Rows) -> Result<(), QueueFull> {
-        match self.tx.try_send(rows) {
+    fn enqueue(&self, env: Envelope) -> Result<(), QueueFull> {
+        match self.tx.try_send(env) {
             Ok(()) => {
                 let q = self.health.queued.fetch_add(1, Ordering::Relaxed) + 1;
                 metrics::gauge!(crate::telemetry::QUEUE_DEPTH).set(q as f64);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) => Err(QueueFull(r)),
+            Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => Err(QueueFull(e.rows)),
         }
+    }
+
+    /// Hands rows to the writer and, in disk mode, waits until they are
+    /// durable in the spool. Never waits on ClickHouse.
+    pub async fn submit(&self, rows: Rows) -> Result<(), SubmitError> {
+        match self.durability {
+            Durability::Memory => self.enqueue(Envelope { rows, ack: None }).map_err(|_| SubmitError::QueueFull),
+            Durability::Disk => {
+                let (tx, rx) = oneshot::channel();
+                self.enqueue(Envelope { rows, ack: Some(tx) }).map_err(|_| SubmitError::QueueFull)?;
+                match tokio::time::timeout(self.ack_timeout, rx).await {
+                    Ok(Ok(true)) => Ok(()),
+                    Ok(Ok(false)) | Ok(Err(_)) => Err(SubmitError::SpoolFull),
+                    Err(_) => Err(SubmitError::Timeout),
+                }
+            }
+        }
+    }
+
+    /// Hands rows to the writer without waiting for durability (used where
+    /// answering fast matters more, e.g. an email click's redirect).
+    pub fn try_send(&self, rows: Rows) -> Result<(), QueueFull> {
+        self.enqueue(Envelope { rows, ack: None })
     }
 
     /// Shared health.
     pub fn health(&self) -> &Arc<SinkHealth> {
         &self.health
+    }
+
+    /// The durability mode.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 }
 

@@ -76,6 +76,8 @@ pub struct Pos {
 /// One record read back.
 #[derive(Debug)]
 pub struct Record {
+    /// Position just after this record (commit it once the record is shipped).
+    pub end: Pos,
     /// Table.
     pub table: Table,
     /// Number of rows in the payload.
@@ -115,6 +117,8 @@ pub struct SpoolStats {
 /// The spool.
 pub struct Spool {
     dir: PathBuf,
+    /// Held for the spool's life: two collectors must never share a spool.
+    _lock: File,
     max_bytes: u64,
     segment_bytes: u64,
     state: Mutex<State>,
@@ -159,6 +163,10 @@ impl Spool {
     /// segments of about `segment_bytes`.
     pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
+        lock.try_lock().map_err(|_| {
+            io::Error::new(io::ErrorKind::WouldBlock, "another collector is using this spool directory; give each its own")
+        })?;
         let mut seqs: Vec<u64> = fs::read_dir(dir)?
             .filter_map(Result::ok)
             .filter_map(|e| {
@@ -200,6 +208,7 @@ impl Spool {
         let next_seq = segments.back().map(|s| s.seq + 1).unwrap_or(read.seq.max(1));
         let read = if segments.is_empty() { Pos { seq: next_seq, offset: 0 } } else { read };
         Ok(Self {
+            _lock: lock,
             dir: dir.to_path_buf(),
             max_bytes,
             segment_bytes: segment_bytes.max(1024),
@@ -312,7 +321,7 @@ impl Spool {
             let Some(table) = Table::from_u8(body[0]) else { continue };
             let rows = u32::from_le_bytes([body[1], body[2], body[3], body[4]]);
             body.drain(..META);
-            out.push(Record { table, rows, payload: body });
+            out.push(Record { end: Pos { seq: pos.seq, offset: off }, table, rows, payload: body });
         }
         Ok((out, Pos { seq: pos.seq, offset: off }))
     }
@@ -468,6 +477,16 @@ mod tests {
         s.sync().unwrap();
         assert_eq!(drain(&s).len(), ok);
         assert!(s.append(Table::Events, 1, &payload).is_ok(), "room again after shipping");
+    }
+
+    #[test]
+    fn two_collectors_cannot_share_a_spool() {
+        let dir = tmp("lock");
+        let a = Spool::open(&dir, 1 << 20, 1 << 20).unwrap();
+        let err = Spool::open(&dir, 1 << 20, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("another collector"), "{err}");
+        drop(a);
+        assert!(Spool::open(&dir, 1 << 20, 1 << 20).is_ok(), "free again once the first is gone");
     }
 
     #[test]

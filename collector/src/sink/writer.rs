@@ -1,17 +1,23 @@
-//! The writer task: drains the queue into per-table buffers and inserts a
-//! buffer when it reaches `batch_max_rows` rows or `batch_max_bytes` bytes,
-//! or when `batch_max_ms` has passed since its first row.
+//! The writer task: the only consumer of the queue.
 //!
-//! Failures: a retryable error keeps the rows and retries with backoff while
-//! the queue keeps filling (handlers get 503 once it is full, never unbounded
-//! memory). A data error splits the batch until the bad rows are isolated;
-//! those are logged and counted, the rest are inserted.
+//! In `disk` mode it appends every request's rows to the spool, fsyncs once
+//! for everything that arrived meanwhile (group commit) and then acknowledges
+//! the waiting handlers; the shipper takes it from there.
+//!
+//! In `memory` mode it batches rows per table and inserts a batch when it
+//! reaches `max_rows` rows or `max_bytes` bytes, or `period` after its first
+//! row. A batch ClickHouse cannot take goes to the spool (and, while the spool
+//! holds anything, new batches follow it there, so order is kept); if the
+//! spool is full too, the batch stays in memory, and once `max_buffered_rows`
+//! are waiting the writer stops taking from the queue — handlers then get 503.
 //!
 //! We batch ourselves rather than use `clickhouse::inserter::Inserter`
-//! because the inserter discards rows it has encoded, and a failed insert must
-//! be retried with the very same rows.
-use super::clickhouse::{backoff, classify, ErrorKind};
-use super::{Rows, SinkHealth};
+//! because the inserter discards rows it has encoded, and a failed batch must
+//! be retried or spooled with the very same rows.
+use super::clickhouse::backoff;
+use super::insert::insert_isolating;
+use super::spool::{Spool, Table};
+use super::{Durability, Envelope, Rows, SinkHealth};
 use crate::telemetry as t;
 use clickhouse::{Client, RowOwned, RowWrite};
 use ktra_schema::row::{ConsentRow, EmailClickRow, EmailOpenRow, EventRow};
@@ -19,18 +25,20 @@ use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// Batch limits and timeouts.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
+    /// Acknowledgement policy.
+    pub durability: Durability,
     /// Flush at this many rows.
     pub max_rows: usize,
     /// Flush at about this many bytes.
     pub max_bytes: usize,
     /// Flush a non-empty buffer this long after its first row.
     pub period: Duration,
-    /// Stop taking from the queue while this many rows wait for a retry.
+    /// Stop taking from the queue while this many rows wait in memory.
     pub max_buffered_rows: usize,
     /// Timeout of one insert.
     pub insert_timeout: Duration,
@@ -53,7 +61,7 @@ impl RowSize for EventRow {
             &self.email_click_id, &self.lead_id, &self.event_name,
         ];
         let arrays: usize = self.form_fields.iter().chain(&self.props_key).chain(&self.props_value).map(|s| s.len() + 1).sum();
-        strings.iter().map(|s| s.len() + 1).sum::<usize>() + arrays + 64
+        strings.iter().map(|s| s.len() + 1).sum::<usize>() + arrays + 72
     }
 }
 
@@ -75,8 +83,28 @@ impl RowSize for EmailOpenRow {
     }
 }
 
+/// Encodes rows as a spool record: table, count and JSON payload.
+pub fn encode(rows: &Rows) -> (Table, u32, Vec<u8>) {
+    let (table, json) = match rows {
+        Rows::Events(v) => (Table::Events, serde_json::to_vec(v)),
+        Rows::Consent(r) => (Table::Consent, serde_json::to_vec(&[r])),
+        Rows::Click(r) => (Table::Clicks, serde_json::to_vec(&[r])),
+        Rows::Open(r) => (Table::Opens, serde_json::to_vec(&[r])),
+    };
+    (table, u32::try_from(rows.len()).unwrap_or(u32::MAX), json.unwrap_or_default())
+}
+
+/// Appends `payload` rows to the spool and fsyncs (used by memory mode to spill).
+async fn spill(spool: &Arc<Spool>, table: Table, rows: u32, payload: Vec<u8>) -> bool {
+    if spool.append(table, rows, &payload).is_err() {
+        return false;
+    }
+    let s = spool.clone();
+    matches!(tokio::task::spawn_blocking(move || s.sync()).await, Ok(Ok(())))
+}
+
 struct Buffer<T> {
-    table: &'static str,
+    table: Table,
     rows: Vec<T>,
     bytes: usize,
     first_at: Option<Instant>,
@@ -88,7 +116,7 @@ impl<T> Buffer<T>
 where
     T: RowOwned + RowWrite + Serialize + RowSize + Send + Sync,
 {
-    fn new(table: &'static str) -> Self {
+    fn new(table: Table) -> Self {
         Self { table, rows: Vec::new(), bytes: 0, first_at: None, retry_at: None, attempt: 0 }
     }
 
@@ -105,9 +133,7 @@ where
         if let Some(r) = self.retry_at {
             return now >= r;
         }
-        self.rows.len() >= cfg.max_rows
-            || self.bytes >= cfg.max_bytes
-            || self.first_at.is_some_and(|f| now.duration_since(f) >= cfg.period)
+        self.rows.len() >= cfg.max_rows || self.bytes >= cfg.max_bytes || self.first_at.is_some_and(|f| now.duration_since(f) >= cfg.period)
     }
 
     fn next_deadline(&self, cfg: &WriterConfig) -> Option<Instant> {
@@ -117,105 +143,65 @@ where
         self.retry_at.or_else(|| self.first_at.map(|f| f + cfg.period))
     }
 
-    /// Inserts the buffer. On a retryable failure the rows not yet stored stay
-    /// buffered and a retry is scheduled.
-    async fn flush(&mut self, client: &Client, cfg: &WriterConfig, health: &SinkHealth) {
+    fn reset(&mut self) {
+        self.bytes = 0;
+        self.first_at = None;
+        self.retry_at = None;
+        self.attempt = 0;
+    }
+
+    /// Inserts the buffer, or spools it when the spool already holds rows
+    /// (to keep order) or ClickHouse fails.
+    async fn flush(&mut self, client: &Client, cfg: &WriterConfig, health: &SinkHealth, spool: &Arc<Spool>, notify: &Notify) {
         if self.rows.is_empty() {
             return;
         }
-        let rows = std::mem::take(&mut self.rows);
-        let n = rows.len();
-        let started = Instant::now();
-        match insert_isolating(client, self.table, rows, cfg.insert_timeout).await {
-            Ok(dropped) => {
-                let stored = n - dropped;
-                metrics::counter!(t::INSERTED_ROWS, "table" => self.table).increment(stored as u64);
-                metrics::histogram!(t::BATCH_ROWS, "table" => self.table).record(n as f64);
-                metrics::histogram!(t::INSERT_SECONDS, "table" => self.table).record(started.elapsed().as_secs_f64());
-                health.consecutive_failures.store(0, Ordering::Relaxed);
-                health.last_ok.store(unix_now(), Ordering::Relaxed);
-                self.bytes = 0;
-                self.first_at = None;
-                self.retry_at = None;
-                self.attempt = 0;
+        let table = self.table;
+        if spool.is_empty() {
+            let rows = std::mem::take(&mut self.rows);
+            match insert_isolating(client, table.name(), rows, cfg.insert_timeout).await {
+                Ok(done) => {
+                    health.insert_ok();
+                    for (row, err) in done.refused {
+                        let json = serde_json::to_vec(&row).unwrap_or_default();
+                        if let Err(e) = spool.dead_letter(table, &json, &err) {
+                            tracing::error!(error = %e, "cannot write dead letter");
+                        }
+                    }
+                    self.reset();
+                    return;
+                }
+                Err((rest, err)) => {
+                    health.insert_failed();
+                    tracing::warn!(table = table.name(), rows = rest.len(), error = %err, "insert failed; spooling");
+                    self.rows = rest;
+                }
             }
-            Err((rest, err)) => {
-                metrics::counter!(t::INSERT_ERRORS, "table" => self.table, "kind" => "retryable").increment(1);
-                health.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff(self.attempt);
-                tracing::warn!(table = self.table, rows = rest.len(), attempt = self.attempt, ?wait, error = %err, "insert failed; will retry");
-                self.attempt = self.attempt.saturating_add(1);
-                self.retry_at = Some(Instant::now() + wait);
-                self.bytes = rest.iter().map(RowSize::approx_size).sum();
-                self.rows = rest;
-            }
+        }
+        let payload = serde_json::to_vec(&self.rows).unwrap_or_default();
+        let n = u32::try_from(self.rows.len()).unwrap_or(u32::MAX);
+        if spill(spool, table, n, payload).await {
+            metrics::counter!(t::SPOOLED_ROWS, "table" => table.name()).increment(u64::from(n));
+            self.rows.clear();
+            self.reset();
+            notify.notify_one();
+        } else {
+            // Spool full: keep the rows in memory and retry later.
+            let wait = backoff(self.attempt);
+            self.attempt = self.attempt.saturating_add(1);
+            self.retry_at = Some(Instant::now() + wait);
+            tracing::warn!(table = table.name(), rows = self.rows.len(), ?wait, "spool full; holding rows in memory");
         }
     }
 }
 
-/// Inserts `rows`; on a data error splits them until the bad rows are
-/// isolated and dropped (counted). Returns the number dropped, or on a
-/// retryable error the rows not yet stored.
-async fn insert_isolating<T>(
-    client: &Client,
-    table: &'static str,
-    rows: Vec<T>,
-    timeout: Duration,
-) -> Result<usize, (Vec<T>, clickhouse::error::Error)>
-where
-    T: RowOwned + RowWrite + Serialize + Send + Sync,
-{
-    // Iterative split: a stack of slices still to insert, first half first.
-    let mut stack: Vec<Vec<T>> = vec![rows];
-    let mut dropped = 0;
-    while let Some(chunk) = stack.pop() {
-        match insert_once(client, table, &chunk, timeout).await {
-            Ok(()) => {}
-            Err(e) if classify(&e) == ErrorKind::Data => {
-                metrics::counter!(t::INSERT_ERRORS, "table" => table, "kind" => "data").increment(1);
-                if chunk.len() == 1 {
-                    tracing::error!(table, error = %e, "ClickHouse refused a row; dropped");
-                    metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "refused_by_clickhouse").increment(1);
-                    dropped += 1;
-                } else {
-                    let mut first = chunk;
-                    let second = first.split_off(first.len() / 2);
-                    stack.push(second);
-                    stack.push(first);
-                }
-            }
-            Err(e) => {
-                let mut rest = chunk;
-                while let Some(mut more) = stack.pop() {
-                    rest.append(&mut more);
-                }
-                return Err((rest, e));
-            }
-        }
-    }
-    Ok(dropped)
-}
-
-async fn insert_once<T>(client: &Client, table: &str, rows: &[T], timeout: Duration) -> Result<(), clickhouse::error::Error>
-where
-    T: RowOwned + RowWrite + Serialize,
-{
-    let mut insert = client.insert::<T>(table).await?.with_timeouts(Some(timeout), Some(timeout));
-    for row in rows {
-        insert.write(row).await?;
-    }
-    insert.end().await
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// The writer: owns the buffers, runs until the queue is closed and drained.
+/// The writer: owns the memory buffers; runs until told to stop, then drains the queue.
 pub struct Writer {
     client: Client,
     cfg: WriterConfig,
     health: Arc<SinkHealth>,
+    spool: Arc<Spool>,
+    notify: Arc<Notify>,
     events: Buffer<EventRow>,
     consent: Buffer<ConsentRow>,
     clicks: Buffer<EmailClickRow>,
@@ -223,16 +209,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer inserting through `client`.
-    pub fn new(client: Client, cfg: WriterConfig, health: Arc<SinkHealth>) -> Self {
+    /// A writer inserting through `client`, spooling to `spool`, waking the shipper through `notify`.
+    pub fn new(client: Client, cfg: WriterConfig, health: Arc<SinkHealth>, spool: Arc<Spool>, notify: Arc<Notify>) -> Self {
         Self {
             client,
             cfg,
             health,
-            events: Buffer::new("events"),
-            consent: Buffer::new("consent_log"),
-            clicks: Buffer::new("email_clicks"),
-            opens: Buffer::new("email_opens"),
+            spool,
+            notify,
+            events: Buffer::new(Table::Events),
+            consent: Buffer::new(Table::Consent),
+            clicks: Buffer::new(Table::Clicks),
+            opens: Buffer::new(Table::Opens),
         }
     }
 
@@ -241,7 +229,6 @@ impl Writer {
     }
 
     fn accept(&mut self, rows: Rows) {
-        self.health.queued.fetch_sub(1, Ordering::Relaxed);
         match rows {
             Rows::Events(v) => v.into_iter().for_each(|r| self.events.push(r)),
             Rows::Consent(r) => self.consent.push(r),
@@ -250,21 +237,70 @@ impl Writer {
         }
     }
 
+    /// Disk mode: append every envelope, one fsync, then acknowledge.
+    async fn persist(&mut self, envs: Vec<Envelope>) {
+        let mut acks = Vec::with_capacity(envs.len());
+        for env in envs {
+            let (table, n, payload) = encode(&env.rows);
+            let ok = match self.spool.append(table, n, &payload) {
+                Ok(()) => {
+                    metrics::counter!(t::SPOOLED_ROWS, "table" => table.name()).increment(u64::from(n));
+                    true
+                }
+                Err(e) => {
+                    metrics::counter!(t::DROPPED_ROWS, "table" => table.name(), "reason" => "spool_full").increment(u64::from(n));
+                    tracing::warn!(error = %e, "cannot spool rows");
+                    false
+                }
+            };
+            acks.push((env.ack, ok));
+        }
+        let s = self.spool.clone();
+        let synced = matches!(tokio::task::spawn_blocking(move || s.sync()).await, Ok(Ok(())));
+        if !synced {
+            tracing::error!("spool fsync failed");
+        }
+        for (ack, ok) in acks {
+            if let Some(tx) = ack {
+                let _ = tx.send(ok && synced);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    async fn take(&mut self, envs: Vec<Envelope>) {
+        self.health.queued.fetch_sub(envs.len(), Ordering::Relaxed);
+        match self.cfg.durability {
+            Durability::Disk => self.persist(envs).await,
+            Durability::Memory => {
+                for env in envs {
+                    // A handler in memory mode does not wait; answer anyway if it does.
+                    if let Some(tx) = env.ack {
+                        let _ = tx.send(true);
+                    }
+                    self.accept(env.rows);
+                }
+                self.flush_due(false).await;
+            }
+        }
+    }
+
     async fn flush_due(&mut self, force: bool) {
         let now = Instant::now();
         let cfg = self.cfg.clone();
+        let (c, h, s, n) = (&self.client, &*self.health, &self.spool, &*self.notify);
         // Consent first: proof of consent matters most.
         if force || self.consent.due(&cfg, now) {
-            self.consent.flush(&self.client, &cfg, &self.health).await;
+            self.consent.flush(c, &cfg, h, s, n).await;
         }
         if force || self.events.due(&cfg, now) {
-            self.events.flush(&self.client, &cfg, &self.health).await;
+            self.events.flush(c, &cfg, h, s, n).await;
         }
         if force || self.clicks.due(&cfg, now) {
-            self.clicks.flush(&self.client, &cfg, &self.health).await;
+            self.clicks.flush(c, &cfg, h, s, n).await;
         }
         if force || self.opens.due(&cfg, now) {
-            self.opens.flush(&self.client, &cfg, &self.health).await;
+            self.opens.flush(c, &cfg, h, s, n).await;
         }
         let b = self.buffered();
         self.health.buffered_rows.store(b, Ordering::Relaxed);
@@ -285,36 +321,37 @@ impl Writer {
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
     }
 
-    /// Runs until `shutdown` turns true, then closes the queue, drains it and
-    /// makes a last effort to insert everything (retrying for up to
-    /// `drain_timeout`). Returns the rows that could not be stored.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Rows>, mut shutdown: watch::Receiver<bool>, drain_timeout: Duration) -> usize {
+    /// Runs until `shutdown` turns true; then closes the queue, takes what is
+    /// left, and (memory mode) flushes its buffers to ClickHouse or the
+    /// spool, trying for up to `drain_timeout`. Returns the rows it could
+    /// store nowhere (counted as dropped).
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Envelope>, mut shutdown: watch::Receiver<bool>, drain_timeout: Duration) -> usize {
+        const TAKE: usize = 1024;
+        let mut envs = Vec::with_capacity(TAKE);
         loop {
             let backpressure = self.buffered() >= self.cfg.max_buffered_rows;
             let deadline = tokio::time::Instant::from_std(self.next_deadline());
             tokio::select! {
                 biased;
                 _ = super::wait_true(&mut shutdown) => break,
-                msg = rx.recv(), if !backpressure => match msg {
-                    Some(rows) => {
-                        self.accept(rows);
-                        // Take what else is ready without waking up again.
-                        while self.buffered() < self.cfg.max_rows.max(1) * 2 {
-                            match rx.try_recv() {
-                                Ok(rows) => self.accept(rows),
-                                Err(_) => break,
-                            }
-                        }
-                        self.flush_due(false).await;
+                n = rx.recv_many(&mut envs, TAKE), if !backpressure => {
+                    if n == 0 {
+                        break;
                     }
-                    None => break,
-                },
+                    let batch = std::mem::replace(&mut envs, Vec::with_capacity(TAKE));
+                    self.take(batch).await;
+                }
                 _ = tokio::time::sleep_until(deadline) => self.flush_due(false).await,
             }
         }
         rx.close();
-        while let Some(rows) = rx.recv().await {
-            self.accept(rows);
+        loop {
+            let n = rx.recv_many(&mut envs, TAKE).await;
+            if n == 0 {
+                break;
+            }
+            let batch = std::mem::replace(&mut envs, Vec::with_capacity(TAKE));
+            self.take(batch).await;
         }
         let until = Instant::now() + drain_timeout;
         loop {
@@ -326,7 +363,7 @@ impl Writer {
         }
         let lost = self.buffered();
         if lost > 0 {
-            tracing::error!(rows = lost, "shutdown: rows could not be stored");
+            tracing::error!(rows = lost, "shutdown: rows could be stored neither in ClickHouse nor in the spool");
             metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "shutdown").increment(lost as u64);
         }
         lost

@@ -1,0 +1,372 @@
+//! The tracking-link endpoints.
+//!
+//! - `GET /c/{signed}`: verify, re-check the destination, record the click,
+//!   302 to the destination with `ktra_ec=<click id>` added.
+//! - `GET /o/{signed}.gif`: verify, record the open (flagging mail proxies),
+//!   answer a 1×1 transparent GIF.
+//! - `POST /v1/admin/links`: sign a link (admin bearer key).
+//!
+//! A link that is malformed, tampered with or signed by another key gets a
+//! 400 JSON error and never a redirect; an expired one gets 410. Neither
+//! endpoint waits on ClickHouse or sets a cookie. When the write queue is
+//! full the row is dropped and counted, and the visitor is still redirected:
+//! losing a click row beats breaking the link in their email. `HEAD`
+//! requests (link scanners) are answered the same way but record nothing.
+use super::link::{self, LinkClaims, LinkError};
+use super::{new_id, now_secs, proxy, sign_link, LinkRequest, SignedLinks, CLICK_PARAM, LINK_REQUESTS};
+use crate::admin::authorize;
+use crate::config::BotPolicy;
+use crate::enrich::parse_user_agent;
+use crate::error::ApiError;
+use crate::ingest::ClientMeta;
+use crate::sink::Rows;
+use crate::state::AppState;
+use crate::telemetry as t;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ktra_schema::row::{EmailClickRow, EmailOpenRow};
+use ktra_schema::RejectReason;
+use std::net::SocketAddr;
+use url::Url;
+
+/// A transparent 1×1 GIF (GIF89a, two-colour table, transparency extension).
+pub const PIXEL_GIF: [u8; 43] = [
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9,
+    0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00,
+    0x3b,
+];
+
+/// Which endpoint, for metric labels.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Click,
+    Open,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Click => "click",
+            Kind::Open => "open",
+        }
+    }
+}
+
+fn count(kind: Kind, outcome: &'static str) {
+    metrics::counter!(LINK_REQUESTS, "kind" => kind.as_str(), "outcome" => outcome).increment(1);
+}
+
+/// A refused tracking link: a JSON error, counted, never a redirect.
+#[derive(Debug)]
+struct Refused {
+    kind: Kind,
+    error: LinkError,
+}
+
+impl Refused {
+    /// Fixed code: JSON `error`, metric label.
+    fn code(&self) -> &'static str {
+        match self.error {
+            LinkError::Expired => "link_expired",
+            LinkError::UnknownSite(_) => "link_unknown_site",
+            LinkError::ForeignHost { .. } | LinkError::BadUrl(_) => "link_destination",
+            _ => "link_invalid",
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self.error {
+            LinkError::Expired => "expired",
+            LinkError::UnknownSite(_) => "unknown_site",
+            LinkError::ForeignHost { .. } | LinkError::BadUrl(_) => "foreign_destination",
+            _ => "invalid",
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        count(self.kind, self.outcome());
+        metrics::counter!(t::REJECTED_REQUESTS, "reason" => code).increment(1);
+        let status = match self.error {
+            LinkError::Expired => StatusCode::GONE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        // The destination of a refused link is not echoed: it may be an attacker's.
+        let message = match &self.error {
+            LinkError::ForeignHost { host, .. } => format!("this link's destination host {host:?} is no longer allowed for its site"),
+            e => e.to_string(),
+        };
+        let mut resp = (status, Json(serde_json::json!({"error": code, "message": message}))).into_response();
+        no_store(resp.headers_mut());
+        resp
+    }
+}
+
+fn no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache, must-revalidate, private, max-age=0"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert("x-robots-tag", HeaderValue::from_static("noindex, nofollow"));
+}
+
+/// Verifies a link and checks that its site is still configured.
+fn open_link(state: &AppState, kind: Kind, signed: &str) -> Result<LinkClaims, Refused> {
+    let claims = link::verify(&state.link_key, signed, now_secs()).map_err(|error| Refused { kind, error })?;
+    if state.site(&claims.site).is_none() {
+        return Err(Refused { kind, error: LinkError::UnknownSite(claims.site) });
+    }
+    Ok(claims)
+}
+
+/// The destination with `ktra_ec=<click_id>` appended to its query. Other
+/// parameters keep their order and exact encoding, the fragment stays; an
+/// existing `ktra_ec` is replaced.
+pub fn with_click_id(dest: &Url, click_id: &str) -> Url {
+    let mut query: Vec<&str> = dest
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(CLICK_PARAM))
+        .collect();
+    let param = format!("{CLICK_PARAM}={click_id}");
+    query.push(&param);
+    let mut out = dest.clone();
+    out.set_query(Some(&query.join("&")));
+    out
+}
+
+fn unix_u32(now: u64) -> u32 {
+    u32::try_from(now).unwrap_or(u32::MAX)
+}
+
+/// `GET /c/{signed}`.
+pub async fn click(State(state): State<AppState>, method: Method, meta: ClientMeta, Path(signed): Path<String>) -> Response {
+    match click_inner(&state, &method, &meta, &signed) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &str) -> Result<Response, Refused> {
+    let kind = Kind::Click;
+    let claims = open_link(state, kind, signed)?;
+    let site = state.site(&claims.site).ok_or_else(|| Refused { kind, error: LinkError::UnknownSite(claims.site.clone()) })?;
+    // Re-checked now: the site's hosts may have changed since the link was signed.
+    let dest = link::check_destination(&claims.site, site, &claims.url).map_err(|error| Refused { kind, error })?;
+    let click_id = new_id();
+    let location = with_click_id(&dest, &click_id);
+    let location = HeaderValue::from_str(location.as_str()).map_err(|_| Refused { kind, error: LinkError::Invalid })?;
+
+    let is_bot = proxy::is_machine(&meta.user_agent);
+    let outcome = if method == Method::HEAD {
+        "head"
+    } else if is_bot && state.config.bots == BotPolicy::Drop {
+        "bot_dropped"
+    } else {
+        let ua = parse_user_agent(&meta.user_agent);
+        let geo = state.geo.lookup(meta.ip);
+        let row = EmailClickRow {
+            click_id,
+            site_id: claims.site,
+            lead_id: claims.lead,
+            message_id: claims.message,
+            destination: dest.to_string(),
+            clicked_at: unix_u32(now_secs()),
+            country: geo.country,
+            region: geo.region,
+            city: geo.city,
+            browser: ua.browser,
+            os: ua.os,
+            device: ua.device,
+            is_bot: u8::from(is_bot),
+        };
+        match state.sink.try_send(Rows::Click(row)) {
+            Ok(()) => "recorded",
+            Err(_) => {
+                metrics::counter!(t::DROPPED_ROWS, "table" => "email_clicks", "reason" => "queue_full").increment(1);
+                "queue_full"
+            }
+        }
+    };
+    count(kind, outcome);
+    let mut resp = (StatusCode::FOUND, Body::empty()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::LOCATION, location);
+    no_store(h);
+    Ok(resp)
+}
+
+/// `GET /o/{signed}.gif`.
+pub async fn open(State(state): State<AppState>, method: Method, meta: ClientMeta, Path(file): Path<String>) -> Response {
+    match open_inner(&state, &method, &meta, &file) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn open_inner(state: &AppState, method: &Method, meta: &ClientMeta, file: &str) -> Result<Response, Refused> {
+    let kind = Kind::Open;
+    let signed = file.strip_suffix(".gif").ok_or(Refused { kind, error: LinkError::Invalid })?;
+    let claims = open_link(state, kind, signed)?;
+    let outcome = if method == Method::HEAD {
+        "head"
+    } else {
+        let ua = parse_user_agent(&meta.user_agent);
+        let is_proxy = proxy::is_machine(&meta.user_agent) || proxy::is_apple_network(meta.ip);
+        let row = EmailOpenRow {
+            open_id: new_id(),
+            site_id: claims.site,
+            lead_id: claims.lead,
+            message_id: claims.message,
+            opened_at: unix_u32(now_secs()),
+            is_proxy: u8::from(is_proxy),
+            country: state.geo.lookup(meta.ip).country,
+            browser: ua.browser,
+            os: ua.os,
+            device: ua.device,
+        };
+        match state.sink.try_send(Rows::Open(row)) {
+            Ok(()) => "recorded",
+            Err(_) => {
+                metrics::counter!(t::DROPPED_ROWS, "table" => "email_opens", "reason" => "queue_full").increment(1);
+                "queue_full"
+            }
+        }
+    };
+    count(kind, outcome);
+    let mut resp = (StatusCode::OK, Bytes::from_static(&PIXEL_GIF)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"));
+    no_store(h);
+    Ok(resp)
+}
+
+/// The collector's public base URL as the admin request reached it: the
+/// `Host` header with `http`, or `https` when `X-Forwarded-Proto` says so;
+/// the listen address when `Host` is missing or not a plain host\[:port\].
+pub fn request_base(headers: &HeaderMap, listen: SocketAddr) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && !h.contains('@'))
+        .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| listen.to_string());
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let scheme = if proto.as_deref() == Some("https") { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// `POST /v1/admin/links` with `{"site","lead","message","url","expires"?}`:
+/// answers `{"click_url","open_url"}`.
+pub async fn post_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let req: LinkRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(RejectReason::MalformedJson, format!("body must be {{\"site\",\"lead\",\"message\",\"url\",\"expires\"?}}: {e}"))
+    })?;
+    let base = request_base(&headers, state.config.listen);
+    let links: SignedLinks = sign_link(&state.link_key, &state.config, &req, &base, now_secs()).map_err(|e| match e {
+        LinkError::UnknownSite(_) => ApiError::bad(RejectReason::UnknownSite, e.to_string()),
+        e => ApiError::bad(RejectReason::BadValue, e.to_string()),
+    })?;
+    let mut resp = Json(links).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, SiteConfig};
+    use crate::enrich::GeoIp;
+    use crate::sink::Sink;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[test]
+    fn click_id_is_appended_keeping_query_encoding_and_fragment() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(with_click_id(&u("https://s.example/p"), "X").as_str(), "https://s.example/p?ktra_ec=X");
+        assert_eq!(with_click_id(&u("https://s.example/p?"), "X").as_str(), "https://s.example/p?ktra_ec=X");
+        assert_eq!(
+            with_click_id(&u("https://s.example/p?a=1&b=x%20y+z&c&utm_source=news#top"), "X").as_str(),
+            "https://s.example/p?a=1&b=x%20y+z&c&utm_source=news&ktra_ec=X#top"
+        );
+        assert_eq!(with_click_id(&u("https://s.example/?ktra_ec=old&a=1"), "X").as_str(), "https://s.example/?a=1&ktra_ec=X");
+        assert_eq!(with_click_id(&u("https://s.example/#a?b"), "X").as_str(), "https://s.example/?ktra_ec=X#a?b");
+    }
+
+    #[test]
+    fn the_pixel_is_a_one_by_one_gif() {
+        assert_eq!(&PIXEL_GIF[..6], b"GIF89a");
+        assert_eq!((PIXEL_GIF[6], PIXEL_GIF[8]), (1, 1));
+        assert_eq!(PIXEL_GIF.last(), Some(&0x3b));
+    }
+
+    #[test]
+    fn base_url_follows_host_and_forwarded_proto() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(request_base(&h, listen), "http://127.0.0.1:8080");
+        h.insert(header::HOST, HeaderValue::from_static("t.shop.example"));
+        assert_eq!(request_base(&h, listen), "http://t.shop.example");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https, http"));
+        assert_eq!(request_base(&h, listen), "https://t.shop.example");
+        h.insert(header::HOST, HeaderValue::from_static("evil.example/x?"));
+        assert_eq!(request_base(&h, listen), "https://127.0.0.1:8080");
+    }
+
+    /// A state whose queue holds one request and is never drained.
+    fn full_queue_state() -> (AppState, tokio::sync::mpsc::Receiver<crate::sink::Envelope>) {
+        let mut cfg = Config::default();
+        cfg.secret = "x".repeat(32);
+        cfg.sites.insert("demo".into(), SiteConfig { hosts: vec!["shop.example".into()], ..Default::default() });
+        let dir = std::env::temp_dir().join(format!("ktra-email-unit-{}-{}", std::process::id(), new_id()));
+        let spool = std::sync::Arc::new(crate::sink::spool::Spool::open(&dir, 1 << 20, 1 << 16).unwrap());
+        let (sink, rx, _) = Sink::channel(1, crate::sink::Durability::Memory);
+        let state = AppState::new(cfg, sink, spool, GeoIp::none(), clickhouse::Client::default());
+        state.sink.try_send(Rows::Events(Vec::new())).unwrap();
+        (state, rx)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_still_redirects_and_still_serves_the_pixel() {
+        let (state, mut rx) = full_queue_state();
+        let req = LinkRequest { site: "demo".into(), lead: "L".into(), message: "m".into(), url: "https://shop.example/x?a=1#f".into(), expires: None };
+        let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
+        let app = crate::app(state.clone());
+        let resp = app.clone().oneshot(Request::get(&links.click_url).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        let loc = resp.headers()[header::LOCATION].to_str().unwrap();
+        assert!(loc.starts_with("https://shop.example/x?a=1&ktra_ec=") && loc.ends_with("#f"), "{loc}");
+        assert!(resp.headers().get(header::SET_COOKIE).is_none());
+        let resp = app.oneshot(Request::get(&links.open_url).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/gif");
+        // Only the filler is queued: both rows were dropped, not waited for.
+        assert!(matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Events(_), .. })));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_head_request_redirects_but_records_nothing() {
+        let (state, mut rx) = full_queue_state();
+        let _ = rx.try_recv();
+        let req = LinkRequest { site: "demo".into(), lead: "L".into(), message: "m".into(), url: "https://shop.example/".into(), expires: None };
+        let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
+        let resp = crate::app(state).oneshot(Request::head(&links.click_url).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert!(rx.try_recv().is_err());
+    }
+}
