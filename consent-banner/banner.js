@@ -259,11 +259,13 @@
 
   // ---- the dialog -------------------------------------------------------------
   // One host element with a shadow root: page CSS does not reach in, ours does
-  // not leak out. Hidden until the stylesheet has loaded (no unstyled flash).
+  // not leak out. Hidden until the stylesheet has loaded (no unstyled flash),
+  // then `display: contents`: the host itself never makes a box, whatever the
+  // page's rules for divs say (inline style, set through CSSOM: CSP-safe).
   const host = h('div', { class: 'ktra-root' });
   const root = host.attachShadow({ mode: 'open' });
   const css = h('link', { rel: 'stylesheet', href: I.u + '/banner.css' });
-  const ready = new Promise((r) => (css.onload = css.onerror = r)).then(() => (host.style.display = ''));
+  const ready = new Promise((r) => (css.onload = css.onerror = r)).then(() => (host.style.display = 'contents'));
   host.style.display = 'none';
   root.append(css);
   (d.body || d.documentElement).append(host);

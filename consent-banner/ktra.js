@@ -29,7 +29,7 @@
     let K = w.ktra;
     if (K?._) return; // loaded twice
     const me = d.currentScript || d.querySelector('script[data-site]');
-    const S = me.getAttribute('data-site');
+    const S = me.dataset.site;
     const U = new URL('.', me.src).href.slice(0, -1);
     const Q = K?.q || []; // calls made before we were ready
     let H = []; // track/purchase/identify held until the decision and the pixel
@@ -52,7 +52,7 @@
       g ? last != (last = m + a) && gtag('consent', 'update', o) : gtag('consent', 'default', { ...o, wait_for_update: 500 });
     };
 
-    const cookie = (n) => d.cookie.match(`(?:^|;\\s*)${n}=([^;]*)`)?.[1];
+    const cookie = (n) => d.cookie.match(`(^|; *)${n}=([^;]*)`)?.[2];
     const dec = () => {
       try {
         const t = cookie('ktra_consent');
@@ -70,7 +70,7 @@
     const run = () => {
       if (busy) return;
       const o = [...d.querySelectorAll('script[type="text/plain"][data-ktra-category]')].find(
-        (o) => ({ necessary: 1, ...G })[o.getAttribute('data-ktra-category')]
+        (o) => ({ necessary: 1, ...G })[o.dataset.ktraCategory]
       );
       if (!o) return;
       const n = d.createElement('script');
@@ -99,10 +99,7 @@
           if (st) m.start({ endpoint: U, site: S, token: X.t, exp: X.e }), (on = 1);
           flush();
         })
-        .catch((e) => {
-          Mp = 0;
-          warn(e);
-        });
+        .catch((e) => warn(e, (Mp = 0)));
 
     // Apply a decision {p: purposes, sig, t: token, e: expiry} to this page.
     // Only a signed token (sig) starts the pixel.
@@ -139,7 +136,7 @@
         s.src = U + '/banner.js';
         s.nonce = me.nonce;
         s.onload = () => ok(I.B);
-        s.onerror = () => ko(s.src, (bp = 0));
+        s.onerror = () => ko((bp = 0)); // the browser logs the failed request
         d.head.append(s);
       }));
 
@@ -173,7 +170,7 @@
       const t = e.target.closest?.('[data-ktra-consent]');
       if (t) {
         e.preventDefault();
-        K('consent', t.getAttribute('data-ktra-consent'), 'settings'); // "withdraw", else show
+        K('consent', t.dataset.ktraConsent, 'settings'); // "withdraw", else show
       }
     });
     d.addEventListener('DOMContentLoaded', run);
