@@ -39,6 +39,11 @@ queries!(
     "video_engagement",
     "form_conversion",
     "consent_rates",
+    "email_funnel",
+    "email_click_to_purchase",
+    "email_opens_clicks",
+    "attribution_purchases",
+    "attribution_touches",
 );
 
 /// Looks a query up by name.

@@ -2,8 +2,8 @@
 //!
 //! - `GET /c/{signed}`: verify, re-check the destination, record the click,
 //!   302 to the destination with `ktra_ec=<click id>` added.
-//! - `GET /o/{signed}.gif`: verify, record the open (flagging mail proxies),
-//!   answer a 1×1 transparent GIF.
+//! - `GET /o/{signed}.gif`: verify and re-check the same way, record the
+//!   open (flagging mail proxies), answer a 1×1 transparent GIF.
 //! - `POST /v1/admin/links`: sign a link (admin bearer key).
 //!
 //! A link that is malformed, tampered with or signed by another key gets a
@@ -115,13 +115,17 @@ fn no_store(h: &mut HeaderMap) {
     h.insert("x-robots-tag", HeaderValue::from_static("noindex, nofollow"));
 }
 
-/// Verifies a link and checks that its site is still configured.
-fn open_link(state: &AppState, kind: Kind, signed: &str) -> Result<LinkClaims, Refused> {
+/// Verifies a link and checks it against the configuration as it is now:
+/// its site must still exist and its destination must still be on the
+/// site's hosts (both may have changed since it was signed). A link failing
+/// either is dead for clicks and opens alike.
+fn open_link(state: &AppState, kind: Kind, signed: &str) -> Result<(LinkClaims, Url), Refused> {
     let claims = link::verify(&state.link_key, signed, now_secs()).map_err(|error| Refused { kind, error })?;
-    if state.site(&claims.site).is_none() {
+    let Some(site) = state.site(&claims.site) else {
         return Err(Refused { kind, error: LinkError::UnknownSite(claims.site) });
-    }
-    Ok(claims)
+    };
+    let dest = link::check_destination(&claims.site, site, &claims.url).map_err(|error| Refused { kind, error })?;
+    Ok((claims, dest))
 }
 
 /// The destination with `ktra_ec=<click_id>` appended to its query. Other
@@ -155,10 +159,7 @@ pub async fn click(State(state): State<AppState>, method: Method, meta: ClientMe
 
 fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &str) -> Result<Response, Refused> {
     let kind = Kind::Click;
-    let claims = open_link(state, kind, signed)?;
-    let site = state.site(&claims.site).ok_or_else(|| Refused { kind, error: LinkError::UnknownSite(claims.site.clone()) })?;
-    // Re-checked now: the site's hosts may have changed since the link was signed.
-    let dest = link::check_destination(&claims.site, site, &claims.url).map_err(|error| Refused { kind, error })?;
+    let (claims, dest) = open_link(state, kind, signed)?;
     let click_id = new_id();
     let location = with_click_id(&dest, &click_id);
     let location = HeaderValue::from_str(location.as_str()).map_err(|_| Refused { kind, error: LinkError::Invalid })?;
@@ -213,7 +214,7 @@ pub async fn open(State(state): State<AppState>, method: Method, meta: ClientMet
 fn open_inner(state: &AppState, method: &Method, meta: &ClientMeta, file: &str) -> Result<Response, Refused> {
     let kind = Kind::Open;
     let signed = file.strip_suffix(".gif").ok_or(Refused { kind, error: LinkError::Invalid })?;
-    let claims = open_link(state, kind, signed)?;
+    let (claims, _) = open_link(state, kind, signed)?;
     let outcome = if method == Method::HEAD {
         "head"
     } else {

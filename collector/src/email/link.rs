@@ -21,8 +21,8 @@
 //!
 //! Destinations must be `http`/`https` URLs on one of the site's configured
 //! `hosts`; [`check_destination`] is applied when a link is signed and again
-//! when it is clicked, so removing a host from the configuration disables its
-//! links.
+//! whenever it is clicked or its pixel loads, so removing a host (or a site)
+//! from the configuration disables its links.
 use crate::config::SiteConfig;
 use crate::consent::token::{TokenKey, MAX_TOKEN_LEN};
 use url::Url;

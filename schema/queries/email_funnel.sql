@@ -1,0 +1,51 @@
+-- Email funnel per message: human clicks and the leads who clicked, the web
+-- sessions those clicks started (only visitors who then consented have one),
+-- and the form submits, purchases and revenue in those sessions. Clicks by
+-- bots and link scanners are counted apart (bot_clicks) and start nothing.
+-- The window applies to the click time.
+SELECT
+    message_id,
+    clicks,
+    leads,
+    bot_clicks,
+    sessions,
+    form_submits,
+    purchases,
+    revenue
+FROM
+(
+    SELECT
+        message_id,
+        uniqExactIf(click_id, is_bot = 0) AS clicks,
+        uniqExactIf(lead_id, is_bot = 0)  AS leads,
+        uniqExactIf(click_id, is_bot = 1) AS bot_clicks
+    FROM email_clicks FINAL
+    WHERE site_id = {site:String}
+      AND clicked_at >= {from:DateTime} AND clicked_at < {to:DateTime}
+    GROUP BY message_id
+)
+ANY LEFT JOIN
+(
+    SELECT
+        message_id,
+        count() AS sessions,
+        sum(fs) AS form_submits,
+        sum(np) AS purchases,
+        sum(rv) AS revenue
+    FROM
+    (
+        SELECT email_click_id AS click_id, form_submits AS fs, purchases AS np, revenue AS rv
+        FROM sessions
+        WHERE site_id = {site:String} AND email_click_id != '' AND is_bot = 0
+    )
+    ALL INNER JOIN
+    (
+        SELECT click_id, message_id
+        FROM email_clicks FINAL
+        WHERE site_id = {site:String}
+          AND clicked_at >= {from:DateTime} AND clicked_at < {to:DateTime}
+          AND is_bot = 0
+    ) USING (click_id)
+    GROUP BY message_id
+) USING (message_id)
+ORDER BY clicks DESC, message_id
