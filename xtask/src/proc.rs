@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -41,6 +41,22 @@ type Shared = Arc<Mutex<Entry>>;
 /// Registered children: (guard id, process group id, entry).
 static REGISTRY: Mutex<Vec<(u64, i32, Shared)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Set (under the registry lock) once a signal started the shutdown.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// During a signal-driven shutdown the main thread must neither start new
+/// children nor act on the ones being stopped: it waits for the exit.
+fn park_if_shutting_down() {
+    if SHUTTING_DOWN.load(Ordering::SeqCst) {
+        park_forever();
+    }
+}
+
+fn park_forever() -> ! {
+    loop {
+        thread::park();
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -86,6 +102,11 @@ pub fn spawn(name: &str, cmd: &mut Command, forward: bool) -> Result<Guard> {
     if forward {
         cmd.stdout(Stdio::piped());
     }
+    let mut registry = lock(&REGISTRY);
+    if SHUTTING_DOWN.load(Ordering::SeqCst) {
+        drop(registry);
+        park_forever();
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("could not start {name} ({:?})", cmd.get_program()))?;
@@ -114,7 +135,8 @@ pub fn spawn(name: &str, cmd: &mut Command, forward: bool) -> Result<Guard> {
         child,
         done: false,
     }));
-    lock(&REGISTRY).push((id, pgid, Arc::clone(&entry)));
+    registry.push((id, pgid, Arc::clone(&entry)));
+    drop(registry);
     Ok(Guard { id, entry, lines })
 }
 
@@ -126,6 +148,7 @@ impl Guard {
 
     /// Exit status if the child has exited.
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        park_if_shutting_down();
         let mut e = lock(&self.entry);
         let name = e.name.clone();
         e.child
@@ -194,11 +217,15 @@ fn stop(e: &mut Entry) {
 
 /// Stops every registered child, newest first.
 pub fn stop_all() {
-    let entries: Vec<Shared> = lock(&REGISTRY)
-        .iter()
-        .rev()
-        .map(|(_, _, e)| Arc::clone(e))
-        .collect();
+    let entries: Vec<Shared> = {
+        let registry = lock(&REGISTRY);
+        SHUTTING_DOWN.store(true, Ordering::SeqCst);
+        registry
+            .iter()
+            .rev()
+            .map(|(_, _, e)| Arc::clone(e))
+            .collect()
+    };
     for entry in entries {
         let mut e = lock(&entry);
         if !e.done {
