@@ -33,8 +33,8 @@ pub struct Header<'a> {
     pub vid: &'a str,
     /// Session id.
     pub sid: &'a str,
-    /// The session's `utm` object, already encoded.
-    pub utm: Option<&'a str>,
+    /// The session's `utm` object text; empty for none.
+    pub utm: &'a str,
     /// The session's email click id; empty for none.
     pub ec: &'a str,
 }
@@ -47,8 +47,8 @@ impl Header<'_> {
         o.opt("consent", self.consent, usize::MAX);
         o.str("vid", self.vid, MAX_ID_LEN);
         o.str("sid", self.sid, MAX_ID_LEN);
-        if let Some(u) = self.utm {
-            o.raw("utm", u);
+        if !self.utm.is_empty() {
+            o.raw("utm", self.utm);
         }
         o.opt("ec", self.ec, MAX_ID_LEN);
         o.raw("events", "[");
@@ -56,35 +56,33 @@ impl Header<'_> {
     }
 }
 
-/// Moves the oldest events of `queue` into one request body after `prefix`:
-/// at most [`MAX_BATCH_EVENTS`] and [`MAX_BODY_BYTES`] (an event bigger
-/// than that alone still goes, alone). `None` when the queue is empty.
-pub fn take(prefix: &str, queue: &mut Vec<String>) -> Option<String> {
-    if queue.is_empty() {
-        return None;
-    }
-    let mut size = prefix.len() + 2;
+/// Seals `events` (oldest first) into request bodies after `prefix`,
+/// appended to `out`: each with at most [`MAX_BATCH_EVENTS`] events and
+/// [`MAX_BODY_BYTES`] (an event bigger than that alone still goes, alone).
+pub fn seal(prefix: &str, events: Vec<String>, out: &mut Vec<String>) {
+    let mut body = String::new();
     let mut n = 0;
-    for ev in queue.iter() {
-        if n == MAX_BATCH_EVENTS || (n > 0 && size + ev.len() + 1 > MAX_BODY_BYTES) {
-            break;
+    for ev in events {
+        if n > 0 && (n == MAX_BATCH_EVENTS || body.len() + ev.len() + 3 > MAX_BODY_BYTES) {
+            body.push_str("]}");
+            out.push(core::mem::take(&mut body));
+            n = 0;
         }
-        size += ev.len() + 1;
-        n += 1;
-    }
-    let mut body = String::with_capacity(size);
-    body.push_str(prefix);
-    for (i, ev) in queue.drain(..n).enumerate() {
-        if i > 0 {
+        if n == 0 {
+            body.push_str(prefix);
+        } else {
             body.push(',');
         }
         body.push_str(&ev);
+        n += 1;
     }
-    body.push_str("]}");
-    Some(body)
+    if n > 0 {
+        body.push_str("]}");
+        out.push(body);
+    }
 }
 
-/// Appends a JSON array of strings (form field names).
+/// A JSON array of strings (form field names).
 pub fn str_array(items: &[String]) -> String {
     let mut s = String::from("[");
     for (i, it) in items.iter().enumerate() {
@@ -100,7 +98,7 @@ pub fn str_array(items: &[String]) -> String {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::url::Attrs;
+    use crate::url::{test_param, utm_json};
     use crate::wire::kind;
     use ktra_schema::wire::{Batch, PropValue, RawEvent};
     use ktra_schema::{validate_event, EventType};
@@ -108,10 +106,15 @@ mod tests {
     const ID: &str = "0b6b3c1e-9a4f-4e1a-8d2b-7f6e5d4c3b2a";
     const TS: u64 = 1_750_000_000_000;
 
-    fn header_prefix(attrs: &Attrs) -> String {
-        let utm = attrs.utm_json();
-        Header { site: "demo", consent: "v1.tok\"en", vid: "vid-1", sid: "sid-1", utm: utm.as_deref(), ec: &attrs.ec }
-            .prefix()
+    fn header_prefix(utm: &str, ec: &str) -> String {
+        Header { site: "demo", consent: "v1.tok\"en", vid: "vid-1", sid: "sid-1", utm, ec }.prefix()
+    }
+
+    fn one_body(prefix: &str, events: Vec<String>) -> String {
+        let mut out = Vec::new();
+        seal(prefix, events, &mut out);
+        assert_eq!(out.len(), 1);
+        out.pop().unwrap()
     }
 
     /// Every event type as the pixel encodes it decodes into ktra-schema's
@@ -164,9 +167,8 @@ mod tests {
         e.raw("props", r#"{"plan":"pro","n":1.5e-7,"ok":true}"#);
         q.push(e.finish());
 
-        let attrs = Attrs::from_query("utm_source=news&utm_medium=email&gclid=G&ktra_ec=ec_1");
-        let body = take(&header_prefix(&attrs), &mut q).unwrap();
-        assert!(q.is_empty());
+        let utm = utm_json(test_param("https://s.example/?utm_source=news&utm_medium=email&gclid=G"));
+        let body = one_body(&header_prefix(&utm, "ec_1"), q);
         let b: Batch = serde_json::from_str(&body).unwrap();
         assert_eq!(b.site, "demo");
         assert_eq!(b.consent.as_deref(), Some("v1.tok\"en"));
@@ -194,27 +196,31 @@ mod tests {
 
     #[test]
     fn batches_without_campaign_leave_utm_and_ec_out() {
-        let mut q = vec![event(kind::PAGE_VIEW, ID, TS, "https://s.example/", "").finish()];
-        let body = take(&header_prefix(&Attrs::default()), &mut q).unwrap();
+        let q = vec![event(kind::PAGE_VIEW, ID, TS, "https://s.example/", "").finish()];
+        let body = one_body(&header_prefix("", ""), q);
         assert!(!body.contains("utm") && !body.contains("\"ec\""), "{body}");
         let b: Batch<RawEvent> = serde_json::from_str(&body).unwrap();
         assert!(b.utm.is_none() && b.ec.is_none());
         assert_eq!(b.events.len(), 1);
-        assert_eq!(take("x", &mut Vec::new()), None);
+        let mut none = Vec::new();
+        seal("x", Vec::new(), &mut none);
+        assert!(none.is_empty());
     }
 
     #[test]
     fn long_queues_split_under_the_body_limit_keeping_order() {
-        let prefix = header_prefix(&Attrs::default());
-        let mut q: Vec<String> = (0..300)
+        let prefix = header_prefix("", "");
+        let q: Vec<String> = (0..300)
             .map(|i| {
                 let mut e = event(kind::CUSTOM, ID, TS + i, &"https://s.example/".repeat(100), "");
                 e.str("name", "n", 128);
                 e.finish()
             })
             .collect();
+        let mut bodies = Vec::new();
+        seal(&prefix, q, &mut bodies);
         let mut seen = 0u64;
-        while let Some(body) = take(&prefix, &mut q) {
+        for body in bodies {
             assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
             let b: Batch = serde_json::from_str(&body).unwrap();
             assert!(!b.events.is_empty() && b.events.len() <= MAX_BATCH_EVENTS);
@@ -224,8 +230,11 @@ mod tests {
             }
         }
         assert_eq!(seen, 300);
-        let mut small: Vec<String> = (0..120).map(|_| event(kind::SCROLL, ID, TS, "u", "").finish()).collect();
-        assert_eq!(serde_json::from_str::<Batch>(&take(&prefix, &mut small).unwrap()).unwrap().events.len(), MAX_BATCH_EVENTS);
+        let small: Vec<String> = (0..120).map(|_| event(kind::SCROLL, ID, TS, "u", "").finish()).collect();
+        let mut bodies = Vec::new();
+        seal(&prefix, small, &mut bodies);
+        let sizes: Vec<usize> = bodies.iter().map(|b| serde_json::from_str::<Batch>(b).unwrap().events.len()).collect();
+        assert_eq!(sizes, [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS, 20]);
     }
 
     #[test]
@@ -233,8 +242,7 @@ mod tests {
         let long = "é".repeat(3000);
         let mut e = event(kind::PAGE_VIEW, ID, TS, &long, &long);
         e.str("title", &long, crate::wire::MAX_TEXT_LEN);
-        let mut q = vec![e.finish()];
-        let body = take(&header_prefix(&Attrs::default()), &mut q).unwrap();
+        let body = one_body(&header_prefix("", ""), vec![e.finish()]);
         let b: Batch = serde_json::from_str(&body).unwrap();
         let ev = &b.events[0];
         assert!(ev.url.as_ref().unwrap().len() <= MAX_URL_LEN);

@@ -111,19 +111,17 @@ pub fn cut(s: &str, max: usize) -> &str {
 }
 
 /// Appends the decimal digits of `v`.
-pub fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+pub fn push_u64(out: &mut String, v: u64) {
+    let mut div = 1u64;
+    while v / div >= 10 {
+        div *= 10;
+    }
     loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
+        out.push(char::from(b'0' + (v / div % 10) as u8));
+        if div == 1 {
             break;
         }
-    }
-    for &d in &buf[i..] {
-        out.push(char::from(d));
+        div /= 10;
     }
 }
 

@@ -1,88 +1,88 @@
-//! Sessions: when a landing continues the current session and how the
+//! Sessions: when a landing continues the current session, and how the
 //! session's attributes are stored.
 //!
 //! A session is the `ktra_sid` cookie (30 minutes of inactivity). Its
-//! attributes (campaign and email click id of the landing that started it)
-//! live in `localStorage["ktra_sess"]` as a query string that starts with
-//! `sid=<session id>`, so a value left by an older session is ignored.
-use crate::url::{encode as enc, pairs, Attrs, CAMPAIGN_PARAMS, EMAIL_CLICK_PARAM};
+//! attributes, the campaign (`utm` object text) and email click id of the
+//! landing that started it, live in `localStorage["ktra_sess"]` as
+//! `<sid>\n<ec>\n<utm>`, so that a value left by an older session is
+//! ignored. (The `utm` text never holds a raw newline: JSON escapes it.)
 use alloc::string::String;
 
 /// The `localStorage` key holding the current session's attributes.
 pub const STORAGE_KEY: &str = "ktra_sess";
 
-/// Whether a page view landing with `landing` continues a live session that
-/// started with `stored`. A landing without campaign parameters or email
-/// click id always continues it; one with them continues it only if they are
-/// the session's own (a reload, or the next page of the same campaign).
-pub fn continues(stored: &Attrs, landing: &Attrs) -> bool {
-    if landing.no_campaign() && landing.ec.is_empty() {
-        return true;
-    }
-    (landing.no_campaign() || landing.campaign == stored.campaign) && (landing.ec.is_empty() || landing.ec == stored.ec)
+/// Where a visit came from: the `utm` object text (empty for none) and the
+/// email click id (empty for none).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The batch's `utm` object, or empty.
+    pub utm: String,
+    /// The email click id, or empty.
+    pub ec: String,
 }
 
-/// The stored form of a session's attributes.
-pub fn encode(sid: &str, a: &Attrs) -> String {
-    let mut s = String::from("sid=");
-    enc(sid, &mut s);
-    let mut put = |k: &str, v: &str| {
-        if !v.is_empty() {
-            s.push('&');
-            s.push_str(k);
-            s.push('=');
-            enc(v, &mut s);
-        }
-    };
-    put(EMAIL_CLICK_PARAM, &a.ec);
-    for (k, v) in CAMPAIGN_PARAMS.iter().zip(&a.campaign) {
-        put(k, v);
-    }
-    s
+/// Whether a page view landing from `landing` continues a live session
+/// that started from `stored`. A landing without campaign parameters or
+/// email click id always continues it; one with them only if they are the
+/// session's own (a reload, or the next page of the same campaign).
+pub fn continues(stored: &Source, landing: &Source) -> bool {
+    (landing.utm.is_empty() || landing.utm == stored.utm) && (landing.ec.is_empty() || landing.ec == stored.ec)
+}
+
+/// The stored form of session `sid`'s attributes.
+pub fn encode(sid: &str, s: &Source) -> String {
+    let mut v = String::from(sid);
+    v.push('\n');
+    v.push_str(&s.ec);
+    v.push('\n');
+    v.push_str(&s.utm);
+    v
 }
 
 /// The attributes stored for session `sid`, if the stored value is its own.
-pub fn decode(stored: &str, sid: &str) -> Option<Attrs> {
-    let (k, v) = pairs(stored).next()?;
-    (k == "sid" && crate::url::decode(v) == sid).then(|| Attrs::from_query(stored))
+pub fn decode(stored: &str, sid: &str) -> Option<Source> {
+    let (id, rest) = crate::url::split1(stored, b'\n')?;
+    let (ec, utm) = crate::url::split1(rest, b'\n')?;
+    (id == sid).then(|| Source { utm: String::from(utm), ec: String::from(ec) })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::url::query;
+    use crate::url::{email_click_id, test_param, utm_json};
 
-    fn attrs(url: &str) -> Attrs {
-        Attrs::from_query(query(url))
+    fn from(url: &str) -> Source {
+        Source { utm: utm_json(test_param(url)), ec: email_click_id(test_param(url)("ktra_ec")) }
     }
 
     #[test]
     fn a_new_campaign_starts_a_new_session() {
-        let s = attrs("https://s.example/?utm_source=news&utm_campaign=spring");
-        assert!(continues(&s, &attrs("https://s.example/next")), "plain navigation");
-        assert!(continues(&s, &attrs("https://s.example/?utm_source=news&utm_campaign=spring")), "reload");
-        assert!(!continues(&s, &attrs("https://s.example/?utm_source=ads")), "other campaign");
-        assert!(!continues(&s, &attrs("https://s.example/?gclid=abc")), "ad click");
-        assert!(!continues(&Attrs::default(), &attrs("https://s.example/?utm_source=news")), "direct, then campaign");
+        let s = from("https://s.example/?utm_source=news&utm_campaign=spring");
+        assert!(continues(&s, &from("https://s.example/next")), "plain navigation");
+        assert!(continues(&s, &from("https://s.example/?utm_campaign=spring&utm_source=news")), "reload");
+        assert!(!continues(&s, &from("https://s.example/?utm_source=ads")), "other campaign");
+        assert!(!continues(&s, &from("https://s.example/?gclid=abc")), "ad click");
+        assert!(!continues(&Source::default(), &from("https://s.example/?utm_source=news")), "direct, then campaign");
     }
 
     #[test]
     fn a_new_email_click_starts_a_new_session() {
-        let s = attrs("https://s.example/?utm_source=mail&ktra_ec=E1");
-        assert!(continues(&s, &attrs("https://s.example/?utm_source=mail")), "same campaign, click id already removed");
-        assert!(continues(&s, &attrs("https://s.example/?ktra_ec=E1")), "same click");
-        assert!(!continues(&s, &attrs("https://s.example/?utm_source=mail&ktra_ec=E2")), "another click");
-        assert!(!continues(&Attrs::default(), &attrs("https://s.example/?ktra_ec=E2")));
+        let s = from("https://s.example/?utm_source=mail&ktra_ec=E1");
+        assert!(continues(&s, &from("https://s.example/?utm_source=mail")), "same campaign, click id removed");
+        assert!(continues(&s, &from("https://s.example/?ktra_ec=E1")), "same click");
+        assert!(!continues(&s, &from("https://s.example/?utm_source=mail&ktra_ec=E2")), "another click");
+        assert!(!continues(&Source::default(), &from("https://s.example/?ktra_ec=E2")));
     }
 
     #[test]
     fn stored_attributes_round_trip_for_their_session_only() {
-        let a = attrs("https://s.example/?utm_source=a%26b%3Dc&utm_term=x%20y&gclid=G&ktra_ec=E1");
-        let stored = encode("sid-1", &a);
-        assert_eq!(decode(&stored, "sid-1"), Some(a));
+        let s = from("https://s.example/?utm_source=a%0Ab&utm_term=x%20y&gclid=G&ktra_ec=E1");
+        assert!(s.utm.contains("a\\nb"), "newline escaped: {}", s.utm);
+        let stored = encode("sid-1", &s);
+        assert_eq!(decode(&stored, "sid-1"), Some(s));
         assert_eq!(decode(&stored, "sid-2"), None);
         assert_eq!(decode("", "sid-1"), None);
         assert_eq!(decode("junk", "sid-1"), None);
-        assert_eq!(decode(&encode("s", &Attrs::default()), "s"), Some(Attrs::default()));
+        assert_eq!(decode(&encode("s", &Source::default()), "s"), Some(Source::default()));
     }
 }

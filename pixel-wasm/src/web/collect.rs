@@ -1,5 +1,5 @@
 //! Turning page events and API calls into ktra events.
-use super::dom::{attr, get, get_f64, get_str, num, str_or_num, target_element};
+use super::js::{call1, get, get_at, get_f64, get_str, num, str_or_num, to_number};
 use super::pixel::Pixel;
 use super::send::Task;
 use crate::json::{cut, Obj};
@@ -9,12 +9,7 @@ use crate::wire::*;
 use alloc::string::String;
 use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Element, Event};
 
-/// Delay between a history change and the page view, so that the new
-/// page's title is set and redirects (push then replace) collapse.
-const NAV_DELAY_MS: f64 = 100.0;
 /// Scroll events are coalesced into one measurement per this interval.
 const SCROLL_DELAY_MS: f64 = 250.0;
 /// Most videos tracked on one page view.
@@ -22,21 +17,26 @@ const MAX_VIDEOS: usize = 50;
 /// Form control types that are not fields a visitor fills in.
 const NOT_FIELDS: [&str; 5] = ["submit", "button", "reset", "image", "hidden"];
 
+/// An element's attribute, or empty.
+fn attr(el: &JsValue, name: &str) -> String {
+    call1(el, "getAttribute", &JsValue::from_str(name)).as_string().unwrap_or_default()
+}
+
 impl Pixel {
     /// Dispatches one page event.
-    pub fn handle(&mut self, ev: &Event, now: f64) {
-        let ty = ev.type_();
+    pub fn handle(&mut self, ev: &JsValue, now: f64) {
+        let ty = get_str(ev, "type");
+        let target = get(ev, "target");
         match ty.as_str() {
-            "click" => self.on_click(ev, now),
-            "auxclick" if get_f64(ev, "button") == 1.0 => self.on_click(ev, now),
-            "submit" => self.on_submit(ev, now),
-            "play" | "timeupdate" | "ended" => self.on_media(ev, &ty, now),
-            "popstate" => self.send.schedule(Task::Nav, now + NAV_DELAY_MS, &self.win),
-            "visibilitychange" if self.doc.hidden() => self.hidden(now),
-            "pagehide" => self.hidden(now),
+            "click" => self.on_click(&target, now),
+            "auxclick" if get_f64(ev, "button") == 1.0 => self.on_click(&target, now),
+            "submit" => self.on_submit(&target, now),
+            "play" | "timeupdate" | "ended" => self.on_media(&target, &ty, now),
+            "popstate" => self.nav_soon(now),
+            "visibilitychange" | "pagehide" if ty == "pagehide" || self.hidden() => self.on_hide(now),
             "scroll" => {
                 self.active(now);
-                self.send.schedule(Task::Scroll, now + SCROLL_DELAY_MS, &self.win);
+                self.send.schedule(Task::Scroll, now + SCROLL_DELAY_MS);
             }
             _ => self.active(now),
         }
@@ -44,7 +44,7 @@ impl Pixel {
 
     /// User input (or the page shown again) on a visible page.
     fn active(&mut self, now: f64) {
-        if !self.doc.hidden() {
+        if !self.hidden() {
             self.page.engage.activity(now);
             self.touch(now);
         }
@@ -52,33 +52,39 @@ impl Pixel {
 
     /// The page was hidden or is being left: report engagement and send
     /// everything by beacon.
-    fn hidden(&mut self, now: f64) {
+    fn on_hide(&mut self, now: f64) {
         self.page.engage.pause(now);
         self.report_engagement(now);
-        self.send.beacon(&self.win);
+        self.send.beacon();
     }
 
-    /// Runs the timer's due tasks.
-    pub fn tick(&mut self, now: f64) {
+    /// Runs the timer's due tasks. `false` once the consent has expired
+    /// (the pixel must stop).
+    pub fn tick(&mut self, now: f64) -> bool {
+        if now >= self.exp_ms() {
+            return false;
+        }
         let due = self.send.take_due(now);
-        if due & (1 << Task::Nav as u8) != 0 {
+        if due & Task::Nav.bit() != 0 {
             self.navigated(now);
         }
-        if due & (1 << Task::Scroll as u8) != 0 {
+        if due & Task::Scroll.bit() != 0 {
             self.measure_scroll(now);
         }
-        if due & (1 << Task::Flush as u8) != 0 {
+        if due & Task::Flush.bit() != 0 {
             self.send.seal();
         }
         self.send.pump(now);
-        self.send.arm(&self.win);
+        self.send.arm();
+        true
     }
 
     fn measure_scroll(&mut self, now: f64) {
-        let top = self.win.scroll_y().unwrap_or(0.0);
-        let view = self.win.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-        let doc_h = self.doc.document_element().map(|e| f64::from(e.scroll_height())).unwrap_or(0.0);
-        let new = newly_reached(&SCROLL_DEPTHS, self.page.scroll, scroll_pct(top, view, doc_h));
+        let top = get_f64(&self.win, "scrollY");
+        let view = get_f64(&self.win, "innerHeight");
+        let doc_h = get_f64(&get(&self.doc, "documentElement"), "scrollHeight");
+        let pct = scroll_pct(if top.is_nan() { 0.0 } else { top }, view, doc_h);
+        let new = newly_reached(&SCROLL_DEPTHS, self.page.scroll, pct);
         self.page.scroll |= new;
         for (i, d) in SCROLL_DEPTHS.iter().enumerate() {
             if new & (1 << i) != 0 {
@@ -89,32 +95,28 @@ impl Pixel {
         }
     }
 
-    fn on_click(&mut self, ev: &Event, now: f64) {
+    fn on_click(&mut self, target: &JsValue, now: f64) {
         self.active(now);
-        let Some(el) = target_element(ev) else { return };
-        let Ok(Some(a)) = el.closest("a[href]") else { return };
-        let href = get_str(&a, "href");
-        if is_outbound(&href, &self.page.url) {
+        let a = call1(target, "closest", &JsValue::from_str("a[href]"));
+        let host = get_str(&get(&self.win, "location"), "hostname");
+        if is_outbound(&get_str(&a, "protocol"), &get_str(&a, "hostname"), &host) {
             let mut e = self.event(kind::OUTBOUND_CLICK, now);
-            e.str("target", &href, MAX_URL_LEN);
+            e.str("target", &get_str(&a, "href"), MAX_URL_LEN);
             self.push(e, now);
         }
     }
 
-    fn on_submit(&mut self, ev: &Event, now: f64) {
-        let Some(form) = target_element(ev) else { return };
-        // Attributes, not properties: a control named "id" or "action"
-        // shadows `form.id` / `form.action`.
-        let mut form_id = attr(&form, "id");
+    fn on_submit(&mut self, form: &JsValue, now: f64) {
+        // Attributes rather than properties where a control named "id" or
+        // "name" would shadow them; `action` is read resolved, unless a
+        // control named "action" shadows it.
+        let mut form_id = attr(form, "id");
         if form_id.is_empty() {
-            form_id = attr(&form, "name");
+            form_id = attr(form, "name");
         }
-        let action = attr(&form, "action");
-        let action = web_sys::Url::new_with_base(&action, &self.page.url)
-            .map(|u| u.href())
-            .unwrap_or(action);
-        let identify = form.get_attribute("data-ktra-identify");
-        let (fields, email_el) = fields(&form, identify.as_deref().unwrap_or(""));
+        let action = get(form, "action").as_string().unwrap_or_else(|| attr(form, "action"));
+        let identify = call1(form, "getAttribute", &JsValue::from_str("data-ktra-identify")).as_string();
+        let (fields, email_el) = fields(form, identify.as_deref().unwrap_or(""));
 
         let mut e = self.event(kind::FORM_SUBMIT, now);
         e.opt("form_id", &form_id, MAX_ID_LEN);
@@ -123,52 +125,53 @@ impl Pixel {
         self.push(e, now);
 
         if identify.is_some() {
-            let email = email_el.map(|el| get_str(&el, "value")).unwrap_or_default();
-            self.identify_with(&email, "", now);
+            self.identify_with(&get_str(&email_el, "value"), "", now);
         }
     }
 
-    fn on_media(&mut self, ev: &Event, ty: &str, now: f64) {
-        let Some(el) = target_element(ev) else { return };
-        if el.tag_name() != "VIDEO" {
+    fn on_media(&mut self, el: &JsValue, ty: &str, now: f64) {
+        if get_str(el, "tagName") != "VIDEO" {
             return;
         }
-        let mut id = attr(&el, "id");
+        let mut id = attr(el, "id");
         if id.is_empty() {
-            id = get_str(&el, "currentSrc");
+            id = get_str(el, "currentSrc");
         }
         if id.is_empty() {
             return;
         }
-        let idx = match self.page.videos.iter().position(|(v, _)| *v == id) {
+        let page = &mut self.page;
+        let idx = match page.videos.iter().position(|v| *v == id) {
             Some(i) => i,
-            None if self.page.videos.len() < MAX_VIDEOS => {
-                self.page.videos.push((id.clone(), 0));
-                self.page.videos.len() - 1
+            None if page.videos.len() < MAX_VIDEOS => {
+                page.videos.push(id.clone());
+                page.video_marks.push(0);
+                page.videos.len() - 1
             }
             None => return,
         };
-        let sent = self.page.videos[idx].1;
-        let (flag, k, new) = match ty {
-            "play" => (VIDEO_STARTED, kind::VIDEO_START, 0),
-            "ended" => (VIDEO_COMPLETED, kind::VIDEO_COMPLETE, 0),
-            _ => {
-                let Some(pct) = play_pct(get_f64(&el, "currentTime"), get_f64(&el, "duration")) else { return };
-                (0, kind::VIDEO_PROGRESS, newly_reached(&VIDEO_MARKS, sent, pct))
-            }
+        let Some(marks) = page.video_marks.get_mut(idx) else { return };
+        let (flag, new) = match ty {
+            "play" => (VIDEO_STARTED, 0),
+            "ended" => (VIDEO_COMPLETED, 0),
+            _ => match play_pct(get_f64(el, "currentTime"), get_f64(el, "duration")) {
+                Some(pct) => (0, newly_reached(&VIDEO_MARKS, *marks, pct)),
+                None => return,
+            },
         };
-        if (flag != 0 && sent & flag != 0) || (flag == 0 && new == 0) {
+        if *marks & flag != 0 || flag | new == 0 {
             return;
         }
-        self.page.videos[idx].1 |= flag | new;
+        *marks |= flag | new;
         if flag != 0 {
+            let k = if flag == VIDEO_STARTED { kind::VIDEO_START } else { kind::VIDEO_COMPLETE };
             let mut e = self.event(k, now);
             e.str("video_id", &id, MAX_URL_LEN);
             self.push(e, now);
         }
         for (i, m) in VIDEO_MARKS.iter().enumerate() {
             if new & (1 << i) != 0 {
-                let mut e = self.event(k, now);
+                let mut e = self.event(kind::VIDEO_PROGRESS, now);
                 e.str("video_id", &id, MAX_URL_LEN);
                 e.int("percent", u64::from(*m));
                 self.push(e, now);
@@ -179,7 +182,7 @@ impl Pixel {
     /// `track(name, props)`.
     pub fn custom(&mut self, name: &JsValue, props: &JsValue, now: f64) {
         let name = name.as_string().unwrap_or_default();
-        let name = name.trim();
+        let name = name.trim_ascii();
         if name.is_empty() {
             return;
         }
@@ -195,12 +198,10 @@ impl Pixel {
         const KNOWN: [&str; 5] = ["order_id", "value", "currency", "product_id", "product_name"];
         let mut e = self.event(kind::PURCHASE, now);
         e.opt("order_id", &str_or_num(&get(o, "order_id")), MAX_ID_LEN);
-        let value = get(o, "value");
-        let value = value.as_f64().or_else(|| value.as_string().map(|s| js_sys::Number::parse_float(&s)));
-        if let Some(v) = value.and_then(num) {
+        if let Some(v) = num(to_number(&get(o, "value"))) {
             e.raw("value", &v);
         }
-        e.opt("currency", &get_str(o, "currency").trim().to_ascii_uppercase(), usize::MAX);
+        e.opt("currency", &get_str(o, "currency").trim_ascii().to_ascii_uppercase(), usize::MAX);
         e.opt("product_id", &str_or_num(&get(o, "product_id")), MAX_ID_LEN);
         e.opt("product_name", &get_str(o, "product_name"), MAX_TEXT_LEN);
         add_props(&mut e, o, &KNOWN);
@@ -210,12 +211,11 @@ impl Pixel {
     /// `identify({email} | {lead_id})`.
     pub fn identify(&mut self, o: &JsValue, now: f64) {
         let email = get_str(o, "email");
-        let lead = str_or_num(&get(o, "lead_id"));
-        self.identify_with(&email, &lead, now);
+        self.identify_with(&email, &str_or_num(&get(o, "lead_id")), now);
     }
 
     fn identify_with(&mut self, email: &str, lead: &str, now: f64) {
-        let email = email.trim().to_ascii_lowercase();
+        let email = email.trim_ascii().to_ascii_lowercase();
         let email = if email.contains('@') { email } else { String::new() };
         if email.is_empty() && lead.is_empty() {
             return;
@@ -231,26 +231,28 @@ impl Pixel {
 /// holding the email address for `data-ktra-identify` forms: the one named
 /// by the attribute, else the first `type=email`, else the first whose name
 /// contains "email".
-fn fields(form: &Element, want: &str) -> (Vec<String>, Option<Element>) {
+fn fields(form: &JsValue, want: &str) -> (Vec<String>, JsValue) {
     let mut names: Vec<String> = Vec::new();
-    let mut email: Option<(u8, Element)> = None;
-    let Ok(list) = form.query_selector_all("input,select,textarea") else { return (names, None) };
-    for i in 0..list.length() {
-        let Some(node) = list.get(i) else { continue };
-        let el: Element = node.unchecked_into();
+    let (mut email, mut best) = (JsValue::UNDEFINED, 0);
+    let list = call1(form, "querySelectorAll", &JsValue::from_str("input,select,textarea"));
+    let n = get_f64(&list, "length");
+    let mut i = 0;
+    while f64::from(i) < n {
+        let el = get_at(&list, i);
+        i += 1;
         let name = attr(&el, "name");
         let ty = attr(&el, "type").to_ascii_lowercase();
         let rank = if !want.is_empty() && name == want {
             3
         } else if ty == "email" {
             2
-        } else if name.to_ascii_lowercase().contains("email") {
+        } else if has_email(&name) {
             1
         } else {
             0
         };
-        if rank > email.as_ref().map(|e| e.0).unwrap_or(0) {
-            email = Some((rank, el));
+        if rank > best {
+            (email, best) = (el, rank);
         }
         if name.is_empty() || NOT_FIELDS.contains(&ty.as_str()) {
             continue;
@@ -260,7 +262,12 @@ fn fields(form: &Element, want: &str) -> (Vec<String>, Option<Element>) {
             names.push(name);
         }
     }
-    (names, email.map(|e| e.1))
+    (names, email)
+}
+
+/// Whether a field name contains "email", in any case.
+fn has_email(name: &str) -> bool {
+    name.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"email"))
 }
 
 /// Adds `props` (strings, finite numbers and booleans of a flat object,
@@ -269,19 +276,20 @@ fn add_props(e: &mut Obj, props: &JsValue, skip: &[&str]) {
     if !props.is_object() {
         return;
     }
-    let keys = js_sys::Object::keys(props.unchecked_ref::<js_sys::Object>());
+    let keys = call1(&get(&super::js::global(), "Object"), "keys", props);
     let mut o = Obj::new();
     let mut n = 0;
-    for k in keys.iter() {
-        let Some(key) = k.as_string() else { continue };
+    let mut i = 0;
+    while let Some(key) = get_at(&keys, i).as_string() {
+        i += 1;
         if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN || skip.contains(&key.as_str()) {
             continue;
         }
         let v = get(props, &key);
         if let Some(s) = v.as_string() {
             o.str(&key, &s, MAX_PROP_VALUE_LEN);
-        } else if let Some(b) = v.as_bool() {
-            o.raw(&key, if b { "true" } else { "false" });
+        } else if v == JsValue::TRUE || v == JsValue::FALSE {
+            o.raw(&key, if v == JsValue::TRUE { "true" } else { "false" });
         } else if let Some(x) = v.as_f64().and_then(num) {
             o.raw(&key, &x);
         } else {
@@ -293,3 +301,4 @@ fn add_props(e: &mut Obj, props: &JsValue, skip: &[&str]) {
         e.raw("props", &o.finish());
     }
 }
+

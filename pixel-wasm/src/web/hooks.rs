@@ -1,16 +1,14 @@
 //! What the pixel attaches to the page: one capture-phase listener on
-//! `window` for every event type it watches, and wrappers around
+//! `window` for every event type it watches, and proxies around
 //! `history.pushState`/`replaceState`. All of it is owned here and removed
 //! by [`Hooks::remove`].
-use super::dom::get;
-use alloc::vec::Vec;
+use super::js::{call, construct, get, object, set};
+use super::Callback;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{EventTarget, History, Window};
 
 /// Event types listened to on `window` in the capture phase, which sees
 /// events of every element, including ones added later and ones that do not
-/// bubble (`submit` in some browsers, media events, element scrolls).
+/// bubble (media events, element scrolls).
 pub const EVENTS: [&str; 14] = [
     "click",
     "auxclick",
@@ -28,74 +26,79 @@ pub const EVENTS: [&str; 14] = [
     "mousemove",
 ];
 
-type Wrapper = Closure<dyn FnMut(JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>;
+const HISTORY: [&str; 2] = ["pushState", "replaceState"];
 
-/// One wrapped history method.
+/// One proxied history method.
 struct HistoryHook {
     name: &'static str,
-    original: js_sys::Function,
-    wrapper: Wrapper,
+    original: JsValue,
+    proxy: JsValue,
+    trap: Callback,
 }
 
-/// The listener and history wrappers of a running pixel.
+/// The listener and history proxies of a running pixel.
 pub struct Hooks {
-    on_event: Closure<dyn FnMut(JsValue)>,
-    history: Vec<HistoryHook>,
+    win: JsValue,
+    on_event: Callback,
+    history: [Option<HistoryHook>; 2],
 }
 
 impl Hooks {
-    /// Attaches the listener and wraps the history methods.
-    pub fn install(win: &Window) -> Option<Hooks> {
-        let on_event = Closure::<dyn FnMut(JsValue)>::new(super::on_event);
-        let target: &EventTarget = win.as_ref();
-        for ty in EVENTS {
-            let _ = target.add_event_listener_with_callback_and_bool(ty, on_event.as_ref().unchecked_ref(), true);
-        }
-        let mut history = Vec::new();
-        if let Ok(h) = win.history() {
-            for name in ["pushState", "replaceState"] {
-                if let Some(hook) = wrap(&h, name) {
-                    history.push(hook);
-                }
-            }
-        }
-        Some(Hooks { on_event, history })
+    /// Attaches the listener and proxies the history methods.
+    pub fn install(win: &JsValue) -> Hooks {
+        let on_event: Callback = Closure::new(|ev: JsValue, _, _| {
+            super::on_event(&ev);
+            Ok(JsValue::UNDEFINED)
+        });
+        listen(win, "addEventListener", &on_event);
+        let hist = get(win, "history");
+        Hooks { win: win.clone(), on_event, history: HISTORY.map(|name| wrap(&hist, name)) }
     }
 
     /// Detaches everything and drops the closures.
-    pub fn remove(self, win: &Window) {
-        let target: &EventTarget = win.as_ref();
-        for ty in EVENTS {
-            let _ = target.remove_event_listener_with_callback_and_bool(ty, self.on_event.as_ref().unchecked_ref(), true);
-        }
-        if let Ok(h) = win.history() {
-            for hook in self.history {
-                let current = get(&h, hook.name);
-                if current == *hook.wrapper.as_ref() {
-                    let _ = js_sys::Reflect::set(&h, &JsValue::from_str(hook.name), &hook.original);
-                } else {
-                    // Someone wrapped our wrapper: it must keep working (it
-                    // only forwards now that the pixel is stopped).
-                    hook.wrapper.forget();
-                }
+    pub fn remove(self) {
+        listen(&self.win, "removeEventListener", &self.on_event);
+        let hist = get(&self.win, "history");
+        for hook in self.history.into_iter().flatten() {
+            if get(&hist, hook.name) == hook.proxy {
+                set(&hist, hook.name, &hook.original);
+            } else {
+                // Someone wrapped our proxy: it must keep working (it only
+                // forwards now that the pixel is stopped).
+                hook.trap.forget();
             }
         }
     }
 }
 
-/// Replaces `history[name]` by a function that calls the original and then
-/// tells the pixel a navigation may have happened. Exceptions of the
-/// original (bad URL, security error) reach the caller unchanged.
-fn wrap(h: &History, name: &'static str) -> Option<HistoryHook> {
-    let original: js_sys::Function = get(h, name).dyn_into().ok()?;
-    let (this, orig) = (h.clone(), original.clone());
-    let wrapper: Wrapper = Closure::new(move |a: JsValue, b: JsValue, c: JsValue| {
-        let r = orig.call3(&this, &a, &b, &c);
+fn listen(win: &JsValue, method: &str, f: &Callback) {
+    for ty in EVENTS {
+        call(win, method, &JsValue::from_str(ty), f.as_ref(), &JsValue::TRUE);
+    }
+}
+
+/// Replaces `history[name]` by a `Proxy` whose `apply` trap calls the
+/// original with the caller's `this` and arguments, then tells the pixel a
+/// navigation may have happened. The original's result and exceptions
+/// reach the caller unchanged, and the proxy still looks native.
+fn wrap(hist: &JsValue, name: &'static str) -> Option<HistoryHook> {
+    let original = get(hist, name);
+    if !original.is_function() {
+        return None;
+    }
+    let trap: Callback = Closure::new(|target: JsValue, this: JsValue, args: JsValue| {
+        let r = super::js::reflect_apply(&target, &this, &args);
         if r.is_ok() {
-            super::history_changed();
+            super::on_history();
         }
         r
     });
-    js_sys::Reflect::set(h, &JsValue::from_str(name), wrapper.as_ref()).ok()?;
-    Some(HistoryHook { name, original, wrapper })
+    let handler = object();
+    set(&handler, "apply", trap.as_ref());
+    let proxy = construct("Proxy", &original, &handler)?;
+    if !set(hist, name, &proxy) {
+        return None;
+    }
+    Some(HistoryHook { name, original, proxy, trap })
 }
+

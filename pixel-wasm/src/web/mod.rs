@@ -4,24 +4,24 @@
 //! at worst, the pixel inert.
 use wasm_bindgen::prelude::*;
 
+mod alloc;
 mod collect;
-mod dom;
 mod global;
 mod hooks;
+pub mod js;
 mod pixel;
 mod send;
 #[cfg(test)]
 mod tests;
 
-use dom::now;
 use global::Global;
+use js::now;
 
 /// The running pixel, if any.
 static STATE: Global<pixel::Pixel> = Global::new();
 
-#[cfg(not(test))]
 #[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static HEAP: alloc::Heap = alloc::Heap::new();
 
 /// Nothing in the pixel is meant to panic; if something does anyway, the
 /// call traps (the page sees an exception from that one call) without the
@@ -31,6 +31,11 @@ static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
 }
+
+/// The one closure type handed to JS: listeners, the timer, fetch results
+/// and the history proxies all take up to three arguments. One type means
+/// one set of conversion shims in the wasm and the glue.
+pub type Callback = Closure<dyn FnMut(JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>;
 
 /// Starts the pixel: `{endpoint, site, token, exp}` (consent expiry in Unix
 /// seconds). Sets `ktra_vid`/`ktra_sid`, reports the page view and starts
@@ -56,7 +61,8 @@ pub fn track(name: JsValue, props: JsValue) {
     STATE.with(|p| p.custom(&name, &props, now));
 }
 
-/// A purchase: `{order_id, value, currency, product_id, product_name}`.
+/// A purchase: `{order_id, value, currency, product_id, product_name}`;
+/// other flat keys are kept as props.
 #[wasm_bindgen]
 pub fn purchase(order: JsValue) {
     let now = now();
@@ -71,39 +77,30 @@ pub fn identify(who: JsValue) {
 }
 
 /// A page event.
-fn on_event(ev: JsValue) {
+fn on_event(ev: &JsValue) {
     let now = now();
-    let ev: web_sys::Event = ev.unchecked_into();
-    STATE.with(|p| p.handle(&ev, now));
+    STATE.with(|p| p.handle(ev, now));
 }
 
 /// The timer fired. Stops the pixel once the consent has expired.
-fn tick() {
+fn on_timer() {
     let now = now();
-    let expired = STATE.with(|p| {
-        if now >= p.exp_ms() {
-            return true;
-        }
-        p.tick(now);
-        false
-    });
-    if expired == Some(true) {
+    if STATE.with(|p| p.tick(now)) == Some(false) {
         pixel::stop();
     }
 }
 
-/// A fetch settled.
-fn on_response(seq: u32, v: JsValue) {
+/// A fetch of sender generation `gen` settled with `v`.
+fn on_response(gen: u32, v: &JsValue) {
     let now = now();
     STATE.with(|p| {
         let r = p.rand01();
-        p.send.response(seq, &v, now, r, &p.win);
+        p.send.response(gen, v, now, r);
     });
 }
 
 /// `pushState`/`replaceState` ran: look at the URL shortly.
-fn history_changed() {
+fn on_history() {
     let now = now();
-    STATE.with(|p| p.send.schedule(send::Task::Nav, now + 100.0, &p.win));
+    STATE.with(|p| p.nav_soon(now));
 }
-

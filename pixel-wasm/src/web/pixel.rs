@@ -1,25 +1,26 @@
 //! The running pixel: configuration, visitor and session, the current page
 //! view, and start/stop.
-use super::dom::{get_f64, get_str, now, random16};
 use super::hooks::Hooks;
-use super::send::Sender;
+use super::js::{call, call1, construct, get, get_at, get_f64, get_str, global, now, set};
+use super::send::{Sender, Task};
 use super::STATE;
 use crate::batch::{self, Header};
 use crate::cookie::{self, SID, VID};
 use crate::engage::Engage;
 use crate::ids::{is_token_id, uuid_v4};
 use crate::json::Obj;
-use crate::session::{self, STORAGE_KEY};
-use crate::url::{page_key, query, without_param, Attrs, EMAIL_CLICK_PARAM};
-use crate::wire::{kind, MAX_TEXT_LEN};
+use crate::session::{self, Source, STORAGE_KEY};
+use crate::url::{email_click_id, page_key, utm_json, without_param, EMAIL_CLICK_PARAM};
+use crate::wire::{kind, MAX_ID_LEN, MAX_TEXT_LEN};
 use alloc::string::String;
 use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Crypto, Document, HtmlDocument, Storage, Window};
 
 /// How often (at most) the session cookie is re-written while active.
 const TOUCH_MS: f64 = 60_000.0;
+/// Delay between a history change and the page view, so that the new
+/// page's title is set and redirects (push then replace) collapse.
+const NAV_DELAY_MS: f64 = 100.0;
 
 /// The current page view.
 pub struct Page {
@@ -29,36 +30,39 @@ pub struct Page {
     pub referrer: String,
     /// Scroll depths reported (mask over `SCROLL_DEPTHS`).
     pub scroll: u8,
-    /// Videos seen: id and reported marks.
-    pub videos: Vec<(String, u8)>,
+    /// Videos seen on this page view.
+    pub videos: Vec<String>,
+    /// Marks reported for `videos`, index for index.
+    pub video_marks: Vec<u8>,
     /// Engaged time not yet reported.
     pub engage: Engage,
 }
 
 /// Everything the running pixel owns.
 pub struct Pixel {
-    pub win: Window,
-    pub doc: Document,
-    crypto: Option<Crypto>,
-    storage: Option<Storage>,
+    pub win: JsValue,
+    pub doc: JsValue,
+    storage: JsValue,
+    crypto: JsValue,
+    /// A reused `Uint32Array(4)` for `crypto.getRandomValues`.
+    random: JsValue,
     site: String,
     consent: String,
     /// Consent expiry, Unix seconds.
     exp_s: u64,
     secure: bool,
     vid: String,
-    pub sid: String,
-    attrs: Attrs,
-    cookies_ok: bool,
+    sid: String,
+    source: Source,
     last_active: f64,
     last_touch: f64,
     pub page: Page,
     pub send: Sender,
-    pub hooks: Option<Hooks>,
+    hooks: Option<Hooks>,
 }
 
 /// Reads `{endpoint, site, token, exp}`; `None` when unusable (no site or
-/// endpoint, or consent already expired).
+/// endpoint, or the consent already expired).
 fn config(cfg: &JsValue, now_ms: f64) -> Option<(String, String, String, u64)> {
     let endpoint = get_str(cfg, "endpoint");
     let site = get_str(cfg, "site");
@@ -74,109 +78,103 @@ fn config(cfg: &JsValue, now_ms: f64) -> Option<(String, String, String, u64)> {
     Some((url, site, get_str(cfg, "token"), exp as u64))
 }
 
-/// Starts the pixel, or refreshes the consent token of a running one.
+/// Starts the pixel, or refreshes the consent of a running one.
 pub fn start(cfg: &JsValue) {
     let now = now();
     let Some((endpoint, site, consent, exp_s)) = config(cfg, now) else { return };
-    let refreshed = STATE.with(|p| {
+    let running = STATE.with(|p| {
         p.consent = consent.clone();
         p.exp_s = exp_s;
         p.send.set_prefix(p.header());
     });
-    if refreshed.is_some() {
+    if running.is_some() {
         return;
     }
-    let Some(mut p) = Pixel::new(endpoint, site, consent, exp_s, now) else { return };
-    p.hooks = Hooks::install(&p.win);
+    let mut p = Pixel::new(endpoint, site, consent, exp_s, now);
+    p.hooks = Some(Hooks::install(&p.win));
     if let Err(p) = STATE.put(p) {
         p.teardown();
     }
 }
 
-/// Stops the pixel: listeners, timers, history hooks, queue, cookies and
-/// stored session go. Works even if the state is unusable.
+/// Stops the pixel: listeners, timer, history proxies, queue, cookies and
+/// the stored session go. The cookies go even if the state is unusable.
 pub fn stop() {
     if let Some(p) = STATE.take() {
         p.teardown();
     }
-    forget_visitor();
+    let win = global();
+    let doc = get(&win, "document");
+    let secure = is_https(&win);
+    set(&doc, "cookie", &JsValue::from_str(&cookie::set_str(VID, "", 0, secure)));
+    set(&doc, "cookie", &JsValue::from_str(&cookie::set_str(SID, "", 0, secure)));
+    call1(&get(&win, "localStorage"), "removeItem", &JsValue::from_str(STORAGE_KEY));
 }
 
-/// Deletes `ktra_vid`, `ktra_sid` and the stored session attributes.
-fn forget_visitor() {
-    let Some(win) = web_sys::window() else { return };
-    let secure = win.location().protocol().map(|p| p == "https:").unwrap_or(false);
-    if let Some(doc) = win.document() {
-        let doc: HtmlDocument = doc.unchecked_into();
-        let _ = doc.set_cookie(&cookie::set_str(VID, "", 0, secure));
-        let _ = doc.set_cookie(&cookie::set_str(SID, "", 0, secure));
-    }
-    if let Ok(Some(s)) = win.local_storage() {
-        let _ = s.remove_item(STORAGE_KEY);
-    }
+fn is_https(win: &JsValue) -> bool {
+    get_str(&get(win, "location"), "protocol") == "https:"
 }
 
 impl Pixel {
-    fn new(endpoint: String, site: String, consent: String, exp_s: u64, now: f64) -> Option<Pixel> {
-        let win = web_sys::window()?;
-        let doc = win.document()?;
-        let loc = win.location();
-        let mut href = loc.href().ok()?;
-        let landing = Attrs::from_query(query(&href));
+    fn new(endpoint: String, site: String, consent: String, exp_s: u64, now: f64) -> Pixel {
+        let win = global();
+        let doc = get(&win, "document");
+        let loc = get(&win, "location");
+        let mut href = get_str(&loc, "href");
+        let params = construct("URLSearchParams", &get(&loc, "search"), &JsValue::UNDEFINED).unwrap_or_default();
+        let param = |name: &str| call1(&params, "get", &JsValue::from_str(name)).as_string();
+        let landing = Source { utm: utm_json(param), ec: email_click_id(param(EMAIL_CLICK_PARAM)) };
         // The email click id has done its job once read: take it out of the
-        // address bar (before the history hooks, so no second page view).
+        // address bar (before the history proxies: no second page view).
         if let Some(clean) = without_param(&href, EMAIL_CLICK_PARAM) {
-            if let Ok(h) = win.history() {
-                let state = h.state().unwrap_or(JsValue::NULL);
-                if h.replace_state_with_url(&state, "", Some(&clean)).is_ok() {
-                    href = clean;
-                }
-            }
+            let hist = get(&win, "history");
+            call(&hist, "replaceState", &get(&hist, "state"), &JsValue::from_str(""), &JsValue::from_str(&clean));
+            href = get_str(&loc, "href");
         }
         let mut p = Pixel {
-            crypto: win.crypto().ok(),
-            storage: win.local_storage().ok().flatten(),
-            secure: loc.protocol().map(|p| p == "https:").unwrap_or(false),
-            win,
+            storage: get(&win, "localStorage"),
+            crypto: get(&win, "crypto"),
+            random: construct("Uint32Array", &JsValue::from(4), &JsValue::UNDEFINED).unwrap_or_default(),
+            secure: is_https(&win),
+            send: Sender::new(win.clone(), &endpoint),
             page: Page {
                 url: href,
-                referrer: doc.referrer(),
+                referrer: get_str(&doc, "referrer"),
                 scroll: 0,
                 videos: Vec::new(),
+                video_marks: Vec::new(),
                 engage: Engage::default(),
             },
+            win,
             doc,
             site,
             consent,
             exp_s,
             vid: String::new(),
             sid: String::new(),
-            attrs: Attrs::default(),
-            cookies_ok: false,
+            source: Source::default(),
             last_active: now,
             last_touch: now,
-            send: Sender::new(endpoint),
             hooks: None,
         };
         let new_session = p.identify_visitor(&landing, now);
-        p.send.set_prefix(p.header());
         if new_session && !landing.ec.is_empty() {
             let mut e = p.event(kind::EMAIL_CLICK, now);
-            e.str("click_id", &landing.ec, crate::wire::MAX_ID_LEN);
+            e.str("click_id", &landing.ec, MAX_ID_LEN);
             p.push(e, now);
         }
         p.page_view(now);
-        if !p.doc.hidden() {
+        if !p.hidden() {
             p.page.engage.activity(now);
         }
-        // Measured later, off the start path (reading layout may be slow).
-        p.schedule_scroll(now + 300.0);
-        Some(p)
+        // Measured off the start path: reading layout may take a while.
+        p.send.schedule(Task::Scroll, now + 300.0);
+        p
     }
 
-    /// Sets up `ktra_vid` and `ktra_sid` and the session's attributes.
-    /// Returns whether a new session started.
-    fn identify_visitor(&mut self, landing: &Attrs, now: f64) -> bool {
+    /// Sets up `ktra_vid`, `ktra_sid` and the session's source. Returns
+    /// whether a new session started.
+    fn identify_visitor(&mut self, landing: &Source, now: f64) -> bool {
         let now_s = (now / 1000.0) as u64;
         let jar = self.cookies();
         let (vid, created) = match cookie::get(&jar, VID).and_then(|v| cookie::parse_vid(v, now_s)) {
@@ -185,28 +183,22 @@ impl Pixel {
         };
         self.set_cookie(VID, &cookie::vid_value(&vid, created), cookie::vid_max_age(created, now_s, self.exp_s));
         self.vid = vid;
-
-        let live = cookie::get(&jar, SID).filter(|s| is_token_id(s)).map(String::from);
-        let stored = live.as_deref().and_then(|sid| self.stored_attrs(sid));
-        let new_session = match (&live, &stored) {
-            (Some(_), Some(a)) => !session::continues(a, landing),
-            (Some(_), None) => !(landing.no_campaign() && landing.ec.is_empty()),
-            (None, _) => true,
-        };
-        if new_session {
-            self.sid = self.uuid();
-            self.attrs = landing.clone();
-            self.save_session();
-        } else {
-            self.sid = live.unwrap_or_default();
-            self.attrs = stored.unwrap_or_default();
+        let live = cookie::get(&jar, SID).filter(|s| is_token_id(s));
+        let stored = live.map(|sid| self.stored_source(sid));
+        match (live, stored) {
+            (Some(sid), Some(stored)) if session::continues(&stored, landing) => {
+                self.switch_session(String::from(sid), stored);
+                self.refresh_sid(now);
+                false
+            }
+            _ => {
+                self.new_session(landing.clone(), now);
+                true
+            }
         }
-        self.set_cookie(SID, &self.sid.clone(), cookie::sid_max_age(now_s, self.exp_s));
-        self.cookies_ok = cookie::get(&self.cookies(), SID) == Some(self.sid.as_str());
-        new_session
     }
 
-    /// Keeps the session alive on activity: refreshes the cookie at most
+    /// Keeps the session alive on activity: re-writes the cookie at most
     /// once a minute, follows a session another tab started, and starts a
     /// new (direct) session after 30 minutes without activity.
     pub fn touch(&mut self, now: f64) {
@@ -215,99 +207,116 @@ impl Pixel {
         if idle < TOUCH_MS && now - self.last_touch < TOUCH_MS {
             return;
         }
-        self.last_touch = now;
-        let jar = self.cookies();
-        let live = cookie::get(&jar, SID).filter(|s| is_token_id(s));
-        let expired = idle >= (cookie::SESSION_S * 1000) as f64;
-        match live {
-            Some(s) if s == self.sid => {}
-            Some(s) if self.cookies_ok => {
-                // Another tab rolled the session: follow it.
-                let s = String::from(s);
-                let attrs = self.stored_attrs(&s).unwrap_or_default();
-                self.switch_session(s, attrs);
-            }
-            _ if expired || (self.cookies_ok && live.is_none()) => {
-                let sid = self.uuid();
-                self.switch_session(sid, Attrs::default());
-                self.save_session();
-            }
-            _ => {}
+        if idle >= (cookie::SESSION_S * 1000) as f64 {
+            self.new_session(Source::default(), now);
+            return;
         }
-        let now_s = (now / 1000.0) as u64;
-        self.set_cookie(SID, &self.sid.clone(), cookie::sid_max_age(now_s, self.exp_s));
+        let jar = self.cookies();
+        if let Some(s) = cookie::get(&jar, SID).filter(|s| is_token_id(s) && *s != self.sid) {
+            // Another tab rolled the session: follow it.
+            let source = self.stored_source(s);
+            self.switch_session(String::from(s), source);
+        }
+        self.refresh_sid(now);
     }
 
-    fn switch_session(&mut self, sid: String, attrs: Attrs) {
+    fn new_session(&mut self, source: Source, now: f64) {
+        let sid = self.uuid();
+        self.switch_session(sid, source);
+        let v = session::encode(&self.sid, &self.source);
+        call(&self.storage, "setItem", &JsValue::from_str(STORAGE_KEY), &JsValue::from_str(&v), &JsValue::UNDEFINED);
+        self.refresh_sid(now);
+    }
+
+    fn switch_session(&mut self, sid: String, source: Source) {
         // Queued events belong to the old session: seal them first.
         self.send.seal();
         self.sid = sid;
-        self.attrs = attrs;
+        self.source = source;
         self.send.set_prefix(self.header());
     }
 
-    fn stored_attrs(&self, sid: &str) -> Option<Attrs> {
-        let v = self.storage.as_ref()?.get_item(STORAGE_KEY).ok()??;
-        session::decode(&v, sid)
+    fn refresh_sid(&mut self, now: f64) {
+        self.last_touch = now;
+        let max_age = cookie::sid_max_age((now / 1000.0) as u64, self.exp_s);
+        self.set_cookie(SID, &self.sid, max_age);
     }
 
-    fn save_session(&self) {
-        if let Some(s) = &self.storage {
-            let _ = s.set_item(STORAGE_KEY, &session::encode(&self.sid, &self.attrs));
-        }
+    /// The source stored for session `sid` (none when missing or stale).
+    fn stored_source(&self, sid: &str) -> Source {
+        let v = call1(&self.storage, "getItem", &JsValue::from_str(STORAGE_KEY)).as_string().unwrap_or_default();
+        session::decode(&v, sid).unwrap_or_default()
     }
 
     fn cookies(&self) -> String {
-        self.doc.unchecked_ref::<HtmlDocument>().cookie().unwrap_or_default()
+        get_str(&self.doc, "cookie")
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age_s: u64) {
-        let s = cookie::set_str(name, value, max_age_s, self.secure);
-        let _ = self.doc.unchecked_ref::<HtmlDocument>().set_cookie(&s);
+        set(&self.doc, "cookie", &JsValue::from_str(&cookie::set_str(name, value, max_age_s, self.secure)));
+    }
+
+    /// Whether the page is hidden (background tab, minimized).
+    pub fn hidden(&self) -> bool {
+        get(&self.doc, "hidden") == JsValue::TRUE
     }
 
     /// The batch prefix for the current visitor, session and consent.
     fn header(&self) -> String {
-        let utm = self.attrs.utm_json();
         Header {
             site: &self.site,
             consent: &self.consent,
             vid: &self.vid,
             sid: &self.sid,
-            utm: utm.as_deref(),
-            ec: &self.attrs.ec,
+            utm: &self.source.utm,
+            ec: &self.source.ec,
         }
         .prefix()
     }
 
+    /// 16 bytes from `crypto.getRandomValues` (the time, should the Web
+    /// Crypto API be missing: ids then still differ, if less randomly).
+    fn random16(&mut self) -> [u8; 16] {
+        call1(&self.crypto, "getRandomValues", &self.random);
+        let mut b = [0u8; 16];
+        let mut x = (now() * 1000.0) as u32;
+        for (i, chunk) in (0u32..).zip(b.chunks_exact_mut(4)) {
+            let w = get_at(&self.random, i).as_f64().map(|w| w as u32).unwrap_or(x);
+            x = x.rotate_left(7) ^ 0x9e37_79b9;
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
     /// A fresh UUID v4.
-    pub fn uuid(&self) -> String {
-        uuid_v4(random16(self.crypto.as_ref()))
+    pub fn uuid(&mut self) -> String {
+        uuid_v4(self.random16())
     }
 
     /// A random number in 0..1.
-    pub fn rand01(&self) -> f64 {
-        f64::from(random16(self.crypto.as_ref())[0]) / 255.0
+    pub fn rand01(&mut self) -> f64 {
+        f64::from(self.random16()[0]) / 255.0
     }
 
     /// Starts an event about the current page.
-    pub fn event(&self, kind: &str, now: f64) -> Obj {
-        batch::event(kind, &self.uuid(), now as u64, &self.page.url, &self.page.referrer)
+    pub fn event(&mut self, kind: &str, now: f64) -> Obj {
+        let id = self.uuid();
+        batch::event(kind, &id, now as u64, &self.page.url, &self.page.referrer)
     }
 
     /// Queues an event (dropped once the consent has expired).
     pub fn push(&mut self, e: Obj, now: f64) {
-        if now >= self.exp_s as f64 * 1000.0 {
+        if now >= self.exp_ms() {
             return;
         }
         self.touch(now);
-        self.send.push(e.finish(), now, &self.win);
+        self.send.push(e.finish(), now);
     }
 
     /// Reports a page view of the current page.
     pub fn page_view(&mut self, now: f64) {
         let mut e = self.event(kind::PAGE_VIEW, now);
-        e.str("title", &self.doc.title(), MAX_TEXT_LEN);
+        e.str("title", &get_str(&self.doc, "title"), MAX_TEXT_LEN);
         self.push(e, now);
     }
 
@@ -321,10 +330,15 @@ impl Pixel {
         }
     }
 
+    /// A history change: look at the URL once it settled.
+    pub fn nav_soon(&mut self, now: f64) {
+        self.send.schedule(Task::Nav, now + NAV_DELAY_MS);
+    }
+
     /// After `pushState`/`replaceState`/`popstate` settled: a page view if
     /// the URL names another page (engagement of the previous one first).
     pub fn navigated(&mut self, now: f64) {
-        let href = self.win.location().href().unwrap_or_default();
+        let href = get_str(&get(&self.win, "location"), "href");
         if href.is_empty() || page_key(&href) == page_key(&self.page.url) {
             return;
         }
@@ -332,12 +346,9 @@ impl Pixel {
         self.page.referrer = core::mem::replace(&mut self.page.url, href);
         self.page.scroll = 0;
         self.page.videos.clear();
+        self.page.video_marks.clear();
         self.page_view(now);
-        self.schedule_scroll(now + 500.0);
-    }
-
-    fn schedule_scroll(&mut self, at: f64) {
-        self.send.schedule(super::send::Task::Scroll, at, &self.win);
+        self.send.schedule(Task::Scroll, now + 500.0);
     }
 
     /// Consent expiry, ms since epoch.
@@ -346,10 +357,10 @@ impl Pixel {
     }
 
     /// Removes everything the pixel attached to the page.
-    fn teardown(mut self) {
-        if let Some(h) = self.hooks.take() {
-            h.remove(&self.win);
+    fn teardown(self) {
+        if let Some(h) = self.hooks {
+            h.remove();
         }
-        self.send.cancel(&self.win);
+        self.send.cancel();
     }
 }
