@@ -34,7 +34,7 @@ FROM
               AND event_type = 'purchase'
               AND ts >= {from:DateTime} AND ts < {to:DateTime}
               AND is_bot = 0
-        )
+        ) AS purchases_in_window
         ALL LEFT JOIN
         (
             SELECT
@@ -49,14 +49,14 @@ FROM
                 WHERE site_id = {site:String}
                   AND is_bot = 0
                   AND (email_click_id != '' OR utm_campaign != '')
-            )
+            ) AS touch_sessions
             ANY LEFT JOIN
             (
                 SELECT click_id, message_id AS msg
                 FROM email_clicks FINAL
                 WHERE site_id = {site:String} AND is_bot = 0
-            ) USING (click_id)
-        ) USING (visitor_id)
+            ) AS click_rows USING (click_id)
+        ) AS touches_of_visitors USING (visitor_id)
         GROUP BY visitor_id, event_id
     )
 )

@@ -27,7 +27,7 @@ FROM
           AND event_type = 'purchase'
           AND ts >= {from:DateTime} AND ts < {to:DateTime}
           AND is_bot = 0
-    )
+    ) AS purchases_in_window
     ALL INNER JOIN
     (
         SELECT visitor_id, toUInt32(clicked_at) AS clicked, message_id AS msg
@@ -36,14 +36,14 @@ FROM
             SELECT DISTINCT visitor_id, email_click_id AS click_id
             FROM events FINAL
             WHERE site_id = {site:String} AND email_click_id != '' AND is_bot = 0
-        )
+        ) AS visitor_click_ids
         ALL INNER JOIN
         (
             SELECT click_id, clicked_at, message_id
             FROM email_clicks FINAL
             WHERE site_id = {site:String} AND is_bot = 0
-        ) USING (click_id)
-    ) USING (visitor_id)
+        ) AS click_rows USING (click_id)
+    ) AS visitor_clicks USING (visitor_id)
     WHERE clicked <= bought + 300
     GROUP BY event_id
 )

@@ -23,7 +23,7 @@ FROM
     WHERE site_id = {site:String}
       AND clicked_at >= {from:DateTime} AND clicked_at < {to:DateTime}
     GROUP BY message_id
-)
+) AS per_message
 ANY LEFT JOIN
 (
     SELECT
@@ -37,7 +37,7 @@ ANY LEFT JOIN
         SELECT email_click_id AS click_id, form_submits AS fs, purchases AS np, revenue AS rv
         FROM sessions
         WHERE site_id = {site:String} AND email_click_id != '' AND is_bot = 0
-    )
+    ) AS clicked_sessions
     ALL INNER JOIN
     (
         SELECT click_id, message_id
@@ -45,7 +45,7 @@ ANY LEFT JOIN
         WHERE site_id = {site:String}
           AND clicked_at >= {from:DateTime} AND clicked_at < {to:DateTime}
           AND is_bot = 0
-    ) USING (click_id)
+    ) AS human_clicks USING (click_id)
     GROUP BY message_id
-) USING (message_id)
+) AS sessions_by_message USING (message_id)
 ORDER BY clicks DESC, message_id
