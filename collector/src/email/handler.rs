@@ -328,15 +328,20 @@ mod tests {
         assert_eq!(request_base(&h, listen), "https://127.0.0.1:8080");
     }
 
-    /// A state whose queue holds one request and is never drained.
-    fn full_queue_state() -> (AppState, tokio::sync::mpsc::Receiver<crate::sink::Envelope>) {
-        let mut cfg = Config::default();
-        cfg.secret = "x".repeat(32);
+    /// A state for `demo` (hosts `shop.example`) whose queue of `capacity`
+    /// requests is never drained, and the queue's receiving end.
+    fn state(bots: BotPolicy, capacity: usize) -> (AppState, tokio::sync::mpsc::Receiver<crate::sink::Envelope>) {
+        let mut cfg = Config { secret: "x".repeat(32), bots, ..Config::default() };
         cfg.sites.insert("demo".into(), SiteConfig { hosts: vec!["shop.example".into()], ..Default::default() });
         let dir = std::env::temp_dir().join(format!("ktra-email-unit-{}-{}", std::process::id(), new_id()));
         let spool = std::sync::Arc::new(crate::sink::spool::Spool::open(&dir, 1 << 20, 1 << 16).unwrap());
-        let (sink, rx, _) = Sink::channel(1, crate::sink::Durability::Memory);
-        let state = AppState::new(cfg, sink, spool, GeoIp::none(), clickhouse::Client::default());
+        let (sink, rx, _) = Sink::channel(capacity, crate::sink::Durability::Memory);
+        (AppState::new(cfg, sink, spool, GeoIp::none(), clickhouse::Client::default()), rx)
+    }
+
+    /// A state whose queue holds one request and is full.
+    fn full_queue_state() -> (AppState, tokio::sync::mpsc::Receiver<crate::sink::Envelope>) {
+        let (state, rx) = state(BotPolicy::Flag, 1);
         state.sink.try_send(Rows::Events(Vec::new())).unwrap();
         (state, rx)
     }
@@ -358,6 +363,21 @@ mod tests {
         // Only the filler is queued: both rows were dropped, not waited for.
         assert!(matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Events(_), .. })));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn with_bots_dropped_a_scanner_click_redirects_but_is_not_stored() {
+        let (state, mut rx) = state(BotPolicy::Drop, 4);
+        let req = LinkRequest { site: "demo".into(), lead: "L".into(), message: "m".into(), url: "https://shop.example/".into(), expires: None };
+        let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
+        let app = crate::app(state);
+        let get = |ua: &'static str| Request::get(&links.click_url).header(header::USER_AGENT, ua).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(get("Mozilla/4.0 (compatible; ms-office; MSOffice 16)")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert!(rx.try_recv().is_err(), "the scanner's click is not stored");
+        let resp = app.oneshot(get("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert!(matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.is_bot == 0 && r.browser == "Firefox"));
     }
 
     #[tokio::test]
