@@ -5,6 +5,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 pub mod mmdb;
+pub mod server;
 
 use ktra_collector::config::{Config, SiteConfig};
 use serde_json::{json, Value};

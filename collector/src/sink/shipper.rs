@@ -151,7 +151,9 @@ impl Shipper {
             match self.round().await {
                 Ok(n) => {
                     attempt = 0;
-                    if n < self.cfg.max_rows && drain_until.is_none() {
+                    // Wait for a fuller batch unless a backlog is waiting.
+                    let backlog = self.spool.stats().pending_bytes as usize >= self.cfg.max_bytes / 2;
+                    if n < self.cfg.max_rows && drain_until.is_none() && !backlog {
                         // A small batch: let rows gather for one period (or until stopped).
                         let wait = if n == 0 { self.cfg.period.max(Duration::from_millis(50)) } else { self.cfg.period };
                         tokio::select! {

@@ -271,59 +271,54 @@ impl Spool {
         self.sync_locked(&mut st)
     }
 
-    /// Reads records from the read position, up to `max_records` or about
-    /// `max_bytes`, stopping at the end of a segment. Returns the records and
-    /// the position after them (pass it to [`Spool::commit`] once shipped).
+    /// Reads records from the read position on, across segments, up to
+    /// `max_records` or about `max_bytes`. Only synced records are read.
+    /// Returns the records (each knows the position after it) and the
+    /// position after the last one (pass to [`Spool::commit`] once shipped).
     pub fn read(&self, max_records: usize, max_bytes: usize) -> io::Result<(Vec<Record>, Pos)> {
-        let (pos, limit) = {
+        // Snapshot which (segment, from, to) ranges are readable.
+        let ranges: Vec<(u64, u64, u64)> = {
             let st = lock(&self.state);
-            let mut pos = st.read;
-            let mut limit = None;
-            for seg in &st.segments {
-                if seg.seq < pos.seq {
+            let read = st.read;
+            st.segments
+                .iter()
+                .filter(|seg| seg.seq >= read.seq)
+                .map(|seg| (seg.seq, if seg.seq == read.seq { read.offset } else { 0 }, seg.len))
+                .filter(|(_, from, to)| from < to)
+                .collect()
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut last = lock(&self.state).read;
+        for (seq, from, to) in ranges {
+            if out.len() >= max_records || bytes >= max_bytes {
+                break;
+            }
+            let mut f = File::open(seg_path(&self.dir, seq))?;
+            f.seek(SeekFrom::Start(from))?;
+            let mut off = from;
+            while off < to && out.len() < max_records && bytes < max_bytes {
+                let mut h = [0u8; HEADER];
+                f.read_exact(&mut h)?;
+                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+                let mut body = vec![0u8; len];
+                f.read_exact(&mut body)?;
+                off += (HEADER + len) as u64;
+                bytes += len;
+                last = Pos { seq, offset: off };
+                if len < META || crc32fast::hash(&body) != crc {
+                    // Cannot happen for synced data unless the disk lies; skipped, counted.
+                    metrics::counter!(crate::telemetry::DROPPED_ROWS, "table" => "spool", "reason" => "corrupt").increment(1);
                     continue;
                 }
-                if seg.seq > pos.seq {
-                    pos = Pos { seq: seg.seq, offset: 0 };
-                }
-                if pos.offset < seg.len {
-                    limit = Some(seg.len);
-                    break;
-                }
-                // Finished segment that is not the one being written: move on.
-                let writing = st.writer.as_ref().is_some_and(|(s, _, _)| *s == seg.seq);
-                if writing {
-                    break;
-                }
+                let Some(table) = Table::from_u8(body[0]) else { continue };
+                let rows = u32::from_le_bytes([body[1], body[2], body[3], body[4]]);
+                body.drain(..META);
+                out.push(Record { end: last, table, rows, payload: body });
             }
-            (pos, limit)
-        };
-        let Some(limit) = limit else { return Ok((Vec::new(), pos)) };
-        let mut f = File::open(seg_path(&self.dir, pos.seq))?;
-        f.seek(SeekFrom::Start(pos.offset))?;
-        let mut out = Vec::new();
-        let mut off = pos.offset;
-        let mut bytes = 0;
-        while off < limit && out.len() < max_records && bytes < max_bytes {
-            let mut h = [0u8; HEADER];
-            f.read_exact(&mut h)?;
-            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-            let mut body = vec![0u8; len];
-            f.read_exact(&mut body)?;
-            off += (HEADER + len) as u64;
-            bytes += len;
-            if len < META || crc32fast::hash(&body) != crc {
-                // Cannot happen for synced data unless the disk lies; skip it, counted.
-                metrics::counter!(crate::telemetry::DROPPED_ROWS, "table" => "spool", "reason" => "corrupt").increment(1);
-                continue;
-            }
-            let Some(table) = Table::from_u8(body[0]) else { continue };
-            let rows = u32::from_le_bytes([body[1], body[2], body[3], body[4]]);
-            body.drain(..META);
-            out.push(Record { end: Pos { seq: pos.seq, offset: off }, table, rows, payload: body });
         }
-        Ok((out, Pos { seq: pos.seq, offset: off }))
+        Ok((out, last))
     }
 
     /// Marks everything before `end` shipped: deletes finished segments and
