@@ -193,11 +193,15 @@ impl Pixel {
     }
 
     /// `purchase({order_id, value, currency, product_id, product_name, ...})`;
-    /// other flat keys become props.
+    /// other flat keys become props. Ignored without an order id.
     pub fn purchase(&mut self, o: &JsValue, now: f64) {
         const KNOWN: [&str; 5] = ["order_id", "value", "currency", "product_id", "product_name"];
+        let order_id = str_or_num(&get(o, "order_id"));
+        if order_id.is_empty() {
+            return;
+        }
         let mut e = self.event(kind::PURCHASE, now);
-        e.opt("order_id", &str_or_num(&get(o, "order_id")), MAX_ID_LEN);
+        e.str("order_id", &order_id, MAX_ID_LEN);
         if let Some(v) = num(to_number(&get(o, "value"))) {
             e.raw("value", &v);
         }

@@ -357,7 +357,7 @@ impl Pixel {
     }
 
     /// Removes everything the pixel attached to the page.
-    fn teardown(self) {
+    pub(super) fn teardown(self) {
         if let Some(h) = self.hooks {
             h.remove();
         }

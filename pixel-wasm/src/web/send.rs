@@ -100,12 +100,6 @@ impl Sender {
         self.prefix = prefix;
     }
 
-    /// Events queued, and bodies not yet delivered.
-    #[cfg(test)]
-    pub fn pending(&self) -> (usize, usize) {
-        (self.queue.len(), self.outbox.len() + usize::from(self.current.is_some()))
-    }
-
     /// Queues one encoded event.
     pub fn push(&mut self, ev: String, now: f64) {
         self.queue.push(ev);
