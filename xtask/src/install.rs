@@ -408,19 +408,17 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Finds a cargo-installed tool: `PATH`, then `$CARGO_HOME/bin`, then `~/.cargo/bin`.
+/// Finds a cargo-installed tool where `cargo install` puts it
+/// (`$CARGO_HOME/bin`, else `~/.cargo/bin`), then in `PATH`. Looking where we
+/// install first means an older copy elsewhere in `PATH` cannot shadow it.
 pub fn find_tool(name: &str) -> Option<PathBuf> {
-    find_in_path(name).or_else(|| {
-        let homes = [
-            std::env::var_os("CARGO_HOME").map(PathBuf::from),
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")),
-        ];
-        homes
-            .into_iter()
-            .flatten()
-            .map(|h| h.join("bin").join(name))
-            .find(|p| is_executable(p))
-    })
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    cargo_home
+        .map(|h| h.join("bin").join(name))
+        .filter(|p| is_executable(p))
+        .or_else(|| find_in_path(name))
 }
 
 /// `wasm-bindgen`, or an error saying how to get it.
