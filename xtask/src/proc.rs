@@ -149,11 +149,16 @@ impl Guard {
     /// Exit status if the child has exited.
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
         park_if_shutting_down();
-        let mut e = lock(&self.entry);
-        let name = e.name.clone();
-        e.child
-            .try_wait()
-            .with_context(|| format!("waiting for {name}"))
+        let status = {
+            let mut e = lock(&self.entry);
+            let name = e.name.clone();
+            e.child
+                .try_wait()
+                .with_context(|| format!("waiting for {name}"))
+        };
+        // The signal thread may have stopped this child while we waited for the lock.
+        park_if_shutting_down();
+        status
     }
 
     /// Waits for the child to exit (polling, so a signal thread can still stop it).
