@@ -24,6 +24,7 @@ pub mod enrich;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod server;
 pub mod sink;
 pub mod state;
 pub mod telemetry;
@@ -34,7 +35,6 @@ use config::Config;
 use sink::writer::{Writer, WriterConfig};
 use state::AppState;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -139,9 +139,7 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
 
     tracing::info!(addr = ?listener.local_addr().ok(), "collector listening");
     let router = app(state.clone());
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    server::run(listener, router, server::ServerLimits::default(), shutdown).await?;
     tracing::info!("stopped accepting; flushing");
     let _ = stop_tx.send(true);
     let _ = background.await;

@@ -9,9 +9,8 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn geo_db() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ktra-geo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("city.mmdb");
+    // A file per call: tests run in parallel and must not rewrite each other's database.
+    let path = fresh_dir("geo").join("city.mmdb");
     std::fs::write(
         &path,
         mmdb::build(&[mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" }]),

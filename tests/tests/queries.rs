@@ -17,9 +17,7 @@ const GMAIL_PROXY: &str = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/1
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 fn geo_db() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ktra-geo-q-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("city.mmdb");
+    let path = fresh_dir("geo-q").join("city.mmdb");
     std::fs::write(
         &path,
         mmdb::build(&[
