@@ -27,6 +27,7 @@ pub mod ingest;
 pub mod server;
 pub mod sink;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
 
 use axum::routing::{delete, get, post};
@@ -50,6 +51,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/visitors/{site}/{vid}", get(admin::export_visitor))
         .route("/v1/admin/visitors/{site}/{vid}", delete(admin::erase_visitor))
         .route("/v1/admin/links", post(email::handler::post_link))
+        .route("/v1/stats/sites", get(stats::sites))
+        .route("/v1/stats/live", get(stats::live))
+        .route("/v1/stats/{query}", get(stats::query))
         .route("/c/{signed}", get(email::handler::click))
         .route("/o/{file}", get(email::handler::open))
         .route("/healthz", get(health::healthz))
