@@ -18,11 +18,18 @@ pub const SESSION_S: u64 = 30 * 60;
 
 /// The value of cookie `name` in a `document.cookie` string.
 pub fn get<'a>(all: &'a str, name: &str) -> Option<&'a str> {
-    all.split(';').find_map(|kv| {
-        let kv = kv.trim_start();
-        let rest = kv.strip_prefix(name)?;
-        rest.strip_prefix('=')
-    })
+    let mut rest = all;
+    loop {
+        let (kv, tail) = crate::url::split1(rest, b';').unwrap_or((rest, ""));
+        let kv = kv.trim_ascii_start();
+        if let Some(v) = kv.strip_prefix(name).and_then(|r| r.strip_prefix("=")) {
+            return Some(v);
+        }
+        if tail.is_empty() {
+            return None;
+        }
+        rest = tail;
+    }
 }
 
 /// A `document.cookie` assignment. `max_age_s == 0` deletes the cookie.
@@ -43,7 +50,7 @@ pub fn set_str(name: &str, value: &str, max_age_s: u64, secure: bool) -> String 
 /// Splits a `ktra_vid` value into the visitor id and its creation time.
 /// A value without a valid creation time counts as created `now_s`.
 pub fn parse_vid(v: &str, now_s: u64) -> Option<(&str, u64)> {
-    let (id, created) = match v.split_once('.') {
+    let (id, created) = match crate::url::split1(v, b'.') {
         Some((id, t)) => (id, parse_u64(t).filter(|&t| t <= now_s).unwrap_or(now_s)),
         None => (v, now_s),
     };

@@ -112,17 +112,10 @@ pub fn cut(s: &str, max: usize) -> &str {
 
 /// Appends the decimal digits of `v`.
 pub fn push_u64(out: &mut String, v: u64) {
-    let mut div = 1u64;
-    while v / div >= 10 {
-        div *= 10;
+    if v >= 10 {
+        push_u64(out, v / 10);
     }
-    loop {
-        out.push(char::from(b'0' + (v / div % 10) as u8));
-        if div == 1 {
-            break;
-        }
-        div /= 10;
-    }
+    out.push(char::from(b'0' + (v % 10) as u8));
 }
 
 /// The decimal text of `v`.

@@ -50,15 +50,13 @@ fn class(l: &Layout) -> usize {
 unsafe impl GlobalAlloc for Heap {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let c = class(&l);
-        if c >= CLASSES {
-            return null_mut();
-        }
         // SAFETY: single-threaded, and no reference outlives this call.
         let (free, next, end) = unsafe { (&mut *self.free.get(), &mut *self.next.get(), &mut *self.end.get()) };
-        let head = free[c];
+        let Some(slot) = free.get_mut(c) else { return null_mut() };
+        let head = *slot;
         if head != 0 {
             // SAFETY: a free block's first word holds the next free block.
-            free[c] = unsafe { *(head as *const usize) };
+            *slot = unsafe { *(head as *const usize) };
             return head as *mut u8;
         }
         let size = 16usize << c;
@@ -91,9 +89,10 @@ unsafe impl GlobalAlloc for Heap {
         // SAFETY: `p` came from `alloc` with the same layout, so from class
         // `c`; single-threaded.
         unsafe {
-            let free = &mut *self.free.get();
-            *(p as *mut usize) = free[c];
-            free[c] = p as usize;
+            if let Some(head) = (*self.free.get()).get_mut(c) {
+                *(p as *mut usize) = *head;
+                *head = p as usize;
+            }
         }
     }
 

@@ -220,7 +220,7 @@ impl Pixel {
 
     fn identify_with(&mut self, email: &str, lead: &str, now: f64) {
         let email = email.trim_ascii().to_ascii_lowercase();
-        let email = if email.contains('@') { email } else { String::new() };
+        let email = if email.bytes().any(|b| b == b'@') { email } else { String::new() };
         if email.is_empty() && lead.is_empty() {
             return;
         }

@@ -52,6 +52,8 @@ pub struct Pixel {
     exp_s: u64,
     secure: bool,
     vid: String,
+    /// When `vid` was created, Unix seconds.
+    vid_created: u64,
     sid: String,
     source: Source,
     last_active: f64,
@@ -73,7 +75,10 @@ fn config(cfg: &JsValue, now_ms: f64) -> Option<(String, String, String, u64)> {
     if endpoint.is_empty() || site.is_empty() || !(exp * 1000.0 > now_ms) {
         return None;
     }
-    let mut url = String::from(endpoint.trim_end_matches('/'));
+    let mut url = endpoint;
+    while url.ends_with("/") {
+        url.pop();
+    }
     url.push_str("/v1/events");
     Some((url, site, get_str(cfg, "token"), exp as u64))
 }
@@ -83,9 +88,12 @@ pub fn start(cfg: &JsValue) {
     let now = now();
     let Some((endpoint, site, consent, exp_s)) = config(cfg, now) else { return };
     let running = STATE.with(|p| {
+        // A renewed consent: new token and expiry for what is sent from
+        // now on, and the visitor cookie's life bound to the new expiry.
         p.consent = consent.clone();
         p.exp_s = exp_s;
         p.send.set_prefix(p.header());
+        p.set_vid_cookie(now);
     });
     if running.is_some() {
         return;
@@ -151,6 +159,7 @@ impl Pixel {
             consent,
             exp_s,
             vid: String::new(),
+            vid_created: 0,
             sid: String::new(),
             source: Source::default(),
             last_active: now,
@@ -181,8 +190,9 @@ impl Pixel {
             Some((id, created)) if cookie::vid_max_age(created, now_s, self.exp_s) > 0 => (String::from(id), created),
             _ => (self.uuid(), now_s),
         };
-        self.set_cookie(VID, &cookie::vid_value(&vid, created), cookie::vid_max_age(created, now_s, self.exp_s));
         self.vid = vid;
+        self.vid_created = created;
+        self.set_vid_cookie(now);
         let live = cookie::get(&jar, SID).filter(|s| is_token_id(s));
         let stored = live.map(|sid| self.stored_source(sid));
         match (live, stored) {
@@ -236,6 +246,11 @@ impl Pixel {
         self.send.set_prefix(self.header());
     }
 
+    fn set_vid_cookie(&self, now: f64) {
+        let max_age = cookie::vid_max_age(self.vid_created, (now / 1000.0) as u64, self.exp_s);
+        self.set_cookie(VID, &cookie::vid_value(&self.vid, self.vid_created), max_age);
+    }
+
     fn refresh_sid(&mut self, now: f64) {
         self.last_touch = now;
         let max_age = cookie::sid_max_age((now / 1000.0) as u64, self.exp_s);
@@ -280,10 +295,10 @@ impl Pixel {
         call1(&self.crypto, "getRandomValues", &self.random);
         let mut b = [0u8; 16];
         let mut x = (now() * 1000.0) as u32;
-        for (i, chunk) in (0u32..).zip(b.chunks_exact_mut(4)) {
-            let w = get_at(&self.random, i).as_f64().map(|w| w as u32).unwrap_or(x);
+        for (i, byte) in (0u32..).zip(b.iter_mut()) {
+            let w = get_at(&self.random, i / 4).as_f64().map(|w| w as u32).unwrap_or(x);
             x = x.rotate_left(7) ^ 0x9e37_79b9;
-            chunk.copy_from_slice(&w.to_le_bytes());
+            *byte = (w >> (8 * (i % 4))) as u8;
         }
         b
     }

@@ -14,8 +14,8 @@ use wasm_bindgen::prelude::*;
 pub const FLUSH_EVENTS: usize = 10;
 /// How long an event waits for company before it is sent.
 pub const FLUSH_MS: f64 = 1_000.0;
-/// Most request bodies kept while the collector cannot be reached; newer
-/// ones are dropped beyond that.
+/// Most request bodies kept while the collector cannot be reached; the
+/// newest are dropped beyond that.
 pub const MAX_OUTBOX: usize = 64;
 
 /// Sender generations, so that a fetch settling after a stop (or a stop
@@ -113,15 +113,10 @@ impl Sender {
 
     /// Seals every queued event into request bodies with the current prefix.
     pub fn seal(&mut self) {
-        let mut bodies = Vec::new();
-        batch::seal(&self.prefix, core::mem::take(&mut self.queue), &mut bodies);
         // `pump` takes the newest first: order does not matter to the
         // collector (events carry their own time), and it is cheaper.
-        for b in bodies {
-            if self.outbox.len() < MAX_OUTBOX {
-                self.outbox.push(b);
-            }
-        }
+        batch::seal(&self.prefix, core::mem::take(&mut self.queue), &mut self.outbox);
+        self.outbox.truncate(MAX_OUTBOX);
     }
 
     /// Sends the current body (or the next one) unless one is in flight or
