@@ -27,6 +27,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// The on-disk spool and acknowledgement policy.
     pub spool: SpoolConfig,
+    /// Request rate limits.
+    pub limits: LimitsConfig,
     /// Enrichment sources.
     pub geoip: GeoIpConfig,
     /// Consent enforcement.
@@ -71,6 +73,27 @@ pub struct ClickHouseConfig {
     pub queue_capacity: usize,
     /// Timeout of one insert, in milliseconds. Default 10 000.
     pub insert_timeout_ms: u64,
+}
+
+/// Rate limits (token buckets); a rate of 0 turns a limit off. Exceeding one
+/// gets 429 with `Retry-After`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per second per client address (`KTRA_RATE_PER_CLIENT`). Default 50.
+    pub per_client_per_sec: f64,
+    /// Burst per client address. Default 200.
+    pub per_client_burst: f64,
+    /// Event requests per second per site; 0 (default) = unlimited.
+    pub per_site_per_sec: f64,
+    /// Burst per site. Default 10 000.
+    pub per_site_burst: f64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { per_client_per_sec: 50.0, per_client_burst: 200.0, per_site_per_sec: 0.0, per_site_burst: 10_000.0 }
+    }
 }
 
 /// The spool: where accepted rows wait while ClickHouse is away.
@@ -151,6 +174,7 @@ impl Default for Config {
             bots: BotPolicy::Flag,
             clickhouse: ClickHouseConfig::default(),
             spool: SpoolConfig::default(),
+            limits: LimitsConfig::default(),
             geoip: GeoIpConfig::default(),
             consent: ConsentConfig::default(),
             sites: BTreeMap::new(),
@@ -248,6 +272,7 @@ impl Config {
                 "ASSETS_DIR" => self.assets_dir = Some(v.into()),
                 "GEOIP_PATH" => self.geoip.path = Some(v.into()),
                 "SPOOL_DIR" => self.spool.dir = v.into(),
+                "RATE_PER_CLIENT" => self.limits.per_client_per_sec = parse_num(&k, &v)?,
                 "DURABILITY" => {
                     self.spool.durability = match v.as_str() {
                         "disk" => crate::sink::Durability::Disk,

@@ -80,6 +80,7 @@ impl ApiError {
             Self::BadInput { reason, .. } => match reason {
                 RejectReason::BodyTooLarge | RejectReason::TooManyEvents => StatusCode::PAYLOAD_TOO_LARGE,
                 RejectReason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                RejectReason::SlowClient => StatusCode::REQUEST_TIMEOUT,
                 _ => StatusCode::BAD_REQUEST,
             },
             Self::Consent { .. } | Self::Origin(_) => StatusCode::FORBIDDEN,

@@ -94,7 +94,6 @@ pub enum ServeError {
 /// next start.
 pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
     let _ = telemetry::metrics_handle();
-    ingest::TRUST_PROXY.store(config.trust_proxy, std::sync::atomic::Ordering::Relaxed);
     for r in ktra_schema::RejectReason::ALL {
         metrics::counter!(telemetry::REJECTED_REQUESTS, "reason" => r.as_str()).increment(0);
     }

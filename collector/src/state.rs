@@ -34,6 +34,10 @@ pub struct Inner {
     pub clickhouse: clickhouse::Client,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
+    /// Requests per client address.
+    pub client_limit: crate::ingest::ratelimit::RateLimiter<std::net::IpAddr>,
+    /// Event requests per site.
+    pub site_limit: crate::ingest::ratelimit::RateLimiter<String>,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,6 +62,8 @@ impl AppState {
             revocations: Arc::new(Revocations::default()),
             clickhouse,
             metrics: crate::telemetry::metrics_handle(),
+            client_limit: crate::ingest::ratelimit::RateLimiter::new(config.limits.per_client_per_sec, config.limits.per_client_burst),
+            site_limit: crate::ingest::ratelimit::RateLimiter::new(config.limits.per_site_per_sec, config.limits.per_site_burst),
             config,
         }))
     }

@@ -25,6 +25,7 @@ pub enum RejectReason {
     ConsentPurposes,
     RateLimited,
     Overloaded,
+    SlowClient,
     // Event level.
     InvalidEvent,
     UnknownType,
@@ -39,7 +40,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 24] = [
+    pub const ALL: [RejectReason; 25] = [
         Self::MalformedJson,
         Self::BodyTooLarge,
         Self::TooManyEvents,
@@ -55,6 +56,7 @@ impl RejectReason {
         Self::ConsentPurposes,
         Self::RateLimited,
         Self::Overloaded,
+        Self::SlowClient,
         Self::InvalidEvent,
         Self::UnknownType,
         Self::BadEventId,
@@ -84,6 +86,7 @@ impl RejectReason {
             Self::ConsentPurposes => "consent_purposes",
             Self::RateLimited => "rate_limited",
             Self::Overloaded => "overloaded",
+            Self::SlowClient => "slow_client",
             Self::InvalidEvent => "invalid_event",
             Self::UnknownType => "unknown_type",
             Self::BadEventId => "bad_event_id",

@@ -34,6 +34,8 @@ segment_bytes = 65536
 drain_secs = 15
 [consent]
 revocation_refresh_secs = 1
+[limits]
+per_client_per_sec = 0
 [sites.{SITE}]
 origins = []
 "#,

@@ -303,3 +303,48 @@ async fn a_retried_batch_is_counted_once_by_the_queries() {
     assert_eq!((num(&s[0]["purchases"]), num(&s[0]["revenue"])), (1.0, 20.0), "{s:?}");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn rate_limits_slow_bodies_and_compressed_bodies_get_clear_counted_errors() {
+    use tokio::io::AsyncWriteExt;
+    let ch = Ch::fresh("hostile").await;
+    let mut cfg = test_config(&ch);
+    cfg.limits.per_client_per_sec = 1.0;
+    cfg.limits.per_client_burst = 3.0;
+    let c = TestCollector::start(cfg).await;
+    let token = c.grant_site().await; // takes one token
+    let b = c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/", json!({}))]);
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let (s, h, _) = c.post_raw(b.to_string(), &[]).await;
+        statuses.push(s);
+        if s == 429 {
+            retry_after = h.get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(statuses, vec![202, 202, 429, 429], "burst of 3 per client");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    c.stop().await;
+
+    let c = TestCollector::start(test_config(&ch)).await;
+    let (s, _, body) = c.post_raw(b.to_string(), &[("content-encoding", "gzip")]).await;
+    assert_eq!((s, body["error"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+
+    // A client that sends headers and then trickles nothing of its body.
+    let addr = c.url.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    sock.write_all(format!("POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{").as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut resp = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(30), tokio::io::AsyncReadExt::read(&mut sock, &mut resp)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&resp[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("slow_client"), "{text}");
+    assert!(started.elapsed() >= Duration::from_secs(9), "the body timeout is 10 s");
+    let m = c.metrics().await;
+    for reason in ["rate_limited", "slow_client", "unsupported_media_type"] {
+        assert!(metric(&m, "ktra_rejected_requests_total", &[("reason", reason)]) >= 1.0, "{reason}");
+    }
+    c.stop().await;
+}

@@ -146,6 +146,7 @@ pub async fn post_consent(State(state): State<AppState>, meta: ClientMeta, heade
 }
 
 async fn record(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<ConsentResponse, ApiError> {
+    state.client_limit.check(&meta.ip).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, 16 * 1024).await?;
     let req: ConsentRequest = serde_json::from_slice(&bytes)

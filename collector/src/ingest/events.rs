@@ -76,6 +76,7 @@ fn now_ms() -> i64 {
 }
 
 async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    state.client_limit.check(&meta.ip).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await?;
     let batch: Batch<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|e| {
@@ -89,6 +90,10 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         return Err(ApiError::bad(RejectReason::UnknownSite, format!("unknown site {:?}", truncate(&batch.site, 64))));
     };
     let site_id = batch.site.as_str();
+    if let Err(wait) = state.site_limit.check(&batch.site) {
+        count_rejected(site_id, RejectReason::RateLimited, n);
+        return Err(ApiError::RateLimited(wait));
+    }
     if !origin_allowed(site, meta.origin.as_deref()) {
         count_rejected(site_id, RejectReason::OriginNotAllowed, n);
         return Err(ApiError::Origin(meta.origin.unwrap_or_default()));

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod cors;
 pub mod events;
+pub mod ratelimit;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -26,9 +27,6 @@ pub struct ClientMeta {
     /// The `ktra_consent` cookie, when the collector is on the site's own domain.
     pub consent_cookie: Option<String>,
 }
-
-/// Whether to trust `X-Forwarded-For`; set once from the config at start.
-pub static TRUST_PROXY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl ClientMeta {
     /// Reads metadata from headers and the peer address.
@@ -62,11 +60,11 @@ impl ClientMeta {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+impl FromRequestParts<crate::state::AppState> for ClientMeta {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &crate::state::AppState) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        Ok(Self::from_parts(&parts.headers, peer, TRUST_PROXY.load(std::sync::atomic::Ordering::Relaxed)))
+        Ok(Self::from_parts(&parts.headers, peer, state.config.trust_proxy))
     }
 }
