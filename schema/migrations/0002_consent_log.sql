@@ -1,5 +1,7 @@
 -- Append-only proof of consent: every decision a visitor made, as recorded by
--- POST /v1/consent. Never holds an IP address.
+-- POST /v1/consent. Never holds an IP address. Each decision has its own
+-- consent_id; ReplacingMergeTree only folds copies of the same decision that
+-- a spool replay may store twice (queries read it with FINAL).
 CREATE TABLE IF NOT EXISTS consent_log {{on_cluster}}
 (
     consent_id  String,
@@ -21,6 +23,6 @@ CREATE TABLE IF NOT EXISTS consent_log {{on_cluster}}
     expires_at  DateTime,
     recorded_at DateTime
 )
-ENGINE = {{engine:MergeTree()}}
+ENGINE = {{engine:ReplacingMergeTree()}}
 PARTITION BY toYYYYMM(recorded_at)
 ORDER BY (site_id, recorded_at, consent_id);

@@ -6,7 +6,7 @@ SELECT
     countIf(action = 'deny')                                                   AS rejected,
     countIf(action IN ('grant', 'change') AND NOT (has(granted, 'analytics') AND has(granted, 'marketing'))) AS customized,
     countIf(action = 'withdraw')                                               AS withdrawn
-FROM consent_log
+FROM consent_log FINAL
 WHERE site_id = {site:String}
   AND recorded_at >= {from:DateTime} AND recorded_at < {to:DateTime}
 GROUP BY day
