@@ -10,7 +10,40 @@
 //!
 //! Does not own: consent (the banner and the collector), validation and
 //! enrichment (the collector), the wire types themselves (`ktra-schema`,
-//! mirrored in [`wire`]).
+//! mirrored in [`wire`] and checked against it by tests).
+//!
+//! # Contract with the loader and the collector
+//! - Exports (wasm-bindgen, `--target web`): `start({endpoint, site, token,
+//!   exp})` (`exp`: consent expiry, Unix seconds), `stop()`,
+//!   `track(name, props)`, `purchase({order_id, value, currency,
+//!   product_id, product_name, ...})`, `identify({email} | {lead_id})`.
+//!   None throws; bad input is ignored. `start` while running only takes
+//!   the new token and expiry. `start` with an expired `exp` does nothing.
+//! - Requests: `POST {endpoint}/v1/events`, body a `ktra_schema::Batch` as
+//!   `text/plain;charset=UTF-8` (no preflight), by `fetch` with
+//!   `keepalive`, or `navigator.sendBeacon` when the page is hidden or left.
+//!   At most 50 events and 32 KiB per body. The collector must answer
+//!   with `Access-Control-Allow-Origin` (the pixel reads the status) and
+//!   expose `Retry-After` (`Access-Control-Expose-Headers`). Retried:
+//!   network errors, 408, 429, 5xx but 501/505 (backoff 1 s doubling to
+//!   60 s with jitter, at least `Retry-After` seconds, 8 attempts), with the
+//!   same body and event ids. Other statuses are final.
+//! - Cookies, host-only, `Path=/`, `SameSite=Lax`, `Secure` on https:
+//!   `ktra_vid=<uuid>.<created unix s>` (the batch `vid` is the part before
+//!   the dot; life: creation + 390 days, never past `exp`, not extended by
+//!   visits) and `ktra_sid=<uuid>` (`Max-Age=1800`, re-set at most once a
+//!   minute while the visitor is active, never past `exp`).
+//! - `localStorage["ktra_sess"] = "<sid>\n<ec>\n<utm json>"`: the
+//!   campaign and email click id of the landing that started the session.
+//! - Sessions: a new one when there is no live `ktra_sid`, after 30
+//!   minutes without activity, or when the landing URL carries UTMs/click
+//!   ids (or a `ktra_ec`) other than the session's own. Another tab's new
+//!   session is followed. A new session's batches carry its `utm`/`ec`.
+//! - `engagement` events carry increments: sum `engaged_ms` per page view.
+//!   Time counts while the page is visible and the visitor gave input in
+//!   the last 30 s.
+//! - `stop()` removes listeners, the timer and history proxies, drops
+//!   unsent events, and deletes `ktra_vid`, `ktra_sid` and `ktra_sess`.
 //!
 //! The pure logic lives in modules that compile natively and are unit tested
 //! with `cargo test -p ktra-pixel`; `web` binds it to the browser and is
@@ -32,6 +65,8 @@ pub mod json;
 pub mod marks;
 pub mod retry;
 pub mod session;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod size;
 pub mod url;
 pub mod wire;
 

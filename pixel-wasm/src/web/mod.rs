@@ -39,7 +39,8 @@ pub type Callback = Closure<dyn FnMut(JsValue, JsValue, JsValue) -> Result<JsVal
 
 /// Starts the pixel: `{endpoint, site, token, exp}` (consent expiry in Unix
 /// seconds). Sets `ktra_vid`/`ktra_sid`, reports the page view and starts
-/// listening. Calling it again while running only refreshes the consent.
+/// listening, in a task of its own right after this call. Calling it again
+/// while running only refreshes the consent.
 #[wasm_bindgen]
 pub fn start(cfg: JsValue) {
     pixel::start(&cfg);
@@ -57,6 +58,7 @@ pub fn stop() {
 /// numbers and booleans.
 #[wasm_bindgen]
 pub fn track(name: JsValue, props: JsValue) {
+    pixel::run_pending();
     let now = now();
     STATE.with(|p| p.custom(&name, &props, now));
 }
@@ -65,6 +67,7 @@ pub fn track(name: JsValue, props: JsValue) {
 /// other flat keys are kept as props.
 #[wasm_bindgen]
 pub fn purchase(order: JsValue) {
+    pixel::run_pending();
     let now = now();
     STATE.with(|p| p.purchase(&order, now));
 }
@@ -72,6 +75,7 @@ pub fn purchase(order: JsValue) {
 /// Links the visitor to a lead: `{email}` or `{lead_id}`.
 #[wasm_bindgen]
 pub fn identify(who: JsValue) {
+    pixel::run_pending();
     let now = now();
     STATE.with(|p| p.identify(&who, now));
 }

@@ -3,7 +3,8 @@
 use super::hooks::Hooks;
 use super::js::{call, call1, construct, get, get_at, get_f64, get_str, global, now, set};
 use super::send::{Sender, Task};
-use super::STATE;
+use super::global::Global;
+use super::{Callback, STATE};
 use crate::batch::{self, Header};
 use crate::cookie::{self, SID, VID};
 use crate::engage::Engage;
@@ -65,7 +66,7 @@ pub struct Pixel {
 
 /// Reads `{endpoint, site, token, exp}`; `None` when unusable (no site or
 /// endpoint, or the consent already expired).
-fn config(cfg: &JsValue, now_ms: f64) -> Option<(String, String, String, u64)> {
+fn config(cfg: &JsValue, now_ms: f64) -> Option<Config> {
     let endpoint = get_str(cfg, "endpoint");
     let site = get_str(cfg, "site");
     let mut exp = get_f64(cfg, "exp");
@@ -83,10 +84,48 @@ fn config(cfg: &JsValue, now_ms: f64) -> Option<(String, String, String, u64)> {
     Some((url, site, get_str(cfg, "token"), exp as u64))
 }
 
+/// A start waiting for its task: the configuration, the `setTimeout`
+/// handle and its callback.
+pub struct Pending {
+    cfg: Config,
+    timer: JsValue,
+    _run: Callback,
+}
+
+type Config = (String, String, String, u64);
+
+/// A start not yet run.
+static PENDING: Global<Pending> = Global::new();
+
 /// Starts the pixel, or refreshes the consent of a running one.
+///
+/// The work (cookies, storage, the first page view, listeners) runs in a
+/// task of its own right after: the first touch of `document.cookie` and
+/// `localStorage` and the first run of the wasm code take several
+/// milliseconds, which the loader's call should not block. An API call
+/// arriving before that task runs it first.
 pub fn start(cfg: &JsValue) {
+    let Some(cfg) = config(cfg, now()) else { return };
+    if PENDING.with(|p| p.cfg = cfg.clone()).is_some() {
+        return;
+    }
+    let run: Callback = Closure::new(|_, _, _| {
+        run_pending();
+        Ok(JsValue::UNDEFINED)
+    });
+    let timer = call(&global(), "setTimeout", run.as_ref(), &JsValue::from(0), &JsValue::UNDEFINED);
+    let _ = PENDING.put(Pending { cfg, timer, _run: run });
+}
+
+/// Runs a pending start now.
+pub fn run_pending() {
+    let Some(p) = PENDING.take() else { return };
+    call1(&global(), "clearTimeout", &p.timer);
+    let (endpoint, site, consent, exp_s) = p.cfg;
     let now = now();
-    let Some((endpoint, site, consent, exp_s)) = config(cfg, now) else { return };
+    if !(exp_s as f64 * 1000.0 > now) {
+        return;
+    }
     let running = STATE.with(|p| {
         // A renewed consent: new token and expiry for what is sent from
         // now on, and the visitor cookie's life bound to the new expiry.
@@ -108,6 +147,9 @@ pub fn start(cfg: &JsValue) {
 /// Stops the pixel: listeners, timer, history proxies, queue, cookies and
 /// the stored session go. The cookies go even if the state is unusable.
 pub fn stop() {
+    if let Some(p) = PENDING.take() {
+        call1(&global(), "clearTimeout", &p.timer);
+    }
     if let Some(p) = STATE.take() {
         p.teardown();
     }
