@@ -65,6 +65,9 @@ impl Pixel {
             return false;
         }
         let due = self.send.take_due(now);
+        if due & Task::Init.bit() != 0 {
+            self.init(now);
+        }
         if due & Task::Nav.bit() != 0 {
             self.navigated(now);
         }

@@ -58,7 +58,6 @@ pub fn stop() {
 /// numbers and booleans.
 #[wasm_bindgen]
 pub fn track(name: JsValue, props: JsValue) {
-    pixel::run_pending();
     let now = now();
     STATE.with(|p| p.custom(&name, &props, now));
 }
@@ -67,7 +66,6 @@ pub fn track(name: JsValue, props: JsValue) {
 /// other flat keys are kept as props.
 #[wasm_bindgen]
 pub fn purchase(order: JsValue) {
-    pixel::run_pending();
     let now = now();
     STATE.with(|p| p.purchase(&order, now));
 }
@@ -75,7 +73,6 @@ pub fn purchase(order: JsValue) {
 /// Links the visitor to a lead: `{email}` or `{lead_id}`.
 #[wasm_bindgen]
 pub fn identify(who: JsValue) {
-    pixel::run_pending();
     let now = now();
     STATE.with(|p| p.identify(&who, now));
 }

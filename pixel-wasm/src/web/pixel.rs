@@ -3,8 +3,7 @@
 use super::hooks::Hooks;
 use super::js::{call, call1, construct, get, get_at, get_f64, get_str, global, now, set};
 use super::send::{Sender, Task};
-use super::global::Global;
-use super::{Callback, STATE};
+use super::STATE;
 use crate::batch::{self, Header};
 use crate::cookie::{self, SID, VID};
 use crate::engage::Engage;
@@ -59,6 +58,8 @@ pub struct Pixel {
     source: Source,
     last_active: f64,
     last_touch: f64,
+    /// Where the visit came from, until [`Pixel::init`] used it.
+    landing: Option<Source>,
     pub page: Page,
     pub send: Sender,
     hooks: Option<Hooks>,
@@ -84,48 +85,19 @@ fn config(cfg: &JsValue, now_ms: f64) -> Option<Config> {
     Some((url, site, get_str(cfg, "token"), exp as u64))
 }
 
-/// A start waiting for its task: the configuration, the `setTimeout`
-/// handle and its callback.
-pub struct Pending {
-    cfg: Config,
-    timer: JsValue,
-    _run: Callback,
-}
-
 type Config = (String, String, String, u64);
-
-/// A start not yet run.
-static PENDING: Global<Pending> = Global::new();
 
 /// Starts the pixel, or refreshes the consent of a running one.
 ///
-/// The work (cookies, storage, the first page view, listeners) runs in a
-/// task of its own right after: the first touch of `document.cookie` and
-/// `localStorage` and the first run of the wasm code take several
-/// milliseconds, which the loader's call should not block. An API call
+/// Only cheap work happens in this call (reading the URL, attaching
+/// listeners). The cookies, the stored session and the first events follow
+/// in a task of their own right after: the first touch of `document.cookie`
+/// and `localStorage` and the first run of that wasm code take several
+/// milliseconds, which the loader's call should not block. An event
 /// arriving before that task runs it first.
 pub fn start(cfg: &JsValue) {
-    let Some(cfg) = config(cfg, now()) else { return };
-    if PENDING.with(|p| p.cfg = cfg.clone()).is_some() {
-        return;
-    }
-    let run: Callback = Closure::new(|_, _, _| {
-        run_pending();
-        Ok(JsValue::UNDEFINED)
-    });
-    let timer = call(&global(), "setTimeout", run.as_ref(), &JsValue::from(0), &JsValue::UNDEFINED);
-    let _ = PENDING.put(Pending { cfg, timer, _run: run });
-}
-
-/// Runs a pending start now.
-pub fn run_pending() {
-    let Some(p) = PENDING.take() else { return };
-    call1(&global(), "clearTimeout", &p.timer);
-    let (endpoint, site, consent, exp_s) = p.cfg;
     let now = now();
-    if !(exp_s as f64 * 1000.0 > now) {
-        return;
-    }
+    let Some((endpoint, site, consent, exp_s)) = config(cfg, now) else { return };
     let running = STATE.with(|p| {
         // A renewed consent: new token and expiry for what is sent from
         // now on, and the visitor cookie's life bound to the new expiry.
@@ -139,6 +111,7 @@ pub fn run_pending() {
     }
     let mut p = Pixel::new(endpoint, site, consent, exp_s, now);
     p.hooks = Some(Hooks::install(&p.win));
+    p.send.schedule(Task::Init, now);
     if let Err(p) = STATE.put(p) {
         p.teardown();
     }
@@ -147,9 +120,6 @@ pub fn run_pending() {
 /// Stops the pixel: listeners, timer, history proxies, queue, cookies and
 /// the stored session go. The cookies go even if the state is unusable.
 pub fn stop() {
-    if let Some(p) = PENDING.take() {
-        call1(&global(), "clearTimeout", &p.timer);
-    }
     if let Some(p) = STATE.take() {
         p.teardown();
     }
@@ -206,21 +176,27 @@ impl Pixel {
             source: Source::default(),
             last_active: now,
             last_touch: now,
+            landing: Some(landing),
             hooks: None,
         };
-        let new_session = p.identify_visitor(&landing, now);
-        if new_session && !landing.ec.is_empty() {
-            let mut e = p.event(kind::EMAIL_CLICK, now);
-            e.str("click_id", &landing.ec, MAX_ID_LEN);
-            p.push(e, now);
-        }
-        p.page_view(now);
         if !p.hidden() {
             p.page.engage.activity(now);
         }
-        // Measured off the start path: reading layout may take a while.
-        p.send.schedule(Task::Scroll, now + 300.0);
         p
+    }
+
+    /// The start's deferred work: visitor and session, the email click and
+    /// the page view. Runs once, from the timer or before the first event.
+    pub fn init(&mut self, now: f64) {
+        let Some(landing) = self.landing.take() else { return };
+        if self.identify_visitor(&landing, now) && !landing.ec.is_empty() {
+            let mut e = self.event(kind::EMAIL_CLICK, now);
+            e.str("click_id", &landing.ec, MAX_ID_LEN);
+            self.push(e, now);
+        }
+        self.page_view(now);
+        // Measured later still: reading layout may take a while.
+        self.send.schedule(Task::Scroll, now + 300.0);
     }
 
     /// Sets up `ktra_vid`, `ktra_sid` and the session's source. Returns
@@ -254,6 +230,9 @@ impl Pixel {
     /// once a minute, follows a session another tab started, and starts a
     /// new (direct) session after 30 minutes without activity.
     pub fn touch(&mut self, now: f64) {
+        if self.landing.is_some() {
+            return; // before `init`: no session yet
+        }
         let idle = now - self.last_active;
         self.last_active = now;
         if idle < TOUCH_MS && now - self.last_touch < TOUCH_MS {
@@ -289,6 +268,9 @@ impl Pixel {
     }
 
     fn set_vid_cookie(&self, now: f64) {
+        if self.vid.is_empty() {
+            return; // not identified yet: `init` will set it
+        }
         let max_age = cookie::vid_max_age(self.vid_created, (now / 1000.0) as u64, self.exp_s);
         self.set_cookie(VID, &cookie::vid_value(&self.vid, self.vid_created), max_age);
     }
@@ -366,6 +348,7 @@ impl Pixel {
         if now >= self.exp_ms() {
             return;
         }
+        self.init(now);
         self.touch(now);
         self.send.push(e.finish(), now);
     }

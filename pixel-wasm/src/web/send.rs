@@ -33,6 +33,8 @@ pub enum Task {
     Nav = 2,
     /// Measure scroll depth.
     Scroll = 3,
+    /// The start's deferred work.
+    Init = 4,
 }
 
 impl Task {
@@ -57,7 +59,7 @@ pub struct Sender {
     outbox: Vec<String>,
     gen: u32,
     wait_until: f64,
-    due: [f64; 4],
+    due: [f64; 5],
     /// `setTimeout` handle; 0 for none.
     timer: f64,
     timer_at: f64,
@@ -80,7 +82,7 @@ impl Sender {
             outbox: Vec::new(),
             gen,
             wait_until: 0.0,
-            due: [0.0; 4],
+            due: [0.0; 5],
             timer: 0.0,
             timer_at: 0.0,
             on_timer: Closure::new(|_, _, _| {

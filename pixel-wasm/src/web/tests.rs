@@ -102,7 +102,7 @@ fn reset(path: &str) {
 /// `start`, and its deferred task run at once.
 fn start_now(cfg: JsValue) {
     super::start(cfg);
-    super::pixel::run_pending();
+    super::STATE.with(|p| p.init(js_sys::Date::now()));
 }
 
 fn config() -> JsValue {
