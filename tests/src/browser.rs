@@ -1,0 +1,595 @@
+//! Real headless Chromium for end-to-end tests, driven over WebDriver
+//! (chromedriver, plain HTTP with reqwest), and a static server for the test
+//! pages in `tests/pages/`.
+//!
+//! The pages are served from `http://localhost:PORT` while the collector
+//! runs on `http://127.0.0.1:PORT2`: two sites, as for a real site owner
+//! embedding the collector's script, so cookies, CORS and origins behave as
+//! in production. Every `{{NAME}}` in an HTML page is replaced by the value
+//! set with [`PageServer::set`] (`COLLECTOR`, `SITE`, …).
+//!
+//! Network evidence comes from the page (`performance` resource entries)
+//! and from the collector's own `/metrics` (asset and event counters). The
+//! asset counters are per process, not per site, so browser tests take
+//! [`exclusive`] first: one browser test at a time in a test binary (two
+//! Chromiums on two cores would also only slow each other down).
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// The user agent Chromium announces: a normal desktop Chrome on Linux
+/// (HeadlessChrome is flagged as a bot by the collector).
+pub const DESKTOP_UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
+/// Window size, also the size of screenshots.
+pub const WINDOW: (u32, u32) = (1200, 800);
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Serializes the browser tests of one test binary (see the module docs).
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
+/// The built web assets (`cargo xtask build-web`), from `KTRA_WEB_DIR`.
+pub fn web_dir() -> PathBuf {
+    let dir = std::env::var_os("KTRA_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("KTRA_WEB_DIR is not set: run cargo xtask build-web, then the tests with KTRA_WEB_DIR=<abs path of target/web> (cargo xtask test sets it)"));
+    for f in ["ktra.js", "banner.js", "banner.css", "pixel/ktra_pixel.js", "pixel/ktra_pixel_bg.wasm"] {
+        assert!(dir.join(f).is_file(), "{} is missing: run cargo xtask build-web", dir.join(f).display());
+    }
+    dir
+}
+
+/// `target/screenshots/` of the workspace.
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout`
+/// saying what was awaited.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ---- the page server ---------------------------------------------------------
+
+/// Serves `tests/pages/` on `127.0.0.1:0`, addressed as `http://localhost:PORT`.
+pub struct PageServer {
+    /// `http://localhost:PORT`: the origin the test site allows.
+    pub origin: String,
+    /// The port, also reachable as `http://127.0.0.1:PORT` (another site).
+    pub port: u16,
+    vars: Arc<RwLock<Vec<(String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Pages {
+    dir: PathBuf,
+    vars: Arc<RwLock<Vec<(String, String)>>>,
+}
+
+impl PageServer {
+    /// Starts serving; set `COLLECTOR` and `SITE` before the first page load.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let vars = Arc::new(RwLock::new(Vec::new()));
+        let pages = Pages { dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("pages"), vars: vars.clone() };
+        let app = axum::Router::new().fallback(serve_page).with_state(pages);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { origin: format!("http://localhost:{port}"), port, vars, task }
+    }
+
+    /// Sets `{{name}}` in every page served from now on.
+    pub fn set(&self, name: &str, value: &str) {
+        let mut v = self.vars.write().unwrap();
+        v.retain(|(k, _)| k != name);
+        v.push((name.to_string(), value.to_string()));
+    }
+
+    /// A page on the test site's origin.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.origin)
+    }
+
+    /// The same server under another host name: another site for the page.
+    pub fn other_site_url(&self, path_and_query: &str) -> String {
+        format!("http://127.0.0.1:{}{path_and_query}", self.port)
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_page(axum::extract::State(p): axum::extract::State<Pages>, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let path = uri.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    if path.split('/').any(|s| s == ".." || s.starts_with('.')) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Ok(bytes) = tokio::fs::read(p.dir.join(path)).await else {
+        return (StatusCode::NOT_FOUND, "no such test page").into_response();
+    };
+    let ext = path.rsplit('.').next().unwrap_or("");
+    let ty = match ext {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript",
+        "css" => "text/css",
+        "webm" => "video/webm",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    };
+    let body = if ext == "html" {
+        let mut s = String::from_utf8_lossy(&bytes).into_owned();
+        for (k, v) in p.vars.read().unwrap().iter() {
+            s = s.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        s.into_bytes()
+    } else {
+        bytes
+    };
+    ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+// ---- the browser -------------------------------------------------------------
+
+/// Keys for [`Browser::press`] (WebDriver key codes).
+#[derive(Debug, Clone, Copy)]
+pub enum Key {
+    Tab,
+    Enter,
+    Escape,
+    End,
+}
+
+impl Key {
+    fn code(self) -> &'static str {
+        match self {
+            Key::Tab => "\u{E004}",
+            Key::Enter => "\u{E007}",
+            Key::Escape => "\u{E00C}",
+            Key::End => "\u{E010}",
+        }
+    }
+}
+
+/// A WebDriver element reference.
+#[derive(Debug, Clone)]
+pub struct Element(Value);
+
+impl Element {
+    fn id(&self) -> &str {
+        self.0[ELEMENT_KEY].as_str().unwrap_or_default()
+    }
+}
+
+/// One resource the page requested, from `performance.getEntriesByType('resource')`.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub url: String,
+    pub initiator: String,
+    /// `performance.now()` time the request started.
+    pub start: f64,
+}
+
+/// Headless Chromium behind its own chromedriver; both (and every Chromium
+/// process) are killed on drop.
+pub struct Browser {
+    http: reqwest::Client,
+    driver: Child,
+    port: u16,
+    session: String,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a Chromium session with a fresh profile.
+    pub async fn start() -> Self {
+        let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chrome_bin = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(Path::new(&driver_bin).exists(), "chromedriver not found at {driver_bin} (set CHROMEDRIVER)");
+        let profile = crate::fresh_dir("chromium");
+        let port = free_port();
+        let mut cmd = Command::new(&driver_bin);
+        cmd.arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", profile.join("chromedriver.log").display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group: Chromium's processes join it, and drop ends the group.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let driver = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let mut b = Self { http, driver, port, session: String::new(), profile };
+        let status = format!("http://127.0.0.1:{port}/status");
+        let client = b.http.clone();
+        wait_until("chromedriver to be ready", Duration::from_secs(15), || {
+            let (c, u) = (client.clone(), status.clone());
+            async move {
+                let v: Value = c.get(&u).send().await.ok()?.json().await.ok()?;
+                v["value"]["ready"].as_bool().filter(|r| *r)
+            }
+        })
+        .await;
+        let data_dir = b.profile.join("data");
+        let args = [
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--no-first-run".into(),
+            "--no-default-browser-check".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--mute-audio".into(),
+            format!("--user-data-dir={}", data_dir.display()),
+            format!("--user-agent={DESKTOP_UA}"),
+            format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "pageLoadStrategy": "normal",
+            "timeouts": {"script": 30_000, "pageLoad": 30_000, "implicit": 0},
+            "goog:chromeOptions": {"binary": chrome_bin, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"}
+        }}});
+        let r: Value = b.http.post(format!("http://127.0.0.1:{port}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
+        b.session = format!("http://127.0.0.1:{port}/session/{id}");
+        b
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let url = if path.is_empty() { self.session.clone() } else { format!("{}/{path}", self.session) };
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
+        let ok = resp.status().is_success();
+        let v: Value = resp.json().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
+        if ok {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!("WebDriver {path}: {} {}", v["value"]["error"], v["value"]["message"]))
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.cmd(reqwest::Method::POST, path, Some(body)).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.cmd(reqwest::Method::GET, path, None).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Loads `url` and waits for its `load` event.
+    pub async fn goto(&self, url: &str) {
+        self.post("url", json!({"url": url})).await;
+    }
+
+    /// Reloads the page.
+    pub async fn refresh(&self) {
+        self.post("refresh", json!({})).await;
+    }
+
+    /// The address bar.
+    pub async fn current_url(&self) -> String {
+        self.get("url").await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Runs a function body in the page (`arguments` holds `args`) and returns its result.
+    pub async fn js(&self, body: &str, args: Vec<Value>) -> Value {
+        self.post("execute/sync", json!({"script": body, "args": args})).await
+    }
+
+    /// Like [`Self::js`] but an error is returned, not a panic (a page being left).
+    pub async fn try_js(&self, body: &str) -> Result<Value, String> {
+        self.cmd(reqwest::Method::POST, "execute/sync", Some(json!({"script": body, "args": []}))).await
+    }
+
+    /// Runs an async function body; it finishes by calling `arguments[arguments.length - 1](result)`.
+    pub async fn js_async(&self, body: &str, args: Vec<Value>) -> Value {
+        self.post("execute/async", json!({"script": body, "args": args})).await
+    }
+
+    /// Polls the expression `expr` in the page until it is truthy; returns its value.
+    pub async fn wait_js(&self, what: &str, expr: &str, timeout: Duration) -> Value {
+        let body = format!("try {{ const v = ({expr}); return v ? v : null; }} catch (e) {{ return null; }}");
+        wait_until(what, timeout, || async {
+            let v = self.try_js(&body).await.ok()?;
+            (!v.is_null()).then_some(v)
+        })
+        .await
+    }
+
+    /// The element matching `css` in the document.
+    pub async fn find(&self, css: &str) -> Element {
+        Element(self.post("element", json!({"using": "css selector", "value": css})).await)
+    }
+
+    /// The element a script returns (e.g. one inside a shadow root).
+    pub async fn element_by_js(&self, body: &str) -> Element {
+        let v = self.js(body, vec![]).await;
+        assert!(v.get(ELEMENT_KEY).is_some(), "the script returned no element: {v}\n{body}");
+        Element(v)
+    }
+
+    /// Clicks an element as a user would (scrolled into view, real pointer events).
+    pub async fn click(&self, el: &Element) {
+        self.post(&format!("element/{}/click", el.id()), json!({})).await;
+    }
+
+    /// Types `text` into an element.
+    pub async fn type_into(&self, el: &Element, text: &str) {
+        self.post(&format!("element/{}/value", el.id()), json!({"text": text})).await;
+    }
+
+    /// Presses and releases a key on whatever has the focus.
+    pub async fn press(&self, key: Key) {
+        let k = key.code();
+        self.post(
+            "actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]}]}),
+        )
+        .await;
+    }
+
+    /// What has the focus, looking through shadow roots: the element's
+    /// `data-a`, else `#id`, else its tag name, else an empty string.
+    pub async fn focused(&self) -> String {
+        let v = self
+            .js(
+                "let a = document.activeElement; while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;\
+                 return !a ? '' : a.getAttribute('data-a') || (a.id ? '#' + a.id : a.tagName.toLowerCase());",
+                vec![],
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Cookies of the current page as WebDriver sees them (also HttpOnly ones), name → value.
+    pub async fn cookies(&self) -> Vec<(String, String)> {
+        let v = self.get("cookie").await;
+        v.as_array()
+            .map(|a| a.iter().map(|c| (c["name"].as_str().unwrap_or("").to_string(), c["value"].as_str().unwrap_or("").to_string())).collect())
+            .unwrap_or_default()
+    }
+
+    /// One cookie of the current page (WebDriver view), if set.
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().await.into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// `document.cookie`: what page scripts see.
+    pub async fn document_cookie(&self) -> String {
+        self.js("return document.cookie", vec![]).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Every resource the current page requested so far.
+    pub async fn resources(&self) -> Vec<Resource> {
+        let v = self
+            .js("return performance.getEntriesByType('resource').map(e => [e.name, e.initiatorType, e.startTime])", vec![])
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| Resource {
+                        url: e[0].as_str().unwrap_or("").to_string(),
+                        initiator: e[1].as_str().unwrap_or("").to_string(),
+                        start: e[2].as_f64().unwrap_or(0.0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The page's resource URLs containing `part`.
+    pub async fn requested(&self, part: &str) -> Vec<String> {
+        self.resources().await.into_iter().filter(|r| r.url.contains(part)).map(|r| r.url).collect()
+    }
+
+    /// `performance.now()` in the page.
+    pub async fn now(&self) -> f64 {
+        self.js("return performance.now()", vec![]).await.as_f64().unwrap_or(0.0)
+    }
+
+    /// Saves a PNG of the viewport as `target/screenshots/<name>.png`; returns its path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let b64 = self.get("screenshot").await;
+        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).unwrap();
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        let path = path.canonicalize().unwrap_or(path);
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+
+    /// The browser console since the last call (for failure messages).
+    pub async fn console(&self) -> Vec<String> {
+        match self.cmd(reqwest::Method::POST, "se/log", Some(json!({"type": "browser"}))).await {
+            Ok(Value::Array(a)) => a.iter().map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ask chromedriver to close Chromium, then end the whole process group.
+        if let Some(path) = self.session.split_once(&format!("127.0.0.1:{}", self.port)).map(|(_, p)| p.to_string()) {
+            let _ = blocking_delete(self.port, &path);
+        }
+        let pgid = self.driver.id();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// `DELETE path` without a runtime (drop may run outside one), bounded by timeouts.
+fn blocking_delete(port: u16, path: &str) -> std::io::Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    Ok(())
+}
+
+// ---- the consent cookie -------------------------------------------------------
+
+/// The payload of a `ktra_consent` value (`<base64url payload>.<signature>`)
+/// and whether it carries a signature.
+pub fn decode_consent(cookie: &str) -> (Value, bool) {
+    let (payload, sig) = cookie.split_once('.').unwrap_or((cookie, ""));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .unwrap_or_else(|e| panic!("ktra_consent payload is not base64url ({e}): {cookie}"));
+    (serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("ktra_consent payload is not JSON ({e}): {cookie}")), !sig.is_empty())
+}
+
+// ---- the whole stack ------------------------------------------------------------
+
+/// Shadow-root lookup of the banner, for scripts run in the page.
+pub const BANNER_ROOT: &str = "document.querySelector('.ktra-root')?.shadowRoot";
+
+/// ClickHouse database, collector, page server and browser for one test,
+/// holding [`exclusive`] for its whole life.
+pub struct Stack {
+    pub ch: crate::Ch,
+    pub collector: crate::TestCollector,
+    pub pages: PageServer,
+    pub browser: Browser,
+    _one_at_a_time: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Stack {
+    /// A fresh database `ktra_t_<name>`, a collector whose one site (`name`)
+    /// allows the page server's origin (and whose tracking links may point
+    /// to it), the built assets, and a new browser.
+    pub async fn start(name: &str, site: impl FnOnce(&mut ktra_collector::config::SiteConfig)) -> Self {
+        let lock = exclusive().await;
+        let assets = web_dir();
+        let ch = crate::Ch::fresh(name).await;
+        let pages = PageServer::start().await;
+        let mut cfg = crate::test_config(&ch);
+        cfg.assets_dir = Some(assets);
+        let s = cfg.sites.get_mut(&ch.name).unwrap();
+        s.origins = vec![pages.origin.clone()];
+        s.hosts = vec!["localhost".into()];
+        site(s);
+        let collector = crate::TestCollector::start(cfg).await;
+        pages.set("COLLECTOR", &collector.url);
+        pages.set("SITE", &collector.site);
+        let browser = Browser::start().await;
+        Self { ch, collector, pages, browser, _one_at_a_time: lock }
+    }
+
+    /// Replaces the collector by a new one (new port, new spool) whose site
+    /// config went through `site`, and points the pages at it.
+    pub async fn restart_collector(&mut self, site: impl FnOnce(&mut ktra_collector::config::SiteConfig)) {
+        let mut cfg = self.collector.config.clone();
+        cfg.spool.dir = crate::fresh_dir(&format!("spool-{}", self.ch.name));
+        site(cfg.sites.get_mut(&self.ch.name).unwrap());
+        let new = crate::TestCollector::start(cfg).await;
+        std::mem::replace(&mut self.collector, new).stop().await;
+        self.pages.set("COLLECTOR", &self.collector.url);
+    }
+
+    /// Requests for an asset kind the collector counted (this process, all collectors).
+    pub async fn asset_requests(&self, kind: &str) -> f64 {
+        crate::metric(&self.collector.metrics().await, "ktra_asset_requests_total", &[("asset", kind)])
+    }
+
+    /// Events of this test's site that reached the collector (accepted or refused).
+    pub async fn events_received(&self) -> f64 {
+        let m = self.collector.metrics().await;
+        let site = [("site", self.collector.site.as_str())];
+        crate::metric(&m, "ktra_accepted_events_total", &site) + crate::metric(&m, "ktra_rejected_events_total", &site)
+    }
+
+    /// Events of this site the collector accepted.
+    pub async fn events_accepted(&self) -> f64 {
+        crate::metric(&self.collector.metrics().await, "ktra_accepted_events_total", &[("site", self.collector.site.as_str())])
+    }
+
+    /// Waits until the banner's dialog is shown (styled and visible).
+    pub async fn banner_shown(&self) {
+        self.browser
+            .wait_js(
+                "the consent banner to be shown",
+                &format!("(r => r && getComputedStyle(r.host).display != 'none' && r.querySelector('[role=dialog]')?.getClientRects().length > 0)({BANNER_ROOT})"),
+                Duration::from_secs(15),
+            )
+            .await;
+    }
+
+    /// Whether a dialog is open now.
+    pub async fn banner_open(&self) -> bool {
+        self.browser.js(&format!("return !!{BANNER_ROOT}?.querySelector('[role=dialog]')"), vec![]).await == Value::Bool(true)
+    }
+
+    /// An element of the banner (`css` inside its shadow root).
+    pub async fn banner_el(&self, css: &str) -> Element {
+        self.browser.element_by_js(&format!("return {BANNER_ROOT}.querySelector({})", json!(css))).await
+    }
+
+    /// Waits until the loader has the site config (so it decided whether to ask).
+    pub async fn loader_ready(&self) {
+        self.browser.wait_js("the loader to fetch the site config", "window.ktra && ktra._ && ktra._.c", Duration::from_secs(15)).await;
+    }
+
+    /// Waits until `ktra_consent` holds a signed token and returns its payload.
+    pub async fn signed_consent(&self) -> (String, Value) {
+        wait_until("a signed ktra_consent cookie", Duration::from_secs(15), || async {
+            let c = self.browser.cookie("ktra_consent").await?;
+            let (payload, signed) = decode_consent(&c);
+            signed.then_some((c, payload))
+        })
+        .await
+    }
+
+    /// Fails the test with the browser console attached.
+    pub async fn console(&self) -> String {
+        self.browser.console().await.join("\n")
+    }
+}
