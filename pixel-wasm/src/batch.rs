@@ -59,7 +59,7 @@ impl Header<'_> {
 /// Seals `events` (oldest first) into request bodies after `prefix`,
 /// appended to `out`: each with at most [`MAX_BATCH_EVENTS`] events and
 /// [`MAX_BODY_BYTES`] (an event bigger than that alone still goes, alone).
-pub fn seal(prefix: &str, events: Vec<String>, out: &mut Vec<String>) {
+pub fn seal(prefix: &str, events: &[String], out: &mut Vec<String>) {
     let mut body = String::new();
     let mut n = 0;
     for ev in events {
@@ -73,7 +73,7 @@ pub fn seal(prefix: &str, events: Vec<String>, out: &mut Vec<String>) {
         } else {
             body.push(',');
         }
-        body.push_str(&ev);
+        body.push_str(ev);
         n += 1;
     }
     if n > 0 {
@@ -112,7 +112,7 @@ mod tests {
 
     fn one_body(prefix: &str, events: Vec<String>) -> String {
         let mut out = Vec::new();
-        seal(prefix, events, &mut out);
+        seal(prefix, &events, &mut out);
         assert_eq!(out.len(), 1);
         out.pop().unwrap()
     }
@@ -203,7 +203,7 @@ mod tests {
         assert!(b.utm.is_none() && b.ec.is_none());
         assert_eq!(b.events.len(), 1);
         let mut none = Vec::new();
-        seal("x", Vec::new(), &mut none);
+        seal("x", &[], &mut none);
         assert!(none.is_empty());
     }
 
@@ -218,7 +218,7 @@ mod tests {
             })
             .collect();
         let mut bodies = Vec::new();
-        seal(&prefix, q, &mut bodies);
+        seal(&prefix, &q, &mut bodies);
         let mut seen = 0u64;
         for body in bodies {
             assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(seen, 300);
         let small: Vec<String> = (0..120).map(|_| event(kind::SCROLL, ID, TS, "u", "").finish()).collect();
         let mut bodies = Vec::new();
-        seal(&prefix, small, &mut bodies);
+        seal(&prefix, &small, &mut bodies);
         let sizes: Vec<usize> = bodies.iter().map(|b| serde_json::from_str::<Batch>(b).unwrap().events.len()).collect();
         assert_eq!(sizes, [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS, 20]);
     }

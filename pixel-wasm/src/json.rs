@@ -67,29 +67,23 @@ impl Obj {
 /// Appends `s` as a JSON string literal.
 pub fn quote(out: &mut String, s: &str) {
     out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // Escaped bytes are ASCII, so both slice ends are char boundaries.
-        out.push_str(s.get(start..i).unwrap_or(""));
-        if esc.is_empty() {
-            out.push_str("\\u00");
-            out.push(hex_digit(b >> 4));
-            out.push(hex_digit(b & 15));
-        } else {
-            out.push_str(esc);
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0'..='\x1f' => {
+                out.push_str("\\u00");
+                out.push(hex_digit(c as u8 >> 4));
+                out.push(hex_digit(c as u8 & 15));
+            }
+            _ => out.push(c),
         }
-        start = i + 1;
     }
-    out.push_str(s.get(start..).unwrap_or(""));
     out.push('"');
 }
 

@@ -52,7 +52,7 @@
 //! On wasm the crate is `no_std` (outside tests): a panic is a bare trap
 //! rather than std's panic machinery, which would cost more than the whole
 //! size budget. Nothing in the pixel is meant to panic.
-#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 extern crate alloc;

@@ -6,7 +6,7 @@
 /// within 2 px of the bottom, is at 100 %.
 pub fn scroll_pct(top: f64, view_h: f64, doc_h: f64) -> u32 {
     let bottom = top.max(0.0) + view_h;
-    if !(doc_h > 0.0) || bottom + 2.0 >= doc_h {
+    if doc_h.is_nan() || doc_h <= 0.0 || bottom + 2.0 >= doc_h {
         return 100;
     }
     (bottom / doc_h * 100.0) as u32

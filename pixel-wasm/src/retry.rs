@@ -42,6 +42,8 @@ pub fn classify(status: u16) -> Outcome {
 /// random by `rand01` in 0..1), and at least `retry_after_s` when given.
 pub fn backoff_ms(attempt: u8, retry_after_s: Option<u64>, rand01: f64) -> f64 {
     let exp = (BASE_MS * f64::from(1u32 << attempt.saturating_sub(1).min(16))).min(CAP_MS);
+    // Not `clamp`: its panic message formats floats, kilobytes of wasm.
+    #[allow(clippy::manual_clamp)]
     let jittered = exp / 2.0 + exp / 2.0 * rand01.max(0.0).min(1.0);
     match retry_after_s {
         Some(s) => jittered.max((s as f64 * 1000.0).min(RETRY_AFTER_CAP_MS)),

@@ -4,9 +4,10 @@
 //! through `Reflect.apply`, instead of one typed `web-sys` import per
 //! property and method. The pixel touches ~40 DOM members; as typed imports
 //! each costs a hashed import name in the wasm *and* a shim in the JS glue
-//! (~130 bytes), which alone would eat a third of the size budget. Here the
-//! whole DOM surface costs six imports, and every call is also caught: a
-//! throwing (or page-patched) DOM method cannot unwind through the pixel.
+//! (~130 bytes). Here the whole DOM surface costs seven imports
+//! (`globalThis`, `Reflect.get/set/apply/construct`, `Array.of`,
+//! `Date.now`), and every call is also caught: a throwing (or page-patched)
+//! DOM method cannot unwind through the pixel.
 use alloc::string::String;
 use wasm_bindgen::prelude::*;
 

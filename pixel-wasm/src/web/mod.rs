@@ -26,7 +26,7 @@ static HEAP: alloc::Heap = alloc::Heap::new();
 /// Nothing in the pixel is meant to panic; if something does anyway, the
 /// call traps (the page sees an exception from that one call) without the
 /// std panic machinery.
-#[cfg(not(test))]
+#[cfg(not(feature = "std"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()

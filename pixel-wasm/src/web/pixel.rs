@@ -74,7 +74,7 @@ fn config(cfg: &JsValue, now_ms: f64) -> Option<Config> {
     if exp > 1e11 {
         exp /= 1000.0; // given in milliseconds
     }
-    if endpoint.is_empty() || site.is_empty() || !(exp * 1000.0 > now_ms) {
+    if endpoint.is_empty() || site.is_empty() || exp.is_nan() || exp * 1000.0 <= now_ms {
         return None;
     }
     let mut url = endpoint;

@@ -117,7 +117,8 @@ impl Sender {
     pub fn seal(&mut self) {
         // `pump` takes the newest first: order does not matter to the
         // collector (events carry their own time), and it is cheaper.
-        batch::seal(&self.prefix, core::mem::take(&mut self.queue), &mut self.outbox);
+        batch::seal(&self.prefix, &self.queue, &mut self.outbox);
+        self.queue.clear();
         self.outbox.truncate(MAX_OUTBOX);
     }
 
@@ -209,6 +210,7 @@ impl Sender {
             return;
         }
         self.clear_timer();
+        #[allow(clippy::manual_clamp)] // `clamp` would bring float formatting
         let delay = JsValue::from((next - now()).max(0.0).min(2e9));
         self.timer = call(&self.win, "setTimeout", self.on_timer.as_ref(), &delay, &JsValue::UNDEFINED)
             .as_f64()
