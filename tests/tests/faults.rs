@@ -367,3 +367,31 @@ async fn a_poison_row_in_the_spool_is_dead_lettered_and_the_rest_is_stored() {
     assert!(metric(&m, "ktra_dropped_rows_total", &[("reason", "refused_by_clickhouse")]) >= 1.0);
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_mode_counts_what_a_crash_lost() {
+    let ch = PrivateClickHouse::start("memcrash");
+    let dir = fresh_dir("fault-mem");
+    let cfg = write_config(&dir, &ch.url(), 1 << 30);
+    // Memory durability with a long batch window: acknowledged rows sit in memory.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("durability = \"disk\"", "durability = \"memory\"").replace("batch_max_ms = 200", "batch_max_ms = 60000");
+    std::fs::write(&cfg, text).unwrap();
+    let col = CollectorProcess::start(&cfg, &[]);
+    let client = Client::new(&col.url).await;
+    let url = Mutex::new(col.url.clone());
+    let mut acked = 0;
+    for _ in 0..10 {
+        acked += client.send(&url, 10, Instant::now() + Duration::from_secs(5)).await.unwrap().len();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    col.kill();
+    let col = CollectorProcess::start(&cfg, &[]);
+    let m = reqwest::get(format!("{}/metrics", col.url)).await.unwrap().text().await.unwrap();
+    let lost = metric(&m, "ktra_dropped_rows_total", &[("reason", "crash_memory_mode")]);
+    let stored = ch_count(&ch.url(), "SELECT count() FROM events").await;
+    eprintln!("memory mode crash: acknowledged {acked}, stored {stored}, counted lost {lost}");
+    assert_eq!(stored, 0);
+    // The consent decision (1 row) was in memory too.
+    assert_eq!(lost as usize, acked + 1, "every row the crash took is counted");
+    assert!(col.terminate());
+}

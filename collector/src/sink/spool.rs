@@ -375,6 +375,11 @@ impl Spool {
         self.stats().pending_records == 0
     }
 
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The size bound.
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes

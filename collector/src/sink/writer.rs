@@ -195,6 +195,45 @@ where
     }
 }
 
+/// Memory mode's account of rows taken from the queue but not yet settled
+/// (inserted, spooled, dead-lettered), kept in `memory-ledger` in the spool
+/// directory. After a crash the difference is what was lost; the next start
+/// reports and counts it (`ktra_dropped_rows_total{reason="crash_memory_mode"}`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Ledger {
+    /// Rows taken from the queue.
+    pub taken: u64,
+    /// Rows no longer only in memory.
+    pub settled: u64,
+}
+
+impl Ledger {
+    fn path(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join("memory-ledger")
+    }
+
+    /// Reads the ledger a previous run left, if any.
+    pub fn read(dir: &std::path::Path) -> Option<Self> {
+        let text = std::fs::read_to_string(Self::path(dir)).ok()?;
+        let (a, b) = text.trim().split_once(' ')?;
+        Some(Self { taken: a.parse().ok()?, settled: b.parse().ok()? })
+    }
+
+    fn write(&self, dir: &std::path::Path) {
+        let tmp = dir.join("memory-ledger.tmp");
+        if std::fs::write(&tmp, format!("{} {}\n", self.taken, self.settled)).is_ok() {
+            let _ = std::fs::rename(tmp, Self::path(dir));
+        }
+    }
+
+    /// Rows a crashed run held only in memory; resets the ledger.
+    pub fn recover(dir: &std::path::Path) -> u64 {
+        let lost = Self::read(dir).map(|l| l.taken.saturating_sub(l.settled)).unwrap_or(0);
+        Self::default().write(dir);
+        lost
+    }
+}
+
 /// The writer: owns the memory buffers; runs until told to stop, then drains the queue.
 pub struct Writer {
     client: Client,
@@ -206,6 +245,7 @@ pub struct Writer {
     consent: Buffer<ConsentRow>,
     clicks: Buffer<EmailClickRow>,
     opens: Buffer<EmailOpenRow>,
+    ledger: Ledger,
 }
 
 impl Writer {
@@ -221,6 +261,15 @@ impl Writer {
             consent: Buffer::new(Table::Consent),
             clicks: Buffer::new(Table::Clicks),
             opens: Buffer::new(Table::Opens),
+            ledger: Ledger::default(),
+        }
+    }
+
+    fn note_ledger(&mut self) {
+        if self.cfg.durability == Durability::Memory {
+            let buffered = self.buffered() as u64;
+            self.ledger.settled = self.ledger.taken.saturating_sub(buffered);
+            self.ledger.write(self.spool.dir());
         }
     }
 
@@ -278,8 +327,10 @@ impl Writer {
                     if let Some(tx) = env.ack {
                         let _ = tx.send(true);
                     }
+                    self.ledger.taken += env.rows.len() as u64;
                     self.accept(env.rows);
                 }
+                self.note_ledger();
                 self.flush_due(false).await;
             }
         }
@@ -302,6 +353,7 @@ impl Writer {
         if force || self.opens.due(&cfg, now) {
             self.opens.flush(c, &cfg, h, s, n).await;
         }
+        self.note_ledger();
         let b = self.buffered();
         self.health.buffered_rows.store(b, Ordering::Relaxed);
         metrics::gauge!(t::BUFFERED_ROWS).set(b as f64);
@@ -327,6 +379,11 @@ impl Writer {
     /// store nowhere (counted as dropped).
     pub async fn run(mut self, mut rx: mpsc::Receiver<Envelope>, mut shutdown: watch::Receiver<bool>, drain_timeout: Duration) -> usize {
         const TAKE: usize = 1024;
+        let lost = Ledger::recover(self.spool.dir());
+        if lost > 0 {
+            tracing::error!(rows = lost, "the previous run crashed in memory durability mode and lost rows it held in memory");
+            metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "crash_memory_mode").increment(lost);
+        }
         let mut envs = Vec::with_capacity(TAKE);
         loop {
             let backpressure = self.buffered() >= self.cfg.max_buffered_rows;
@@ -362,6 +419,9 @@ impl Writer {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let lost = self.buffered();
+        // What is still buffered now is dropped and counted here, not at the next start.
+        self.ledger.settled = self.ledger.taken;
+        self.ledger.write(self.spool.dir());
         if lost > 0 {
             tracing::error!(rows = lost, "shutdown: rows could be stored neither in ClickHouse nor in the spool");
             metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "shutdown").increment(lost as u64);
