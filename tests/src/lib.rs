@@ -2,7 +2,7 @@
 //! ClickHouse server that `cargo xtask test` starts (`KTRA_TEST_CLICKHOUSE_URL`),
 //! the real collector served on `127.0.0.1:0`, and helpers to post events and
 //! read rows back.
-#![allow(missing_docs, clippy::unwrap_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 pub mod browser;
 pub mod mmdb;

@@ -29,6 +29,7 @@ fn geo_db() -> std::path::PathBuf {
     path
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send(c: &TestCollector, token: &str, vid: &str, sid: &str, utm: Option<Value>, ua: &str, ip: &str, events: Vec<Value>) -> Value {
     let mut b = c.batch(token, vid, sid, events);
     if let Some(u) = utm {

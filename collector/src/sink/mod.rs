@@ -117,10 +117,10 @@ pub struct Sink {
     ack_timeout: Duration,
 }
 
-/// The queue is full (or closed); the caller answers 503.
+/// The queue is full (or closed); the caller answers 503. The rows are dropped.
 #[derive(Debug, thiserror::Error)]
 #[error("the write queue is full")]
-pub struct QueueFull(pub Rows);
+pub struct QueueFull;
 
 /// Why rows were not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +151,7 @@ impl Sink {
                 metrics::gauge!(crate::telemetry::QUEUE_DEPTH).set(q as f64);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => Err(QueueFull(e.rows)),
+            Err(mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_)) => Err(QueueFull),
         }
     }
 
