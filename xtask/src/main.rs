@@ -8,10 +8,13 @@
 //! - `build-web` — builds the pixel, banner and dashboard into `target/web/`.
 //! - `clickhouse [--name NAME] [--fresh]` — a private ClickHouse server in the
 //!   foreground, for development.
+//! - `bench [--soak SECONDS]` — benchmarks on this machine; writes
+//!   `BENCHMARKS.md` and `docs/bench-latency.svg`; see [`bench`].
 //!
 //! What xtask owns: installs, process supervision, asset builds, the test
 //! run's order and summary. What it does not: any product behaviour (that is
 //! the collector's, the pixel's and the banner's).
+mod bench;
 mod clickhouse;
 mod demo;
 mod install;
@@ -32,6 +35,8 @@ commands:
   setup [--demo]                     only install what is missing (--demo: no Chromium, no chdb)
   build-web                          build pixel, banner and dashboard into target/web/
   clickhouse [--name N] [--fresh]    run a private ClickHouse server (target/clickhouse-N, default dev)
+  bench [--soak S] [--phase-secs S] [--no-web-build]
+                                     benchmarks (about 7 minutes); writes BENCHMARKS.md
 ";
 
 /// The repository root (the workspace directory).
@@ -114,6 +119,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             install::ensure(install::Needs::CLICKHOUSE)?;
             clickhouse::foreground(&name, fresh)?;
         }
+        "bench" => return bench::run(&bench::Options::parse(rest)?),
         "help" | "-h" | "--help" => print!("{USAGE}"),
         other => {
             eprint!("unknown command `{other}`\n\n{USAGE}");
