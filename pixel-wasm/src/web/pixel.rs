@@ -89,12 +89,12 @@ type Config = (String, String, String, u64);
 
 /// Starts the pixel, or refreshes the consent of a running one.
 ///
-/// Only cheap work happens in this call (reading the URL, attaching
-/// listeners). The cookies, the stored session and the first events follow
-/// in a task of their own right after: the first touch of `document.cookie`
-/// and `localStorage` and the first run of that wasm code take several
-/// milliseconds, which the loader's call should not block. An event
-/// arriving before that task runs it first.
+/// Only cheap work happens in this call (reading the configuration and the
+/// landing URL). The rest (listeners, cookies, the stored session, the
+/// first events) follows in a task of its own right after: the first touch
+/// of `document.cookie` and `localStorage` and the first run of that wasm
+/// code take several milliseconds, which the loader's call should not
+/// block. An API call arriving before that task runs it first.
 pub fn start(cfg: &JsValue) {
     let now = now();
     let Some((endpoint, site, consent, exp_s)) = config(cfg, now) else { return };
@@ -110,7 +110,6 @@ pub fn start(cfg: &JsValue) {
         return;
     }
     let mut p = Pixel::new(endpoint, site, consent, exp_s, now);
-    p.hooks = Some(Hooks::install(&p.win));
     p.send.schedule(Task::Init, now);
     if let Err(p) = STATE.put(p) {
         p.teardown();
@@ -140,19 +139,12 @@ impl Pixel {
         let win = global();
         let doc = get(&win, "document");
         let loc = get(&win, "location");
-        let mut href = get_str(&loc, "href");
+        let href = get_str(&loc, "href");
         let params = construct("URLSearchParams", &get(&loc, "search"), &JsValue::UNDEFINED).unwrap_or_default();
         let param = |name: &str| call1(&params, "get", &JsValue::from_str(name)).as_string();
         let landing = Source { utm: utm_json(param), ec: email_click_id(param(EMAIL_CLICK_PARAM)) };
-        // The email click id has done its job once read: take it out of the
-        // address bar (before the history proxies: no second page view).
-        if let Some(clean) = without_param(&href, EMAIL_CLICK_PARAM) {
-            let hist = get(&win, "history");
-            call(&hist, "replaceState", &get(&hist, "state"), &JsValue::from_str(""), &JsValue::from_str(&clean));
-            href = get_str(&loc, "href");
-        }
         let mut p = Pixel {
-            storage: get(&win, "localStorage"),
+            storage: JsValue::UNDEFINED,
             crypto: get(&win, "crypto"),
             random: construct("Uint32Array", &JsValue::from(4), &JsValue::UNDEFINED).unwrap_or_default(),
             secure: is_https(&win),
@@ -189,6 +181,15 @@ impl Pixel {
     /// the page view. Runs once, from the timer or before the first event.
     pub fn init(&mut self, now: f64) {
         let Some(landing) = self.landing.take() else { return };
+        // The email click id has done its job once read: take it out of the
+        // address bar (before the history proxies: no second page view).
+        if let Some(clean) = without_param(&self.page.url, EMAIL_CLICK_PARAM) {
+            let hist = get(&self.win, "history");
+            call(&hist, "replaceState", &get(&hist, "state"), &JsValue::from_str(""), &JsValue::from_str(&clean));
+            self.page.url = get_str(&get(&self.win, "location"), "href");
+        }
+        self.hooks = Some(Hooks::install(&self.win));
+        self.storage = get(&self.win, "localStorage");
         if self.identify_visitor(&landing, now) && !landing.ec.is_empty() {
             let mut e = self.event(kind::EMAIL_CLICK, now);
             e.str("click_id", &landing.ec, MAX_ID_LEN);
