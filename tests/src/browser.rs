@@ -269,6 +269,15 @@ impl Browser {
         let r: Value = b.http.post(format!("http://127.0.0.1:{port}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
         let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
         b.session = format!("http://127.0.0.1:{port}/session/{id}");
+        // --window-size includes the (headless) window frame: make the viewport itself WINDOW.
+        let inner = b.js("return [innerWidth, innerHeight]", vec![]).await;
+        let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+        if (w, h) != (u64::from(WINDOW.0), u64::from(WINDOW.1)) && w > 0 {
+            let rect = b.get("window/rect").await;
+            let width = rect["width"].as_u64().unwrap_or(0) + u64::from(WINDOW.0) - w;
+            let height = rect["height"].as_u64().unwrap_or(0) + u64::from(WINDOW.1) - h;
+            b.post("window/rect", json!({"width": width, "height": height})).await;
+        }
         b
     }
 
@@ -588,7 +597,21 @@ impl Stack {
         .await
     }
 
-    /// Fails the test with the browser console attached.
+    /// Waits for a cookie of the page; on timeout fails with the browser console.
+    pub async fn wait_cookie(&self, name: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = self.browser.cookie(name).await {
+                return v;
+            }
+            if Instant::now() >= until {
+                panic!("timed out waiting for the {name} cookie; browser console:\n{}", self.console().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The browser console since the last call, one entry a line.
     pub async fn console(&self) -> String {
         self.browser.console().await.join("\n")
     }

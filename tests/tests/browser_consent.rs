@@ -81,7 +81,7 @@ fn visitor_id(cookie: &str) -> &str {
 }
 
 async fn wait_vid(s: &Stack) -> String {
-    browser::wait_until("the pixel to set ktra_vid", WAIT, || s.browser.cookie("ktra_vid")).await
+    s.wait_cookie("ktra_vid").await
 }
 
 #[tokio::test]

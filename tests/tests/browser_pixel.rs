@@ -105,7 +105,7 @@ async fn an_email_visitor_who_accepts_all_lands_every_event_under_one_visitor_se
     assert_eq!(b.requested(".wasm").await, Vec::<String>::new(), "wasm before the decision");
     b.click(&s.banner_el("[data-a=accept]").await).await;
     let (_, consent) = s.signed_consent().await;
-    let vid_cookie = wait_until("ktra_vid", WAIT, || b.cookie("ktra_vid")).await;
+    let vid_cookie = s.wait_cookie("ktra_vid").await;
     let vid = vid_cookie.split('.').next().unwrap().to_string();
     let sid = b.cookie("ktra_sid").await.expect("ktra_sid");
     b.wait_js("ktra_ec to leave the address bar", "!location.search.includes('ktra_ec')", WAIT).await;
