@@ -19,6 +19,12 @@
 //!   product_id, product_name, ...})`, `identify({email} | {lead_id})`.
 //!   None throws; bad input is ignored. `start` while running only takes
 //!   the new token and expiry. `start` with an expired `exp` does nothing.
+//!   `start` itself only reads the configuration and the landing URL; the
+//!   rest (listeners, cookies, session, first page view) runs in a timer
+//!   task right after, or before the first API call if that comes first.
+//! - SPA navigations (`pushState`, `replaceState`, `popstate`) are looked at
+//!   100 ms later, so that the new title is set and quick redirects
+//!   collapse: an event in that window still carries the previous URL.
 //! - Requests: `POST {endpoint}/v1/events`, body a `ktra_schema::Batch` as
 //!   `text/plain;charset=UTF-8` (no preflight), by `fetch` with
 //!   `keepalive`, or `navigator.sendBeacon` when the page is hidden or left.
