@@ -1,9 +1,10 @@
--- Most viewed pages, with unique visitors and average engaged time.
+-- Most viewed pages, with unique visitors and average engaged time per page
+-- view (the pixel reports engagement in increments; they add up per view).
 SELECT
     path,
     countIf(event_type = 'page_view')                       AS page_views,
     uniqExactIf(visitor_id, event_type = 'page_view')       AS visitors,
-    toUInt32(sumIf(engaged_ms, event_type = 'engagement') / greatest(countIf(event_type = 'engagement'), 1)) AS avg_engaged_ms
+    toUInt32(sumIf(engaged_ms, event_type = 'engagement') / greatest(countIf(event_type = 'page_view'), 1)) AS avg_engaged_ms
 FROM events FINAL
 WHERE site_id = {site:String}
   AND ts >= {from:DateTime} AND ts < {to:DateTime}
