@@ -43,8 +43,18 @@ pub fn web_dir() -> PathBuf {
     let dir = std::env::var_os("KTRA_WEB_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| panic!("KTRA_WEB_DIR is not set: run cargo xtask build-web, then the tests with KTRA_WEB_DIR=<abs path of target/web> (cargo xtask test sets it)"));
-    for f in ["ktra.js", "banner.js", "banner.css", "pixel/ktra_pixel.js", "pixel/ktra_pixel_bg.wasm"] {
-        assert!(dir.join(f).is_file(), "{} is missing: run cargo xtask build-web", dir.join(f).display());
+    for f in [
+        "ktra.js",
+        "banner.js",
+        "banner.css",
+        "pixel/ktra_pixel.js",
+        "pixel/ktra_pixel_bg.wasm",
+    ] {
+        assert!(
+            dir.join(f).is_file(),
+            "{} is missing: run cargo xtask build-web",
+            dir.join(f).display()
+        );
     }
     dir
 }
@@ -66,13 +76,20 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < until, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < until,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 // ---- the page server ---------------------------------------------------------
@@ -99,12 +116,20 @@ impl PageServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let vars = Arc::new(RwLock::new(Vec::new()));
-        let pages = Pages { dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("pages"), vars: vars.clone() };
+        let pages = Pages {
+            dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("pages"),
+            vars: vars.clone(),
+        };
         let app = axum::Router::new().fallback(serve_page).with_state(pages);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { origin: format!("http://localhost:{port}"), port, vars, task }
+        Self {
+            origin: format!("http://localhost:{port}"),
+            port,
+            vars,
+            task,
+        }
     }
 
     /// Sets `{{name}}` in every page served from now on.
@@ -131,7 +156,10 @@ impl Drop for PageServer {
     }
 }
 
-async fn serve_page(axum::extract::State(p): axum::extract::State<Pages>, uri: axum::http::Uri) -> axum::response::Response {
+async fn serve_page(
+    axum::extract::State(p): axum::extract::State<Pages>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
     use axum::http::{header, StatusCode};
     use axum::response::IntoResponse;
     let path = uri.path().trim_start_matches('/');
@@ -160,7 +188,14 @@ async fn serve_page(axum::extract::State(p): axum::extract::State<Pages>, uri: a
     } else {
         bytes
     };
-    ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, ty),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 // ---- the browser -------------------------------------------------------------
@@ -217,22 +252,40 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a Chromium session with a fresh profile.
     pub async fn start() -> Self {
-        let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let driver_bin =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_bin = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(Path::new(&driver_bin).exists(), "chromedriver not found at {driver_bin} (set CHROMEDRIVER)");
+        assert!(
+            Path::new(&driver_bin).exists(),
+            "chromedriver not found at {driver_bin} (set CHROMEDRIVER)"
+        );
         let profile = crate::fresh_dir("chromium");
         let port = free_port();
         let mut cmd = Command::new(&driver_bin);
         cmd.arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", profile.join("chromedriver.log").display()))
+            .arg(format!(
+                "--log-path={}",
+                profile.join("chromedriver.log").display()
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // Its own process group: Chromium's processes join it, and drop ends the group.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let driver = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let mut b = Self { http, driver, port, session: String::new(), profile };
+        let driver = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut b = Self {
+            http,
+            driver,
+            port,
+            session: String::new(),
+            profile,
+        };
         let status = format!("http://127.0.0.1:{port}/status");
         let client = b.http.clone();
         wait_until("chromedriver to be ready", Duration::from_secs(15), || {
@@ -266,43 +319,81 @@ impl Browser {
             "goog:chromeOptions": {"binary": chrome_bin, "args": args},
             "goog:loggingPrefs": {"browser": "ALL"}
         }}});
-        let r: Value = b.http.post(format!("http://127.0.0.1:{port}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
+        let r: Value = b
+            .http
+            .post(format!("http://127.0.0.1:{port}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+            .to_string();
         b.session = format!("http://127.0.0.1:{port}/session/{id}");
         // --window-size includes the (headless) window frame: make the viewport itself WINDOW.
         let inner = b.js("return [innerWidth, innerHeight]", vec![]).await;
-        let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+        let (w, h) = (
+            inner[0].as_u64().unwrap_or(0),
+            inner[1].as_u64().unwrap_or(0),
+        );
         if (w, h) != (u64::from(WINDOW.0), u64::from(WINDOW.1)) && w > 0 {
             let rect = b.get("window/rect").await;
             let width = rect["width"].as_u64().unwrap_or(0) + u64::from(WINDOW.0) - w;
             let height = rect["height"].as_u64().unwrap_or(0) + u64::from(WINDOW.1) - h;
-            b.post("window/rect", json!({"width": width, "height": height})).await;
+            b.post("window/rect", json!({"width": width, "height": height}))
+                .await;
         }
         b
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let url = if path.is_empty() { self.session.clone() } else { format!("{}/{path}", self.session) };
+    async fn cmd(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = if path.is_empty() {
+            self.session.clone()
+        } else {
+            format!("{}/{path}", self.session)
+        };
         let mut req = self.http.request(method, url);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("WebDriver {path}: {e}"))?;
         let ok = resp.status().is_success();
-        let v: Value = resp.json().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("WebDriver {path}: {e}"))?;
         if ok {
             Ok(v["value"].clone())
         } else {
-            Err(format!("WebDriver {path}: {} {}", v["value"]["error"], v["value"]["message"]))
+            Err(format!(
+                "WebDriver {path}: {} {}",
+                v["value"]["error"], v["value"]["message"]
+            ))
         }
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.cmd(reqwest::Method::POST, path, Some(body)).await.unwrap_or_else(|e| panic!("{e}"))
+        self.cmd(reqwest::Method::POST, path, Some(body))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn get(&self, path: &str) -> Value {
-        self.cmd(reqwest::Method::GET, path, None).await.unwrap_or_else(|e| panic!("{e}"))
+        self.cmd(reqwest::Method::GET, path, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Loads `url` and waits for its `load` event.
@@ -317,27 +408,40 @@ impl Browser {
 
     /// The address bar.
     pub async fn current_url(&self) -> String {
-        self.get("url").await.as_str().unwrap_or_default().to_string()
+        self.get("url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Runs a function body in the page (`arguments` holds `args`) and returns its result.
     pub async fn js(&self, body: &str, args: Vec<Value>) -> Value {
-        self.post("execute/sync", json!({"script": body, "args": args})).await
+        self.post("execute/sync", json!({"script": body, "args": args}))
+            .await
     }
 
     /// Like [`Self::js`] but an error is returned, not a panic (a page being left).
     pub async fn try_js(&self, body: &str) -> Result<Value, String> {
-        self.cmd(reqwest::Method::POST, "execute/sync", Some(json!({"script": body, "args": []}))).await
+        self.cmd(
+            reqwest::Method::POST,
+            "execute/sync",
+            Some(json!({"script": body, "args": []})),
+        )
+        .await
     }
 
     /// Runs an async function body; it finishes by calling `arguments[arguments.length - 1](result)`.
     pub async fn js_async(&self, body: &str, args: Vec<Value>) -> Value {
-        self.post("execute/async", json!({"script": body, "args": args})).await
+        self.post("execute/async", json!({"script": body, "args": args}))
+            .await
     }
 
     /// Polls the expression `expr` in the page until it is truthy; returns its value.
     pub async fn wait_js(&self, what: &str, expr: &str, timeout: Duration) -> Value {
-        let body = format!("try {{ const v = ({expr}); return v ? v : null; }} catch (e) {{ return null; }}");
+        let body = format!(
+            "try {{ const v = ({expr}); return v ? v : null; }} catch (e) {{ return null; }}"
+        );
         wait_until(what, timeout, || async {
             let v = self.try_js(&body).await.ok()?;
             (!v.is_null()).then_some(v)
@@ -347,24 +451,32 @@ impl Browser {
 
     /// The element matching `css` in the document.
     pub async fn find(&self, css: &str) -> Element {
-        Element(self.post("element", json!({"using": "css selector", "value": css})).await)
+        Element(
+            self.post("element", json!({"using": "css selector", "value": css}))
+                .await,
+        )
     }
 
     /// The element a script returns (e.g. one inside a shadow root).
     pub async fn element_by_js(&self, body: &str) -> Element {
         let v = self.js(body, vec![]).await;
-        assert!(v.get(ELEMENT_KEY).is_some(), "the script returned no element: {v}\n{body}");
+        assert!(
+            v.get(ELEMENT_KEY).is_some(),
+            "the script returned no element: {v}\n{body}"
+        );
         Element(v)
     }
 
     /// Clicks an element as a user would (scrolled into view, real pointer events).
     pub async fn click(&self, el: &Element) {
-        self.post(&format!("element/{}/click", el.id()), json!({})).await;
+        self.post(&format!("element/{}/click", el.id()), json!({}))
+            .await;
     }
 
     /// Types `text` into an element.
     pub async fn type_into(&self, el: &Element, text: &str) {
-        self.post(&format!("element/{}/value", el.id()), json!({"text": text})).await;
+        self.post(&format!("element/{}/value", el.id()), json!({"text": text}))
+            .await;
     }
 
     /// Presses and releases a key on whatever has the focus.
@@ -395,18 +507,35 @@ impl Browser {
     pub async fn cookies(&self) -> Vec<(String, String)> {
         let v = self.get("cookie").await;
         v.as_array()
-            .map(|a| a.iter().map(|c| (c["name"].as_str().unwrap_or("").to_string(), c["value"].as_str().unwrap_or("").to_string())).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        (
+                            c["name"].as_str().unwrap_or("").to_string(),
+                            c["value"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// One cookie of the current page (WebDriver view), if set.
     pub async fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies().await.into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.cookies()
+            .await
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 
     /// `document.cookie`: what page scripts see.
     pub async fn document_cookie(&self) -> String {
-        self.js("return document.cookie", vec![]).await.as_str().unwrap_or_default().to_string()
+        self.js("return document.cookie", vec![])
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Every resource the current page requested so far.
@@ -429,18 +558,28 @@ impl Browser {
 
     /// The page's resource URLs containing `part`.
     pub async fn requested(&self, part: &str) -> Vec<String> {
-        self.resources().await.into_iter().filter(|r| r.url.contains(part)).map(|r| r.url).collect()
+        self.resources()
+            .await
+            .into_iter()
+            .filter(|r| r.url.contains(part))
+            .map(|r| r.url)
+            .collect()
     }
 
     /// `performance.now()` in the page.
     pub async fn now(&self) -> f64 {
-        self.js("return performance.now()", vec![]).await.as_f64().unwrap_or(0.0)
+        self.js("return performance.now()", vec![])
+            .await
+            .as_f64()
+            .unwrap_or(0.0)
     }
 
     /// Saves a PNG of the viewport as `target/screenshots/<name>.png`; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.get("screenshot").await;
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .unwrap();
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.png"));
@@ -452,8 +591,24 @@ impl Browser {
 
     /// The browser console since the last call (for failure messages).
     pub async fn console(&self) -> Vec<String> {
-        match self.cmd(reqwest::Method::POST, "se/log", Some(json!({"type": "browser"}))).await {
-            Ok(Value::Array(a)) => a.iter().map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))).collect(),
+        match self
+            .cmd(
+                reqwest::Method::POST,
+                "se/log",
+                Some(json!({"type": "browser"})),
+            )
+            .await
+        {
+            Ok(Value::Array(a)) => a
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or(""),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -462,11 +617,18 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // Ask chromedriver to close Chromium, then end the whole process group.
-        if let Some(path) = self.session.split_once(&format!("127.0.0.1:{}", self.port)).map(|(_, p)| p.to_string()) {
+        if let Some(path) = self
+            .session
+            .split_once(&format!("127.0.0.1:{}", self.port))
+            .map(|(_, p)| p.to_string())
+        {
             let _ = blocking_delete(self.port, &path);
         }
         let pgid = self.driver.id();
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -493,7 +655,11 @@ pub fn decode_consent(cookie: &str) -> (Value, bool) {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .unwrap_or_else(|e| panic!("ktra_consent payload is not base64url ({e}): {cookie}"));
-    (serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("ktra_consent payload is not JSON ({e}): {cookie}")), !sig.is_empty())
+    (
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("ktra_consent payload is not JSON ({e}): {cookie}")),
+        !sig.is_empty(),
+    )
 }
 
 // ---- the whole stack ------------------------------------------------------------
@@ -515,7 +681,10 @@ impl Stack {
     /// A fresh database `ktra_t_<name>`, a collector whose one site (`name`)
     /// allows the page server's origin (and whose tracking links may point
     /// to it), the built assets, and a new browser.
-    pub async fn start(name: &str, site: impl FnOnce(&mut ktra_collector::config::SiteConfig)) -> Self {
+    pub async fn start(
+        name: &str,
+        site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
+    ) -> Self {
         let lock = exclusive().await;
         let assets = web_dir();
         let ch = crate::Ch::fresh(name).await;
@@ -530,12 +699,21 @@ impl Stack {
         pages.set("COLLECTOR", &collector.url);
         pages.set("SITE", &collector.site);
         let browser = Browser::start().await;
-        Self { ch, collector, pages, browser, _one_at_a_time: lock }
+        Self {
+            ch,
+            collector,
+            pages,
+            browser,
+            _one_at_a_time: lock,
+        }
     }
 
     /// Replaces the collector by a new one (new port, new spool) whose site
     /// config went through `site`, and points the pages at it.
-    pub async fn restart_collector(&mut self, site: impl FnOnce(&mut ktra_collector::config::SiteConfig)) {
+    pub async fn restart_collector(
+        &mut self,
+        site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
+    ) {
         let mut cfg = self.collector.config.clone();
         cfg.spool.dir = crate::fresh_dir(&format!("spool-{}", self.ch.name));
         site(cfg.sites.get_mut(&self.ch.name).unwrap());
@@ -546,19 +724,28 @@ impl Stack {
 
     /// Requests for an asset kind the collector counted (this process, all collectors).
     pub async fn asset_requests(&self, kind: &str) -> f64 {
-        crate::metric(&self.collector.metrics().await, "ktra_asset_requests_total", &[("asset", kind)])
+        crate::metric(
+            &self.collector.metrics().await,
+            "ktra_asset_requests_total",
+            &[("asset", kind)],
+        )
     }
 
     /// Events of this test's site that reached the collector (accepted or refused).
     pub async fn events_received(&self) -> f64 {
         let m = self.collector.metrics().await;
         let site = [("site", self.collector.site.as_str())];
-        crate::metric(&m, "ktra_accepted_events_total", &site) + crate::metric(&m, "ktra_rejected_events_total", &site)
+        crate::metric(&m, "ktra_accepted_events_total", &site)
+            + crate::metric(&m, "ktra_rejected_events_total", &site)
     }
 
     /// Events of this site the collector accepted.
     pub async fn events_accepted(&self) -> f64 {
-        crate::metric(&self.collector.metrics().await, "ktra_accepted_events_total", &[("site", self.collector.site.as_str())])
+        crate::metric(
+            &self.collector.metrics().await,
+            "ktra_accepted_events_total",
+            &[("site", self.collector.site.as_str())],
+        )
     }
 
     /// Waits until the banner's dialog is shown (styled and visible).
@@ -574,26 +761,47 @@ impl Stack {
 
     /// Whether a dialog is open now.
     pub async fn banner_open(&self) -> bool {
-        self.browser.js(&format!("return !!{BANNER_ROOT}?.querySelector('[role=dialog]')"), vec![]).await == Value::Bool(true)
+        self.browser
+            .js(
+                &format!("return !!{BANNER_ROOT}?.querySelector('[role=dialog]')"),
+                vec![],
+            )
+            .await
+            == Value::Bool(true)
     }
 
     /// An element of the banner (`css` inside its shadow root).
     pub async fn banner_el(&self, css: &str) -> Element {
-        self.browser.element_by_js(&format!("return {BANNER_ROOT}.querySelector({})", json!(css))).await
+        self.browser
+            .element_by_js(&format!(
+                "return {BANNER_ROOT}.querySelector({})",
+                json!(css)
+            ))
+            .await
     }
 
     /// Waits until the loader has the site config (so it decided whether to ask).
     pub async fn loader_ready(&self) {
-        self.browser.wait_js("the loader to fetch the site config", "window.ktra && ktra._ && ktra._.c", Duration::from_secs(15)).await;
+        self.browser
+            .wait_js(
+                "the loader to fetch the site config",
+                "window.ktra && ktra._ && ktra._.c",
+                Duration::from_secs(15),
+            )
+            .await;
     }
 
     /// Waits until `ktra_consent` holds a signed token and returns its payload.
     pub async fn signed_consent(&self) -> (String, Value) {
-        wait_until("a signed ktra_consent cookie", Duration::from_secs(15), || async {
-            let c = self.browser.cookie("ktra_consent").await?;
-            let (payload, signed) = decode_consent(&c);
-            signed.then_some((c, payload))
-        })
+        wait_until(
+            "a signed ktra_consent cookie",
+            Duration::from_secs(15),
+            || async {
+                let c = self.browser.cookie("ktra_consent").await?;
+                let (payload, signed) = decode_consent(&c);
+                signed.then_some((c, payload))
+            },
+        )
         .await
     }
 
@@ -605,7 +813,10 @@ impl Stack {
                 return v;
             }
             if Instant::now() >= until {
-                panic!("timed out waiting for the {name} cookie; browser console:\n{}", self.console().await);
+                panic!(
+                    "timed out waiting for the {name} cookie; browser console:\n{}",
+                    self.console().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
