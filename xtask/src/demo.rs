@@ -86,6 +86,18 @@ pub fn run() -> Result<()> {
     env(&mut serve);
     let mut collector = proc::spawn("collector", &mut serve, true)?;
     let collector_url = wait_for_listening(&mut collector)?;
+    let sign = |site: &str, lead: &str, message: &str, url: &str| -> Result<serde_json::Value> {
+        let mut cmd = proc::command(&bin, &root);
+        cmd.args(["sign-link", "--config"]).arg(&config);
+        cmd.args(["--site", site, "--lead", lead, "--message", message, "--url", url, "--base", &collector_url]);
+        env(&mut cmd);
+        let out = cmd.output().context("running ktra-collector sign-link")?;
+        if !out.status.success() {
+            bail!("sign-link failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        serde_json::from_slice(&out.stdout).context("sign-link printed no JSON")
+    };
+    write_inbox(&root.join("web-demo/site"), &site_url, sign)?;
 
     let site = Arc::new(Site {
         root: root.join("web-demo/site"),
@@ -124,6 +136,39 @@ pub fn run() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Writes `web-demo/site/inbox.json` from `inbox.spec.json`: every link of
+/// every sample email gets a real signed `click_url`, every message the
+/// `open_url` of its first link, so the demo inbox behaves like a real one.
+fn write_inbox(
+    site_dir: &std::path::Path,
+    site_url: &str,
+    sign: impl Fn(&str, &str, &str, &str) -> Result<serde_json::Value>,
+) -> Result<()> {
+    let spec_path = site_dir.join("inbox.spec.json");
+    let text = std::fs::read_to_string(&spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
+    let mut spec: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", spec_path.display()))?;
+    let site = spec["site"].as_str().unwrap_or(SITE_ID).to_string();
+    let Some(messages) = spec["messages"].as_array_mut() else { bail!("{} has no messages", spec_path.display()) };
+    for m in messages {
+        let (lead, message) = (m["lead"].as_str().unwrap_or("").to_string(), m["message"].as_str().unwrap_or("").to_string());
+        let mut open_url = None;
+        if let Some(links) = m["links"].as_array_mut() {
+            for link in links {
+                let path = link["path"].as_str().unwrap_or("/");
+                let signed = sign(&site, &lead, &message, &format!("{site_url}{path}"))?;
+                link["click_url"] = signed["click_url"].clone();
+                open_url.get_or_insert_with(|| signed["open_url"].clone());
+            }
+        }
+        if let Some(o) = open_url {
+            m["open_url"] = o;
+        }
+    }
+    let out = site_dir.join("inbox.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&spec)?).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
 }
 
 /// Waits for the collector's `listening on http://IP:PORT` line.
