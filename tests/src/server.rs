@@ -130,6 +130,16 @@ pub struct CollectorProcess {
     child: Child,
 }
 
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        // A failed test must not leave a collector running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl CollectorProcess {
     /// Starts `ktra-collector serve --config FILE` with `env`, waiting for its
     /// "listening on" line.

@@ -209,7 +209,8 @@ async fn record(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
     if req.text_hash.len() > 128 {
         return Err(bad("text_hash is longer than 128 bytes"));
     }
-    let vid = req.vid.as_deref().filter(|v| !v.is_empty());
+    // The pixel's cookie is `<visitor id>.<created>`; events carry the id alone.
+    let vid = req.vid.as_deref().map(|v| v.split('.').next().unwrap_or(v)).filter(|v| !v.is_empty());
     if let Some(v) = vid {
         if !is_token_id(v) {
             return Err(bad("vid must be 1 to 128 characters of [A-Za-z0-9_.-]"));

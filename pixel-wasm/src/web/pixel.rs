@@ -63,6 +63,8 @@ pub struct Pixel {
     pub page: Page,
     pub send: Sender,
     hooks: Option<Hooks>,
+    /// Inside [`Pixel::navigated`] (its own events must not re-check the URL).
+    in_nav: bool,
 }
 
 /// Reads `{endpoint, site, token, exp}`; `None` when unusable (no site or
@@ -170,6 +172,7 @@ impl Pixel {
             last_touch: now,
             landing: Some(landing),
             hooks: None,
+            in_nav: false,
         };
         if !p.hidden() {
             p.page.engage.activity(now);
@@ -338,8 +341,13 @@ impl Pixel {
         f64::from(self.random16()[0]) / 255.0
     }
 
-    /// Starts an event about the current page.
+    /// Starts an event about the current page. An SPA navigation whose
+    /// settle delay has not passed yet is taken first, so that an event right
+    /// after `pushState` (an autoplaying video, a click) belongs to the new page.
     pub fn event(&mut self, kind: &str, now: f64) -> Obj {
+        if !self.in_nav {
+            self.navigated(now);
+        }
         let id = self.uuid();
         batch::event(kind, &id, now as u64, &self.page.url, &self.page.referrer)
     }
@@ -383,12 +391,14 @@ impl Pixel {
         if href.is_empty() || page_key(&href) == page_key(&self.page.url) {
             return;
         }
+        self.in_nav = true;
         self.report_engagement(now);
         self.page.referrer = core::mem::replace(&mut self.page.url, href);
         self.page.scroll = 0;
         self.page.videos.clear();
         self.page.video_marks.clear();
         self.page_view(now);
+        self.in_nav = false;
         self.send.schedule(Task::Scroll, now + 500.0);
     }
 
