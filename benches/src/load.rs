@@ -117,11 +117,16 @@ pub struct LoadReport {
     pub unsent: u64,
     /// CPU seconds used by the load generator itself.
     pub client_cpu_s: f64,
+    /// Per 100 ms of the measured window (by send or intended time):
+    /// `[start ms, requests, max latency µs]`, to see when slow answers happen.
+    pub timeline: Vec<[u64; 3]>,
 }
 
 #[derive(Default)]
 struct Tally {
     lat: Vec<u32>,
+    /// (requests, max µs) per 100 ms bucket of the measured window.
+    buckets: Vec<(u64, u32)>,
     measured: u64,
     ok_requests: u64,
     ok_events: u64,
@@ -135,6 +140,13 @@ struct Tally {
 impl Tally {
     fn merge(&mut self, o: Tally) {
         self.lat.extend(o.lat);
+        if self.buckets.len() < o.buckets.len() {
+            self.buckets.resize(o.buckets.len(), (0, 0));
+        }
+        for (i, (n, m)) in o.buckets.into_iter().enumerate() {
+            self.buckets[i].0 += n;
+            self.buckets[i].1 = self.buckets[i].1.max(m);
+        }
         self.measured += o.measured;
         self.ok_requests += o.ok_requests;
         self.ok_events += o.ok_events;
@@ -156,6 +168,8 @@ struct Conn {
     tally: Tally,
     /// No request may run past this.
     deadline: Instant,
+    /// Start of the measured window.
+    measure_from: Instant,
 }
 
 async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
@@ -221,6 +235,12 @@ impl Conn {
         let us = since.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         self.tally.lat.push(us);
         self.tally.measured += 1;
+        let b = (since.saturating_duration_since(self.measure_from).as_millis() / 100) as usize;
+        if self.tally.buckets.len() <= b {
+            self.tally.buckets.resize(b + 1, (0, 0));
+        }
+        self.tally.buckets[b].0 += 1;
+        self.tally.buckets[b].1 = self.tally.buckets[b].1.max(us);
     }
 }
 
@@ -238,6 +258,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadReport> {
             buf: Vec::with_capacity(1024 + 450 * cfg.events_per_request),
             tally: Tally::default(),
             deadline: Instant::now(),
+            measure_from: Instant::now(),
         });
     }
     let start = Instant::now();
@@ -246,6 +267,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadReport> {
     let hard_end = end + cfg.grace;
     for c in &mut conns {
         c.deadline = hard_end;
+        c.measure_from = measure_from;
     }
     let mut tasks = Vec::new();
     let mut pacer = None;
@@ -358,5 +380,6 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadReport> {
         io_errors: total.io_errors,
         unsent: total.unsent,
         client_cpu_s: crate::proc_stat::self_cpu_seconds(),
+        timeline: total.buckets.iter().enumerate().map(|(i, &(n, m))| [i as u64 * 100, n, u64::from(m)]).collect(),
     })
 }

@@ -109,8 +109,8 @@ pub struct E2e {
     pub db_floor: Option<Value>,
     /// Seconds the restarted collectors took to ship the spool filled while ClickHouse was down.
     pub drain_s: Option<f64>,
-    /// perf profiles of the collector at saturation: (title, top frames).
-    pub perf: Vec<(String, String)>,
+    /// perf profiles of the collector at saturation: (title, share by component, top symbols).
+    pub perf: Vec<(String, String, String)>,
     /// Problems met (a phase that failed, events that did not arrive).
     pub notes: Vec<String>,
 }
@@ -206,7 +206,8 @@ impl Bench {
             ),
         )?;
         let mut cmd = proc::command(&self.collector_bin, &self.dir);
-        cmd.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "warn");
+        // Rate limits off: one load generator address stands for thousands of visitors.
+        cmd.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "warn").env("KTRA_RATE_PER_CLIENT", "0");
         self.log(&cmd);
         let log = self.dir.join(format!("{name}.log"));
         Served::start(&format!("collector ({name})"), "ktra-collector", &mut cmd, &log)
@@ -273,6 +274,15 @@ impl Bench {
         p.server_cpu_s = target.cpu() - cpu0;
         p.ch_cpu_s = ch_pid.zip(ch0).map(|(pid, c0)| procs::cpu_seconds(pid) - c0);
         p.hwm = target.hwm();
+        if p.errors() > 0 {
+            e2e.notes.push(format!(
+                "{tag} ({system}): {} requests failed (non-2xx by status: {}; connection errors {}; unsent {})",
+                p.errors(),
+                p.report.get("statuses").map_or("{}".into(), Value::to_string),
+                p.report.get("io_errors").map_or("0".into(), Value::to_string),
+                p.report.get("unsent").map_or("0".into(), Value::to_string),
+            ));
+        }
         self.say(format!(
             "{tag} {system}, {events} ev/req, {}: {:.0} req/s, {:.0} ev/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, errors {}, CPU {:.1} µs/ev, arrived {}",
             pct.map_or("saturation".into(), |p| format!("{p} %")),
@@ -301,8 +311,8 @@ impl Bench {
         Ok(rps)
     }
 
-    /// A perf profile of `target` while it is saturated; returns the top frames.
-    fn profile(&mut self, target: &Served, tag: &str, events: usize) -> Result<String> {
+    /// A perf profile of `target` while it is saturated; returns (share by component, top symbols).
+    fn profile(&mut self, target: &Served, tag: &str, events: usize) -> Result<(String, String)> {
         let data = self.dir.join(format!("{tag}.perf.data"));
         let secs = self.warmup_secs + self.phase_secs;
         let mut rec = proc::command("perf", &self.dir);
@@ -317,16 +327,10 @@ impl Bench {
         guard.wait()?;
         drop(guard);
         let mut rep = proc::command("perf", &self.dir);
-        rep.args(["report", "--stdio", "--no-children", "--sort", "dso,symbol", "--percent-limit", "1.2", "-i"]).arg(&data);
+        rep.args(["report", "--stdio", "--no-children", "--sort", "dso,symbol", "--percent-limit", "0", "-i"]).arg(&data);
         self.log(&rep);
         let out = rep.stderr(std::process::Stdio::null()).output().context("perf report")?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
-            .take(25)
-            .collect();
-        Ok(lines.join("\n"))
+        Ok(super::profile::perf_summary(&String::from_utf8_lossy(&out.stdout), 20))
     }
 
     /// The whole end-to-end part.
@@ -347,7 +351,7 @@ impl Bench {
         if self.perf {
             for (tag, events, title) in [("pf1", 1usize, "single-event POSTs"), ("pf20", 20, "batched POSTs (20 events)")] {
                 match self.profile(&a, tag, events) {
-                    Ok(top) => e2e.perf.push((format!("collector (disk) at saturation, {title}"), top)),
+                    Ok((cats, top)) => e2e.perf.push((format!("collector (disk) at saturation, {title}"), cats, top)),
                     Err(e) => e2e.notes.push(format!("perf profile {tag} failed: {e:#}")),
                 }
             }

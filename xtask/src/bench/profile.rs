@@ -138,3 +138,85 @@ fn shorten(f: &str) -> String {
         s
     }
 }
+
+/// Where CPU samples go, by component: (name, symbol substrings). First match wins.
+const USER_CATEGORIES: &[(&str, &[&str])] = &[
+    ("JSON: request decode, spool encode and decode (serde_json)", &["serde_json", "serde_core", "serde::", "Deserialize", "Serialize", "visit_", "deserialize", "serialize"]),
+    ("URL parsing (url, percent_encoding, form_urlencoded, idna)", &["url::", "percent_encoding", "form_urlencoded", "idna"]),
+    ("user agent (woothee)", &["woothee", "regex", "aho_corasick"]),
+    ("consent token (HMAC-SHA256, base64)", &["sha2", "hmac", "base64", "digest::"]),
+    ("ClickHouse client (RowBinary, LZ4)", &["clickhouse", "lz4"]),
+    ("spool (CRC32, files)", &["crc32fast", "sink::spool"]),
+    ("metrics", &["metrics", "prometheus", "quanta", "sketches"]),
+    ("HTTP and runtime (hyper, axum, tokio)", &["hyper", "axum", "tokio", "tower", "http::", "httparse", "mio::", "futures", "parking_lot", "want::"]),
+    ("allocator (malloc, free)", &["malloc", "free", "_int_", "unlink_chunk", "realloc", "calloc", "tcache", "__rust_alloc", "__rust_dealloc", "alloc::raw_vec"]),
+    ("memcpy, memmove, memset, memcmp", &["memmove", "memcpy", "memset", "memcmp", "strlen"]),
+    ("other collector code (ktra_*)", &["ktra_"]),
+];
+const KERNEL_CATEGORIES: &[(&str, &[&str])] = &[
+    (
+        "kernel: scheduling, futex, wake-ups",
+        &["finish_task_switch", "schedule", "futex", "spin_unlock", "wake_up", "switch_", "pick_next", "enqueue", "dequeue", "select_task", "ttwu", "psi_"],
+    ),
+    ("kernel: TCP over loopback", &["tcp", "ip_", "skb", "sock", "net_", "loopback", "dev_queue", "inet", "sk_", "napi", "__dev", "netif", "do_softirq"]),
+    ("kernel: disk writes and fsync", &["ext4", "jbd2", "blk", "bio", "virtio", "iowrite", "folio", "filemap", "writeback", "submit", "fsync", "sync_", "vring"]),
+];
+
+/// Summarizes `perf report --stdio --no-children --sort dso,symbol` output:
+/// (share per component, top `n` symbols).
+pub fn perf_summary(text: &str, n: usize) -> (String, String) {
+    let mut cats: Vec<(String, f64)> = Vec::new();
+    let mut top = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('#') {
+            continue;
+        }
+        let mut w = l.split_whitespace();
+        let Some(pct) = w.next().and_then(|p| p.strip_suffix('%')).and_then(|p| p.parse::<f64>().ok()) else { continue };
+        let dso = w.next().unwrap_or("");
+        let _kind = w.next();
+        let sym = w.collect::<Vec<_>>().join(" ");
+        let sym = sym.trim_end_matches(|c: char| c == '-' || c.is_whitespace()).to_owned();
+        let (table, fallback) = if dso.contains("kernel") {
+            (KERNEL_CATEGORIES, "kernel: syscalls, epoll, other")
+        } else {
+            (USER_CATEGORIES, if dso.starts_with("libc") { "libc: syscall wrappers, other" } else { "other" })
+        };
+        let cat = table.iter().find(|(_, keys)| keys.iter().any(|k| sym.contains(k))).map_or(fallback, |(c, _)| c);
+        match cats.iter_mut().find(|(c, _)| c == cat) {
+            Some((_, p)) => *p += pct,
+            None => cats.push((cat.to_owned(), pct)),
+        }
+        if top.len() < n {
+            top.push(format!("{pct:>6.2} %  {:<16} {}", dso, shorten(&sym)));
+        }
+    }
+    cats.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let cats = cats.iter().map(|(c, p)| format!("{p:>6.1} %  {c}")).collect::<Vec<_>>().join("\n");
+    (cats, top.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perf_lines_are_grouped_by_component() {
+        let text = "# comment\n     8.41%  [kernel.kallsyms]  [k] finish_task_switch.isra.0      -      -\n     3.76%  libc.so.6          [.] malloc   -  -\n     2.19%  ktra-collector     [.] <serde_json::read::SliceRead as serde_json::read::Read>::parse_str\n     1.00%  [kernel.kallsyms]  [k] tcp_sendmsg\n     1.00%  ktra-collector     [.] url::parser::Parser::parse_path\n";
+        let (cats, top) = perf_summary(text, 2);
+        assert!(cats.starts_with("   8.4 %  kernel: scheduling"), "{cats}");
+        assert!(cats.contains("allocator"), "{cats}");
+        assert!(cats.contains("URL parsing"), "{cats}");
+        assert_eq!(top.lines().count(), 2);
+        assert!(!top.contains(" -"), "{top}");
+    }
+
+    #[test]
+    fn callgrind_lines_are_summed_per_function_without_the_harness() {
+        let text = "100 (100.0%)  PROGRAM TOTALS\n60 (60.00%)  a.rs:url::parse [bin]\n20 (20.00%)  b.rs:url::parse\n15 (15.00%)  c.rs:criterion::bencher::iter [bin]\n";
+        let t = top_functions(text, false, 5);
+        assert!(t.contains("80  80.00 %  url::parse"), "{t}");
+        assert!(!t.contains("criterion"), "{t}");
+    }
+}
