@@ -67,8 +67,41 @@ pub fn build() -> Result<PathBuf> {
             failed.join(", ")
         );
     }
+    precompress(&dir)?;
     println!("[web] built into {}", dir.display());
     Ok(dir)
+}
+
+/// Writes `.gz` (level 9) and `.br` (quality 11) beside every text and wasm
+/// asset, so the collector serves the smallest encoding without compressing
+/// per request.
+fn precompress(dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "js" | "css" | "wasm" | "html" | "svg" | "json") {
+                continue;
+            }
+            let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&data)?;
+            std::fs::write(format!("{}.gz", path.display()), gz.finish()?)?;
+            let mut br = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut br, 4096, 11, 22);
+                w.write_all(&data)?;
+            }
+            std::fs::write(format!("{}.br", path.display()), br)?;
+        }
+    }
+    Ok(())
 }
 
 fn build_pixel(web: &Path) -> Result<()> {
