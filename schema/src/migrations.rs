@@ -8,6 +8,12 @@
 //!   usual `{shard}`/`{replica}` macros on a cluster;
 //! - `LowCardinality(T)` is kept on 19.0 and later and becomes `T` on older
 //!   servers (Debian's 18.16), where it is experimental.
+//!
+//! On a cluster each data table `T` is created as `T_local` on every node
+//! (`ON CLUSTER`, Replicated engine) and `T` becomes a `Distributed` table over
+//! it, sharded so that copies of one event (retries, replays) land on the
+//! same shard, where `FINAL` folds them; the writer and every query keep using
+//! `T`. (Cluster DDL needs ZooKeeper; it is unit-tested here, not run.)
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -59,9 +65,21 @@ impl ServerVersion {
 /// How the schema is deployed.
 #[derive(Debug, Clone, Default)]
 pub struct Deployment {
-    /// Cluster name for `ON CLUSTER` and replicated engines; `None` for one server.
+    /// Cluster name for `ON CLUSTER`, replicated engines and distributed
+    /// tables; `None` for one server.
     pub cluster: Option<String>,
+    /// Database the tables live in (needed by `Distributed`); default `ktra`.
+    pub database: Option<String>,
 }
+
+/// The sharding key of each data table on a cluster: one session's events
+/// (and so every copy of one event) on one shard.
+pub const SHARD_KEYS: &[(&str, &str)] = &[
+    ("events", "cityHash64(site_id, session_id)"),
+    ("consent_log", "cityHash64(consent_id)"),
+    ("email_clicks", "cityHash64(click_id)"),
+    ("email_opens", "cityHash64(open_id)"),
+];
 
 /// Whether `s` is a safe ClickHouse identifier (database, table, cluster).
 pub fn is_identifier(s: &str) -> bool {
@@ -90,7 +108,33 @@ pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<Str
     if !version.has_low_cardinality() {
         text = strip_low_cardinality(&text);
     }
-    split_statements(&text)
+    let stmts = split_statements(&text);
+    match &deploy.cluster {
+        Some(c) if is_identifier(c) => distribute(stmts, c, deploy.database.as_deref().unwrap_or("ktra")),
+        _ => stmts,
+    }
+}
+
+/// On a cluster: `CREATE TABLE IF NOT EXISTS T …` of a data table becomes
+/// `T_local`, followed by the `Distributed` table `T` over it.
+fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> {
+    const PREFIX: &str = "CREATE TABLE IF NOT EXISTS ";
+    let mut out = Vec::with_capacity(stmts.len() * 2);
+    for stmt in stmts {
+        let table = stmt.strip_prefix(PREFIX).and_then(|rest| rest.split_whitespace().next()).unwrap_or("");
+        let Some((_, key)) = SHARD_KEYS.iter().find(|(t, _)| *t == table) else {
+            out.push(stmt);
+            continue;
+        };
+        let local = format!("{table}_local");
+        out.push(format!("{PREFIX}{local}{}", &stmt[PREFIX.len() + table.len()..]));
+        if is_identifier(database) {
+            out.push(format!(
+                "{PREFIX}{table} ON CLUSTER {cluster} AS {local} ENGINE = Distributed({cluster}, {database}, {local}, {key})"
+            ));
+        }
+    }
+    out
 }
 
 fn replicated(engine: &str) -> String {
@@ -163,13 +207,32 @@ mod tests {
     }
 
     #[test]
+    fn cluster_puts_a_distributed_table_in_front_of_each_data_table() {
+        let d = Deployment { cluster: Some("main".into()), database: Some("ktra".into()) };
+        let stmts: Vec<String> = MIGRATIONS.iter().flat_map(|m| render(m.sql, NEW, &d)).collect();
+        let events_local = stmts.iter().find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS events_local ON CLUSTER main")).expect("events_local");
+        assert!(events_local.contains("ReplicatedReplacingMergeTree("), "{events_local}");
+        assert!(stmts.iter().any(|s| s
+            == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
+        for (t, _) in SHARD_KEYS {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t}_local "))), "{t}_local");
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t} ON CLUSTER main AS {t}_local ENGINE = Distributed("))), "{t}");
+        }
+        // The view reads the distributed table.
+        assert!(stmts.iter().any(|s| s.starts_with("CREATE VIEW IF NOT EXISTS sessions ON CLUSTER main") && s.contains("FROM events FINAL")));
+        // One server: nothing of this.
+        let single: Vec<String> = MIGRATIONS.iter().flat_map(|m| render(m.sql, NEW, &Deployment::default())).collect();
+        assert!(!single.iter().any(|s| s.contains("_local") || s.contains("Distributed")));
+    }
+
+    #[test]
     fn cluster_makes_engines_replicated() {
-        let d = Deployment { cluster: Some("main".into()) };
+        let d = Deployment { cluster: Some("main".into()), database: None };
         let sql = "CREATE TABLE t {{on_cluster}} (v DateTime) ENGINE = {{engine:ReplacingMergeTree(v)}} ORDER BY v;";
         let s = &render(sql, NEW, &d)[0];
         assert!(s.contains("ON CLUSTER main"), "{s}");
         assert!(s.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', v)"), "{s}");
-        let bad = Deployment { cluster: Some("x; DROP".into()) };
+        let bad = Deployment { cluster: Some("x; DROP".into()), database: None };
         assert!(!render(sql, NEW, &bad)[0].contains("DROP"));
     }
 

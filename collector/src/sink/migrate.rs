@@ -36,7 +36,7 @@ pub async fn server_version(client: &clickhouse::Client) -> Result<ServerVersion
 pub async fn run(cfg: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
     let root = super::clickhouse::client_for_database(cfg, "default");
     let version = server_version(&root).await?;
-    let deploy = Deployment { cluster: (!cfg.cluster.is_empty()).then(|| cfg.cluster.clone()) };
+    let deploy = Deployment { cluster: (!cfg.cluster.is_empty()).then(|| cfg.cluster.clone()), database: Some(cfg.database.clone()) };
     // The database name was validated as an identifier when the config was loaded.
     let on_cluster = deploy.cluster.as_ref().map(|c| format!(" ON CLUSTER {c}")).unwrap_or_default();
     root.query(&format!("CREATE DATABASE IF NOT EXISTS {}{on_cluster}", cfg.database))
