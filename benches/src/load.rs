@@ -85,6 +85,8 @@ pub struct LoadReport {
     pub events_per_request: usize,
     /// Average request body size, bytes.
     pub body_bytes: usize,
+    /// Warm-up seconds (sent, not measured).
+    pub warmup_s: f64,
     /// Measured seconds.
     pub seconds: f64,
     /// 2xx answers in the measured window.
@@ -364,6 +366,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadReport> {
         connections: cfg.connections,
         events_per_request: cfg.events_per_request,
         body_bytes: total.body_bytes.checked_div(total.bodies).unwrap_or(0) as usize,
+        warmup_s: cfg.warmup.as_secs_f64(),
         seconds,
         measured_requests: total.measured,
         rps: total.measured as f64 / seconds,

@@ -75,6 +75,12 @@ impl Phase {
             .unwrap_or(0);
         statuses + self.f("io_errors") as u64 + self.f("unsent") as u64
     }
+    /// Events per second from the first request until the last event was in
+    /// ClickHouse (warm-up included): what the whole write path sustains.
+    pub fn sustained_eps(&self) -> Option<f64> {
+        let load = self.f("warmup_s") + self.f("seconds");
+        self.arrival_s.map(|a| self.ok_events() as f64 / (load + a))
+    }
     /// Server CPU microseconds per accepted event.
     pub fn cpu_us_per_event(&self) -> f64 {
         let n = self.ok_events();

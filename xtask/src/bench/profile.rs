@@ -77,13 +77,13 @@ pub fn callgrind(dir: &Path, exe: &Path, bench: &str, function: &str, commands: 
     proc::run("valgrind callgrind", &mut cmd)?;
     let annotate = |inclusive: bool| -> Result<String> {
         let o = std::process::Command::new("callgrind_annotate")
-            .args([if inclusive { "--inclusive=yes" } else { "--inclusive=no" }, "--threshold=99"])
+            .args([if inclusive { "--inclusive=yes" } else { "--inclusive=no" }, "--threshold=99", "--auto=no"])
             .arg(&out)
             .output()
             .context("callgrind_annotate")?;
         Ok(top_functions(&String::from_utf8_lossy(&o.stdout), inclusive, 16))
     };
-    commands.push("callgrind_annotate --inclusive=no|yes --threshold=99 target/bench/callgrind.out".into());
+    commands.push("callgrind_annotate --inclusive=no|yes --threshold=99 --auto=no target/bench/callgrind.out".into());
     Ok((annotate(false)?, annotate(true)?))
 }
 
@@ -110,7 +110,12 @@ pub fn top_functions(text: &str, inclusive: bool, n: usize) -> String {
         let Some((_, loc)) = rest.split_once(")  ") else { continue };
         let func = loc.split_once(':').map_or(loc, |(_, f)| f);
         let func = func.split(" [").next().unwrap_or(func).trim();
-        if HARNESS.iter().any(|h| func.contains(h) || loc.contains(h)) {
+        // Call lines carry a call count: `f (9,700x)`.
+        let func = match func.rsplit_once(" (") {
+            Some((f, n)) if n.ends_with("x)") => f,
+            _ => func,
+        };
+        if func == "main" || loc.contains("events annotated") || loc.contains("=>") || HARNESS.iter().any(|h| func.contains(h) || loc.contains(h)) {
             continue;
         }
         match costs.iter_mut().find(|(f, _)| f == func) {

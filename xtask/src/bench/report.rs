@@ -344,7 +344,8 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
          page_view, scroll, engagement, custom (with props) and purchase events, each with a fresh UUID. \
          Each phase: {:.0} s warm-up (sent, not measured) + {:.0} s measured. **Saturation** = closed loop (each connection sends as soon as \
          its previous answer arrived); **N %** = open loop at N % of that saturation rate, latency measured from each request's \
-         intended send time. The collector runs with its defaults (batches of up to 10 000 rows or 1 s, 4096-request queue), \
+         intended send time. **events/s into ClickHouse** = all events of the phase (warm-up included) ÷ the time from its first request \
+         until the last of them was counted in ClickHouse: what the whole write path sustains, shipping included. The collector runs with its defaults (batches of up to 10 000 rows or 1 s, 4096-request queue), \
          consent enforced, no GeoIP database. CPU µs/event for ktra covers the requests *and* moving the rows into ClickHouse \
          (until the phase's events were all counted there).\n",
         b.connections,
@@ -354,9 +355,9 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
     );
     let _ = writeln!(
         md,
-        "| system | ev/req | load | offered req/s | req/s | events/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/event | ClickHouse CPU µs/event | peak RSS MB | arrived in ClickHouse |"
+        "| system | ev/req | load | offered req/s | req/s | events/s | events/s into ClickHouse | p50 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/event | ClickHouse CPU µs/event | peak RSS MB | arrived in ClickHouse |"
     );
-    let _ = writeln!(md, "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    let _ = writeln!(md, "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     let mut all: Vec<&Phase> = e.phases.iter().collect();
     if let Some(s) = &e.soak {
         all.push(&s.phase);
@@ -370,7 +371,7 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
         };
         let _ = writeln!(
             md,
-            "| {}{} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {} | {:.1} | {} |",
+            "| {}{} | {} | {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {} | {:.1} | {} |",
             p.system,
             if p.tag == "soak" { " (soak)" } else { "" },
             p.events,
@@ -378,6 +379,7 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
             p.offered_rps.map_or("—".into(), |r| format!("{r:.0}")),
             p.rps(),
             p.eps(),
+            p.sustained_eps().map_or("—".into(), |x| format!("{x:.0}")),
             p.ms("p50_us"),
             p.ms("p99_us"),
             p.ms("p999_us"),
@@ -499,6 +501,8 @@ fn ceilings(md: &mut String, e: &E2e) {
     let eps = |t: &str| find(e, t).map(Phase::eps);
     row(md, "single-event POSTs at saturation, disk mode vs parse-and-discard (HTTP + JSON) ceiling", rps("d1s"), rps("c1s"), "req/s");
     row(md, "single-event POSTs at saturation, memory mode vs the ceiling", rps("m1s"), rps("c1s"), "req/s");
+    let into = |t: &str| find(e, t).and_then(Phase::sustained_eps);
+    row(md, "single-event POSTs, disk mode, events/s into ClickHouse vs the ceiling", into("d1s"), eps("c1s"), "events/s");
     row(md, "batched POSTs at saturation, disk mode vs the ceiling", eps("d20s"), eps("c20s"), "events/s");
     row(md, "batched POSTs at saturation, memory mode vs the ceiling", eps("m20s"), eps("c20s"), "events/s");
     let bulk = e.db_bulk.as_ref().and_then(|v| v.get("rows_per_s")).and_then(Value::as_f64);
@@ -605,6 +609,26 @@ fn soak_section(md: &mut String, e: &E2e) {
     for (label, f) in [("start", 0.0), ("quarter", 0.25), ("middle", 0.5), ("three quarters", 0.75), ("end", 1.0)] {
         let (t, rss) = pick(f);
         let _ = writeln!(md, "| {label} | {t:.0} | {:.1} |", mb(rss));
+    }
+    let tl: Vec<u64> = s
+        .phase
+        .report
+        .get("timeline")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|w| w.get(2).and_then(Value::as_u64)).collect())
+        .unwrap_or_default();
+    if s.phase.ms("p50_us") > 100.0 && tl.len() > 20 {
+        let first = tl[..10].iter().max().copied().unwrap_or(0);
+        let last = tl[tl.len() - 10..].iter().max().copied().unwrap_or(0);
+        let _ = writeln!(
+            md,
+            "\n**The collector did not sustain this rate.** Latency from the intended send times grew from {:.0} ms (first second) to {:.0} ms \
+             (last second): answers fell behind the offered load, and requests waited in the load generator's queue. The closed-loop saturation \
+             above is a burst of a few seconds; the rows it accepts are still shipped from the spool into ClickHouse afterwards, so the sustainable \
+             rate is nearer the *events/s into ClickHouse* column than the burst rate.",
+            first as f64 / 1000.0,
+            last as f64 / 1000.0
+        );
     }
     let _ = writeln!(
         md,

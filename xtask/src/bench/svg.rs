@@ -1,7 +1,7 @@
 //! The latency-vs-offered-load plot, written as a small standalone SVG (no
 //! plotting dependency): one panel per request shape, x = offered load in
 //! events/s (closed-loop saturation points at their achieved rate, drawn
-//! hollow), y = latency in ms on a log scale; p50 dashed, p99 solid, p99.9
+//! hollow), both axes on log scales; p50 dashed, p99 solid, p99.9
 //! dotted; one colour per system.
 use std::fmt::Write;
 
@@ -38,24 +38,11 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
-const W: f64 = 1100.0;
-const H: f64 = 470.0;
+const W: f64 = 1180.0;
+const H: f64 = 560.0;
 const PANEL_W: f64 = 470.0;
 const PANEL_H: f64 = 330.0;
-const TOP: f64 = 60.0;
-
-fn nice_max(v: f64) -> f64 {
-    if v <= 0.0 {
-        return 1.0;
-    }
-    let mag = 10f64.powf(v.log10().floor());
-    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if v <= m * mag {
-            return m * mag;
-        }
-    }
-    10.0 * mag
-}
+const TOP: f64 = 80.0;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -69,10 +56,10 @@ pub fn render(title: &str, subtitle: &str, panels: &[Panel]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(s, r#"<text x="{}" y="24" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#, W / 2.0, esc(title));
-    let _ = writeln!(s, r##"<text x="{}" y="42" fill="#555" text-anchor="middle">{}</text>"##, W / 2.0, esc(subtitle));
+    let _ = writeln!(s, r#"<text x="{}" y="22" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#, W / 2.0, esc(title));
+    let _ = writeln!(s, r##"<text x="{}" y="40" fill="#555" text-anchor="middle">{}</text>"##, W / 2.0, esc(subtitle));
     for (i, p) in panels.iter().enumerate() {
-        panel(&mut s, 70.0 + i as f64 * (PANEL_W + 90.0), p);
+        panel(&mut s, 80.0 + i as f64 * (PANEL_W + 110.0), p);
     }
     // Legend for line styles.
     let y = H - 14.0;
@@ -93,13 +80,16 @@ pub fn render(title: &str, subtitle: &str, panels: &[Panel]) -> String {
 
 fn panel(s: &mut String, x0: f64, p: &Panel) {
     let pts = p.series.iter().flat_map(|s| s.points.iter());
-    let xmax = nice_max(pts.clone().map(|q| q.x).fold(0.0, f64::max) * 1.05);
+    let xs = pts.clone().map(|q| q.x).filter(|x| *x > 0.0);
+    let xlo = 10f64.powf(xs.clone().fold(f64::INFINITY, f64::min).max(1.0).log10().floor());
+    let xhi = 10f64.powf(xs.fold(1.0, f64::max).max(xlo * 10.0).log10().ceil());
+    let (lxlo, lxhi) = (xlo.log10(), xhi.log10());
     let ymax_raw = pts.clone().map(|q| q.p999.max(q.p99)).fold(0.0, f64::max);
     let ymin_raw = pts.map(|q| q.p50).filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
     let lo = if ymin_raw.is_finite() { 10f64.powf(ymin_raw.log10().floor()) } else { 0.01 };
     let hi = 10f64.powf(ymax_raw.max(lo * 10.0).log10().ceil());
     let (llo, lhi) = (lo.log10(), hi.log10());
-    let sx = |x: f64| x0 + x / xmax * PANEL_W;
+    let sx = |x: f64| x0 + (x.max(xlo).log10() - lxlo) / (lxhi - lxlo) * PANEL_W;
     let sy = |y: f64| TOP + PANEL_H - (y.max(lo).log10() - llo) / (lhi - llo) * PANEL_H;
     let _ = writeln!(s, r#"<text x="{}" y="{}" font-size="14" font-weight="bold" text-anchor="middle">{}</text>"#, x0 + PANEL_W / 2.0, TOP - 8.0, esc(&p.title));
     let _ = writeln!(s, r##"<rect x="{x0}" y="{TOP}" width="{PANEL_W}" height="{PANEL_H}" fill="none" stroke="#999"/>"##);
@@ -131,14 +121,26 @@ fn panel(s: &mut String, x0: f64, p: &Panel) {
         x0 - 48.0,
         TOP + PANEL_H / 2.0
     );
-    // X grid.
-    for i in 0..=5 {
-        let v = xmax * f64::from(i) / 5.0;
-        let x = sx(v);
-        let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{}" stroke="#eee"/>"##, TOP + PANEL_H);
-        let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#, TOP + PANEL_H + 16.0, fmt_rate(v));
+    // X grid: decades and 2x/5x.
+    let mut d = xlo;
+    while d <= xhi * 1.0001 {
+        for m in [1.0, 2.0, 5.0] {
+            let v = d * m;
+            if v > xhi * 1.0001 {
+                break;
+            }
+            let x = sx(v);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{}" stroke="{}"/>"##,
+                TOP + PANEL_H,
+                if m == 1.0 { "#ddd" } else { "#f0f0f0" }
+            );
+            let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#, TOP + PANEL_H + 16.0, fmt_rate(v));
+        }
+        d *= 10.0;
     }
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">offered load (events/s)</text>"#, x0 + PANEL_W / 2.0, TOP + PANEL_H + 34.0);
+    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">offered load (events/s, log)</text>"#, x0 + PANEL_W / 2.0, TOP + PANEL_H + 34.0);
     // Series.
     for (k, ser) in p.series.iter().enumerate() {
         let mut pts = ser.points.clone();
@@ -165,7 +167,7 @@ fn panel(s: &mut String, x0: f64, p: &Panel) {
                 );
             }
         }
-        let ly = TOP + 16.0 + k as f64 * 16.0;
+        let ly = TOP + PANEL_H + 58.0 + k as f64 * 16.0;
         let _ = writeln!(s, r#"<rect x="{}" y="{}" width="12" height="4" fill="{}"/>"#, x0 + 10.0, ly - 5.0, ser.color);
         let _ = writeln!(s, r#"<text x="{}" y="{ly}">{}</text>"#, x0 + 28.0, esc(&ser.name));
     }
@@ -182,9 +184,36 @@ fn fmt_ms(v: f64) -> String {
 }
 
 fn fmt_rate(v: f64) -> String {
-    if v >= 1000.0 {
+    if v >= 1e6 {
+        format!("{:.0}M", v / 1e6)
+    } else if v >= 1000.0 {
         format!("{:.0}k", v / 1000.0)
     } else {
         format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_log_axes_lines_and_hollow_saturation_points() {
+        let pt = |x: f64, p50: f64, saturation: bool| Point { x, p50, p99: p50 * 5.0, p999: p50 * 9.0, saturation };
+        let panels = [Panel {
+            title: "single".into(),
+            series: vec![
+                Series { name: "ktra".into(), color: "#1f77b4", points: vec![pt(5_000.0, 1.0, false), pt(10_000.0, 1.2, false), pt(21_000.0, 2.5, true)] },
+                Series { name: "ceiling".into(), color: "#ff7f0e", points: vec![pt(5_000.0, 0.2, false), pt(75_000.0, 0.7, true)] },
+            ],
+        }];
+        let svg = render("t", "s", &panels);
+        if let Ok(path) = std::env::var("KTRA_SVG_PREVIEW") {
+            std::fs::write(path, &svg).unwrap_or_default();
+        }
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<polyline").count(), 6, "three percentiles per series");
+        assert!(svg.contains(">10k<") && svg.contains(">100k<"), "log x ticks");
+        assert!(svg.contains(r##"fill="#fff" stroke="#1f77b4""##), "hollow saturation point");
     }
 }
