@@ -6,7 +6,10 @@
 //! runs on `http://127.0.0.1:PORT2`: two sites, as for a real site owner
 //! embedding the collector's script, so cookies, CORS and origins behave as
 //! in production. Every `{{NAME}}` in an HTML page is replaced by the value
-//! set with [`PageServer::set`] (`COLLECTOR`, `SITE`, …).
+//! set with [`PageServer::set`] (`COLLECTOR`, `SITE`, …). Another root (the
+//! demo shop, `web-demo/site/`) is served with [`PageServer::start_in`] and
+//! [`Stack::start_in`]; [`PageServer::put`] serves a file from memory (for
+//! example an `inbox.json` made for the test) in place of the one on disk.
 //!
 //! Network evidence comes from the page (`performance` resource entries)
 //! and from the collector's own `/metrics` (asset and event counters). The
@@ -15,6 +18,7 @@
 //! Chromiums on two cores would also only slow each other down).
 use base64::Engine as _;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -94,13 +98,27 @@ fn free_port() -> u16 {
 
 // ---- the page server ---------------------------------------------------------
 
-/// Serves `tests/pages/` on `127.0.0.1:0`, addressed as `http://localhost:PORT`.
+/// `tests/pages/`: the test pages [`PageServer::start`] serves.
+pub fn test_pages_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pages")
+}
+
+/// `web-demo/site/`: the demo shop.
+pub fn demo_site_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-demo/site")
+}
+
+/// Serves a directory (by default `tests/pages/`) on `127.0.0.1:0`,
+/// addressed as `http://localhost:PORT`.
 pub struct PageServer {
     /// `http://localhost:PORT`: the origin the test site allows.
     pub origin: String,
     /// The port, also reachable as `http://127.0.0.1:PORT` (another site).
     pub port: u16,
+    /// The directory served.
+    pub dir: PathBuf,
     vars: Arc<RwLock<Vec<(String, String)>>>,
+    files: Arc<RwLock<HashMap<String, Vec<u8>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -108,17 +126,27 @@ pub struct PageServer {
 struct Pages {
     dir: PathBuf,
     vars: Arc<RwLock<Vec<(String, String)>>>,
+    files: Arc<RwLock<HashMap<String, Vec<u8>>>>,
 }
 
 impl PageServer {
-    /// Starts serving; set `COLLECTOR` and `SITE` before the first page load.
+    /// Starts serving `tests/pages/`; set `COLLECTOR` and `SITE` before the first page load.
     pub async fn start() -> Self {
+        Self::start_in(test_pages_dir()).await
+    }
+
+    /// Starts serving `dir`; set `COLLECTOR` and `SITE` before the first page load.
+    pub async fn start_in(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        assert!(dir.is_dir(), "{} is not a directory", dir.display());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let vars = Arc::new(RwLock::new(Vec::new()));
+        let files = Arc::new(RwLock::new(HashMap::new()));
         let pages = Pages {
-            dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("pages"),
+            dir: dir.clone(),
             vars: vars.clone(),
+            files: files.clone(),
         };
         let app = axum::Router::new().fallback(serve_page).with_state(pages);
         let task = tokio::spawn(async move {
@@ -127,9 +155,20 @@ impl PageServer {
         Self {
             origin: format!("http://localhost:{port}"),
             port,
+            dir,
             vars,
+            files,
             task,
         }
+    }
+
+    /// Serves `bytes` at `path` (e.g. `/inbox.json`) from now on, in place
+    /// of any file there on disk. HTML put here gets `{{NAME}}`s filled too.
+    pub fn put(&self, path: &str, bytes: impl Into<Vec<u8>>) {
+        self.files
+            .write()
+            .unwrap()
+            .insert(path.trim_start_matches('/').to_string(), bytes.into());
     }
 
     /// Sets `{{name}}` in every page served from now on.
@@ -167,8 +206,13 @@ async fn serve_page(
     if path.split('/').any(|s| s == ".." || s.starts_with('.')) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let Ok(bytes) = tokio::fs::read(p.dir.join(path)).await else {
-        return (StatusCode::NOT_FOUND, "no such test page").into_response();
+    let in_memory = p.files.read().unwrap().get(path).cloned();
+    let bytes = match in_memory {
+        Some(b) => b,
+        None => match tokio::fs::read(p.dir.join(path)).await {
+            Ok(b) => b,
+            Err(_) => return (StatusCode::NOT_FOUND, "no such test page").into_response(),
+        },
     };
     let ext = path.rsplit('.').next().unwrap_or("");
     let ty = match ext {
@@ -177,6 +221,8 @@ async fn serve_page(
         "css" => "text/css",
         "webm" => "video/webm",
         "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "json" => "application/json",
         _ => "application/octet-stream",
     };
     let body = if ext == "html" {
@@ -479,6 +525,18 @@ impl Browser {
             .await;
     }
 
+    /// A DOM property of an element (`href`, `value`, `checked`, …).
+    pub async fn property(&self, el: &Element, name: &str) -> Value {
+        self.get(&format!("element/{}/property/{name}", el.id()))
+            .await
+    }
+
+    /// Empties an input or textarea.
+    pub async fn clear(&self, el: &Element) {
+        self.post(&format!("element/{}/clear", el.id()), json!({}))
+            .await;
+    }
+
     /// Presses and releases a key on whatever has the focus.
     pub async fn press(&self, key: Key) {
         let k = key.code();
@@ -574,12 +632,17 @@ impl Browser {
             .unwrap_or(0.0)
     }
 
+    /// A PNG of the viewport.
+    pub async fn screenshot_png(&self) -> Vec<u8> {
+        let b64 = self.get("screenshot").await;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .unwrap()
+    }
+
     /// Saves a PNG of the viewport as `target/screenshots/<name>.png`; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let b64 = self.get("screenshot").await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap_or_default())
-            .unwrap();
+        let png = self.screenshot_png().await;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.png"));
@@ -685,10 +748,20 @@ impl Stack {
         name: &str,
         site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
     ) -> Self {
+        Self::start_in(name, test_pages_dir(), site).await
+    }
+
+    /// [`Stack::start`] with the page server serving `pages_dir` (for
+    /// example [`demo_site_dir`]) instead of `tests/pages/`.
+    pub async fn start_in(
+        name: &str,
+        pages_dir: impl Into<PathBuf>,
+        site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
+    ) -> Self {
         let lock = exclusive().await;
         let assets = web_dir();
         let ch = crate::Ch::fresh(name).await;
-        let pages = PageServer::start().await;
+        let pages = PageServer::start_in(pages_dir).await;
         let mut cfg = crate::test_config(&ch);
         cfg.assets_dir = Some(assets);
         let s = cfg.sites.get_mut(&ch.name).unwrap();
