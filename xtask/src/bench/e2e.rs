@@ -472,8 +472,10 @@ impl Bench {
             }
         })?;
         let mut p = Phase { tag: "soak".into(), system: "ktra disk", events: 1, pct: Some(50), offered_rps: Some(rate), report, ..Default::default() };
+        let t = Instant::now();
         let n = wait_arrival(ch, "soak", p.ok_events(), Duration::from_secs(60))?;
         p.arrived = Some(n);
+        p.arrival_s = Some(t.elapsed().as_secs_f64());
         if n != p.ok_events() {
             e2e.notes.push(format!("soak: {n} of {} accepted events arrived", p.ok_events()));
         }

@@ -347,7 +347,8 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
          intended send time. **events/s into ClickHouse** = all events of the phase (warm-up included) ÷ the time from its first request \
          until the last of them was counted in ClickHouse: what the whole write path sustains, shipping included. The collector runs with its defaults (batches of up to 10 000 rows or 1 s, 4096-request queue), \
          consent enforced, no GeoIP database. CPU µs/event for ktra covers the requests *and* moving the rows into ClickHouse \
-         (until the phase's events were all counted there).\n",
+         (until the phase's events were all counted there). At partial load every server, the ceiling too, spends more CPU per \
+         event than at saturation: fewer requests share each wake-up of the runtime and each system call.\n",
         b.connections,
         avg_event_bytes(e),
         b.warmup_secs,
