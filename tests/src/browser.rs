@@ -704,9 +704,27 @@ fn blocking_delete(port: u16, path: &str) -> std::io::Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(s, "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    // Read the whole response, not to EOF: chromedriver keeps the
+    // connection open, so waiting for EOF took the full read timeout.
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    Ok(())
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|len| buf.len() >= end + 4 + len) {
+                return Ok(());
+            }
+        }
+    }
 }
 
 // ---- the consent cookie -------------------------------------------------------

@@ -701,5 +701,7 @@ async fn walk() {
 
     dashboard::check(&s, &order_id).await;
     steps.step("dashboard: every panel against ClickHouse");
+    drop(s);
+    steps.step("teardown: Chromium, collector, page server");
     steps.report();
 }
