@@ -2,12 +2,12 @@
 //! walks `web-demo/site/` like a person would, and the dashboard then shows
 //! what happened, number for number.
 //!
-//! The walk: Ada opens the demo inbox, where the shop's banner asks first
-//! (its backdrop keeps the page from being clicked) and she rejects all;
-//! she reads the autumn-launch email (its open pixel) and clicks its call to
+//! The walk: Ada opens the demo inbox (a pretend mail client, no ktra on it),
+//! reads the autumn-launch email (its open pixel) and clicks its call to
 //! action (a signed `/c/…` link: the collector records the click and lands
-//! her on the shop with UTMs and `ktra_ec`), opens Cookie settings and
-//! accepts all, reads the journal to the bottom, subscribes with the newsletter form
+//! her on the shop with UTMs and `ktra_ec`), where nothing is tracked until
+//! she accepts all in the banner; she reads the journal to the bottom,
+//! subscribes with the newsletter form
 //! (`data-ktra-identify`), watches the studio tour to the end, buys two mugs
 //! and reaches the thank-you page (`ktra('purchase', …)`), then withdraws
 //! her consent on the privacy page (the site keeps events on withdrawal, so
@@ -316,18 +316,8 @@ async fn walk() {
     let landing = s.pages.url(cta["path"].as_str().unwrap());
     steps.step("stack: database, collector, shop, Chromium");
 
-    // ---- the inbox. The shop's banner covers it (a backdrop keeps the page
-    // from being clicked until a choice is made): not now, Reject all.
+    // ---- the inbox: a mail client, no banner, no ktra.
     b.goto(&s.pages.url("/inbox.html")).await;
-    s.banner_shown().await;
-    screenshot(&s, "demo-banner", true).await;
-    b.click(&s.banner_el("[data-a=reject]").await).await;
-    let (_, denial) = s.signed_consent().await;
-    assert_eq!(
-        denial["p"],
-        json!([]),
-        "a rejection grants nothing: {denial}"
-    );
     b.wait_js(
         "the inbox to list tracked messages",
         &format!("(l => l && l.dataset.ready == 'true' && l.dataset.tracked == 'true')(document.querySelector('{}'))", tid("inbox-list")),
@@ -375,32 +365,27 @@ async fn walk() {
     );
     steps.step("inbox: open the email, click its button");
 
-    // ---- on the shop: nothing of the pixel after the rejection; Cookie
-    // settings, Accept all.
+    // ---- on the shop: the banner asks; nothing of the pixel before the
+    // choice; Accept all.
     s.loader_ready().await;
-    assert!(
-        !s.banner_open().await,
-        "the banner asks again after a rejection"
-    );
+    s.banner_shown().await;
+    b.js("window.scrollTo(0, 0)", vec![]).await;
+    screenshot(&s, "demo-banner", true).await;
     assert_eq!(
         b.requested(".wasm").await,
         Vec::<String>::new(),
-        "wasm after the rejection"
+        "wasm before the choice"
     );
     assert_eq!(
         b.cookie("ktra_vid").await,
         None,
-        "ktra_vid after the rejection"
+        "ktra_vid before the choice"
     );
-    assert_eq!(s.events_received().await, 0.0, "events after the rejection");
-    b.click(&b.find(&tid("cookie-settings")).await).await;
-    s.banner_shown().await;
-    b.js("window.scrollTo(0, 0)", vec![]).await;
-    screenshot(&s, "demo-banner-reopened", false).await;
+    assert_eq!(s.events_received().await, 0.0, "events before the choice");
     b.click(&s.banner_el("[data-a=accept]").await).await;
     let (granted, grant) = wait_until("the grant's token", WAIT, || async {
         let (t, p) = s.signed_consent().await;
-        (p["c"] != denial["c"]).then_some((t, p))
+        (p["p"] == json!(["analytics", "marketing"])).then_some((t, p))
     })
     .await;
     let vid_cookie = s.wait_cookie("ktra_vid").await;
@@ -629,20 +614,11 @@ async fn walk() {
             .filter(|r| f(r["action"].as_str().unwrap_or("")))
             .collect::<Vec<_>>()
     };
-    let (deny, accept, withdraw) = (
-        by(&|a| a == "deny"),
-        by(&|a| a == "grant" || a == "change"),
-        by(&|a| a == "withdraw"),
-    );
+    let (accept, withdraw) = (by(&|a| a == "grant" || a == "change"), by(&|a| a == "withdraw"));
     assert_eq!(
-        (log.len(), deny.len(), accept.len(), withdraw.len()),
-        (3, 1, 1, 1),
-        "the rejection, the grant and the withdrawal: {log:?}"
-    );
-    assert_eq!(
-        (&deny[0]["granted"], &deny[0]["consent_id"]),
-        (&json!([]), &denial["c"]),
-        "{log:?}"
+        (log.len(), accept.len(), withdraw.len()),
+        (2, 1, 1),
+        "the grant and the withdrawal: {log:?}"
     );
     assert_eq!(
         (&accept[0]["granted"], &accept[0]["consent_id"]),
