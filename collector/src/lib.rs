@@ -104,6 +104,7 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
     let client = sink::clickhouse::client(&config.clickhouse);
     let sp = &config.spool;
     let spool = Arc::new(sink::spool::Spool::open(&sp.dir, sp.max_bytes, sp.segment_bytes).map_err(|source| ServeError::Spool { path: sp.dir.display().to_string(), source })?);
+    sink::writer::Ledger::recover(&sp.dir);
     if spool.corrupt_on_open > 0 {
         tracing::warn!(segments = spool.corrupt_on_open, "spool: cut torn records left by a crash");
     }
@@ -114,7 +115,8 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
         max_rows: ch.batch_max_rows,
         max_bytes: ch.batch_max_bytes,
         period: config.batch_period(),
-        max_buffered_rows: ch.batch_max_rows.saturating_mul(50).max(100_000),
+        // Memory mode only: bounded so that RSS stays small (~1 KB a row).
+        max_buffered_rows: ch.batch_max_rows.saturating_mul(5).max(20_000),
         insert_timeout: Duration::from_millis(ch.insert_timeout_ms),
     };
     let shipper = sink::shipper::Shipper {

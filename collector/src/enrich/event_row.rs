@@ -1,7 +1,7 @@
 //! Assembles the stored row from a validated event and what is known about
 //! its request (site, visitor, session, consent, campaign, geo, user agent).
 use super::channel::{channel, ChannelInput};
-use super::urlparts::{bare_host, host_and_path, query_param};
+use super::urlparts::{bare_host, PageUrl};
 use super::{Geo, UaInfo};
 use ktra_schema::row::EventRow;
 use ktra_schema::wire::{PropValue, Utm};
@@ -52,13 +52,17 @@ fn s(v: &Option<String>) -> String {
 pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
     let raw = ev.raw;
     let url = s(&raw.url);
-    let (host, path) = host_and_path(&url);
+    // One parse of the page URL for host, path and every campaign parameter.
+    let page = PageUrl::parse(&url);
+    let (host, path) = (page.host.clone(), page.path.clone());
     let referrer = s(&raw.referrer);
-    let referrer_host = bare_host(&referrer);
+    let referrer_host = if referrer.is_empty() { String::new() } else { bare_host(&referrer) };
 
     // Campaign: the batch's session campaign, else the event URL's own parameters.
-    let from_url = |name: &str| query_param(&url, name).unwrap_or_default();
-    let pick = |batch: &Option<String>, name: &str| batch.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| from_url(name));
+    let pick = |batch: &Option<String>, name: &str| match batch {
+        Some(v) if !v.is_empty() => v.clone(),
+        _ => page.param(name).to_string(),
+    };
     let utm_source = pick(&ctx.utm.source, "utm_source");
     let utm_medium = pick(&ctx.utm.medium, "utm_medium");
     let utm_campaign = pick(&ctx.utm.campaign, "utm_campaign");

@@ -1,6 +1,44 @@
 //! Host, path and query parameters of page and referrer URLs.
 use url::Url;
 
+/// What the collector takes from a page URL, from one parse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageUrl {
+    /// Host, lowercased.
+    pub host: String,
+    /// Path.
+    pub path: String,
+    /// Campaign and click-id parameters present with a value, by name.
+    pub params: Vec<(&'static str, String)>,
+}
+
+/// Query parameters the collector reads from landing URLs.
+pub const CAMPAIGN_PARAMS: [&str; 8] =
+    ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid"];
+
+impl PageUrl {
+    /// Parses once: host, path, and the campaign parameters.
+    pub fn parse(raw: &str) -> Self {
+        let Ok(u) = Url::parse(raw) else { return Self::default() };
+        let mut params = Vec::new();
+        if u.query().is_some() {
+            for (k, v) in u.query_pairs() {
+                if let Some(name) = CAMPAIGN_PARAMS.iter().find(|n| **n == k) {
+                    if !v.is_empty() && !params.iter().any(|(p, _)| p == name) {
+                        params.push((*name, v.into_owned()));
+                    }
+                }
+            }
+        }
+        Self { host: u.host_str().unwrap_or("").to_ascii_lowercase(), path: u.path().to_string(), params }
+    }
+
+    /// A campaign parameter's value, or "".
+    pub fn param(&self, name: &str) -> &str {
+        self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+}
+
 /// Host and path of a URL; empty strings when it does not parse.
 pub fn host_and_path(raw: &str) -> (String, String) {
     match Url::parse(raw) {
@@ -15,23 +53,24 @@ pub fn bare_host(raw: &str) -> String {
     h.strip_prefix("www.").map(str::to_string).unwrap_or(h)
 }
 
-/// The value of query parameter `name` in `raw`, if present and non-empty.
-pub fn query_param(raw: &str, name: &str) -> Option<String> {
-    let u = Url::parse(raw).ok()?;
-    let v = u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-    v.filter(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_url_parses_once() {
+        let p = PageUrl::parse("https://Shop.Example/a?utm_source=news&x=1&gclid=g&utm_source=second&utm_medium=");
+        assert_eq!((p.host.as_str(), p.path.as_str()), ("shop.example", "/a"));
+        assert_eq!(p.param("utm_source"), "news", "first value wins");
+        assert_eq!(p.param("gclid"), "g");
+        assert_eq!(p.param("utm_medium"), "", "empty values are absent");
+        assert_eq!(PageUrl::parse("nope"), PageUrl::default());
+    }
 
     #[test]
     fn parts() {
         assert_eq!(host_and_path("https://Shop.Example/a/b?x=1#f"), ("shop.example".into(), "/a/b".into()));
         assert_eq!(host_and_path("not a url"), (String::new(), String::new()));
         assert_eq!(bare_host("https://www.google.com/search?q=x"), "google.com");
-        assert_eq!(query_param("https://x/?utm_source=news&a=", "utm_source").as_deref(), Some("news"));
-        assert_eq!(query_param("https://x/?a=", "a"), None);
     }
 }

@@ -226,10 +226,15 @@ impl Ledger {
         }
     }
 
-    /// Rows a crashed run held only in memory; resets the ledger.
+    /// Rows a crashed run held only in memory: reported, counted, and the
+    /// ledger reset. Called once at start, before requests are served.
     pub fn recover(dir: &std::path::Path) -> u64 {
         let lost = Self::read(dir).map(|l| l.taken.saturating_sub(l.settled)).unwrap_or(0);
         Self::default().write(dir);
+        if lost > 0 {
+            tracing::error!(rows = lost, "the previous run crashed in memory durability mode and lost rows it held in memory");
+            metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "crash_memory_mode").increment(lost);
+        }
         lost
     }
 }
@@ -379,11 +384,6 @@ impl Writer {
     /// store nowhere (counted as dropped).
     pub async fn run(mut self, mut rx: mpsc::Receiver<Envelope>, mut shutdown: watch::Receiver<bool>, drain_timeout: Duration) -> usize {
         const TAKE: usize = 1024;
-        let lost = Ledger::recover(self.spool.dir());
-        if lost > 0 {
-            tracing::error!(rows = lost, "the previous run crashed in memory durability mode and lost rows it held in memory");
-            metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "crash_memory_mode").increment(lost);
-        }
         let mut envs = Vec::with_capacity(TAKE);
         loop {
             let backpressure = self.buffered() >= self.cfg.max_buffered_rows;
