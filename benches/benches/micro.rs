@@ -61,7 +61,9 @@ fn pipeline_benches(c: &mut Criterion) {
 fn token_benches(c: &mut Criterion) {
     let key = TokenKey::derive(SECRET.as_bytes(), "consent");
     let token = consent_token(SECRET, SITE);
-    c.bench_function("consent_token_verify/1", |bench| bench.iter(|| black_box(key.verify(black_box(&token)).unwrap())));
+    c.bench_function("consent_token_verify/1", |bench| {
+        bench.iter(|| black_box(key.verify(black_box(&token)).unwrap()))
+    });
 
     let link_key = TokenKey::derive(SECRET.as_bytes(), "link");
     let claims = LinkClaims {
@@ -102,7 +104,9 @@ fn sink_benches(c: &mut Criterion) {
     });
     // The disk mode's spool record: JSON rows written by the writer, read back by the shipper.
     let twenty = rows(20);
-    c.bench_function("spool_json_encode/20", |bench| bench.iter(|| black_box(serde_json::to_vec(black_box(&twenty)).unwrap())));
+    c.bench_function("spool_json_encode/20", |bench| {
+        bench.iter(|| black_box(serde_json::to_vec(black_box(&twenty)).unwrap()))
+    });
     let json = serde_json::to_vec(&twenty).unwrap();
     c.bench_function("spool_json_decode/20", |bench| {
         bench.iter(|| black_box(serde_json::from_slice::<Vec<EventRow>>(black_box(&json)).unwrap()))
@@ -110,7 +114,10 @@ fn sink_benches(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(20)
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
 }
 
 criterion_group! {

@@ -77,7 +77,8 @@ async fn insert(client: &Client, rows: &[EventRow]) -> clickhouse::error::Result
 /// Inserts `rows` in batches of `batch`, `connections` inserts at a time.
 pub async fn bulk(client: Client, rows: Vec<EventRow>, batch: usize, connections: usize) -> DbReport {
     let rows = std::sync::Arc::new(rows);
-    let chunks: Vec<(usize, usize)> = (0..rows.len()).step_by(batch.max(1)).map(|s| (s, (s + batch).min(rows.len()))).collect();
+    let chunks: Vec<(usize, usize)> =
+        (0..rows.len()).step_by(batch.max(1)).map(|s| (s, (s + batch).min(rows.len()))).collect();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(chunks.into_iter()));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -106,7 +107,16 @@ pub async fn bulk(client: Client, rows: Vec<EventRow>, batch: usize, connections
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    DbReport { kind: "bulk".into(), rows: ok, inserts, errors, seconds, rows_per_s: ok as f64 / seconds, connections, batch }
+    DbReport {
+        kind: "bulk".into(),
+        rows: ok,
+        inserts,
+        errors,
+        seconds,
+        rows_per_s: ok as f64 / seconds,
+        connections,
+        batch,
+    }
 }
 
 /// One insert per row for `duration`, `connections` at a time.

@@ -76,7 +76,8 @@ fn main() -> Result<()> {
         "ceiling" => {
             let listen = args.get("--listen").unwrap_or("127.0.0.1:0").to_string();
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("bind {listen}"))?;
+                let listener =
+                    tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("bind {listen}"))?;
                 println!("listening on http://{}", listener.local_addr()?);
                 ceiling::serve(listener).await?;
                 Ok::<_, anyhow::Error>(())
@@ -95,8 +96,10 @@ fn main() -> Result<()> {
                 } else {
                     let seconds: f64 = args.num("--seconds", 5.0)?;
                     // More rows than any server here can take one by one in that time.
-                    let rows = dbload::make_rows((seconds * 5_000.0) as usize + 1_000, args.get("--tag").unwrap_or("floor"))?;
-                    dbload::per_event(client, rows, Duration::from_secs_f64(seconds), args.num("--connections", 4)?).await
+                    let rows =
+                        dbload::make_rows((seconds * 5_000.0) as usize + 1_000, args.get("--tag").unwrap_or("floor"))?;
+                    dbload::per_event(client, rows, Duration::from_secs_f64(seconds), args.num("--connections", 4)?)
+                        .await
                 };
                 Ok::<_, anyhow::Error>(report)
             })?;

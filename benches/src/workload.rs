@@ -32,7 +32,9 @@ fn event_tails() -> [String; 6] {
         format!(r#""type":"scroll","depth":50,{page}"#),
         format!(r#""type":"engagement","engaged_ms":12840,{page}"#),
         format!(r#""type":"scroll","depth":90,{page}"#),
-        format!(r#""type":"custom","name":"add_to_cart","props":{{"product_id":"sku-10492","price":129.9,"in_stock":true}},{page}"#),
+        format!(
+            r#""type":"custom","name":"add_to_cart","props":{{"product_id":"sku-10492","price":129.9,"in_stock":true}},{page}"#
+        ),
         format!(
             r#""type":"purchase","order_id":"ord-7719302","value":129.9,"currency":"EUR","product_id":"sku-10492","product_name":"Trail Running Shoes X2",{page}"#
         ),
@@ -82,7 +84,10 @@ impl BodyMaker {
 
     /// Writes the next body into `out` (cleared first).
     pub fn next_body(&mut self, out: &mut Vec<u8>) {
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         out.clear();
         out.extend_from_slice(self.head.as_bytes());
         for i in 0..self.per_request {

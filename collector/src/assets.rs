@@ -60,7 +60,9 @@ pub fn routes(dir: Option<&Path>) -> Router<AppState> {
         Some(dir) => {
             // `cargo xtask build-web` writes .br and .gz beside each asset.
             let file = |name: &str| {
-                get_service(tower_http::services::ServeFile::new(dir.join(name)).precompressed_br().precompressed_gzip())
+                get_service(
+                    tower_http::services::ServeFile::new(dir.join(name)).precompressed_br().precompressed_gzip(),
+                )
             };
             let tree = |sub: &str| ServeDir::new(dir.join(sub)).precompressed_br().precompressed_gzip();
             Router::new()
@@ -80,4 +82,3 @@ pub fn routes(dir: Option<&Path>) -> Router<AppState> {
         .layer(axum::middleware::from_fn(annotate))
         .layer(tower_http::compression::CompressionLayer::new().gzip(true).br(true))
 }
-

@@ -116,7 +116,13 @@ pub struct SpoolConfig {
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        Self { durability: crate::sink::Durability::Disk, dir: "spool".into(), max_bytes: 1 << 30, segment_bytes: 16 << 20, drain_secs: 10 }
+        Self {
+            durability: crate::sink::Durability::Disk,
+            dir: "spool".into(),
+            max_bytes: 1 << 30,
+            segment_bytes: 16 << 20,
+            drain_secs: 10,
+        }
     }
 }
 
@@ -266,7 +272,10 @@ impl Config {
         for (k, v) in vars {
             let Some(key) = k.strip_prefix("KTRA_") else { continue };
             match key {
-                "LISTEN" => self.listen = v.parse().map_err(|_| ConfigError::Invalid(format!("KTRA_LISTEN {v:?} is not an address")))?,
+                "LISTEN" => {
+                    self.listen =
+                        v.parse().map_err(|_| ConfigError::Invalid(format!("KTRA_LISTEN {v:?} is not an address")))?
+                }
                 "SECRET" => self.secret = v,
                 "ADMIN_KEY" => self.admin_key = v,
                 "ASSETS_DIR" => self.assets_dir = Some(v.into()),
@@ -305,7 +314,10 @@ impl Config {
     /// Checks ranges and consistency.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !ktra_schema::migrations::is_identifier(&self.clickhouse.database) {
-            return Err(ConfigError::Invalid(format!("clickhouse.database {:?} is not an identifier", self.clickhouse.database)));
+            return Err(ConfigError::Invalid(format!(
+                "clickhouse.database {:?} is not an identifier",
+                self.clickhouse.database
+            )));
         }
         if !self.clickhouse.cluster.is_empty() && !ktra_schema::migrations::is_identifier(&self.clickhouse.cluster) {
             return Err(ConfigError::Invalid("clickhouse.cluster is not an identifier".into()));

@@ -92,18 +92,27 @@ pub enum ServeError {
 /// writer take what is left, then ship the spool to ClickHouse for up to
 /// `spool.drain_secs`; whatever is still in the spool stays on disk for the
 /// next start.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let _ = telemetry::metrics_handle();
     for r in ktra_schema::RejectReason::ALL {
         metrics::counter!(telemetry::REJECTED_REQUESTS, "reason" => r.as_str()).increment(0);
     }
     let geo = match &config.geoip.path {
-        Some(p) => enrich::GeoIp::open(p).map_err(|source| ServeError::GeoIp { path: p.display().to_string(), source })?,
+        Some(p) => {
+            enrich::GeoIp::open(p).map_err(|source| ServeError::GeoIp { path: p.display().to_string(), source })?
+        }
         None => enrich::GeoIp::none(),
     };
     let client = sink::clickhouse::client(&config.clickhouse);
     let sp = &config.spool;
-    let spool = Arc::new(sink::spool::Spool::open(&sp.dir, sp.max_bytes, sp.segment_bytes).map_err(|source| ServeError::Spool { path: sp.dir.display().to_string(), source })?);
+    let spool = Arc::new(
+        sink::spool::Spool::open(&sp.dir, sp.max_bytes, sp.segment_bytes)
+            .map_err(|source| ServeError::Spool { path: sp.dir.display().to_string(), source })?,
+    );
     sink::writer::Ledger::recover(&sp.dir);
     if spool.corrupt_on_open > 0 {
         tracing::warn!(segments = spool.corrupt_on_open, "spool: cut torn records left by a crash");
@@ -134,9 +143,12 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
     let drain = Duration::from_secs(sp.drain_secs);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ship_stop_tx, ship_stop_rx) = watch::channel(false);
-    let writer = tokio::spawn(
-        Writer::new(client.clone(), writer_cfg, health, spool.clone(), shipper.notify.clone()).run(rx, stop_rx.clone(), drain),
-    );
+    let writer =
+        tokio::spawn(Writer::new(client.clone(), writer_cfg, health, spool.clone(), shipper.notify.clone()).run(
+            rx,
+            stop_rx.clone(),
+            drain,
+        ));
     let shipper = tokio::spawn(shipper.run(ship_stop_rx, drain));
 
     let state = AppState::new(config, sink, spool, geo, client);

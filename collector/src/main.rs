@@ -62,7 +62,8 @@ fn main() -> Result<()> {
 fn run_serve(cfg: Config) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("bind {}", cfg.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("bind {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr}");
         ktra_collector::serve(cfg, listener, shutdown_signal()).await?;

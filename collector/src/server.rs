@@ -31,7 +31,12 @@ impl Default for ServerLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, router: Router, limits: ServerLimits, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -49,7 +49,13 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(config: Config, sink: Sink, spool: Arc<crate::sink::spool::Spool>, geo: GeoIp, clickhouse: clickhouse::Client) -> Self {
+    pub fn new(
+        config: Config,
+        sink: Sink,
+        spool: Arc<crate::sink::spool::Spool>,
+        geo: GeoIp,
+        clickhouse: clickhouse::Client,
+    ) -> Self {
         let all_origins = config.sites.values().flat_map(|s| s.origins.iter().cloned()).collect();
         let secret = config.secret.as_bytes();
         Self(Arc::new(Inner {
@@ -62,8 +68,14 @@ impl AppState {
             revocations: Arc::new(Revocations::default()),
             clickhouse,
             metrics: crate::telemetry::metrics_handle(),
-            client_limit: crate::ingest::ratelimit::RateLimiter::new(config.limits.per_client_per_sec, config.limits.per_client_burst),
-            site_limit: crate::ingest::ratelimit::RateLimiter::new(config.limits.per_site_per_sec, config.limits.per_site_burst),
+            client_limit: crate::ingest::ratelimit::RateLimiter::new(
+                config.limits.per_client_per_sec,
+                config.limits.per_client_burst,
+            ),
+            site_limit: crate::ingest::ratelimit::RateLimiter::new(
+                config.limits.per_site_per_sec,
+                config.limits.per_site_burst,
+            ),
             config,
         }))
     }

@@ -115,7 +115,9 @@ pub fn is_outbound(protocol: &str, host: &str, page_host: &str) -> bool {
     fn site(h: &str) -> &str {
         h.strip_prefix("www.").unwrap_or(h)
     }
-    (protocol == "http:" || protocol == "https:") && !host.is_empty() && !site(host).eq_ignore_ascii_case(site(page_host))
+    (protocol == "http:" || protocol == "https:")
+        && !host.is_empty()
+        && !site(host).eq_ignore_ascii_case(site(page_host))
 }
 
 /// Test helper: a query string parsed like `URLSearchParams` for ASCII
@@ -159,7 +161,10 @@ mod tests {
             utm_json(test_param(url)),
             r#"{"source":"news letter","medium":"email","campaign":"spring sale","term":"t","content":"été","gclid":"G1","fbclid":"F.2","msclkid":"M3"}"#
         );
-        assert_eq!(utm_json(test_param("https://s.example/?utm_medium=cpc&utm_source=+g+")), r#"{"source":"g","medium":"cpc"}"#);
+        assert_eq!(
+            utm_json(test_param("https://s.example/?utm_medium=cpc&utm_source=+g+")),
+            r#"{"source":"g","medium":"cpc"}"#
+        );
     }
 
     #[test]
@@ -192,9 +197,18 @@ mod tests {
             Some("https://s.example/a?x=1&utm_source=n#top")
         );
         assert_eq!(without_param("https://s.example/a?ktra_ec=E1", "ktra_ec").as_deref(), Some("https://s.example/a"));
-        assert_eq!(without_param("https://s.example/a?ktra_ec=E1#f?g=1", "ktra_ec").as_deref(), Some("https://s.example/a#f?g=1"));
-        assert_eq!(without_param("https://s.example/a?ktra_ec=1&ktra_ec=2&b=", "ktra_ec").as_deref(), Some("https://s.example/a?b="));
-        assert_eq!(without_param("https://s.example/a?q=%20x+y&ktra_ec", "ktra_ec").as_deref(), Some("https://s.example/a?q=%20x+y"));
+        assert_eq!(
+            without_param("https://s.example/a?ktra_ec=E1#f?g=1", "ktra_ec").as_deref(),
+            Some("https://s.example/a#f?g=1")
+        );
+        assert_eq!(
+            without_param("https://s.example/a?ktra_ec=1&ktra_ec=2&b=", "ktra_ec").as_deref(),
+            Some("https://s.example/a?b=")
+        );
+        assert_eq!(
+            without_param("https://s.example/a?q=%20x+y&ktra_ec", "ktra_ec").as_deref(),
+            Some("https://s.example/a?q=%20x+y")
+        );
         assert_eq!(without_param("https://s.example/a?x=1#ktra_ec=E1", "ktra_ec"), None);
         assert_eq!(without_param("https://s.example/a?xktra_ec=1", "ktra_ec"), None);
         assert_eq!(without_param("https://s.example/a", "ktra_ec"), None);

@@ -210,16 +210,30 @@ mod tests {
     fn cluster_puts_a_distributed_table_in_front_of_each_data_table() {
         let d = Deployment { cluster: Some("main".into()), database: Some("ktra".into()) };
         let stmts: Vec<String> = MIGRATIONS.iter().flat_map(|m| render(m.sql, NEW, &d)).collect();
-        let events_local = stmts.iter().find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS events_local ON CLUSTER main")).expect("events_local");
+        let events_local = stmts
+            .iter()
+            .find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS events_local ON CLUSTER main"))
+            .expect("events_local");
         assert!(events_local.contains("ReplicatedReplacingMergeTree("), "{events_local}");
         assert!(stmts.iter().any(|s| s
             == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
         for (t, _) in SHARD_KEYS {
-            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t}_local "))), "{t}_local");
-            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t} ON CLUSTER main AS {t}_local ENGINE = Distributed("))), "{t}");
+            assert!(
+                stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t}_local "))),
+                "{t}_local"
+            );
+            assert!(
+                stmts.iter().any(|s| s.starts_with(&format!(
+                    "CREATE TABLE IF NOT EXISTS {t} ON CLUSTER main AS {t}_local ENGINE = Distributed("
+                ))),
+                "{t}"
+            );
         }
         // The view reads the distributed table.
-        assert!(stmts.iter().any(|s| s.starts_with("CREATE VIEW IF NOT EXISTS sessions ON CLUSTER main") && s.contains("FROM events FINAL")));
+        assert!(stmts
+            .iter()
+            .any(|s| s.starts_with("CREATE VIEW IF NOT EXISTS sessions ON CLUSTER main")
+                && s.contains("FROM events FINAL")));
         // One server: nothing of this.
         let single: Vec<String> = MIGRATIONS.iter().flat_map(|m| render(m.sql, NEW, &Deployment::default())).collect();
         assert!(!single.iter().any(|s| s.contains("_local") || s.contains("Distributed")));
@@ -231,7 +245,10 @@ mod tests {
         let sql = "CREATE TABLE t {{on_cluster}} (v DateTime) ENGINE = {{engine:ReplacingMergeTree(v)}} ORDER BY v;";
         let s = &render(sql, NEW, &d)[0];
         assert!(s.contains("ON CLUSTER main"), "{s}");
-        assert!(s.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', v)"), "{s}");
+        assert!(
+            s.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', v)"),
+            "{s}"
+        );
         let bad = Deployment { cluster: Some("x; DROP".into()), database: None };
         assert!(!render(sql, NEW, &bad)[0].contains("DROP"));
     }

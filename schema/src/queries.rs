@@ -113,9 +113,7 @@ pub fn render(sql: &str, params: &BTreeMap<&str, Param>) -> Result<String, Rende
             rest = after;
             continue;
         };
-        let value = params
-            .get(name.trim())
-            .ok_or_else(|| RenderError(format!("missing parameter {name}")))?;
+        let value = params.get(name.trim()).ok_or_else(|| RenderError(format!("missing parameter {name}")))?;
         let literal = match (ty.trim(), value) {
             ("String", Param::Str(s)) => quote(s),
             ("DateTime", Param::Time(t)) => format!("toDateTime({t})"),
@@ -145,7 +143,8 @@ mod tests {
     #[test]
     fn quoting_escapes_everything_dangerous() {
         assert_eq!(quote("a'b\\c"), "'a\\'b\\\\c'");
-        let sql = render("SELECT {site:String}", &BTreeMap::from([("site", Param::Str("x' OR 1=1 --".into()))])).unwrap();
+        let sql =
+            render("SELECT {site:String}", &BTreeMap::from([("site", Param::Str("x' OR 1=1 --".into()))])).unwrap();
         assert_eq!(sql, "SELECT 'x\\' OR 1=1 --'");
     }
 

@@ -176,10 +176,9 @@ pub fn is_token_id(s: &str) -> bool {
 
 fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<(), Reject> {
     match v {
-        Some(s) if s.len() > max => Err(Reject::new(
-            RejectReason::TooLong,
-            format!("{field} is {} bytes, the limit is {max}", s.len()),
-        )),
+        Some(s) if s.len() > max => {
+            Err(Reject::new(RejectReason::TooLong, format!("{field} is {} bytes, the limit is {max}", s.len())))
+        }
         _ => Ok(()),
     }
 }
@@ -187,10 +186,7 @@ fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<(), Reject> 
 fn require<'a>(field: &str, kind: EventType, v: &'a Option<String>) -> Result<&'a str, Reject> {
     match v.as_deref() {
         Some(s) if !s.trim().is_empty() => Ok(s),
-        _ => Err(Reject::new(
-            RejectReason::MissingField,
-            format!("{} event needs a non-empty {field}", kind.as_str()),
-        )),
+        _ => Err(Reject::new(RejectReason::MissingField, format!("{} event needs a non-empty {field}", kind.as_str()))),
     }
 }
 
@@ -199,9 +195,8 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
     let kind = EventType::parse(&ev.kind).ok_or_else(|| {
         Reject::new(RejectReason::UnknownType, format!("unknown event type {:?}", truncate(&ev.kind, 40)))
     })?;
-    let id = parse_uuid(&ev.id).ok_or_else(|| {
-        Reject::new(RejectReason::BadEventId, format!("id {:?} is not a UUID", truncate(&ev.id, 40)))
-    })?;
+    let id = parse_uuid(&ev.id)
+        .ok_or_else(|| Reject::new(RejectReason::BadEventId, format!("id {:?} is not a UUID", truncate(&ev.id, 40))))?;
 
     for (field, v, max) in [
         ("url", &ev.url, MAX_URL_LEN),
@@ -230,7 +225,10 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
             ));
         }
         if fields.iter().any(|f| f.len() > MAX_PROP_KEY_LEN) {
-            return Err(Reject::new(RejectReason::TooLong, format!("a form field name exceeds {MAX_PROP_KEY_LEN} bytes")));
+            return Err(Reject::new(
+                RejectReason::TooLong,
+                format!("a form field name exceeds {MAX_PROP_KEY_LEN} bytes"),
+            ));
         }
     }
     if let Some(props) = &ev.props {
@@ -242,7 +240,10 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
         }
         for (k, v) in props {
             if k.is_empty() || k.len() > MAX_PROP_KEY_LEN {
-                return Err(Reject::new(RejectReason::TooLong, format!("prop key must be 1 to {MAX_PROP_KEY_LEN} bytes")));
+                return Err(Reject::new(
+                    RejectReason::TooLong,
+                    format!("prop key must be 1 to {MAX_PROP_KEY_LEN} bytes"),
+                ));
             }
             if let PropValue::Str(s) = v {
                 if s.len() > MAX_PROP_VALUE_LEN {
@@ -260,7 +261,12 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
     match kind {
         EventType::Scroll => match ev.depth {
             Some(d) if SCROLL_DEPTHS.contains(&d) => {}
-            Some(d) => return Err(Reject::new(RejectReason::BadValue, format!("scroll depth {d} is not one of 25, 50, 75, 90, 100"))),
+            Some(d) => {
+                return Err(Reject::new(
+                    RejectReason::BadValue,
+                    format!("scroll depth {d} is not one of 25, 50, 75, 90, 100"),
+                ))
+            }
             None => return Err(Reject::new(RejectReason::MissingField, "scroll event needs depth")),
         },
         EventType::Engagement => match ev.engaged_ms {
@@ -280,7 +286,12 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
             require("video_id", kind, &ev.video_id)?;
             match ev.percent {
                 Some(p) if VIDEO_MARKS.contains(&p) => {}
-                Some(p) => return Err(Reject::new(RejectReason::BadValue, format!("video percent {p} is not one of 25, 50, 75"))),
+                Some(p) => {
+                    return Err(Reject::new(
+                        RejectReason::BadValue,
+                        format!("video percent {p} is not one of 25, 50, 75"),
+                    ))
+                }
                 None => return Err(Reject::new(RejectReason::MissingField, "video_progress event needs percent")),
             }
         }
@@ -288,7 +299,12 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
             require("order_id", kind, &ev.order_id)?;
             match ev.value {
                 Some(v) if v.is_finite() && (0.0..1e12).contains(&v) => {}
-                Some(_) => return Err(Reject::new(RejectReason::BadValue, "purchase value must be a finite number from 0 to 1e12")),
+                Some(_) => {
+                    return Err(Reject::new(
+                        RejectReason::BadValue,
+                        "purchase value must be a finite number from 0 to 1e12",
+                    ))
+                }
                 None => return Err(Reject::new(RejectReason::MissingField, "purchase event needs value")),
             }
             let cur = require("currency", kind, &ev.currency)?;
@@ -356,7 +372,13 @@ mod tests {
     const ID: &str = "0b6b3c1e-9a4f-4e1a-8d2b-7f6e5d4c3b2a";
 
     fn ev(kind: &str) -> RawEvent {
-        RawEvent { id: ID.into(), kind: kind.into(), ts: Some(NOW), url: Some("https://shop.example/".into()), ..Default::default() }
+        RawEvent {
+            id: ID.into(),
+            kind: kind.into(),
+            ts: Some(NOW),
+            url: Some("https://shop.example/".into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -379,7 +401,18 @@ mod tests {
 
     #[test]
     fn required_fields_per_type() {
-        for kind in ["scroll", "engagement", "form_submit", "video_start", "video_progress", "purchase", "outbound_click", "email_click", "identify", "custom"] {
+        for kind in [
+            "scroll",
+            "engagement",
+            "form_submit",
+            "video_start",
+            "video_progress",
+            "purchase",
+            "outbound_click",
+            "email_click",
+            "identify",
+            "custom",
+        ] {
             let e = validate_event(ev(kind), NOW).unwrap_err();
             assert_eq!(e.reason, RejectReason::MissingField, "{kind}: {e:?}");
             assert!(e.message.contains(kind), "{kind}: {}", e.message);

@@ -47,18 +47,8 @@ pub fn web_dir() -> PathBuf {
     let dir = std::env::var_os("KTRA_WEB_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| panic!("KTRA_WEB_DIR is not set: run cargo xtask build-web, then the tests with KTRA_WEB_DIR=<abs path of target/web> (cargo xtask test sets it)"));
-    for f in [
-        "ktra.js",
-        "banner.js",
-        "banner.css",
-        "pixel/ktra_pixel.js",
-        "pixel/ktra_pixel_bg.wasm",
-    ] {
-        assert!(
-            dir.join(f).is_file(),
-            "{} is missing: run cargo xtask build-web",
-            dir.join(f).display()
-        );
+    for f in ["ktra.js", "banner.js", "banner.css", "pixel/ktra_pixel.js", "pixel/ktra_pixel_bg.wasm"] {
+        assert!(dir.join(f).is_file(), "{} is missing: run cargo xtask build-web", dir.join(f).display());
     }
     dir
 }
@@ -80,20 +70,13 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            Instant::now() < until,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < until, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 // ---- the page server ---------------------------------------------------------
@@ -143,32 +126,18 @@ impl PageServer {
         let port = listener.local_addr().unwrap().port();
         let vars = Arc::new(RwLock::new(Vec::new()));
         let files = Arc::new(RwLock::new(HashMap::new()));
-        let pages = Pages {
-            dir: dir.clone(),
-            vars: vars.clone(),
-            files: files.clone(),
-        };
+        let pages = Pages { dir: dir.clone(), vars: vars.clone(), files: files.clone() };
         let app = axum::Router::new().fallback(serve_page).with_state(pages);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            origin: format!("http://localhost:{port}"),
-            port,
-            dir,
-            vars,
-            files,
-            task,
-        }
+        Self { origin: format!("http://localhost:{port}"), port, dir, vars, files, task }
     }
 
     /// Serves `bytes` at `path` (e.g. `/inbox.json`) from now on, in place
     /// of any file there on disk. HTML put here gets `{{NAME}}`s filled too.
     pub fn put(&self, path: &str, bytes: impl Into<Vec<u8>>) {
-        self.files
-            .write()
-            .unwrap()
-            .insert(path.trim_start_matches('/').to_string(), bytes.into());
+        self.files.write().unwrap().insert(path.trim_start_matches('/').to_string(), bytes.into());
     }
 
     /// Sets `{{name}}` in every page served from now on.
@@ -234,14 +203,7 @@ async fn serve_page(
     } else {
         bytes
     };
-    (
-        [
-            (header::CONTENT_TYPE, ty),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 // ---- the browser -------------------------------------------------------------
@@ -298,40 +260,22 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a Chromium session with a fresh profile.
     pub async fn start() -> Self {
-        let driver_bin =
-            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_bin = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(
-            Path::new(&driver_bin).exists(),
-            "chromedriver not found at {driver_bin} (set CHROMEDRIVER)"
-        );
+        assert!(Path::new(&driver_bin).exists(), "chromedriver not found at {driver_bin} (set CHROMEDRIVER)");
         let profile = crate::fresh_dir("chromium");
         let port = free_port();
         let mut cmd = Command::new(&driver_bin);
         cmd.arg(format!("--port={port}"))
-            .arg(format!(
-                "--log-path={}",
-                profile.join("chromedriver.log").display()
-            ))
+            .arg(format!("--log-path={}", profile.join("chromedriver.log").display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // Its own process group: Chromium's processes join it, and drop ends the group.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let driver = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let mut b = Self {
-            http,
-            driver,
-            port,
-            session: String::new(),
-            profile,
-        };
+        let driver = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let mut b = Self { http, driver, port, session: String::new(), profile };
         let status = format!("http://127.0.0.1:{port}/status");
         let client = b.http.clone();
         wait_until("chromedriver to be ready", Duration::from_secs(15), || {
@@ -375,71 +319,42 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        let id = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
-            .to_string();
+        let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
         b.session = format!("http://127.0.0.1:{port}/session/{id}");
         // --window-size includes the (headless) window frame: make the viewport itself WINDOW.
         let inner = b.js("return [innerWidth, innerHeight]", vec![]).await;
-        let (w, h) = (
-            inner[0].as_u64().unwrap_or(0),
-            inner[1].as_u64().unwrap_or(0),
-        );
+        let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
         if (w, h) != (u64::from(WINDOW.0), u64::from(WINDOW.1)) && w > 0 {
             let rect = b.get("window/rect").await;
             let width = rect["width"].as_u64().unwrap_or(0) + u64::from(WINDOW.0) - w;
             let height = rect["height"].as_u64().unwrap_or(0) + u64::from(WINDOW.1) - h;
-            b.post("window/rect", json!({"width": width, "height": height}))
-                .await;
+            b.post("window/rect", json!({"width": width, "height": height})).await;
         }
         b
     }
 
-    async fn cmd(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let url = if path.is_empty() {
-            self.session.clone()
-        } else {
-            format!("{}/{path}", self.session)
-        };
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let url = if path.is_empty() { self.session.clone() } else { format!("{}/{path}", self.session) };
         let mut req = self.http.request(method, url);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("WebDriver {path}: {e}"))?;
+        let resp = req.send().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
         let ok = resp.status().is_success();
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("WebDriver {path}: {e}"))?;
+        let v: Value = resp.json().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
         if ok {
             Ok(v["value"].clone())
         } else {
-            Err(format!(
-                "WebDriver {path}: {} {}",
-                v["value"]["error"], v["value"]["message"]
-            ))
+            Err(format!("WebDriver {path}: {} {}", v["value"]["error"], v["value"]["message"]))
         }
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.cmd(reqwest::Method::POST, path, Some(body))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.cmd(reqwest::Method::POST, path, Some(body)).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn get(&self, path: &str) -> Value {
-        self.cmd(reqwest::Method::GET, path, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.cmd(reqwest::Method::GET, path, None).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Loads `url` and waits for its `load` event.
@@ -454,40 +369,27 @@ impl Browser {
 
     /// The address bar.
     pub async fn current_url(&self) -> String {
-        self.get("url")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.get("url").await.as_str().unwrap_or_default().to_string()
     }
 
     /// Runs a function body in the page (`arguments` holds `args`) and returns its result.
     pub async fn js(&self, body: &str, args: Vec<Value>) -> Value {
-        self.post("execute/sync", json!({"script": body, "args": args}))
-            .await
+        self.post("execute/sync", json!({"script": body, "args": args})).await
     }
 
     /// Like [`Self::js`] but an error is returned, not a panic (a page being left).
     pub async fn try_js(&self, body: &str) -> Result<Value, String> {
-        self.cmd(
-            reqwest::Method::POST,
-            "execute/sync",
-            Some(json!({"script": body, "args": []})),
-        )
-        .await
+        self.cmd(reqwest::Method::POST, "execute/sync", Some(json!({"script": body, "args": []}))).await
     }
 
     /// Runs an async function body; it finishes by calling `arguments[arguments.length - 1](result)`.
     pub async fn js_async(&self, body: &str, args: Vec<Value>) -> Value {
-        self.post("execute/async", json!({"script": body, "args": args}))
-            .await
+        self.post("execute/async", json!({"script": body, "args": args})).await
     }
 
     /// Polls the expression `expr` in the page until it is truthy; returns its value.
     pub async fn wait_js(&self, what: &str, expr: &str, timeout: Duration) -> Value {
-        let body = format!(
-            "try {{ const v = ({expr}); return v ? v : null; }} catch (e) {{ return null; }}"
-        );
+        let body = format!("try {{ const v = ({expr}); return v ? v : null; }} catch (e) {{ return null; }}");
         wait_until(what, timeout, || async {
             let v = self.try_js(&body).await.ok()?;
             (!v.is_null()).then_some(v)
@@ -497,44 +399,34 @@ impl Browser {
 
     /// The element matching `css` in the document.
     pub async fn find(&self, css: &str) -> Element {
-        Element(
-            self.post("element", json!({"using": "css selector", "value": css}))
-                .await,
-        )
+        Element(self.post("element", json!({"using": "css selector", "value": css})).await)
     }
 
     /// The element a script returns (e.g. one inside a shadow root).
     pub async fn element_by_js(&self, body: &str) -> Element {
         let v = self.js(body, vec![]).await;
-        assert!(
-            v.get(ELEMENT_KEY).is_some(),
-            "the script returned no element: {v}\n{body}"
-        );
+        assert!(v.get(ELEMENT_KEY).is_some(), "the script returned no element: {v}\n{body}");
         Element(v)
     }
 
     /// Clicks an element as a user would (scrolled into view, real pointer events).
     pub async fn click(&self, el: &Element) {
-        self.post(&format!("element/{}/click", el.id()), json!({}))
-            .await;
+        self.post(&format!("element/{}/click", el.id()), json!({})).await;
     }
 
     /// Types `text` into an element.
     pub async fn type_into(&self, el: &Element, text: &str) {
-        self.post(&format!("element/{}/value", el.id()), json!({"text": text}))
-            .await;
+        self.post(&format!("element/{}/value", el.id()), json!({"text": text})).await;
     }
 
     /// A DOM property of an element (`href`, `value`, `checked`, …).
     pub async fn property(&self, el: &Element, name: &str) -> Value {
-        self.get(&format!("element/{}/property/{name}", el.id()))
-            .await
+        self.get(&format!("element/{}/property/{name}", el.id())).await
     }
 
     /// Empties an input or textarea.
     pub async fn clear(&self, el: &Element) {
-        self.post(&format!("element/{}/clear", el.id()), json!({}))
-            .await;
+        self.post(&format!("element/{}/clear", el.id()), json!({})).await;
     }
 
     /// Presses and releases a key on whatever has the focus.
@@ -568,10 +460,7 @@ impl Browser {
             .map(|a| {
                 a.iter()
                     .map(|c| {
-                        (
-                            c["name"].as_str().unwrap_or("").to_string(),
-                            c["value"].as_str().unwrap_or("").to_string(),
-                        )
+                        (c["name"].as_str().unwrap_or("").to_string(), c["value"].as_str().unwrap_or("").to_string())
                     })
                     .collect()
             })
@@ -580,26 +469,21 @@ impl Browser {
 
     /// One cookie of the current page (WebDriver view), if set.
     pub async fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies()
-            .await
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        self.cookies().await.into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// `document.cookie`: what page scripts see.
     pub async fn document_cookie(&self) -> String {
-        self.js("return document.cookie", vec![])
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.js("return document.cookie", vec![]).await.as_str().unwrap_or_default().to_string()
     }
 
     /// Every resource the current page requested so far.
     pub async fn resources(&self) -> Vec<Resource> {
         let v = self
-            .js("return performance.getEntriesByType('resource').map(e => [e.name, e.initiatorType, e.startTime])", vec![])
+            .js(
+                "return performance.getEntriesByType('resource').map(e => [e.name, e.initiatorType, e.startTime])",
+                vec![],
+            )
             .await;
         v.as_array()
             .map(|a| {
@@ -616,28 +500,18 @@ impl Browser {
 
     /// The page's resource URLs containing `part`.
     pub async fn requested(&self, part: &str) -> Vec<String> {
-        self.resources()
-            .await
-            .into_iter()
-            .filter(|r| r.url.contains(part))
-            .map(|r| r.url)
-            .collect()
+        self.resources().await.into_iter().filter(|r| r.url.contains(part)).map(|r| r.url).collect()
     }
 
     /// `performance.now()` in the page.
     pub async fn now(&self) -> f64 {
-        self.js("return performance.now()", vec![])
-            .await
-            .as_f64()
-            .unwrap_or(0.0)
+        self.js("return performance.now()", vec![]).await.as_f64().unwrap_or(0.0)
     }
 
     /// A PNG of the viewport.
     pub async fn screenshot_png(&self) -> Vec<u8> {
         let b64 = self.get("screenshot").await;
-        base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap_or_default())
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).unwrap()
     }
 
     /// Saves a PNG of the viewport as `target/screenshots/<name>.png`; returns its path.
@@ -654,23 +528,10 @@ impl Browser {
 
     /// The browser console since the last call (for failure messages).
     pub async fn console(&self) -> Vec<String> {
-        match self
-            .cmd(
-                reqwest::Method::POST,
-                "se/log",
-                Some(json!({"type": "browser"})),
-            )
-            .await
-        {
+        match self.cmd(reqwest::Method::POST, "se/log", Some(json!({"type": "browser"}))).await {
             Ok(Value::Array(a)) => a
                 .iter()
-                .map(|e| {
-                    format!(
-                        "{} {}",
-                        e["level"].as_str().unwrap_or(""),
-                        e["message"].as_str().unwrap_or("")
-                    )
-                })
+                .map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
                 .collect(),
             _ => Vec::new(),
         }
@@ -680,18 +541,11 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // Ask chromedriver to close Chromium, then end the whole process group.
-        if let Some(path) = self
-            .session
-            .split_once(&format!("127.0.0.1:{}", self.port))
-            .map(|(_, p)| p.to_string())
-        {
+        if let Some(path) = self.session.split_once(&format!("127.0.0.1:{}", self.port)).map(|(_, p)| p.to_string()) {
             let _ = blocking_delete(self.port, &path);
         }
         let pgid = self.driver.id();
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -737,8 +591,7 @@ pub fn decode_consent(cookie: &str) -> (Value, bool) {
         .decode(payload.trim_end_matches('='))
         .unwrap_or_else(|e| panic!("ktra_consent payload is not base64url ({e}): {cookie}"));
     (
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("ktra_consent payload is not JSON ({e}): {cookie}")),
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("ktra_consent payload is not JSON ({e}): {cookie}")),
         !sig.is_empty(),
     )
 }
@@ -762,10 +615,7 @@ impl Stack {
     /// A fresh database `ktra_t_<name>`, a collector whose one site (`name`)
     /// allows the page server's origin (and whose tracking links may point
     /// to it), the built assets, and a new browser.
-    pub async fn start(
-        name: &str,
-        site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
-    ) -> Self {
+    pub async fn start(name: &str, site: impl FnOnce(&mut ktra_collector::config::SiteConfig)) -> Self {
         Self::start_in(name, test_pages_dir(), site).await
     }
 
@@ -790,21 +640,12 @@ impl Stack {
         pages.set("COLLECTOR", &collector.url);
         pages.set("SITE", &collector.site);
         let browser = Browser::start().await;
-        Self {
-            ch,
-            collector,
-            pages,
-            browser,
-            _one_at_a_time: lock,
-        }
+        Self { ch, collector, pages, browser, _one_at_a_time: lock }
     }
 
     /// Replaces the collector by a new one (new port, new spool) whose site
     /// config went through `site`, and points the pages at it.
-    pub async fn restart_collector(
-        &mut self,
-        site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
-    ) {
+    pub async fn restart_collector(&mut self, site: impl FnOnce(&mut ktra_collector::config::SiteConfig)) {
         let mut cfg = self.collector.config.clone();
         cfg.spool.dir = crate::fresh_dir(&format!("spool-{}", self.ch.name));
         site(cfg.sites.get_mut(&self.ch.name).unwrap());
@@ -815,19 +656,14 @@ impl Stack {
 
     /// Requests for an asset kind the collector counted (this process, all collectors).
     pub async fn asset_requests(&self, kind: &str) -> f64 {
-        crate::metric(
-            &self.collector.metrics().await,
-            "ktra_asset_requests_total",
-            &[("asset", kind)],
-        )
+        crate::metric(&self.collector.metrics().await, "ktra_asset_requests_total", &[("asset", kind)])
     }
 
     /// Events of this test's site that reached the collector (accepted or refused).
     pub async fn events_received(&self) -> f64 {
         let m = self.collector.metrics().await;
         let site = [("site", self.collector.site.as_str())];
-        crate::metric(&m, "ktra_accepted_events_total", &site)
-            + crate::metric(&m, "ktra_rejected_events_total", &site)
+        crate::metric(&m, "ktra_accepted_events_total", &site) + crate::metric(&m, "ktra_rejected_events_total", &site)
     }
 
     /// Events of this site the collector accepted.
@@ -852,23 +688,13 @@ impl Stack {
 
     /// Whether a dialog is open now.
     pub async fn banner_open(&self) -> bool {
-        self.browser
-            .js(
-                &format!("return !!{BANNER_ROOT}?.querySelector('[role=dialog]')"),
-                vec![],
-            )
-            .await
+        self.browser.js(&format!("return !!{BANNER_ROOT}?.querySelector('[role=dialog]')"), vec![]).await
             == Value::Bool(true)
     }
 
     /// An element of the banner (`css` inside its shadow root).
     pub async fn banner_el(&self, css: &str) -> Element {
-        self.browser
-            .element_by_js(&format!(
-                "return {BANNER_ROOT}.querySelector({})",
-                json!(css)
-            ))
-            .await
+        self.browser.element_by_js(&format!("return {BANNER_ROOT}.querySelector({})", json!(css))).await
     }
 
     /// Waits until the loader has the site config (so it decided whether to ask).
@@ -884,15 +710,11 @@ impl Stack {
 
     /// Waits until `ktra_consent` holds a signed token and returns its payload.
     pub async fn signed_consent(&self) -> (String, Value) {
-        wait_until(
-            "a signed ktra_consent cookie",
-            Duration::from_secs(15),
-            || async {
-                let c = self.browser.cookie("ktra_consent").await?;
-                let (payload, signed) = decode_consent(&c);
-                signed.then_some((c, payload))
-            },
-        )
+        wait_until("a signed ktra_consent cookie", Duration::from_secs(15), || async {
+            let c = self.browser.cookie("ktra_consent").await?;
+            let (payload, signed) = decode_consent(&c);
+            signed.then_some((c, payload))
+        })
         .await
     }
 
@@ -904,10 +726,7 @@ impl Stack {
                 return v;
             }
             if Instant::now() >= until {
-                panic!(
-                    "timed out waiting for the {name} cookie; browser console:\n{}",
-                    self.console().await
-                );
+                panic!("timed out waiting for the {name} cookie; browser console:\n{}", self.console().await);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -38,7 +38,12 @@ pub struct Ch {
 impl Ch {
     /// Drops and creates database `ktra_t_<name>`.
     pub async fn fresh(name: &str) -> Self {
-        let ch = Self { url: clickhouse_url(), db: format!("ktra_t_{name}"), name: name.to_string(), http: reqwest::Client::new() };
+        let ch = Self {
+            url: clickhouse_url(),
+            db: format!("ktra_t_{name}"),
+            name: name.to_string(),
+            http: reqwest::Client::new(),
+        };
         ch.exec_in("default", &format!("DROP DATABASE IF EXISTS {}", ch.db)).await.unwrap();
         ch
     }
@@ -153,20 +158,33 @@ impl TestCollector {
 
     /// Records a decision and returns the response JSON.
     pub async fn consent(&self, body: Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}/v1/consent", self.url)).header("content-type", "text/plain").body(body.to_string()).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/v1/consent", self.url))
+            .header("content-type", "text/plain")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Grants analytics and marketing for `site`; returns the token.
     pub async fn grant(&self, site: &str) -> String {
-        let (s, v) = self.consent(json!({"site": site, "action": "grant", "granted": ["analytics", "marketing"], "language": "en"})).await;
+        let (s, v) = self
+            .consent(json!({"site": site, "action": "grant", "granted": ["analytics", "marketing"], "language": "en"}))
+            .await;
         assert_eq!(s, 200, "{v}");
         v["token"].as_str().unwrap().to_string()
     }
 
     /// Posts a raw body to `/v1/events` with extra headers.
-    pub async fn post_raw(&self, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let mut req = self.http.post(format!("{}/v1/events", self.url));
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
             req = req.header("user-agent", CHROME_UA);

@@ -88,7 +88,13 @@ pub fn build(entries: &[Entry]) -> Vec<u8> {
         offsets.push(data.len());
         let record = Value::Map(vec![
             ("city", Value::Map(vec![("names", Value::Map(vec![("en", Value::Str(e.city))]))])),
-            ("country", Value::Map(vec![("iso_code", Value::Str(e.country)), ("names", Value::Map(vec![("en", Value::Str(e.country))]))])),
+            (
+                "country",
+                Value::Map(vec![
+                    ("iso_code", Value::Str(e.country)),
+                    ("names", Value::Map(vec![("en", Value::Str(e.country))])),
+                ]),
+            ),
             ("subdivisions", Value::Array(vec![Value::Map(vec![("iso_code", Value::Str(e.region))])])),
         ]);
         encode(&mut data, &record);
@@ -162,7 +168,10 @@ mod tests {
         let path = dir.join("t.mmdb");
         std::fs::write(&path, db).unwrap();
         let geo = GeoIp::open(&path).unwrap();
-        assert_eq!(geo.lookup("81.2.69.142".parse().unwrap()), Geo { country: "GB".into(), region: "ENG".into(), city: "London".into() });
+        assert_eq!(
+            geo.lookup("81.2.69.142".parse().unwrap()),
+            Geo { country: "GB".into(), region: "ENG".into(), city: "London".into() }
+        );
         assert_eq!(geo.lookup("203.0.113.5".parse().unwrap()).city, "Berlin");
         assert_eq!(geo.lookup("203.0.113.200".parse().unwrap()), Geo::default());
         assert_eq!(geo.lookup("8.8.8.8".parse().unwrap()), Geo::default());

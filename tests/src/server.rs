@@ -94,7 +94,11 @@ impl PrivateClickHouse {
             if ok {
                 return;
             }
-            assert!(Instant::now() < until, "private ClickHouse did not start: {}", std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < until,
+                "private ClickHouse did not start: {}",
+                std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -120,7 +124,11 @@ pub fn collector_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let bin = dir.join("ktra-collector");
-    assert!(bin.exists(), "{} not found: build it first (`cargo build -p ktra-collector`; `cargo xtask test` does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (`cargo build -p ktra-collector`; `cargo xtask test` does)",
+        bin.display()
+    );
     bin
 }
 
@@ -153,7 +161,8 @@ impl CollectorProcess {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = lines.next().expect("collector printed nothing").unwrap();
-        let url = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+        let url =
+            line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
         std::thread::spawn(move || for _ in lines {});
         Self { url, child }
     }

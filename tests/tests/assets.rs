@@ -5,7 +5,10 @@
 use ktra_tests::*;
 
 fn web_dir() -> std::path::PathBuf {
-    let d = std::path::PathBuf::from(std::env::var("KTRA_WEB_DIR").expect("KTRA_WEB_DIR is not set: run `cargo xtask test` (or `cargo xtask build-web`)"));
+    let d = std::path::PathBuf::from(
+        std::env::var("KTRA_WEB_DIR")
+            .expect("KTRA_WEB_DIR is not set: run `cargo xtask test` (or `cargo xtask build-web`)"),
+    );
     assert!(d.join("ktra.js").is_file(), "{} has no ktra.js: run `cargo xtask build-web`", d.display());
     d
 }
@@ -35,7 +38,11 @@ async fn assets_have_their_types_encodings_and_headers() {
     assert_eq!(h["timing-allow-origin"], "*");
     assert_eq!(h["cross-origin-resource-policy"], "cross-origin");
     let body = wasm.bytes().await.unwrap();
-    assert_eq!(body, std::fs::read(dir.join("pixel/ktra_pixel_bg.wasm.br")).unwrap(), "the precompressed file is served");
+    assert_eq!(
+        body,
+        std::fs::read(dir.join("pixel/ktra_pixel_bg.wasm.br")).unwrap(),
+        "the precompressed file is served"
+    );
 
     let gz = get("/ktra.js", "gzip").await.unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");

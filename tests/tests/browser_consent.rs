@@ -24,10 +24,7 @@ struct Baseline {
 }
 
 async fn baseline(s: &Stack) -> Baseline {
-    Baseline {
-        wasm: s.asset_requests("pixel_wasm").await,
-        js: s.asset_requests("pixel_js").await,
-    }
+    Baseline { wasm: s.asset_requests("pixel_wasm").await, js: s.asset_requests("pixel_js").await }
 }
 
 /// Nothing of the pixel happened: no visitor cookie (for WebDriver nor for
@@ -37,47 +34,19 @@ async fn assert_nothing_tracked(s: &Stack, base: &Baseline, when: &str) {
     let b = &s.browser;
     assert_eq!(b.cookie("ktra_vid").await, None, "{when}: ktra_vid is set");
     assert_eq!(b.cookie("ktra_sid").await, None, "{when}: ktra_sid is set");
-    assert!(
-        !b.document_cookie().await.contains("ktra_vid"),
-        "{when}: page scripts see ktra_vid"
-    );
+    assert!(!b.document_cookie().await.contains("ktra_vid"), "{when}: page scripts see ktra_vid");
     for part in ["/v1/events", "/pixel/", ".wasm"] {
-        assert_eq!(
-            b.requested(part).await,
-            Vec::<String>::new(),
-            "{when}: the page requested {part}"
-        );
+        assert_eq!(b.requested(part).await, Vec::<String>::new(), "{when}: the page requested {part}");
     }
-    assert_eq!(
-        s.asset_requests("pixel_wasm").await,
-        base.wasm,
-        "{when}: the collector served the wasm"
-    );
-    assert_eq!(
-        s.asset_requests("pixel_js").await,
-        base.js,
-        "{when}: the collector served the pixel's JS"
-    );
-    assert_eq!(
-        s.events_received().await,
-        0.0,
-        "{when}: events reached the collector"
-    );
-    assert_eq!(
-        s.ch.count("SELECT count() FROM events").await,
-        0,
-        "{when}: events were stored"
-    );
+    assert_eq!(s.asset_requests("pixel_wasm").await, base.wasm, "{when}: the collector served the wasm");
+    assert_eq!(s.asset_requests("pixel_js").await, base.js, "{when}: the collector served the pixel's JS");
+    assert_eq!(s.events_received().await, 0.0, "{when}: events reached the collector");
+    assert_eq!(s.ch.count("SELECT count() FROM events").await, 0, "{when}: events were stored");
 }
 
 /// Waits for `n` rows in `consent_log` and returns them, oldest first.
 async fn decisions(s: &Stack, n: u64) -> Vec<Value> {
-    assert_eq!(
-        s.ch.wait_count("SELECT count() FROM consent_log", n, WAIT)
-            .await,
-        n,
-        "decisions in consent_log"
-    );
+    assert_eq!(s.ch.wait_count("SELECT count() FROM consent_log", n, WAIT).await, n, "decisions in consent_log");
     s.ch.rows("SELECT consent_id, action, source, granted, denied, revision, language, text_hash, previous_id, visitor_id, gpc, browser, device FROM consent_log ORDER BY recorded_at, action").await
 }
 
@@ -86,11 +55,7 @@ fn assert_decision(row: &Value, action: &str, source: &str, granted: &[&str], gp
     assert_eq!(row["action"], action, "{row}");
     assert_eq!(row["source"], source, "{row}");
     assert_eq!(row["granted"], json!(granted), "{row}");
-    let denied: Vec<&str> = BOTH
-        .iter()
-        .copied()
-        .filter(|p| !granted.contains(p))
-        .collect();
+    let denied: Vec<&str> = BOTH.iter().copied().filter(|p| !granted.contains(p)).collect();
     assert_eq!(row["denied"], json!(denied), "{row}");
     assert_eq!(row["language"], "en", "{row}");
     let hash = row["text_hash"].as_str().unwrap();
@@ -113,14 +78,8 @@ fn assert_token(s: &Stack, payload: &Value, purposes: &[&str], revision: u64) {
     assert_eq!(payload["p"], json!(purposes), "{payload}");
     assert_eq!(payload["r"], revision, "{payload}");
     let days = (payload["e"].as_i64().unwrap() - now_ms() / 1000) as f64 / 86_400.0;
-    assert!(
-        (181.0..=182.1).contains(&days),
-        "expires in 182 days, not {days}: {payload}"
-    );
-    assert!(
-        !payload["c"].as_str().unwrap_or("").is_empty(),
-        "names its consent id: {payload}"
-    );
+    assert!((181.0..=182.1).contains(&days), "expires in 182 days, not {days}: {payload}");
+    assert!(!payload["c"].as_str().unwrap_or("").is_empty(), "names its consent id: {payload}");
 }
 
 /// The visitor id inside a `ktra_vid` value (`<id>.<created>`).
@@ -157,26 +116,15 @@ async fn before_a_choice_nothing_tracks_and_a_keyboard_refusal_is_recorded_and_k
     assert_eq!(dialog["modal"], "true", "{dialog}");
     assert_eq!(dialog["title"], "Your privacy choices", "{dialog}");
     assert_eq!(dialog["described"], true, "{dialog}");
-    assert_eq!(
-        dialog["buttons"],
-        json!(["Accept all", "Reject all", "Customize"]),
-        "{dialog}"
-    );
+    assert_eq!(dialog["buttons"], json!(["Accept all", "Reject all", "Customize"]), "{dialog}");
     let looks = dialog["looks"].as_array().unwrap();
-    assert!(
-        looks.iter().all(|l| *l == looks[0]),
-        "the three choices have equal weight: {dialog}"
-    );
+    assert!(looks.iter().all(|l| *l == looks[0]), "the three choices have equal weight: {dialog}");
 
     // Give a loader that would misbehave the time to do it, then: nothing.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_nothing_tracked(&s, &base, "before any choice").await;
     assert_eq!(
-        b.js(
-            "return [window.__analyticsTagRan, window.__marketingTagRan]",
-            vec![]
-        )
-        .await,
+        b.js("return [window.__analyticsTagRan, window.__marketingTagRan]", vec![]).await,
         json!([null, null]),
         "consent-gated tags ran"
     );
@@ -187,16 +135,9 @@ async fn before_a_choice_nothing_tracks_and_a_keyboard_refusal_is_recorded_and_k
         b.press(Key::Tab).await;
         seen.push(b.focused().await);
     }
-    assert_eq!(
-        seen,
-        ["accept", "reject", "customize", "accept"],
-        "Tab order (and the focus trap) in the banner"
-    );
+    assert_eq!(seen, ["accept", "reject", "customize", "accept"], "Tab order (and the focus trap) in the banner");
     b.press(Key::Escape).await;
-    assert!(
-        s.banner_open().await,
-        "Escape is not a choice on a first banner"
-    );
+    assert!(s.banner_open().await, "Escape is not a choice on a first banner");
     b.press(Key::Tab).await;
     let mut tabs = 0;
     while b.focused().await != "reject" {
@@ -211,10 +152,7 @@ async fn before_a_choice_nothing_tracks_and_a_keyboard_refusal_is_recorded_and_k
     assert_token(&s, &payload, &[], 1);
     let log = decisions(&s, 1).await;
     assert_decision(&log[0], "deny", "banner", &[], false);
-    assert_eq!(
-        log[0]["consent_id"], payload["c"],
-        "the cookie names the recorded decision"
-    );
+    assert_eq!(log[0]["consent_id"], payload["c"], "the cookie names the recorded decision");
     assert_eq!(num(&log[0]["revision"]), 1.0);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_nothing_tracked(&s, &base, "after Reject all").await;
@@ -223,28 +161,12 @@ async fn before_a_choice_nothing_tracks_and_a_keyboard_refusal_is_recorded_and_k
     b.refresh().await;
     s.loader_ready().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        !s.banner_open().await,
-        "the banner asked again after a refusal:\n{}",
-        s.console().await
-    );
+    assert!(!s.banner_open().await, "the banner asked again after a refusal:\n{}", s.console().await);
     assert_nothing_tracked(&s, &base, "after a reload").await;
+    assert_eq!(b.cookie("ktra_consent").await.as_deref(), Some(token.as_str()), "the decision is kept as it was");
+    assert_eq!(s.ch.count("SELECT count() FROM consent_log").await, 1, "a reload records nothing");
     assert_eq!(
-        b.cookie("ktra_consent").await.as_deref(),
-        Some(token.as_str()),
-        "the decision is kept as it was"
-    );
-    assert_eq!(
-        s.ch.count("SELECT count() FROM consent_log").await,
-        1,
-        "a reload records nothing"
-    );
-    assert_eq!(
-        b.js(
-            "return [window.__analyticsTagRan, window.__marketingTagRan]",
-            vec![]
-        )
-        .await,
+        b.js("return [window.__analyticsTagRan, window.__marketingTagRan]", vec![]).await,
         json!([null, null]),
         "consent-gated tags ran after a refusal"
     );
@@ -265,32 +187,15 @@ async fn accept_all_loads_the_pixel_with_a_signed_token_recorded_as_proof() {
     assert_token(&s, &payload, &BOTH, 1);
     let vid = wait_vid(&s).await;
     assert!(
-        b.document_cookie()
-            .await
-            .contains(&format!("ktra_vid={vid}")),
+        b.document_cookie().await.contains(&format!("ktra_vid={vid}")),
         "ktra_vid is a first-party cookie of the page"
     );
     assert!(b.cookie("ktra_sid").await.is_some(), "no ktra_sid");
 
     let wasm = format!("{}/pixel/ktra_pixel_bg.wasm", s.collector.url);
-    assert_eq!(
-        b.requested(".wasm").await,
-        vec![wasm.clone()],
-        "the page loaded the pixel's wasm from the collector"
-    );
-    assert_eq!(
-        s.asset_requests("pixel_wasm").await,
-        base.wasm + 1.0,
-        "the collector served the wasm once"
-    );
-    assert_eq!(
-        b.js(
-            "return [window.__analyticsTagRan, window.__marketingTagRan]",
-            vec![]
-        )
-        .await,
-        json!([true, true])
-    );
+    assert_eq!(b.requested(".wasm").await, vec![wasm.clone()], "the page loaded the pixel's wasm from the collector");
+    assert_eq!(s.asset_requests("pixel_wasm").await, base.wasm + 1.0, "the collector served the wasm once");
+    assert_eq!(b.js("return [window.__analyticsTagRan, window.__marketingTagRan]", vec![]).await, json!([true, true]));
 
     let log = decisions(&s, 1).await;
     assert_decision(&log[0], "grant", "banner", &BOTH, false);
@@ -298,22 +203,13 @@ async fn accept_all_loads_the_pixel_with_a_signed_token_recorded_as_proof() {
 
     // The page view, under this decision and this visitor.
     assert_eq!(
-        s.ch.wait_count(
-            "SELECT count() FROM events WHERE event_type = 'page_view'",
-            1,
-            WAIT
-        )
-        .await,
+        s.ch.wait_count("SELECT count() FROM events WHERE event_type = 'page_view'", 1, WAIT).await,
         1,
         "{}",
         s.console().await
     );
-    let pv = &s
-        .ch
-        .rows(
-            "SELECT visitor_id, consent_id, url, is_bot FROM events WHERE event_type = 'page_view'",
-        )
-        .await[0];
+    let pv =
+        &s.ch.rows("SELECT visitor_id, consent_id, url, is_bot FROM events WHERE event_type = 'page_view'").await[0];
     assert_eq!(pv["visitor_id"], visitor_id(&vid), "{pv}");
     assert_eq!(pv["consent_id"], payload["c"], "{pv}");
     assert_eq!(pv["url"], page.as_str(), "{pv}");
@@ -327,28 +223,13 @@ async fn accept_all_loads_the_pixel_with_a_signed_token_recorded_as_proof() {
     .await;
     s.loader_ready().await;
     assert!(!s.banner_open().await, "asked again after Accept all");
+    assert_eq!(s.ch.wait_count("SELECT count() FROM events WHERE event_type = 'page_view'", 2, WAIT).await, 2);
     assert_eq!(
-        s.ch.wait_count(
-            "SELECT count() FROM events WHERE event_type = 'page_view'",
-            2,
-            WAIT
-        )
-        .await,
-        2
-    );
-    assert_eq!(
-        s.ch.count(&format!(
-            "SELECT uniqExact(visitor_id) FROM events WHERE visitor_id = '{}'",
-            visitor_id(&vid)
-        ))
-        .await,
+        s.ch.count(&format!("SELECT uniqExact(visitor_id) FROM events WHERE visitor_id = '{}'", visitor_id(&vid)))
+            .await,
         1
     );
-    assert_eq!(
-        s.ch.count("SELECT count() FROM consent_log").await,
-        1,
-        "a reload records nothing"
-    );
+    assert_eq!(s.ch.count("SELECT count() FROM consent_log").await, 1, "a reload records nothing");
 }
 
 #[tokio::test]
@@ -361,13 +242,7 @@ async fn customize_with_only_analytics_never_starts_the_pixel() {
 
     b.click(&s.banner_el("[data-a=customize]").await).await;
     let switches = format!("[...{BANNER_ROOT}.querySelectorAll('input[type=checkbox]')].map(x => [x.id, x.checked, x.disabled, x.getClientRects().length > 0])");
-    let state = b
-        .wait_js(
-            "the categories",
-            &format!("(s => s[0][3] && s)({switches})"),
-            WAIT,
-        )
-        .await;
+    let state = b.wait_js("the categories", &format!("(s => s[0][3] && s)({switches})"), WAIT).await;
     assert_eq!(
         state,
         json!([
@@ -377,20 +252,12 @@ async fn customize_with_only_analytics_never_starts_the_pixel() {
         ]),
         "necessary is locked on, nothing else is pre-ticked"
     );
-    assert_eq!(
-        b.focused().await,
-        "#ktra-analytics",
-        "focus moves to the first choice"
-    );
+    assert_eq!(b.focused().await, "#ktra-analytics", "focus moves to the first choice");
     b.screenshot("banner-customize").await;
     // Escape goes back to the first layer, never decides.
     b.press(Key::Escape).await;
     assert_eq!(
-        b.js(
-            &format!("return {BANNER_ROOT}.querySelector('.ktra-cats').hidden"),
-            vec![]
-        )
-        .await,
+        b.js(&format!("return {BANNER_ROOT}.querySelector('.ktra-cats').hidden"), vec![]).await,
         true,
         "Escape closes Customize"
     );
@@ -407,11 +274,7 @@ async fn customize_with_only_analytics_never_starts_the_pixel() {
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_nothing_tracked(&s, &base, "with analytics only").await;
     assert_eq!(
-        b.js(
-            "return [window.__analyticsTagRan, window.__marketingTagRan]",
-            vec![]
-        )
-        .await,
+        b.js("return [window.__analyticsTagRan, window.__marketingTagRan]", vec![]).await,
         json!([true, null]),
         "only the analytics tag runs"
     );
@@ -438,26 +301,12 @@ async fn a_new_revision_asks_everyone_again() {
     s.browser.goto(&page).await;
     s.banner_shown().await;
     assert!(
-        s.browser
-            .js(
-                &format!("return !{BANNER_ROOT}.querySelector('[data-a=x]')"),
-                vec![]
-            )
-            .await
-            == json!(true),
+        s.browser.js(&format!("return !{BANNER_ROOT}.querySelector('[data-a=x]')"), vec![]).await == json!(true),
         "a first banner (no close button): a choice is needed"
     );
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(
-        s.browser.requested(".wasm").await,
-        Vec::<String>::new(),
-        "the pixel started on an old revision"
-    );
-    assert_eq!(
-        s.asset_requests("pixel_wasm").await,
-        base.wasm,
-        "the collector served the wasm on an old revision"
-    );
+    assert_eq!(s.browser.requested(".wasm").await, Vec::<String>::new(), "the pixel started on an old revision");
+    assert_eq!(s.asset_requests("pixel_wasm").await, base.wasm, "the collector served the wasm on an old revision");
 
     s.browser.click(&s.banner_el("[data-a=accept]").await).await;
     let (_, second) = browser::wait_until("a token of revision 2", WAIT, || async {
@@ -467,15 +316,10 @@ async fn a_new_revision_asks_everyone_again() {
     .await;
     assert_token(&s, &second, &BOTH, 2);
     let log = decisions(&s, 2).await;
-    let renewed = log
-        .iter()
-        .find(|r| num(&r["revision"]) == 2.0)
-        .unwrap_or_else(|| panic!("no revision 2 decision: {log:?}"));
+    let renewed =
+        log.iter().find(|r| num(&r["revision"]) == 2.0).unwrap_or_else(|| panic!("no revision 2 decision: {log:?}"));
     assert_decision(renewed, "grant", "banner", &BOTH, false);
-    assert_eq!(
-        renewed["previous_id"], first["c"],
-        "the new decision names the one it replaces"
-    );
+    assert_eq!(renewed["previous_id"], first["c"], "the new decision names the one it replaces");
     browser::wait_until("the wasm after the new decision", WAIT, || async {
         (!s.browser.requested(".wasm").await.is_empty()).then_some(())
     })
@@ -491,15 +335,9 @@ async fn withdrawal_deletes_the_cookies_stops_every_beacon_and_erases_the_visito
     b.click(&s.banner_el("[data-a=accept]").await).await;
     let (granted, grant) = s.signed_consent().await;
     let vid = wait_vid(&s).await;
-    b.js("ktra('track', 'before_withdrawal', {step: 1})", vec![])
-        .await;
+    b.js("ktra('track', 'before_withdrawal', {step: 1})", vec![]).await;
     let stored = "SELECT count() FROM events WHERE event_type IN ('page_view', 'custom')";
-    assert_eq!(
-        s.ch.wait_count(stored, 2, WAIT).await,
-        2,
-        "page view and custom event:\n{}",
-        s.console().await
-    );
+    assert_eq!(s.ch.wait_count(stored, 2, WAIT).await, 2, "page view and custom event:\n{}", s.console().await);
 
     let received = s.events_received().await;
     let t0 = b.now().await;
@@ -511,33 +349,18 @@ async fn withdrawal_deletes_the_cookies_stops_every_beacon_and_erases_the_visito
     })
     .await;
     assert_token(&s, &denial, &[], 1);
-    assert_eq!(
-        b.cookie("ktra_vid").await,
-        None,
-        "ktra_vid survived the withdrawal"
-    );
-    assert_eq!(
-        b.cookie("ktra_sid").await,
-        None,
-        "ktra_sid survived the withdrawal"
-    );
-    assert!(
-        !b.document_cookie().await.contains("ktra_vid"),
-        "page scripts still see ktra_vid"
-    );
+    assert_eq!(b.cookie("ktra_vid").await, None, "ktra_vid survived the withdrawal");
+    assert_eq!(b.cookie("ktra_sid").await, None, "ktra_sid survived the withdrawal");
+    assert!(!b.document_cookie().await.contains("ktra_vid"), "page scripts still see ktra_vid");
 
     let log = decisions(&s, 2).await;
-    let w = log
-        .iter()
-        .find(|r| r["action"] == "withdraw")
-        .unwrap_or_else(|| panic!("no withdrawal in {log:?}"));
+    let w = log.iter().find(|r| r["action"] == "withdraw").unwrap_or_else(|| panic!("no withdrawal in {log:?}"));
     assert_decision(w, "withdraw", "api", &[], false);
     assert_eq!(w["previous_id"], grant["c"], "names the consent withdrawn");
 
     // Everything that would make the pixel send: input, a scroll, API calls,
     // an SPA navigation, and finally leaving the page.
-    b.js("window.scrollTo(0, document.body.scrollHeight)", vec![])
-        .await;
+    b.js("window.scrollTo(0, document.body.scrollHeight)", vec![]).await;
     b.click(&b.find("#buy").await).await;
     b.js("ktra('track', 'after_withdrawal'); ktra('purchase', {order_id: 'late-1', value: 9}); history.pushState({}, '', '/after-withdrawal')", vec![]).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -548,45 +371,23 @@ async fn withdrawal_deletes_the_cookies_stops_every_beacon_and_erases_the_visito
         .filter(|r| r.url.contains("/v1/events") && r.start > t0)
         .map(|r| r.url)
         .collect();
-    assert_eq!(
-        late,
-        Vec::<String>::new(),
-        "the page sent events after the withdrawal"
-    );
+    assert_eq!(late, Vec::<String>::new(), "the page sent events after the withdrawal");
     assert_eq!(b.cookie("ktra_vid").await, None, "ktra_vid came back");
     b.goto(&s.pages.other_site_url("/bye.html")).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(
-        s.events_received().await,
-        received,
-        "events reached the collector after the withdrawal"
-    );
+    assert_eq!(s.events_received().await, received, "events reached the collector after the withdrawal");
 
     assert_eq!(
-        s.ch.count(&format!(
-            "SELECT count() FROM events WHERE ts_ms >= {withdrawn_at}"
-        ))
-        .await,
+        s.ch.count(&format!("SELECT count() FROM events WHERE ts_ms >= {withdrawn_at}")).await,
         0,
         "events stored after the withdrawal"
     );
 
     // erase_on_withdraw: the visitor's events are gone; the proof stays.
-    assert_eq!(
-        s.ch.count("SELECT count() FROM consent_log WHERE action = 'withdraw'")
-            .await,
-        1
-    );
+    assert_eq!(s.ch.count("SELECT count() FROM consent_log WHERE action = 'withdraw'").await, 1);
     let left =
-        s.ch.wait_count(
-            &format!(
-                "SELECT count() FROM events WHERE visitor_id = '{}'",
-                visitor_id(&vid)
-            ),
-            0,
-            WAIT,
-        )
-        .await;
+        s.ch.wait_count(&format!("SELECT count() FROM events WHERE visitor_id = '{}'", visitor_id(&vid)), 0, WAIT)
+            .await;
     assert_eq!(
         (w["visitor_id"].as_str().unwrap(), left),
         (visitor_id(&vid), 0),
@@ -611,12 +412,13 @@ async fn global_privacy_control_keeps_marketing_off_and_the_banner_says_so() {
     b.screenshot("banner-gpc").await;
 
     b.click(&s.banner_el("[data-a=customize]").await).await;
-    let checked = b.js(&format!("return ['analytics', 'marketing'].map(k => {BANNER_ROOT}.getElementById('ktra-' + k).checked)"), vec![]).await;
-    assert_eq!(
-        checked,
-        json!([false, false]),
-        "marketing (and analytics) start unchecked under GPC"
-    );
+    let checked = b
+        .js(
+            &format!("return ['analytics', 'marketing'].map(k => {BANNER_ROOT}.getElementById('ktra-' + k).checked)"),
+            vec![],
+        )
+        .await;
+    assert_eq!(checked, json!([false, false]), "marketing (and analytics) start unchecked under GPC");
     b.click(&s.banner_el("#ktra-analytics").await).await;
     b.click(&s.banner_el("[data-a=save]").await).await;
     let (_, payload) = s.signed_consent().await;

@@ -73,11 +73,7 @@ struct Steps {
 impl Steps {
     fn new() -> Self {
         let now = Instant::now();
-        Self {
-            start: now,
-            last: now,
-            done: Vec::new(),
-        }
+        Self { start: now, last: now, done: Vec::new() }
     }
 
     fn step(&mut self, name: &'static str) {
@@ -98,11 +94,7 @@ impl Steps {
         for (name, took) in &self.done {
             eprintln!("  {name:<48} {:>6.2} s", took.as_secs_f64());
         }
-        eprintln!(
-            "  {:<48} {:>6.2} s",
-            "total",
-            (self.last - self.start).as_secs_f64()
-        );
+        eprintln!("  {:<48} {:>6.2} s", "total", (self.last - self.start).as_secs_f64());
     }
 }
 
@@ -116,10 +108,7 @@ fn signed_inbox(s: &Stack) -> Value {
     let key = TokenKey::derive(cfg.secret.as_bytes(), "link");
     inbox["site"] = json!(s.collector.site);
     for m in inbox["messages"].as_array_mut().unwrap() {
-        let (lead, message) = (
-            m["lead"].as_str().unwrap().to_string(),
-            m["message"].as_str().unwrap().to_string(),
-        );
+        let (lead, message) = (m["lead"].as_str().unwrap().to_string(), m["message"].as_str().unwrap().to_string());
         let mut open_url = None;
         for link in m["links"].as_array_mut().unwrap() {
             let req = LinkRequest {
@@ -140,9 +129,7 @@ fn signed_inbox(s: &Stack) -> Value {
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
-    url.split(['?', '&', '#'])
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-        .map(str::to_string)
+    url.split(['?', '&', '#']).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).map(str::to_string)
 }
 
 /// A `[data-testid=…]` selector.
@@ -155,10 +142,7 @@ async fn at(s: &Stack, path: &str) {
     s.browser
         .wait_js(
             &format!("the page {path}"),
-            &format!(
-                "location.pathname == {} && document.readyState == 'complete'",
-                json!(path)
-            ),
+            &format!("location.pathname == {} && document.readyState == 'complete'", json!(path)),
             WAIT,
         )
         .await;
@@ -173,14 +157,8 @@ async fn click_to(s: &Stack, css: &str, path: &str) {
 
 /// Waits until the page view of `path` is stored.
 async fn page_view_stored(s: &Stack, path: &str) {
-    let sql =
-        format!("SELECT count() FROM events WHERE event_type = 'page_view' AND path = '{path}'");
-    assert_eq!(
-        s.ch.wait_count(&sql, 1, WAIT).await,
-        1,
-        "the page view of {path}:\n{}",
-        s.console().await
-    );
+    let sql = format!("SELECT count() FROM events WHERE event_type = 'page_view' AND path = '{path}'");
+    assert_eq!(s.ch.wait_count(&sql, 1, WAIT).await, 1, "the page view of {path}:\n{}", s.console().await);
 }
 
 /// Scrolls the page down in a few steps, as a reader does.
@@ -203,16 +181,11 @@ async fn settled(s: &Stack) -> u64 {
     let mut last = (f64::NAN, u64::MAX);
     let mut quiet = Instant::now();
     loop {
-        let now = (
-            s.events_received().await,
-            s.ch.count("SELECT count() FROM events").await,
-        );
+        let now = (s.events_received().await, s.ch.count("SELECT count() FROM events").await);
         if now != last {
             last = now;
             quiet = Instant::now();
-        } else if quiet.elapsed() >= Duration::from_secs(1)
-            && s.events_accepted().await == now.1 as f64
-        {
+        } else if quiet.elapsed() >= Duration::from_secs(1) && s.events_accepted().await == now.1 as f64 {
             return now.1;
         }
         assert!(
@@ -253,10 +226,7 @@ const DOCS_PNG_MAX: usize = 150 * 1024;
 async fn screenshot(s: &Stack, name: &str, docs: bool) {
     let png = s.browser.screenshot_png().await;
     let (w, h) = png_size(&png);
-    assert!(
-        w <= WINDOW.0 && h <= WINDOW.1,
-        "{name}: {w}x{h} is larger than the window"
-    );
+    assert!(w <= WINDOW.0 && h <= WINDOW.1, "{name}: {w}x{h} is larger than the window");
     let target = ktra_tests::browser::screenshot_dir();
     std::fs::create_dir_all(&target).unwrap();
     std::fs::write(target.join(format!("{name}.png")), &png).unwrap();
@@ -265,11 +235,7 @@ async fn screenshot(s: &Stack, name: &str, docs: bool) {
     let update = std::env::var("KTRA_UPDATE_DOCS_SCREENSHOTS").is_ok_and(|v| v == "1");
     let mut wrote: Option<PathBuf> = None;
     if docs && (update || !doc.exists()) {
-        assert!(
-            png.len() <= DOCS_PNG_MAX,
-            "{name}: {} KB is too large for the README",
-            png.len() / 1024
-        );
+        assert!(png.len() <= DOCS_PNG_MAX, "{name}: {} KB is too large for the README", png.len() / 1024);
         std::fs::create_dir_all(&docs_dir).unwrap();
         std::fs::write(&doc, &png).unwrap();
         wrote = Some(doc.canonicalize().unwrap_or(doc));
@@ -277,9 +243,7 @@ async fn screenshot(s: &Stack, name: &str, docs: bool) {
     eprintln!(
         "screenshot {name}: {w}x{h}, {} KB{}",
         png.len() / 1024,
-        wrote
-            .map(|p| format!(" → {}", p.display()))
-            .unwrap_or_default()
+        wrote.map(|p| format!(" → {}", p.display())).unwrap_or_default()
     );
 }
 
@@ -306,13 +270,8 @@ async fn walk() {
     let b = &s.browser;
     let inbox = signed_inbox(&s);
     s.pages.put("/inbox.json", inbox.to_string());
-    let cta = inbox["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["message"] == MESSAGE)
-        .unwrap()["links"][0]
-        .clone();
+    let cta =
+        inbox["messages"].as_array().unwrap().iter().find(|m| m["message"] == MESSAGE).unwrap()["links"][0].clone();
     let landing = s.pages.url(cta["path"].as_str().unwrap());
     steps.step("stack: database, collector, shop, Chromium");
 
@@ -320,41 +279,20 @@ async fn walk() {
     b.goto(&s.pages.url("/inbox.html")).await;
     b.wait_js(
         "the inbox to list tracked messages",
-        &format!("(l => l && l.dataset.ready == 'true' && l.dataset.tracked == 'true')(document.querySelector('{}'))", tid("inbox-list")),
+        &format!(
+            "(l => l && l.dataset.ready == 'true' && l.dataset.tracked == 'true')(document.querySelector('{}'))",
+            tid("inbox-list")
+        ),
         WAIT,
     )
     .await;
-    b.click(
-        &b.find(&format!(
-            "{}[data-message-id=\"{MESSAGE}\"]",
-            tid("inbox-message")
-        ))
-        .await,
-    )
-    .await;
-    let opens = format!(
-        "SELECT count() FROM email_opens WHERE message_id = '{MESSAGE}' AND lead_id = '{LEAD}'"
-    );
-    assert_eq!(
-        s.ch.wait_count(&opens, 1, WAIT).await,
-        1,
-        "the open pixel of the message read"
-    );
-    let link = b
-        .find(&format!(
-            "{}[data-message-id=\"{MESSAGE}\"][data-link-id=\"cta\"]",
-            tid("email-link")
-        ))
-        .await;
+    b.click(&b.find(&format!("{}[data-message-id=\"{MESSAGE}\"]", tid("inbox-message"))).await).await;
+    let opens = format!("SELECT count() FROM email_opens WHERE message_id = '{MESSAGE}' AND lead_id = '{LEAD}'");
+    assert_eq!(s.ch.wait_count(&opens, 1, WAIT).await, 1, "the open pixel of the message read");
+    let link = b.find(&format!("{}[data-message-id=\"{MESSAGE}\"][data-link-id=\"cta\"]", tid("email-link"))).await;
     let href = b.property(&link, "href").await;
-    assert_eq!(
-        href, cta["click_url"],
-        "the email's button is the signed click link"
-    );
-    assert!(
-        text(&href).starts_with(&format!("{}/c/", s.collector.url)),
-        "{href}"
-    );
+    assert_eq!(href, cta["click_url"], "the email's button is the signed click link");
+    assert!(text(&href).starts_with(&format!("{}/c/", s.collector.url)), "{href}");
     b.click(&link).await;
     at(&s, "/landing.html").await;
     let arrived = b.current_url().await;
@@ -371,16 +309,8 @@ async fn walk() {
     s.banner_shown().await;
     b.js("window.scrollTo(0, 0)", vec![]).await;
     screenshot(&s, "demo-banner", true).await;
-    assert_eq!(
-        b.requested(".wasm").await,
-        Vec::<String>::new(),
-        "wasm before the choice"
-    );
-    assert_eq!(
-        b.cookie("ktra_vid").await,
-        None,
-        "ktra_vid before the choice"
-    );
+    assert_eq!(b.requested(".wasm").await, Vec::<String>::new(), "wasm before the choice");
+    assert_eq!(b.cookie("ktra_vid").await, None, "ktra_vid before the choice");
     assert_eq!(s.events_received().await, 0.0, "events before the choice");
     b.click(&s.banner_el("[data-a=accept]").await).await;
     let (granted, grant) = wait_until("the grant's token", WAIT, || async {
@@ -391,31 +321,11 @@ async fn walk() {
     let vid_cookie = s.wait_cookie("ktra_vid").await;
     let vid = vid_cookie.split('.').next().unwrap().to_string();
     let sid = s.wait_cookie("ktra_sid").await;
-    b.wait_js(
-        "ktra_ec to leave the address bar",
-        "!location.search.includes('ktra_ec')",
-        WAIT,
-    )
-    .await;
-    assert_eq!(
-        b.current_url().await,
-        landing,
-        "only ktra_ec leaves the address bar"
-    );
+    b.wait_js("ktra_ec to leave the address bar", "!location.search.includes('ktra_ec')", WAIT).await;
+    assert_eq!(b.current_url().await, landing, "only ktra_ec leaves the address bar");
     page_view_stored(&s, "/landing.html").await;
-    let badge = b
-        .js(
-            &format!(
-                "return document.querySelector('{}').textContent",
-                tid("utm-badge")
-            ),
-            vec![],
-        )
-        .await;
-    assert!(
-        text(&badge).contains(MESSAGE),
-        "the landing page shows its campaign: {badge}"
-    );
+    let badge = b.js(&format!("return document.querySelector('{}').textContent", tid("utm-badge")), vec![]).await;
+    assert!(text(&badge).contains(MESSAGE), "the landing page shows its campaign: {badge}");
     steps.step("banner: accept all; landing page view stored");
     b.js("window.scrollTo(0, 0)", vec![]).await;
     screenshot(&s, "demo-landing", true).await;
@@ -426,53 +336,24 @@ async fn walk() {
     let end_visible = b
         .js(&format!("const r = document.querySelector('{}').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight", tid("article-end")), vec![])
         .await;
-    assert_eq!(
-        end_visible,
-        json!(true),
-        "the end of the article is on screen"
-    );
-    let depths =
-        "SELECT count() FROM events WHERE event_type = 'scroll' AND path = '/journal.html'";
-    assert_eq!(
-        s.ch.wait_count(depths, 5, WAIT).await,
-        5,
-        "25/50/75/90/100 % of the journal"
-    );
+    assert_eq!(end_visible, json!(true), "the end of the article is on screen");
+    let depths = "SELECT count() FROM events WHERE event_type = 'scroll' AND path = '/journal.html'";
+    assert_eq!(s.ch.wait_count(depths, 5, WAIT).await, 5, "25/50/75/90/100 % of the journal");
     steps.step("journal: read to the bottom (5 scroll depths)");
 
     // ---- the newsletter form.
     click_to(&s, &tid("nav-signup"), "/signup.html").await;
-    b.type_into(&b.find(&tid("lead-email")).await, TYPED_EMAIL)
-        .await;
-    b.type_into(&b.find(&tid("lead-name")).await, TYPED_NAME)
-        .await;
+    b.type_into(&b.find(&tid("lead-email")).await, TYPED_EMAIL).await;
+    b.type_into(&b.find(&tid("lead-name")).await, TYPED_NAME).await;
     b.click(&b.find(&tid("lead-agree")).await).await;
     b.click(&b.find(&tid("lead-submit")).await).await;
-    b.wait_js(
-        "the form's thank-you",
-        &format!(
-            "!document.querySelector('{}').hidden",
-            tid("signup-success")
-        ),
-        WAIT,
-    )
-    .await;
+    b.wait_js("the form's thank-you", &format!("!document.querySelector('{}').hidden", tid("signup-success")), WAIT)
+        .await;
     for (what, sql) in [
-        (
-            "the form submit",
-            "SELECT count() FROM events WHERE event_type = 'form_submit' AND form_id = 'lead-form'",
-        ),
-        (
-            "the identify",
-            "SELECT count() FROM events WHERE event_type = 'identify'",
-        ),
+        ("the form submit", "SELECT count() FROM events WHERE event_type = 'form_submit' AND form_id = 'lead-form'"),
+        ("the identify", "SELECT count() FROM events WHERE event_type = 'identify'"),
     ] {
-        assert_eq!(
-            s.ch.wait_count(sql, 1, WAIT).await,
-            1,
-            "{what}:\n{}",
-            s.console().await
-        );
+        assert_eq!(s.ch.wait_count(sql, 1, WAIT).await, 1, "{what}:\n{}", s.console().await);
     }
     steps.step("signup: newsletter form (submit + identify)");
 
@@ -482,51 +363,31 @@ async fn walk() {
     let watched = b
         .wait_js(
             "the studio tour to end",
-            &format!("(v => v.dataset.ended == 'true' && [v.duration, v.currentTime])(document.querySelector('{}'))", tid("tour-video")),
+            &format!(
+                "(v => v.dataset.ended == 'true' && [v.duration, v.currentTime])(document.querySelector('{}'))",
+                tid("tour-video")
+            ),
             WAIT,
         )
         .await;
     eprintln!("studio tour watched: duration, position = {watched}");
     let done = "SELECT count() FROM events WHERE event_type = 'video_complete' AND video_id = 'studio-tour'";
-    assert_eq!(
-        s.ch.wait_count(done, 1, WAIT).await,
-        1,
-        "the video's completion"
-    );
+    assert_eq!(s.ch.wait_count(done, 1, WAIT).await, 1, "the video's completion");
     steps.step("video: the studio tour to the end");
 
     // ---- the product, the cart, the checkout, the thank-you page.
     click_to(&s, ".chapters a[href^='product.html']", "/product.html").await;
-    let product = b
-        .js(
-            &format!(
-                "return document.querySelector('{}').dataset.productId",
-                tid("product")
-            ),
-            vec![],
-        )
-        .await;
+    let product = b.js(&format!("return document.querySelector('{}').dataset.productId", tid("product")), vec![]).await;
     assert_eq!(product, "mug-fieldnote");
     let qty = b.find(&tid("qty")).await;
     b.clear(&qty).await;
     b.type_into(&qty, &QTY.to_string()).await;
     b.click(&b.find(&tid("add-to-cart")).await).await;
-    b.wait_js(
-        "the added-to-cart note",
-        &format!("!document.querySelector('{}').hidden", tid("added-note")),
-        WAIT,
-    )
-    .await;
+    b.wait_js("the added-to-cart note", &format!("!document.querySelector('{}').hidden", tid("added-note")), WAIT)
+        .await;
     click_to(&s, &tid("go-checkout"), "/checkout.html").await;
     let total = b
-        .wait_js(
-            "the cart total",
-            &format!(
-                "document.querySelector('{}').dataset.value",
-                tid("cart-total")
-            ),
-            WAIT,
-        )
+        .wait_js("the cart total", &format!("document.querySelector('{}').dataset.value", tid("cart-total")), WAIT)
         .await;
     assert_eq!(num(&total), VALUE, "the cart holds {QTY} mugs");
     click_to(&s, &tid("place-order"), "/thanks.html").await;
@@ -539,19 +400,9 @@ async fn walk() {
         .await;
     assert_eq!(thanks["reported"], "now", "{thanks}");
     let order_id = text(&thanks["order"]);
-    assert_eq!(
-        (num(&thanks["value"]), thanks["currency"].as_str()),
-        (VALUE, Some("EUR"))
-    );
-    let bought = format!(
-        "SELECT count() FROM events WHERE event_type = 'purchase' AND order_id = '{order_id}'"
-    );
-    assert_eq!(
-        s.ch.wait_count(&bought, 1, WAIT).await,
-        1,
-        "the purchase:\n{}",
-        s.console().await
-    );
+    assert_eq!((num(&thanks["value"]), thanks["currency"].as_str()), (VALUE, Some("EUR")));
+    let bought = format!("SELECT count() FROM events WHERE event_type = 'purchase' AND order_id = '{order_id}'");
+    assert_eq!(s.ch.wait_count(&bought, 1, WAIT).await, 1, "the purchase:\n{}", s.console().await);
     steps.step("shop: product, cart, checkout, thank-you");
 
     // ---- the privacy page: withdraw. Nothing is stored afterwards.
@@ -566,42 +417,20 @@ async fn walk() {
         (t != granted).then_some(())
     })
     .await;
-    wait_until("ktra_vid to go", WAIT, || async {
-        b.cookie("ktra_vid").await.is_none().then_some(())
-    })
-    .await;
-    assert_eq!(
-        b.cookie("ktra_sid").await,
-        None,
-        "ktra_sid survived the withdrawal"
-    );
+    wait_until("ktra_vid to go", WAIT, || async { b.cookie("ktra_vid").await.is_none().then_some(()) }).await;
+    assert_eq!(b.cookie("ktra_sid").await, None, "ktra_sid survived the withdrawal");
     // What would make the pixel send: reading, an API call, another page.
     read_to_bottom(&s).await;
     b.js("ktra('track', 'after_withdrawal')", vec![]).await;
     click_to(&s, &tid("nav-journal"), "/journal.html").await;
     read_to_bottom(&s).await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(
-        b.requested("/v1/events").await,
-        Vec::<String>::new(),
-        "the page after the withdrawal sent events"
-    );
+    assert_eq!(b.requested("/v1/events").await, Vec::<String>::new(), "the page after the withdrawal sent events");
     assert_eq!(b.cookie("ktra_vid").await, None, "ktra_vid came back");
+    assert_eq!(s.events_received().await, received, "events reached the collector after the withdrawal");
+    assert_eq!(s.ch.count("SELECT count() FROM events").await, stored, "events stored after the withdrawal");
     assert_eq!(
-        s.events_received().await,
-        received,
-        "events reached the collector after the withdrawal"
-    );
-    assert_eq!(
-        s.ch.count("SELECT count() FROM events").await,
-        stored,
-        "events stored after the withdrawal"
-    );
-    assert_eq!(
-        s.ch.count(&format!(
-            "SELECT count() FROM events WHERE ts_ms >= {withdrawn_at}"
-        ))
-        .await,
+        s.ch.count(&format!("SELECT count() FROM events WHERE ts_ms >= {withdrawn_at}")).await,
         0,
         "events with a time after the withdrawal"
     );
@@ -609,26 +438,16 @@ async fn walk() {
         .ch
         .rows("SELECT action, granted, consent_id, previous_id FROM consent_log FINAL ORDER BY recorded_at, action")
         .await;
-    let by = |f: &dyn Fn(&str) -> bool| {
-        log.iter()
-            .filter(|r| f(r["action"].as_str().unwrap_or("")))
-            .collect::<Vec<_>>()
-    };
+    let by =
+        |f: &dyn Fn(&str) -> bool| log.iter().filter(|r| f(r["action"].as_str().unwrap_or(""))).collect::<Vec<_>>();
     let (accept, withdraw) = (by(&|a| a == "grant" || a == "change"), by(&|a| a == "withdraw"));
-    assert_eq!(
-        (log.len(), accept.len(), withdraw.len()),
-        (2, 1, 1),
-        "the grant and the withdrawal: {log:?}"
-    );
+    assert_eq!((log.len(), accept.len(), withdraw.len()), (2, 1, 1), "the grant and the withdrawal: {log:?}");
     assert_eq!(
         (&accept[0]["granted"], &accept[0]["consent_id"]),
         (&json!(["analytics", "marketing"]), &grant["c"]),
         "{log:?}"
     );
-    assert_eq!(
-        withdraw[0]["previous_id"], grant["c"],
-        "the withdrawal names the consent withdrawn: {log:?}"
-    );
+    assert_eq!(withdraw[0]["previous_id"], grant["c"], "the withdrawal names the consent withdrawn: {log:?}");
     steps.step("privacy: withdraw; nothing stored afterwards");
 
     // ---- the visit as stored.
@@ -637,38 +456,15 @@ async fn walk() {
 
     // ---- the dashboard.
     b.goto(&format!("{}/dashboard", s.collector.url)).await;
-    b.wait_js(
-        "the sign-in form",
-        "!document.getElementById('login').hidden",
-        WAIT,
-    )
-    .await;
-    b.type_into(
-        &b.find(&tid("admin-key")).await,
-        &s.collector.config.admin_key,
-    )
-    .await;
+    b.wait_js("the sign-in form", "!document.getElementById('login').hidden", WAIT).await;
+    b.type_into(&b.find(&tid("admin-key")).await, &s.collector.config.admin_key).await;
     b.click(&b.find(&tid("login")).await).await;
     let first = dashboard::loaded(&s, "").await;
-    b.click(
-        &b.find(&format!(
-            "{} option[value=\"{}\"]",
-            tid("site-select"),
-            s.collector.site
-        ))
-        .await,
-    )
-    .await;
+    b.click(&b.find(&format!("{} option[value=\"{}\"]", tid("site-select"), s.collector.site)).await).await;
     b.click(&b.find(&tid("range-24h")).await).await;
     dashboard::loaded(&s, &first).await;
     let pressed = b
-        .js(
-            &format!(
-                "return document.querySelector('{}').getAttribute('aria-pressed')",
-                tid("range-24h")
-            ),
-            vec![],
-        )
+        .js(&format!("return document.querySelector('{}').getAttribute('aria-pressed')", tid("range-24h")), vec![])
         .await;
     assert_eq!(pressed, "true", "the 24 h range is picked");
     steps.step("dashboard: sign in, site, 24 h, all panels ready");

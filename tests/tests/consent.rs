@@ -27,7 +27,14 @@ async fn forged_expired_other_site_old_revision_partial_and_missing_tokens_are_r
     let c = TestCollector::start(cfg.clone()).await;
     let key = TokenKey::derive(cfg.secret.as_bytes(), "consent");
     let claims = |f: &dyn Fn(&mut Claims)| {
-        let mut cl = Claims { v: 1, c: uuid::Uuid::new_v4().to_string(), s: c.site.clone(), p: vec!["analytics".into(), "marketing".into()], r: 2, e: unix() + 3600 };
+        let mut cl = Claims {
+            v: 1,
+            c: uuid::Uuid::new_v4().to_string(),
+            s: c.site.clone(),
+            p: vec!["analytics".into(), "marketing".into()],
+            r: 2,
+            e: unix() + 3600,
+        };
         f(&mut cl);
         cl
     };
@@ -62,8 +69,19 @@ async fn forged_expired_other_site_old_revision_partial_and_missing_tokens_are_r
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(ch.count("SELECT count() FROM events").await, 1, "nothing of the refused batches is stored");
     let m = c.metrics().await;
-    for (reason, n) in [("consent_invalid", 3.0), ("consent_expired", 1.0), ("consent_other_site", 1.0), ("consent_old_revision", 1.0), ("consent_purposes", 1.0), ("consent_missing", 1.0)] {
-        assert_eq!(metric(&m, "ktra_rejected_events_total", &[("site", c.site.as_str()), ("reason", reason)]), n, "{reason}");
+    for (reason, n) in [
+        ("consent_invalid", 3.0),
+        ("consent_expired", 1.0),
+        ("consent_other_site", 1.0),
+        ("consent_old_revision", 1.0),
+        ("consent_purposes", 1.0),
+        ("consent_missing", 1.0),
+    ] {
+        assert_eq!(
+            metric(&m, "ktra_rejected_events_total", &[("site", c.site.as_str()), ("reason", reason)]),
+            n,
+            "{reason}"
+        );
     }
     c.stop().await;
 }
@@ -154,7 +172,20 @@ async fn admin_export_and_erasure_leave_zero_rows_for_the_visitor() {
     let ch = Ch::fresh("erase").await;
     let c = TestCollector::start(test_config(&ch)).await;
     let token = c.grant_site().await;
-    assert_eq!(c.post(&c.batch(&token, "vis_gone", "s1", vec![event("page_view", "https://shop.example/", json!({})), event("scroll", "https://shop.example/", json!({"depth": 50}))])).await.0, 202);
+    assert_eq!(
+        c.post(&c.batch(
+            &token,
+            "vis_gone",
+            "s1",
+            vec![
+                event("page_view", "https://shop.example/", json!({})),
+                event("scroll", "https://shop.example/", json!({"depth": 50}))
+            ]
+        ))
+        .await
+        .0,
+        202
+    );
     assert_eq!(c.post(&c.batch(&token, "vis_stays", "s2", pv())).await.0, 202);
     let (s, _) = c.consent(json!({"site": c.site, "action": "withdraw", "previous": token, "vid": "vis_gone"})).await;
     assert_eq!(s, 200);
@@ -164,16 +195,22 @@ async fn admin_export_and_erasure_leave_zero_rows_for_the_visitor() {
     let url = format!("{}/v1/admin/visitors/{}/vis_gone", c.url, c.site);
     assert_eq!(c.http.get(&url).send().await.unwrap().status(), 401, "no key");
     assert_eq!(c.http.get(&url).bearer_auth("wrong-key-wrong-ke").send().await.unwrap().status(), 401, "wrong key");
-    let export: serde_json::Value = c.http.get(&url).bearer_auth("test-admin-key").send().await.unwrap().json().await.unwrap();
+    let export: serde_json::Value =
+        c.http.get(&url).bearer_auth("test-admin-key").send().await.unwrap().json().await.unwrap();
     assert_eq!(export["events"].as_array().unwrap().len(), 2);
     assert_eq!(export["consent_log"].as_array().unwrap().len(), 1);
 
-    let erased: serde_json::Value = c.http.delete(&url).bearer_auth("test-admin-key").send().await.unwrap().json().await.unwrap();
+    let erased: serde_json::Value =
+        c.http.delete(&url).bearer_auth("test-admin-key").send().await.unwrap().json().await.unwrap();
     assert_eq!(erased, json!({"events": 2, "consent_log": 1}));
     for table in ["events", "consent_log"] {
         assert_eq!(ch.count(&format!("SELECT count() FROM {table} WHERE visitor_id = 'vis_gone'")).await, 0, "{table}");
     }
-    assert_eq!(ch.count("SELECT count() FROM events WHERE visitor_id = 'vis_stays'").await, 1, "other visitors are untouched");
+    assert_eq!(
+        ch.count("SELECT count() FROM events WHERE visitor_id = 'vis_stays'").await,
+        1,
+        "other visitors are untouched"
+    );
     c.stop().await;
 }
 
@@ -189,6 +226,10 @@ async fn withdrawal_erases_the_visitors_events_when_the_site_says_so() {
     let (s, v) = c.consent(json!({"site": c.site, "action": "withdraw", "previous": token, "vid": "vis_x"})).await;
     assert_eq!((s, v["erased"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(ch.wait_count("SELECT count() FROM events WHERE visitor_id = 'vis_x'", 0, WAIT).await, 0);
-    assert_eq!(ch.count("SELECT count() FROM consent_log WHERE action = 'withdraw'").await, 1, "the withdrawal's own proof stays");
+    assert_eq!(
+        ch.count("SELECT count() FROM consent_log WHERE action = 'withdraw'").await,
+        1,
+        "the withdrawal's own proof stays"
+    );
     c.stop().await;
 }

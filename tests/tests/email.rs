@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-const IPHONE_MAIL: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
+const IPHONE_MAIL: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
 const GMAIL_PROXY: &str = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
 const YAHOO_PROXY: &str = "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html";
 const APPLE_PREFETCH: &str = "Mozilla/5.0";
@@ -31,7 +32,13 @@ fn geo_db(test: &str) -> std::path::PathBuf {
     let path = dir.join("city.mmdb");
     std::fs::write(
         &path,
-        mmdb::build(&[mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" }]),
+        mmdb::build(&[mmdb::Entry {
+            net: "81.2.69.0".parse().unwrap(),
+            prefix: 24,
+            country: "GB",
+            region: "ENG",
+            city: "London",
+        }]),
     )
     .unwrap();
     path
@@ -62,7 +69,9 @@ async fn sign_raw(c: &TestCollector, key: Option<&str>, body: Value) -> (u16, Va
 
 /// Signs a link through `POST /v1/admin/links`.
 async fn sign(c: &TestCollector, lead: &str, message: &str, url: &str) -> SignedLinks {
-    let (s, v) = sign_raw(c, Some(&c.config.admin_key), json!({"site": c.site, "lead": lead, "message": message, "url": url})).await;
+    let (s, v) =
+        sign_raw(c, Some(&c.config.admin_key), json!({"site": c.site, "lead": lead, "message": message, "url": url}))
+            .await;
     assert_eq!(s, 200, "{v}");
     serde_json::from_value(v).unwrap()
 }
@@ -98,7 +107,11 @@ async fn open(url: &str, ua: &str, ip: &str) {
 
 fn params(c: &TestCollector) -> BTreeMap<&'static str, Param> {
     let now = (now_ms() / 1000) as u32;
-    BTreeMap::from([("site", Param::Str(c.site.clone())), ("from", Param::Time(now - 4 * 86_400)), ("to", Param::Time(now + 86_400))])
+    BTreeMap::from([
+        ("site", Param::Str(c.site.clone())),
+        ("from", Param::Time(now - 4 * 86_400)),
+        ("to", Param::Time(now + 86_400)),
+    ])
 }
 
 async fn query(ch: &Ch, c: &TestCollector, name: &str) -> Vec<Value> {
@@ -133,7 +146,10 @@ async fn a_click_redirects_keeping_query_and_fragment_and_is_recorded_without_ip
     let loc = h["location"].to_str().unwrap();
     let (before, click_id) = loc.split_once("&ktra_ec=").unwrap();
     let click_id = click_id.strip_suffix("#buy").unwrap_or_else(|| panic!("fragment lost: {loc}"));
-    assert_eq!(before, "https://shop.example/course?a=1&b=x%20y+z&utm_source=newsletter", "parameters kept as they were");
+    assert_eq!(
+        before, "https://shop.example/course?a=1&b=x%20y+z&utm_source=newsletter",
+        "parameters kept as they were"
+    );
     assert!(ktra_schema::validate::is_token_id(click_id) && click_id.len() >= 20, "{click_id}");
     assert!(h.get("set-cookie").is_none(), "a click sets no cookie");
     assert!(h["cache-control"].to_str().unwrap().contains("no-store"));
@@ -151,7 +167,10 @@ async fn a_click_redirects_keeping_query_and_fragment_and_is_recorded_without_ip
     assert_eq!(r["lead_id"], "lead-1");
     assert_eq!(r["message_id"], "launch-1");
     assert_eq!(r["destination"], dest);
-    assert_eq!((r["country"].as_str(), r["region"].as_str(), r["city"].as_str()), (Some("GB"), Some("ENG"), Some("London")));
+    assert_eq!(
+        (r["country"].as_str(), r["region"].as_str(), r["city"].as_str()),
+        (Some("GB"), Some("ENG"), Some("London"))
+    );
     assert_eq!((r["browser"].as_str(), r["device"].as_str()), (Some("Chrome"), Some("desktop")));
     assert!(r["os"].as_str().unwrap().starts_with("Windows"), "{r}");
     assert_eq!(n(&r["is_bot"]), 0.0);
@@ -186,11 +205,32 @@ async fn tampered_unsigned_foreign_and_expired_links_never_redirect() {
         (flip(&signed, signed.len() - 2), 400, "link_invalid"),
         (payload.clone(), 400, "link_invalid"),
         (format!("{payload}."), 400, "link_invalid"),
-        (link::sign(&TokenKey::derive(b"another-secret-0123456789abcdef-0123", "link"), &claims("https://shop.example/x", None)).unwrap(), 400, "link_invalid"),
-        (link::sign(&TokenKey::derive(c.config.secret.as_bytes(), "consent"), &claims("https://shop.example/x", None)).unwrap(), 400, "link_invalid"),
+        (
+            link::sign(
+                &TokenKey::derive(b"another-secret-0123456789abcdef-0123", "link"),
+                &claims("https://shop.example/x", None),
+            )
+            .unwrap(),
+            400,
+            "link_invalid",
+        ),
+        (
+            link::sign(
+                &TokenKey::derive(c.config.secret.as_bytes(), "consent"),
+                &claims("https://shop.example/x", None),
+            )
+            .unwrap(),
+            400,
+            "link_invalid",
+        ),
         // Signed with the right key but pointing elsewhere (a leaked key, or a host removed from the config).
         (link::sign(&key, &claims("https://evil.example/phish", None)).unwrap(), 400, "link_destination"),
-        (link::sign(&key, &LinkClaims { site: "other-site".into(), ..claims("https://shop.example/x", None) }).unwrap(), 400, "link_unknown_site"),
+        (
+            link::sign(&key, &LinkClaims { site: "other-site".into(), ..claims("https://shop.example/x", None) })
+                .unwrap(),
+            400,
+            "link_unknown_site",
+        ),
         (link::sign(&key, &claims("https://shop.example/x", Some(now - 10))).unwrap(), 410, "link_expired"),
         ("not-a-link".to_string(), 400, "link_invalid"),
     ];
@@ -209,9 +249,13 @@ async fn tampered_unsigned_foreign_and_expired_links_never_redirect() {
         metric(&m1, "ktra_email_link_requests_total", &[("kind", "click"), ("outcome", outcome)])
             - metric(&m0, "ktra_email_link_requests_total", &[("kind", "click"), ("outcome", outcome)])
     };
-    assert_eq!((delta("invalid"), delta("foreign_destination"), delta("unknown_site"), delta("expired")), (7.0, 1.0, 1.0, 1.0));
+    assert_eq!(
+        (delta("invalid"), delta("foreign_destination"), delta("unknown_site"), delta("expired")),
+        (7.0, 1.0, 1.0, 1.0)
+    );
     let rejected = |code: &str| {
-        metric(&m1, "ktra_rejected_requests_total", &[("reason", code)]) - metric(&m0, "ktra_rejected_requests_total", &[("reason", code)])
+        metric(&m1, "ktra_rejected_requests_total", &[("reason", code)])
+            - metric(&m0, "ktra_rejected_requests_total", &[("reason", code)])
     };
     assert_eq!(rejected("link_invalid"), 14.0, "clicks and opens are counted by reason");
 
@@ -222,15 +266,32 @@ async fn tampered_unsigned_foreign_and_expired_links_never_redirect() {
     // Signing refuses what could not be clicked, and wants the admin key.
     let body = |url: &str| json!({"site": c.site, "lead": "lead-1", "message": "m1", "url": url});
     let key_ = Some(c.config.admin_key.as_str());
-    for url in ["https://evil.example/", "javascript:alert(1)", "https://shop.example@evil.example/", "/relative", "ftp://shop.example/"] {
+    for url in [
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "https://shop.example@evil.example/",
+        "/relative",
+        "ftp://shop.example/",
+    ] {
         let (s, v) = sign_raw(&c, key_, body(url)).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("bad_value")), "{url}: {v}");
     }
-    let (s, v) = sign_raw(&c, key_, json!({"site": "nope", "lead": "l", "message": "m", "url": "https://shop.example/"})).await;
+    let (s, v) =
+        sign_raw(&c, key_, json!({"site": "nope", "lead": "l", "message": "m", "url": "https://shop.example/"})).await;
     assert_eq!((s, v["error"].as_str()), (400, Some("unknown_site")), "{v}");
-    let (s, v) = sign_raw(&c, key_, json!({"site": c.site, "lead": "ada@example.com", "message": "m", "url": "https://shop.example/"})).await;
+    let (s, v) = sign_raw(
+        &c,
+        key_,
+        json!({"site": c.site, "lead": "ada@example.com", "message": "m", "url": "https://shop.example/"}),
+    )
+    .await;
     assert_eq!(s, 400, "an email address is never put in a link: {v}");
-    let (s, v) = sign_raw(&c, key_, json!({"site": c.site, "lead": "l", "message": "m", "url": "https://shop.example/", "expires": now - 1})).await;
+    let (s, v) = sign_raw(
+        &c,
+        key_,
+        json!({"site": c.site, "lead": "l", "message": "m", "url": "https://shop.example/", "expires": now - 1}),
+    )
+    .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(sign_raw(&c, None, body("https://shop.example/")).await.0, 401);
     assert_eq!(sign_raw(&c, Some("wrong"), body("https://shop.example/")).await.0, 401);
@@ -282,7 +343,10 @@ async fn the_open_pixel_is_a_gif_and_mail_proxies_are_not_human_opens() {
     let rows = query(&ch, &c, "email_opens_clicks").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     let r = row(&rows, "message_id", "news-7");
-    assert_eq!(nums(r, &["opens", "leads_opened", "proxy_opens", "clicks", "leads_clicked", "click_to_open"]), [3.0, 3.0, 6.0, 0.0, 0.0, 0.0]);
+    assert_eq!(
+        nums(r, &["opens", "leads_opened", "proxy_opens", "clicks", "leads_clicked", "click_to_open"]),
+        [3.0, 3.0, 6.0, 0.0, 0.0, 0.0]
+    );
     c.stop().await;
 }
 
@@ -312,7 +376,10 @@ async fn a_visitor_who_never_consents_leaves_only_the_click_row() {
 
     let funnel = query(&ch, &c, "email_funnel").await;
     assert_eq!(funnel.len(), 1);
-    assert_eq!(nums(&funnel[0], &["clicks", "leads", "bot_clicks", "sessions", "form_submits", "purchases", "revenue"]), [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(
+        nums(&funnel[0], &["clicks", "leads", "bot_clicks", "sessions", "form_submits", "purchases", "revenue"]),
+        [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    );
     for q in ["email_click_to_purchase", "attribution_purchases", "attribution_touches"] {
         assert_eq!(query(&ch, &c, q).await, Vec::<Value>::new(), "{q}");
     }
@@ -321,7 +388,8 @@ async fn a_visitor_who_never_consents_leaves_only_the_click_row() {
 
 /// Posts a batch from `ip` with `ua`; asserts it was accepted.
 async fn send(c: &TestCollector, b: &Value, ua: &str, ip: &str) {
-    let (s, _, v) = c.post_raw(b.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")]).await;
+    let (s, _, v) =
+        c.post_raw(b.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")]).await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["rejected"], json!([]), "{v}");
 }
@@ -334,7 +402,8 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
 
     // Paula came two days ago from a paid social campaign, and left.
     let ads = "https://shop.example/course?utm_source=facebook&utm_medium=paid_social&utm_campaign=spring-ads";
-    let mut b = c.batch(&token, "v-paula", "s-paula-1", vec![event("page_view", ads, json!({"ts": now - 2 * 86_400_000}))]);
+    let mut b =
+        c.batch(&token, "v-paula", "s-paula-1", vec![event("page_view", ads, json!({"ts": now - 2 * 86_400_000}))]);
     b["utm"] = json!({"source": "facebook", "medium": "paid_social", "campaign": "spring-ads"});
     send(&c, &b, CHROME_UA, HOME_IP).await;
 
@@ -354,21 +423,39 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
     // and keeps it as the session's `ec`; she reads, signs up and buys.
     let ec = click(&paula.click_url, CHROME_UA, HOME_IP).await;
     assert_eq!(ch.wait_count(&format!("SELECT count() FROM email_clicks WHERE click_id = '{ec}'"), 1, WAIT).await, 1);
-    let clicked_at = n(&ch.rows(&format!("SELECT toUInt32(clicked_at) AS t FROM email_clicks WHERE click_id = '{ec}'")).await[0]["t"]) as i64;
-    let landing = format!("https://shop.example/course?utm_source=newsletter&utm_medium=email&utm_campaign=launch&ktra_ec={ec}#buy");
+    let clicked_at = n(&ch
+        .rows(&format!("SELECT toUInt32(clicked_at) AS t FROM email_clicks WHERE click_id = '{ec}'"))
+        .await[0]["t"]) as i64;
+    let landing = format!(
+        "https://shop.example/course?utm_source=newsletter&utm_medium=email&utm_campaign=launch&ktra_ec={ec}#buy"
+    );
     let utm = json!({"source": "newsletter", "medium": "email", "campaign": "launch"});
-    let mut b = c.batch(&token, "v-paula", "s-paula-2", vec![
-        event("email_click", &landing, json!({"click_id": ec})),
-        event("page_view", &landing, json!({"title": "Course"})),
-    ]);
+    let mut b = c.batch(
+        &token,
+        "v-paula",
+        "s-paula-2",
+        vec![
+            event("email_click", &landing, json!({"click_id": ec})),
+            event("page_view", &landing, json!({"title": "Course"})),
+        ],
+    );
     b["utm"] = utm.clone();
     b["ec"] = json!(ec);
     send(&c, &b, CHROME_UA, HOME_IP).await;
-    let mut b = c.batch(&token, "v-paula", "s-paula-2", vec![
-        event("page_view", "https://shop.example/checkout", json!({"referrer": landing})),
-        event("form_submit", "https://shop.example/checkout", json!({"form_id": "signup", "fields": ["email"]})),
-        event("purchase", "https://shop.example/thanks", json!({"order_id": "ord-1", "value": 99.0, "currency": "EUR", "ts": clicked_at * 1000 + 240_000})),
-    ]);
+    let mut b = c.batch(
+        &token,
+        "v-paula",
+        "s-paula-2",
+        vec![
+            event("page_view", "https://shop.example/checkout", json!({"referrer": landing})),
+            event("form_submit", "https://shop.example/checkout", json!({"form_id": "signup", "fields": ["email"]})),
+            event(
+                "purchase",
+                "https://shop.example/thanks",
+                json!({"order_id": "ord-1", "value": 99.0, "currency": "EUR", "ts": clicked_at * 1000 + 240_000}),
+            ),
+        ],
+    );
     b["utm"] = utm.clone();
     b["ec"] = json!(ec);
     send(&c, &b, CHROME_UA, HOME_IP).await;
@@ -376,10 +463,15 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
     // Ravi clicks too, consents, looks, does not buy.
     let ec_ravi = click(&ravi.click_url, IPHONE_MAIL, HOME_IP).await;
     let ravi_token = c.grant_site().await;
-    let mut b = c.batch(&ravi_token, "v-ravi", "s-ravi", vec![
-        event("email_click", "https://shop.example/course", json!({"click_id": ec_ravi})),
-        event("page_view", "https://shop.example/course", json!({})),
-    ]);
+    let mut b = c.batch(
+        &ravi_token,
+        "v-ravi",
+        "s-ravi",
+        vec![
+            event("email_click", "https://shop.example/course", json!({"click_id": ec_ravi})),
+            event("page_view", "https://shop.example/course", json!({})),
+        ],
+    );
     b["ec"] = json!(ec_ravi);
     send(&c, &b, IPHONE_MAIL, HOME_IP).await;
 
@@ -392,12 +484,28 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
 
     // The click id is on every event of the session it started, and on no other.
     let tie = ch.rows("SELECT session_id, countIf(email_click_id != '') AS tied, count() AS all FROM events GROUP BY session_id ORDER BY session_id").await;
-    let tied: Vec<(String, f64, f64)> = tie.iter().map(|r| (r["session_id"].as_str().unwrap().to_string(), n(&r["tied"]), n(&r["all"]))).collect();
-    assert_eq!(tied, [("s-paula-1".to_string(), 0.0, 1.0), ("s-paula-2".into(), 5.0, 5.0), ("s-ravi".into(), 2.0, 2.0)]);
-    assert_eq!(ch.count(&format!("SELECT uniqExact(email_click_id) FROM events WHERE session_id = 's-paula-2' AND email_click_id = '{ec}'")).await, 1);
+    let tied: Vec<(String, f64, f64)> =
+        tie.iter().map(|r| (r["session_id"].as_str().unwrap().to_string(), n(&r["tied"]), n(&r["all"]))).collect();
+    assert_eq!(
+        tied,
+        [("s-paula-1".to_string(), 0.0, 1.0), ("s-paula-2".into(), 5.0, 5.0), ("s-ravi".into(), 2.0, 2.0)]
+    );
+    assert_eq!(
+        ch.count(&format!(
+            "SELECT uniqExact(email_click_id) FROM events WHERE session_id = 's-paula-2' AND email_click_id = '{ec}'"
+        ))
+        .await,
+        1
+    );
     // The lead is known for the visitor from the click on, by joining.
     let lead = ch.rows("SELECT visitor_id, lead_id FROM (SELECT DISTINCT visitor_id, email_click_id AS click_id FROM events WHERE email_click_id != '') ALL INNER JOIN (SELECT click_id, lead_id FROM email_clicks) USING (click_id) ORDER BY visitor_id").await;
-    assert_eq!(lead, [json!({"visitor_id": "v-paula", "lead_id": "lead-paula"}), json!({"visitor_id": "v-ravi", "lead_id": "lead-ravi"})]);
+    assert_eq!(
+        lead,
+        [
+            json!({"visitor_id": "v-paula", "lead_id": "lead-paula"}),
+            json!({"visitor_id": "v-ravi", "lead_id": "lead-ravi"})
+        ]
+    );
 
     let funnel = query(&ch, &c, "email_funnel").await;
     let cols = ["clicks", "leads", "bot_clicks", "sessions", "form_submits", "purchases", "revenue"];
@@ -408,7 +516,10 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
     let ttp = query(&ch, &c, "email_click_to_purchase").await;
     assert_eq!(ttp.len(), 1, "{ttp:?}");
     assert_eq!(ttp[0]["message_id"], "launch-1");
-    assert_eq!(nums(&ttp[0], &["purchases", "revenue", "median_seconds", "avg_seconds", "min_seconds", "max_seconds"]), [1.0, 99.0, 240.0, 240.0, 240.0, 240.0]);
+    assert_eq!(
+        nums(&ttp[0], &["purchases", "revenue", "median_seconds", "avg_seconds", "min_seconds", "max_seconds"]),
+        [1.0, 99.0, 240.0, 240.0, 240.0, 240.0]
+    );
 
     let oc = query(&ch, &c, "email_opens_clicks").await;
     let cols = ["opens", "leads_opened", "proxy_opens", "clicks", "leads_clicked", "click_to_open"];
@@ -418,7 +529,10 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
     let paths = query(&ch, &c, "attribution_purchases").await;
     assert_eq!(paths.len(), 1, "{paths:?}");
     let p = &paths[0];
-    assert_eq!((p["visitor_id"].as_str(), p["order_id"].as_str(), p["currency"].as_str()), (Some("v-paula"), Some("ord-1"), Some("EUR")));
+    assert_eq!(
+        (p["visitor_id"].as_str(), p["order_id"].as_str(), p["currency"].as_str()),
+        (Some("v-paula"), Some("ord-1"), Some("EUR"))
+    );
     assert_eq!(nums(p, &["revenue", "touches"]), [99.0, 2.0]);
     assert_eq!((p["first_touch_type"].as_str(), p["first_touch"].as_str()), (Some("utm"), Some("spring-ads")));
     assert_eq!((p["last_touch_type"].as_str(), p["last_touch"].as_str()), (Some("email"), Some("launch-1")));
@@ -432,7 +546,13 @@ async fn click_consent_page_views_and_purchase_form_one_attributed_path() {
     assert_eq!((touches[1]["touch_type"].as_str(), touches[1]["touch"].as_str()), (Some("utm"), Some("spring-ads")));
     assert_eq!(nums(&touches[1], &cols), [1.0, 99.0, 0.0, 0.0]);
 
-    for (name, rows) in [("email_funnel", &funnel), ("email_click_to_purchase", &ttp), ("email_opens_clicks", &oc), ("attribution_purchases", &paths), ("attribution_touches", &touches)] {
+    for (name, rows) in [
+        ("email_funnel", &funnel),
+        ("email_click_to_purchase", &ttp),
+        ("email_opens_clicks", &oc),
+        ("attribution_purchases", &paths),
+        ("attribution_touches", &touches),
+    ] {
         println!("{name}:");
         for r in rows.iter() {
             println!("  {r}");

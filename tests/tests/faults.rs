@@ -68,12 +68,20 @@ impl Client {
     /// Posts one batch of `n` page views; retries (same ids, like the pixel)
     /// until 202 or `deadline`. Returns the ids if acknowledged.
     async fn send(&self, url: &Mutex<String>, n: usize, deadline: Instant) -> Option<Vec<String>> {
-        let events: Vec<_> = (0..n).map(|i| event("page_view", &format!("https://shop.example/p{i}"), json!({}))).collect();
+        let events: Vec<_> =
+            (0..n).map(|i| event("page_view", &format!("https://shop.example/p{i}"), json!({}))).collect();
         let ids: Vec<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
         let body = json!({"site": SITE, "consent": self.token, "vid": "v1", "sid": "s1", "events": events}).to_string();
         while Instant::now() < deadline {
             let u = url.lock().unwrap().clone();
-            match self.http.post(format!("{u}/v1/events")).header("user-agent", CHROME_UA).body(body.clone()).send().await {
+            match self
+                .http
+                .post(format!("{u}/v1/events"))
+                .header("user-agent", CHROME_UA)
+                .body(body.clone())
+                .send()
+                .await
+            {
                 Ok(r) if r.status() == 202 => return Some(ids),
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -117,7 +125,15 @@ async fn traffic_page_views(ch: &str) -> u64 {
         ]),
     )
     .unwrap();
-    let text = reqwest::Client::new().post(format!("{ch}/?database=ktra")).body(format!("{sql} FORMAT JSONEachRow")).send().await.unwrap().text().await.unwrap();
+    let text = reqwest::Client::new()
+        .post(format!("{ch}/?database=ktra"))
+        .body(format!("{sql} FORMAT JSONEachRow"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines().map(|l| num(&serde_json::from_str::<serde_json::Value>(l).unwrap()["page_views"]) as u64).sum()
 }
 
@@ -288,7 +304,8 @@ async fn a_full_spool_answers_503_and_recovers_when_clickhouse_returns() {
     let mut acked = HashSet::new();
     let mut refused = None;
     for _ in 0..2000 {
-        let events: Vec<_> = (0..20).map(|i| event("page_view", &format!("https://shop.example/{i}"), json!({}))).collect();
+        let events: Vec<_> =
+            (0..20).map(|i| event("page_view", &format!("https://shop.example/{i}"), json!({}))).collect();
         let ids: Vec<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
         let r = http
             .post(format!("{}/v1/events", col.url))
@@ -300,7 +317,11 @@ async fn a_full_spool_answers_503_and_recovers_when_clickhouse_returns() {
         if r.status() == 202 {
             acked.extend(ids);
         } else {
-            refused = Some((r.status().as_u16(), r.headers().get("retry-after").is_some(), r.json::<serde_json::Value>().await.unwrap()));
+            refused = Some((
+                r.status().as_u16(),
+                r.headers().get("retry-after").is_some(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            ));
             break;
         }
     }
@@ -356,7 +377,12 @@ async fn a_poison_row_in_the_spool_is_dead_lettered_and_the_rest_is_stored() {
     cfg.clickhouse.batch_max_ms = 100;
     let c = TestCollector::start(cfg.clone()).await;
     assert_eq!(ch.wait_count("SELECT count() FROM events", 5, Duration::from_secs(20)).await, 5);
-    let paths: Vec<String> = ch.rows("SELECT path FROM events ORDER BY path").await.iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+    let paths: Vec<String> = ch
+        .rows("SELECT path FROM events ORDER BY path")
+        .await
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(paths, ["/a", "/b", "/c", "/d", "/e"]);
     let dead = std::fs::read_to_string(cfg.spool.dir.join("dead-letter.jsonl")).unwrap();
     assert_eq!(dead.lines().count(), 1, "{dead}");
@@ -374,7 +400,10 @@ async fn memory_mode_counts_what_a_crash_lost() {
     let dir = fresh_dir("fault-mem");
     let cfg = write_config(&dir, &ch.url(), 1 << 30);
     // Memory durability with a long batch window: acknowledged rows sit in memory.
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("durability = \"disk\"", "durability = \"memory\"").replace("batch_max_ms = 200", "batch_max_ms = 60000");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("durability = \"disk\"", "durability = \"memory\"")
+        .replace("batch_max_ms = 200", "batch_max_ms = 60000");
     std::fs::write(&cfg, text).unwrap();
     let col = CollectorProcess::start(&cfg, &[]);
     let client = Client::new(&col.url).await;

@@ -13,7 +13,13 @@ fn geo_db() -> std::path::PathBuf {
     let path = fresh_dir("geo").join("city.mmdb");
     std::fs::write(
         &path,
-        mmdb::build(&[mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" }]),
+        mmdb::build(&[mmdb::Entry {
+            net: "81.2.69.0".parse().unwrap(),
+            prefix: 24,
+            country: "GB",
+            region: "ENG",
+            city: "London",
+        }]),
     )
     .unwrap();
     path
@@ -29,7 +35,11 @@ fn every_type() -> Vec<Value> {
         event("video_start", u, json!({"video_id": "intro"})),
         event("video_progress", u, json!({"video_id": "intro", "percent": 50})),
         event("video_complete", u, json!({"video_id": "intro"})),
-        event("purchase", u, json!({"order_id": "A-1", "value": 49.5, "currency": "eur", "product_id": "course", "product_name": "Course"})),
+        event(
+            "purchase",
+            u,
+            json!({"order_id": "A-1", "value": 49.5, "currency": "eur", "product_id": "course", "product_name": "Course"}),
+        ),
         event("outbound_click", u, json!({"target": "https://partner.example/x"})),
         event("email_click", u, json!({"click_id": "clk_123"})),
         event("identify", u, json!({"lead_id": "lead-42"})),
@@ -49,7 +59,10 @@ async fn a_batch_of_every_event_type_lands_with_the_right_columns() {
     let mut b = c.batch(&token, "vis_1", "ses_1", events.clone());
     b["utm"] = json!({"source": "newsletter", "medium": "email", "campaign": "spring"});
     let (status, _, body) = c
-        .post_raw(b.to_string(), &[("content-type", "text/plain"), ("x-forwarded-for", "81.2.69.142"), ("origin", SHOP_ORIGIN)])
+        .post_raw(
+            b.to_string(),
+            &[("content-type", "text/plain"), ("x-forwarded-for", "81.2.69.142"), ("origin", SHOP_ORIGIN)],
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 12);
@@ -67,7 +80,10 @@ async fn a_batch_of_every_event_type_lands_with_the_right_columns() {
         assert_eq!(r["path"], "/landing");
         assert_eq!(r["utm_source"], "newsletter");
         assert_eq!(r["utm_campaign"], "spring");
-        assert_eq!((r["country"].as_str(), r["region"].as_str(), r["city"].as_str()), (Some("GB"), Some("ENG"), Some("London")));
+        assert_eq!(
+            (r["country"].as_str(), r["region"].as_str(), r["city"].as_str()),
+            (Some("GB"), Some("ENG"), Some("London"))
+        );
         assert_eq!(r["browser"], "Chrome");
         assert_eq!(r["device"], "desktop");
         assert!(r["os"].as_str().unwrap().starts_with("Windows"));
@@ -89,7 +105,10 @@ async fn a_batch_of_every_event_type_lands_with_the_right_columns() {
     assert_eq!(by("video_progress")["video_percent"], 50);
     assert_eq!(by("video_complete")["video_id"], "intro");
     let p = by("purchase");
-    assert_eq!((p["order_id"].as_str(), p["revenue"].as_f64(), p["currency"].as_str()), (Some("A-1"), Some(49.5), Some("EUR")));
+    assert_eq!(
+        (p["order_id"].as_str(), p["revenue"].as_f64(), p["currency"].as_str()),
+        (Some("A-1"), Some(49.5), Some("EUR"))
+    );
     assert_eq!(p["product_name"], "Course");
     assert_eq!(by("outbound_click")["link_url"], "https://partner.example/x");
     assert_eq!(by("email_click")["email_click_id"], "clk_123");
@@ -144,7 +163,12 @@ async fn invalid_events_are_rejected_with_reasons_while_valid_ones_land() {
     );
     assert!(body["rejected"][3]["message"].as_str().unwrap().contains("order_id"), "{body}");
     assert_eq!(ch.wait_count("SELECT count() FROM events", 2, WAIT).await, 2);
-    let ids: Vec<String> = ch.rows("SELECT toString(event_id) AS id FROM events ORDER BY id").await.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = ch
+        .rows("SELECT toString(event_id) AS id FROM events ORDER BY id")
+        .await
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     let mut want = vec![good1["id"].as_str().unwrap().to_string(), good2["id"].as_str().unwrap().to_string()];
     want.sort();
     assert_eq!(ids, want);
@@ -167,7 +191,8 @@ async fn unknown_site_foreign_origin_and_bad_requests_get_clear_counted_errors()
     let (s, b) = c.post(&other).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("unknown_site")), "{b}");
 
-    let (s, h, b) = c.post_raw(c.batch(&token, "v", "s", one()).to_string(), &[("origin", "https://evil.example")]).await;
+    let (s, h, b) =
+        c.post_raw(c.batch(&token, "v", "s", one()).to_string(), &[("origin", "https://evil.example")]).await;
     assert_eq!((s, b["error"].as_str()), (403, Some("origin_not_allowed")), "{b}");
     assert!(h.get("access-control-allow-origin").is_none());
 
@@ -177,7 +202,11 @@ async fn unknown_site_foreign_origin_and_bad_requests_get_clear_counted_errors()
 
     // Preflight: allowed origin gets CORS headers, a foreign one does not.
     let pre = |o: &'static str| {
-        c.http.request(reqwest::Method::OPTIONS, format!("{}/v1/events", c.url)).header("origin", o).header("access-control-request-method", "POST").send()
+        c.http
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/events", c.url))
+            .header("origin", o)
+            .header("access-control-request-method", "POST")
+            .send()
     };
     assert_eq!(pre(SHOP_ORIGIN).await.unwrap().headers().get("access-control-allow-origin").unwrap(), SHOP_ORIGIN);
     assert!(pre("https://evil.example").await.unwrap().headers().get("access-control-allow-origin").is_none());
@@ -197,18 +226,30 @@ async fn unknown_site_foreign_origin_and_bad_requests_get_clear_counted_errors()
     let (s, b) = c.post(&c.batch(&token, "v", "s", many)).await;
     assert_eq!((s, b["error"].as_str()), (413, Some("too_many_events")), "{b}");
 
-    let (s, _, b) = c.post_raw(c.batch(&token, "v", "s", one()).to_string(), &[("content-type", "application/xml")]).await;
+    let (s, _, b) =
+        c.post_raw(c.batch(&token, "v", "s", one()).to_string(), &[("content-type", "application/xml")]).await;
     assert_eq!((s, b["error"].as_str()), (415, Some("unsupported_media_type")), "{b}");
 
-    let (s, _, b) = c.post_raw(c.batch(&token, "v", "s", one()).to_string(), &[("content-type", "application/json")]).await;
+    let (s, _, b) =
+        c.post_raw(c.batch(&token, "v", "s", one()).to_string(), &[("content-type", "application/json")]).await;
     assert_eq!(s, 202, "application/json is accepted too: {b}");
 
     assert_eq!(ch.wait_count("SELECT count() FROM events", 2, WAIT).await, 2, "only the two good batches land");
     let m = c.metrics().await;
-    for reason in ["unknown_site", "origin_not_allowed", "malformed_json", "body_too_large", "too_many_events", "unsupported_media_type"] {
+    for reason in [
+        "unknown_site",
+        "origin_not_allowed",
+        "malformed_json",
+        "body_too_large",
+        "too_many_events",
+        "unsupported_media_type",
+    ] {
         assert!(metric(&m, "ktra_rejected_requests_total", &[("reason", reason)]) >= 1.0, "{reason} not counted");
     }
-    assert_eq!(metric(&m, "ktra_rejected_events_total", &[("site", c.site.as_str()), ("reason", "too_many_events")]), 101.0);
+    assert_eq!(
+        metric(&m, "ktra_rejected_events_total", &[("site", c.site.as_str()), ("reason", "too_many_events")]),
+        101.0
+    );
     c.stop().await;
 }
 
@@ -219,14 +260,15 @@ async fn no_column_holds_the_client_ip() {
     cfg.trust_proxy = true;
     cfg.geoip.path = Some(geo_db());
     let c = TestCollector::start(cfg).await;
-    let (s, v) = c
-        .consent(json!({"site": c.site, "action": "grant", "granted": ["analytics", "marketing"]}))
-        .await;
+    let (s, v) = c.consent(json!({"site": c.site, "action": "grant", "granted": ["analytics", "marketing"]})).await;
     assert_eq!(s, 200);
     let token = v["token"].as_str().unwrap().to_string();
     let ip = "81.2.69.142";
     let (s, _, _) = c
-        .post_raw(c.batch(&token, "v", "s", every_type()).to_string(), &[("x-forwarded-for", ip), ("content-type", "text/plain")])
+        .post_raw(
+            c.batch(&token, "v", "s", every_type()).to_string(),
+            &[("x-forwarded-for", ip), ("content-type", "text/plain")],
+        )
         .await;
     assert_eq!(s, 202);
     assert_eq!(ch.wait_count("SELECT count() FROM events", 12, WAIT).await, 12);
@@ -247,7 +289,12 @@ async fn bots_are_flagged_or_dropped_by_configuration_and_counted() {
     let c = TestCollector::start(test_config(&ch)).await;
     let token = c.grant_site().await;
     let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-    let (s, _, _) = c.post_raw(c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/", json!({}))]).to_string(), &[("user-agent", bot)]).await;
+    let (s, _, _) = c
+        .post_raw(
+            c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/", json!({}))]).to_string(),
+            &[("user-agent", bot)],
+        )
+        .await;
     assert_eq!(s, 202);
     assert_eq!(ch.wait_count("SELECT count() FROM events WHERE is_bot = 1 AND device = 'bot'", 1, WAIT).await, 1);
     c.stop().await;
@@ -256,9 +303,15 @@ async fn bots_are_flagged_or_dropped_by_configuration_and_counted() {
     cfg.bots = ktra_collector::config::BotPolicy::Drop;
     let c = TestCollector::start(cfg).await;
     let token = c.grant_site().await;
-    let (s, _, _) = c.post_raw(c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/b", json!({}))]).to_string(), &[("user-agent", bot)]).await;
+    let (s, _, _) = c
+        .post_raw(
+            c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/b", json!({}))]).to_string(),
+            &[("user-agent", bot)],
+        )
+        .await;
     assert_eq!(s, 202);
-    let (s, _) = c.post(&c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/human", json!({}))])).await;
+    let (s, _) =
+        c.post(&c.batch(&token, "v", "s", vec![event("page_view", "https://shop.example/human", json!({}))])).await;
     assert_eq!(s, 202);
     assert_eq!(ch.wait_count("SELECT count() FROM events WHERE path = '/human'", 1, WAIT).await, 1);
     assert_eq!(ch.count("SELECT count() FROM events WHERE path = '/b'").await, 0);
@@ -286,15 +339,17 @@ async fn a_retried_batch_is_counted_once_by_the_queries() {
     }
     assert_eq!(ch.wait_count("SELECT count() FROM events", 6, WAIT).await, 6, "three copies were stored");
     let traffic = ch
-        .rows(&ktra_schema::queries::render(
-            ktra_schema::queries::get("traffic_daily").unwrap().sql,
-            &std::collections::BTreeMap::from([
-                ("site", ktra_schema::queries::Param::Str(c.site.clone())),
-                ("from", ktra_schema::queries::Param::Time(0)),
-                ("to", ktra_schema::queries::Param::Time(u32::MAX)),
-            ]),
+        .rows(
+            &ktra_schema::queries::render(
+                ktra_schema::queries::get("traffic_daily").unwrap().sql,
+                &std::collections::BTreeMap::from([
+                    ("site", ktra_schema::queries::Param::Str(c.site.clone())),
+                    ("from", ktra_schema::queries::Param::Time(0)),
+                    ("to", ktra_schema::queries::Param::Time(u32::MAX)),
+                ]),
+            )
+            .unwrap(),
         )
-        .unwrap())
         .await;
     assert_eq!(traffic.len(), 1);
     assert_eq!(num(&traffic[0]["page_views"]), 1.0, "{traffic:?}");
@@ -334,10 +389,15 @@ async fn rate_limits_slow_bodies_and_compressed_bodies_get_clear_counted_errors(
     // A client that sends headers and then trickles nothing of its body.
     let addr = c.url.trim_start_matches("http://").to_string();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    sock.write_all(format!("POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{").as_bytes()).await.unwrap();
+    sock.write_all(format!("POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{").as_bytes())
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let mut resp = vec![0u8; 512];
-    let n = tokio::time::timeout(Duration::from_secs(30), tokio::io::AsyncReadExt::read(&mut sock, &mut resp)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(30), tokio::io::AsyncReadExt::read(&mut sock, &mut resp))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&resp[..n]).to_string();
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("slow_client"), "{text}");

@@ -22,7 +22,13 @@ fn geo_db() -> std::path::PathBuf {
         &path,
         mmdb::build(&[
             mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" },
-            mmdb::Entry { net: "203.0.113.0".parse().unwrap(), prefix: 24, country: "DE", region: "BE", city: "Berlin" },
+            mmdb::Entry {
+                net: "203.0.113.0".parse().unwrap(),
+                prefix: 24,
+                country: "DE",
+                region: "BE",
+                city: "Berlin",
+            },
         ]),
     )
     .unwrap();
@@ -30,12 +36,22 @@ fn geo_db() -> std::path::PathBuf {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn send(c: &TestCollector, token: &str, vid: &str, sid: &str, utm: Option<Value>, ua: &str, ip: &str, events: Vec<Value>) -> Value {
+async fn send(
+    c: &TestCollector,
+    token: &str,
+    vid: &str,
+    sid: &str,
+    utm: Option<Value>,
+    ua: &str,
+    ip: &str,
+    events: Vec<Value>,
+) -> Value {
     let mut b = c.batch(token, vid, sid, events);
     if let Some(u) = utm {
         b["utm"] = u;
     }
-    let (s, _, body) = c.post_raw(b.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")]).await;
+    let (s, _, body) =
+        c.post_raw(b.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")]).await;
     assert_eq!(s, 202, "{body}");
     b
 }
@@ -43,7 +59,14 @@ async fn send(c: &TestCollector, token: &str, vid: &str, sid: &str, utm: Option<
 /// Signs a tracking link through the admin endpoint; returns `(click_url, open_url)`.
 async fn sign_link(c: &TestCollector, lead: &str, message: &str, url: &str) -> (String, String) {
     let body = json!({"site": c.site, "lead": lead, "message": message, "url": url});
-    let r = c.http.post(format!("{}/v1/admin/links", c.url)).bearer_auth(&c.config.admin_key).json(&body).send().await.unwrap();
+    let r = c
+        .http
+        .post(format!("{}/v1/admin/links", c.url))
+        .bearer_auth(&c.config.admin_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     (v["click_url"].as_str().unwrap().to_string(), v["open_url"].as_str().unwrap().to_string())
@@ -65,15 +88,25 @@ async fn shop_day(c: &TestCollector, ch: &Ch) -> u64 {
         tokens.push(v["token"].as_str().unwrap().to_string());
     }
     assert_eq!(c.consent(json!({"site": c.site, "action": "deny"})).await.0, 200);
-    assert_eq!(c.consent(json!({"site": c.site, "action": "change", "granted": ["analytics"], "denied": ["marketing"]})).await.0, 200);
+    assert_eq!(
+        c.consent(json!({"site": c.site, "action": "change", "granted": ["analytics"], "denied": ["marketing"]}))
+            .await
+            .0,
+        200
+    );
     let (s, bot) = c.consent(grant()).await;
     assert_eq!(s, 200);
     let bot_token = bot["token"].as_str().unwrap().to_string();
 
     // A: opens the newsletter (and Gmail's image proxy fetches it too), clicks
     // its tracking link, reads, watches, subscribes, buys two minutes after the click.
-    let (click_url, open_url) =
-        sign_link(c, "lead-a", "spring-news", "https://shop.example/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring").await;
+    let (click_url, open_url) = sign_link(
+        c,
+        "lead-a",
+        "spring-news",
+        "https://shop.example/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring",
+    )
+    .await;
     assert_eq!(hit(&open_url, IPHONE, "81.2.69.10").await.status(), 200);
     assert_eq!(hit(&open_url, GMAIL_PROXY, "66.249.84.1").await.status(), 200);
     let r = hit(&click_url, CHROME_UA, "81.2.69.10").await;
@@ -84,42 +117,94 @@ async fn shop_day(c: &TestCollector, ch: &Ch) -> u64 {
     let clicked_at = n(&ch.rows("SELECT toUInt32(clicked_at) AS t FROM email_clicks").await[0]["t"]) as i64;
     let land = landing.as_str();
     let utm = json!({"source": "newsletter", "medium": "email", "campaign": "spring"});
-    let mut b = c.batch(&tokens[0], "vA", "sA", vec![
-        event("email_click", land, json!({"click_id": ec})),
-        event("page_view", land, json!({"title": "Spring sale"})),
-        event("scroll", land, json!({"depth": 25})),
-        event("scroll", land, json!({"depth": 50})),
-        event("video_start", land, json!({"video_id": "intro"})),
-        event("video_progress", land, json!({"video_id": "intro", "percent": 25})),
-        event("video_progress", land, json!({"video_id": "intro", "percent": 50})),
-        event("video_progress", land, json!({"video_id": "intro", "percent": 75})),
-        event("video_complete", land, json!({"video_id": "intro"})),
-        event("engagement", land, json!({"engaged_ms": 5000})),
-        event("form_submit", land, json!({"form_id": "lead", "fields": ["email"]})),
-        event("purchase", "https://shop.example/thanks", json!({"order_id": "o-1", "value": 49.5, "currency": "EUR", "ts": clicked_at * 1000 + 120_000})),
-    ]);
+    let mut b = c.batch(
+        &tokens[0],
+        "vA",
+        "sA",
+        vec![
+            event("email_click", land, json!({"click_id": ec})),
+            event("page_view", land, json!({"title": "Spring sale"})),
+            event("scroll", land, json!({"depth": 25})),
+            event("scroll", land, json!({"depth": 50})),
+            event("video_start", land, json!({"video_id": "intro"})),
+            event("video_progress", land, json!({"video_id": "intro", "percent": 25})),
+            event("video_progress", land, json!({"video_id": "intro", "percent": 50})),
+            event("video_progress", land, json!({"video_id": "intro", "percent": 75})),
+            event("video_complete", land, json!({"video_id": "intro"})),
+            event("engagement", land, json!({"engaged_ms": 5000})),
+            event("form_submit", land, json!({"form_id": "lead", "fields": ["email"]})),
+            event(
+                "purchase",
+                "https://shop.example/thanks",
+                json!({"order_id": "o-1", "value": 49.5, "currency": "EUR", "ts": clicked_at * 1000 + 120_000}),
+            ),
+        ],
+    );
     b["utm"] = utm;
     b["ec"] = json!(ec);
-    let (s, _, body) = c.post_raw(b.to_string(), &[("user-agent", CHROME_UA), ("x-forwarded-for", "81.2.69.10"), ("content-type", "text/plain")]).await;
+    let (s, _, body) = c
+        .post_raw(
+            b.to_string(),
+            &[("user-agent", CHROME_UA), ("x-forwarded-for", "81.2.69.10"), ("content-type", "text/plain")],
+        )
+        .await;
     assert_eq!(s, 202, "{body}");
     // B: from Google on an iPhone, two pages, buys (no campaign, no email: no touch).
-    send(c, &tokens[1], "vB", "sB", None, IPHONE, "203.0.113.7", vec![
-        event("page_view", "https://shop.example/", json!({"referrer": "https://www.google.com/"})),
-        event("page_view", "https://shop.example/pricing", json!({"referrer": "https://shop.example/"})),
-        event("scroll", "https://shop.example/pricing", json!({"depth": 25})),
-        event("purchase", "https://shop.example/pricing", json!({"order_id": "o-3", "value": 10.0, "currency": "EUR"})),
-    ]).await;
+    send(
+        c,
+        &tokens[1],
+        "vB",
+        "sB",
+        None,
+        IPHONE,
+        "203.0.113.7",
+        vec![
+            event("page_view", "https://shop.example/", json!({"referrer": "https://www.google.com/"})),
+            event("page_view", "https://shop.example/pricing", json!({"referrer": "https://shop.example/"})),
+            event("scroll", "https://shop.example/pricing", json!({"depth": 25})),
+            event(
+                "purchase",
+                "https://shop.example/pricing",
+                json!({"order_id": "o-3", "value": 10.0, "currency": "EUR"}),
+            ),
+        ],
+    )
+    .await;
     // C: from a tweeted campaign link, buys; its batch is retried (same event ids).
     let tweet = json!({"source": "twitter", "medium": "social", "campaign": "launch-tweet"});
-    let b = send(c, &tokens[2], "vC", "sC", Some(tweet), CHROME_UA, "198.51.100.1", vec![
-        event("page_view", "https://shop.example/landing", json!({"referrer": "https://t.co/abc"})),
-        event("custom", "https://shop.example/landing", json!({"name": "share"})),
-        event("purchase", "https://shop.example/landing", json!({"order_id": "o-2", "value": 20.0, "currency": "USD"})),
-    ]).await;
+    let b = send(
+        c,
+        &tokens[2],
+        "vC",
+        "sC",
+        Some(tweet),
+        CHROME_UA,
+        "198.51.100.1",
+        vec![
+            event("page_view", "https://shop.example/landing", json!({"referrer": "https://t.co/abc"})),
+            event("custom", "https://shop.example/landing", json!({"name": "share"})),
+            event(
+                "purchase",
+                "https://shop.example/landing",
+                json!({"order_id": "o-2", "value": 20.0, "currency": "USD"}),
+            ),
+        ],
+    )
+    .await;
     let (s, _, _) = c.post_raw(b.to_string(), &[("x-forwarded-for", "198.51.100.1")]).await;
     assert_eq!(s, 202);
     // A crawler, flagged and excluded from every query.
-    send(c, &bot_token, "vD", "sD", None, GOOGLEBOT, "198.51.100.2", vec![event("page_view", "https://shop.example/landing", json!({}))]).await;
+    send(
+        c,
+        &bot_token,
+        "vD",
+        "sD",
+        None,
+        GOOGLEBOT,
+        "198.51.100.2",
+        vec![event("page_view", "https://shop.example/landing", json!({}))],
+    )
+    .await;
     12 + 4 + 2 * 3 + 1
 }
 
@@ -160,10 +245,19 @@ fn assert_query(name: &str, rows: &[Value]) {
         "utm_campaigns" => {
             assert_eq!(rows.len(), 2, "{rows:?}");
             let t = find(rows, "utm_campaign", "launch-tweet");
-            assert_eq!((t["utm_source"].as_str(), n(&t["sessions"]), n(&t["purchases"]), n(&t["revenue"])), (Some("twitter"), 1.0, 1.0, 20.0));
+            assert_eq!(
+                (t["utm_source"].as_str(), n(&t["sessions"]), n(&t["purchases"]), n(&t["revenue"])),
+                (Some("twitter"), 1.0, 1.0, 20.0)
+            );
             let r = find(rows, "utm_campaign", "spring");
-            assert_eq!((r["utm_source"].as_str(), r["utm_medium"].as_str(), r["utm_campaign"].as_str()), (Some("newsletter"), Some("email"), Some("spring")));
-            assert_eq!((n(&r["sessions"]), n(&r["form_submits"]), n(&r["purchases"]), n(&r["revenue"])), (1.0, 1.0, 1.0, 49.5));
+            assert_eq!(
+                (r["utm_source"].as_str(), r["utm_medium"].as_str(), r["utm_campaign"].as_str()),
+                (Some("newsletter"), Some("email"), Some("spring"))
+            );
+            assert_eq!(
+                (n(&r["sessions"]), n(&r["form_submits"]), n(&r["purchases"]), n(&r["revenue"])),
+                (1.0, 1.0, 1.0, 49.5)
+            );
         }
         "countries" => {
             assert_eq!(n(&find(rows, "country", "GB")["visitors"]), 1.0);
@@ -205,19 +299,28 @@ fn assert_query(name: &str, rows: &[Value]) {
         "email_funnel" => {
             assert_eq!(rows.len(), 1, "{rows:?}");
             let r = find(rows, "message_id", "spring-news");
-            let got: Vec<f64> = ["clicks", "leads", "bot_clicks", "sessions", "form_submits", "purchases", "revenue"].iter().map(|c| n(&r[*c])).collect();
+            let got: Vec<f64> = ["clicks", "leads", "bot_clicks", "sessions", "form_submits", "purchases", "revenue"]
+                .iter()
+                .map(|c| n(&r[*c]))
+                .collect();
             assert_eq!(got, [1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 49.5]);
         }
         "email_click_to_purchase" => {
             assert_eq!(rows.len(), 1, "{rows:?}");
             let r = find(rows, "message_id", "spring-news");
-            let got: Vec<f64> = ["purchases", "revenue", "median_seconds", "avg_seconds", "min_seconds", "max_seconds"].iter().map(|c| n(&r[*c])).collect();
+            let got: Vec<f64> = ["purchases", "revenue", "median_seconds", "avg_seconds", "min_seconds", "max_seconds"]
+                .iter()
+                .map(|c| n(&r[*c]))
+                .collect();
             assert_eq!(got, [1.0, 49.5, 120.0, 120.0, 120.0, 120.0]);
         }
         "email_opens_clicks" => {
             assert_eq!(rows.len(), 1, "{rows:?}");
             let r = find(rows, "message_id", "spring-news");
-            let got: Vec<f64> = ["opens", "leads_opened", "proxy_opens", "clicks", "leads_clicked", "click_to_open"].iter().map(|c| n(&r[*c])).collect();
+            let got: Vec<f64> = ["opens", "leads_opened", "proxy_opens", "clicks", "leads_clicked", "click_to_open"]
+                .iter()
+                .map(|c| n(&r[*c]))
+                .collect();
             assert_eq!(got, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "Gmail's proxy fetch is not a human open");
         }
         "attribution_purchases" => {
@@ -225,7 +328,15 @@ fn assert_query(name: &str, rows: &[Value]) {
             let touch = |order: &str| {
                 let r = find(rows, "order_id", order);
                 let s = |c: &str| r[c].as_str().unwrap().to_string();
-                (s("visitor_id"), n(&r["touches"]), s("first_touch_type"), s("first_touch"), s("last_touch_type"), s("last_touch"), s("lead_id"))
+                (
+                    s("visitor_id"),
+                    n(&r["touches"]),
+                    s("first_touch_type"),
+                    s("first_touch"),
+                    s("last_touch_type"),
+                    s("last_touch"),
+                    s("lead_id"),
+                )
             };
             let t = |v: &str, k: f64, ft: &str, f: &str, lt: &str, l: &str, lead: &str| {
                 (v.to_string(), k, ft.to_string(), f.to_string(), lt.to_string(), l.to_string(), lead.to_string())
@@ -233,21 +344,29 @@ fn assert_query(name: &str, rows: &[Value]) {
             assert_eq!(touch("o-1"), t("vA", 1.0, "email", "spring-news", "email", "spring-news", "lead-a"));
             assert_eq!(touch("o-2"), t("vC", 1.0, "utm", "launch-tweet", "utm", "launch-tweet", ""));
             assert_eq!(touch("o-3"), t("vB", 0.0, "none", "", "none", "", ""));
-            assert_eq!((n(&find(rows, "order_id", "o-2")["revenue"]), find(rows, "order_id", "o-2")["currency"].as_str()), (20.0, Some("USD")));
+            assert_eq!(
+                (n(&find(rows, "order_id", "o-2")["revenue"]), find(rows, "order_id", "o-2")["currency"].as_str()),
+                (20.0, Some("USD"))
+            );
         }
         "attribution_touches" => {
             let got: Vec<(String, String, [f64; 4])> = rows
                 .iter()
                 .map(|r| {
-                    let k = ["first_touch_purchases", "first_touch_revenue", "last_touch_purchases", "last_touch_revenue"].map(|c| n(&r[c]));
+                    let k =
+                        ["first_touch_purchases", "first_touch_revenue", "last_touch_purchases", "last_touch_revenue"]
+                            .map(|c| n(&r[c]));
                     (r["touch_type"].as_str().unwrap().to_string(), r["touch"].as_str().unwrap().to_string(), k)
                 })
                 .collect();
-            assert_eq!(got, [
-                ("email".to_string(), "spring-news".to_string(), [1.0, 49.5, 1.0, 49.5]),
-                ("utm".into(), "launch-tweet".into(), [1.0, 20.0, 1.0, 20.0]),
-                ("none".into(), "".into(), [1.0, 10.0, 1.0, 10.0]),
-            ]);
+            assert_eq!(
+                got,
+                [
+                    ("email".to_string(), "spring-news".to_string(), [1.0, 49.5, 1.0, 49.5]),
+                    ("utm".into(), "launch-tweet".into(), [1.0, 20.0, 1.0, 20.0]),
+                    ("none".into(), "".into(), [1.0, 10.0, 1.0, 10.0]),
+                ]
+            );
         }
         other => panic!("query {other} has no assertion here: add one"),
     }
@@ -267,7 +386,8 @@ async fn every_analyst_query_gives_the_expected_answer_on_real_data() {
 
     let now = (now_ms() / 1000) as u32;
     let (from, to) = (now - 86_400, now + 86_400);
-    let params = BTreeMap::from([("site", Param::Str(c.site.clone())), ("from", Param::Time(from)), ("to", Param::Time(to))]);
+    let params =
+        BTreeMap::from([("site", Param::Str(c.site.clone())), ("from", Param::Time(from)), ("to", Param::Time(to))]);
     let dump = std::env::var_os("KTRA_ENGINE_DUMP_DIR").map(std::path::PathBuf::from);
     if let Some(d) = &dump {
         let _ = std::fs::remove_dir_all(d);

@@ -22,7 +22,13 @@ fn geo_db(test: &str) -> std::path::PathBuf {
         &path,
         mmdb::build(&[
             mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" },
-            mmdb::Entry { net: "203.0.113.0".parse().unwrap(), prefix: 24, country: "DE", region: "BE", city: "Berlin" },
+            mmdb::Entry {
+                net: "203.0.113.0".parse().unwrap(),
+                prefix: 24,
+                country: "DE",
+                region: "BE",
+                city: "Berlin",
+            },
         ]),
     )
     .unwrap();
@@ -57,7 +63,9 @@ async fn admin_get(c: &TestCollector, path: &str) -> (u16, Value, String) {
 }
 
 async fn post_as(c: &TestCollector, batch: &Value, ua: &str, ip: &str) {
-    let (s, _, body) = c.post_raw(batch.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")]).await;
+    let (s, _, body) = c
+        .post_raw(batch.to_string(), &[("user-agent", ua), ("x-forwarded-for", ip), ("content-type", "text/plain")])
+        .await;
     assert_eq!(s, 202, "{body}");
 }
 
@@ -81,7 +89,8 @@ async fn typed_rows(ch: &Ch, sql: &str) -> Vec<Value> {
     for row in &mut rows {
         for col in &numeric {
             if let Some(Value::String(s)) = row.get(col) {
-                let v: Value = serde_json::from_str(s).unwrap_or_else(|_| panic!("column {col}: {s:?} is not a number"));
+                let v: Value =
+                    serde_json::from_str(s).unwrap_or_else(|_| panic!("column {col}: {s:?} is not a number"));
                 row[col.as_str()] = v;
             }
         }
@@ -100,21 +109,45 @@ fn vid() -> String {
 async fn shop_day(c: &TestCollector, ch: &Ch) {
     let (s, link) = {
         let body = json!({"site": c.site, "lead": "lead-1", "message": "may-news", "url": "https://shop.example/landing?utm_source=newsletter&utm_medium=email&utm_campaign=may"});
-        let r = c.http.post(format!("{}/v1/admin/links", c.url)).bearer_auth(&c.config.admin_key).json(&body).send().await.unwrap();
+        let r = c
+            .http
+            .post(format!("{}/v1/admin/links", c.url))
+            .bearer_auth(&c.config.admin_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json::<Value>().await.unwrap())
     };
     assert_eq!(s, 200, "{link}");
     let nofollow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let open = nofollow.get(link["open_url"].as_str().unwrap()).header("user-agent", IPHONE).header("x-forwarded-for", "81.2.69.10").send().await.unwrap();
+    let open = nofollow
+        .get(link["open_url"].as_str().unwrap())
+        .header("user-agent", IPHONE)
+        .header("x-forwarded-for", "81.2.69.10")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(open.status(), 200);
-    let r = nofollow.get(link["click_url"].as_str().unwrap()).header("user-agent", CHROME_UA).header("x-forwarded-for", "81.2.69.10").send().await.unwrap();
+    let r = nofollow
+        .get(link["click_url"].as_str().unwrap())
+        .header("user-agent", CHROME_UA)
+        .header("x-forwarded-for", "81.2.69.10")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     let landing = r.headers()["location"].to_str().unwrap().to_string();
     let ec = landing.split("ktra_ec=").nth(1).unwrap().to_string();
 
     let (t1, t2, t3) = (c.grant_site().await, c.grant_site().await, c.grant_site().await);
     assert_eq!(c.consent(json!({"site": c.site, "action": "deny"})).await.0, 200);
-    assert_eq!(c.consent(json!({"site": c.site, "action": "change", "granted": ["analytics"], "denied": ["marketing"]})).await.0, 200);
+    assert_eq!(
+        c.consent(json!({"site": c.site, "action": "change", "granted": ["analytics"], "denied": ["marketing"]}))
+            .await
+            .0,
+        200
+    );
 
     let land = landing.as_str();
     let mut a = c.batch(&t1, &vid(), "sA", vec![
@@ -137,17 +170,32 @@ async fn shop_day(c: &TestCollector, ch: &Ch) {
     a["utm"] = json!({"source": "newsletter", "medium": "email", "campaign": "may"});
     a["ec"] = json!(ec);
     post_as(c, &a, CHROME_UA, "81.2.69.10").await;
-    let b = c.batch(&t2, &vid(), "sB", vec![
-        event("page_view", "https://shop.example/", json!({"referrer": "https://www.google.com/"})),
-        event("scroll", "https://shop.example/", json!({"depth": 25})),
-        event("page_view", "https://shop.example/product", json!({"referrer": "https://shop.example/"})),
-        event("purchase", "https://shop.example/thanks", json!({"order_id": "o-101", "value": 12.5, "currency": "EUR"})),
-    ]);
+    let b = c.batch(
+        &t2,
+        &vid(),
+        "sB",
+        vec![
+            event("page_view", "https://shop.example/", json!({"referrer": "https://www.google.com/"})),
+            event("scroll", "https://shop.example/", json!({"depth": 25})),
+            event("page_view", "https://shop.example/product", json!({"referrer": "https://shop.example/"})),
+            event(
+                "purchase",
+                "https://shop.example/thanks",
+                json!({"order_id": "o-101", "value": 12.5, "currency": "EUR"}),
+            ),
+        ],
+    );
     post_as(c, &b, IPHONE, "203.0.113.7").await;
     // Another site's events must not show up in this site's answers.
     let (s, v) = c.consent(json!({"site": OTHER_SITE, "action": "grant", "granted": ["analytics", "marketing"]})).await;
     assert_eq!(s, 200);
-    let o = batch_for(OTHER_SITE, v["token"].as_str().unwrap(), &vid(), "sO", vec![event("page_view", "https://shop.example/elsewhere", json!({}))]);
+    let o = batch_for(
+        OTHER_SITE,
+        v["token"].as_str().unwrap(),
+        &vid(),
+        "sO",
+        vec![event("page_view", "https://shop.example/elsewhere", json!({}))],
+    );
     post_as(c, &o, CHROME_UA, "81.2.69.10").await;
     // A withdrawal after the day's events (no visitor id: nothing to erase).
     assert_eq!(c.consent(json!({"site": c.site, "action": "withdraw", "previous": t3})).await.0, 200);
@@ -176,7 +224,11 @@ async fn every_stats_query_answers_what_the_library_query_answers() {
         let (s, body, text) = admin_get(&c, &format!("/v1/stats/{}?site=stats&from={from}&to={to}", q.name)).await;
         assert_eq!(s, 200, "{}: {text}", q.name);
         assert_eq!(body["query"], q.name);
-        let params = BTreeMap::from([("site", Param::Str("stats".into())), ("from", Param::Time(from)), ("to", Param::Time(to))]);
+        let params = BTreeMap::from([
+            ("site", Param::Str("stats".into())),
+            ("from", Param::Time(from)),
+            ("to", Param::Time(to)),
+        ]);
         let want = typed_rows(&ch, &queries::render(q.sql, &params).unwrap()).await;
         assert!(!want.is_empty(), "{}: the shop day should give this query rows", q.name);
         assert_eq!(body["rows"], Value::Array(want), "{}", q.name);
@@ -192,10 +244,21 @@ async fn every_stats_query_answers_what_the_library_query_answers() {
     let total = |col: &str| consent.iter().map(|r| r[col].as_u64().unwrap()).sum::<u64>();
     assert_eq!((total("accepted"), total("rejected"), total("customized"), total("withdrawn")), (3, 1, 1, 1));
     let funnel = &answered["email_funnel"][0];
-    assert_eq!((funnel["message_id"].as_str(), funnel["clicks"].as_u64(), funnel["sessions"].as_u64(), funnel["purchases"].as_u64()), (Some("may-news"), Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (
+            funnel["message_id"].as_str(),
+            funnel["clicks"].as_u64(),
+            funnel["sessions"].as_u64(),
+            funnel["purchases"].as_u64()
+        ),
+        (Some("may-news"), Some(1), Some(1), Some(1))
+    );
     assert_eq!(funnel["revenue"].as_f64(), Some(59.0));
     let video = &answered["video_engagement"][0];
-    assert_eq!([&video["starts"], &video["p25"], &video["p50"], &video["p75"], &video["completes"]], [&json!(1), &json!(1), &json!(1), &json!(0), &json!(1)]);
+    assert_eq!(
+        [&video["starts"], &video["p25"], &video["p50"], &video["p75"], &video["completes"]],
+        [&json!(1), &json!(1), &json!(1), &json!(0), &json!(1)]
+    );
 
     // A range that holds nothing answers empty rows, not an error.
     let (s, body, _) = admin_get(&c, "/v1/stats/traffic_daily?site=stats&from=86400&to=172800").await;
@@ -203,7 +266,10 @@ async fn every_stats_query_answers_what_the_library_query_answers() {
     // The other site has its own answer.
     let (s, body, _) = admin_get(&c, &format!("/v1/stats/top_pages?site={OTHER_SITE}&from={from}&to={to}")).await;
     assert_eq!(s, 200);
-    assert_eq!(body["rows"].as_array().unwrap().iter().map(|r| r["path"].clone()).collect::<Vec<_>>(), [json!("/elsewhere")]);
+    assert_eq!(
+        body["rows"].as_array().unwrap().iter().map(|r| r["path"].clone()).collect::<Vec<_>>(),
+        [json!("/elsewhere")]
+    );
     c.stop().await;
 }
 
@@ -212,7 +278,11 @@ async fn stats_need_the_admin_key_and_say_what_is_wrong() {
     let (_ch, c) = start("stats_refusals").await;
     let now = (now_ms() / 1000) as u32;
     let ok = format!("site=stats_refusals&from={}&to={now}", now - 3600);
-    for path in ["/v1/stats/sites".to_string(), format!("/v1/stats/top_pages?{ok}"), "/v1/stats/live?site=stats_refusals".into()] {
+    for path in [
+        "/v1/stats/sites".to_string(),
+        format!("/v1/stats/top_pages?{ok}"),
+        "/v1/stats/live?site=stats_refusals".into(),
+    ] {
         for key in [None, Some("wrong-key"), Some("test-admin-key-but-longer"), Some("")] {
             let (s, body, _) = get(&c, &path, key).await;
             assert_eq!((s, body["error"].as_str()), (401, Some("unauthorized")), "{path} with {key:?}");
@@ -247,7 +317,12 @@ async fn stats_need_the_admin_key_and_say_what_is_wrong() {
         assert!(body["message"].as_str().unwrap().contains(msg), "{q}: {text}");
     }
     // 400 days exactly is allowed.
-    assert_eq!(admin_get(&c, &format!("/v1/stats/traffic_daily?site=stats_refusals&from={}&to={now}", now - 400 * 86_400)).await.0, 200);
+    assert_eq!(
+        admin_get(&c, &format!("/v1/stats/traffic_daily?site=stats_refusals&from={}&to={now}", now - 400 * 86_400))
+            .await
+            .0,
+        200
+    );
     // The live view checks its own parameters.
     let week_ago = now_ms() - 8 * 86_400_000;
     let (s, body, _) = admin_get(&c, &format!("/v1/stats/live?site=stats_refusals&since={week_ago}")).await;
@@ -263,7 +338,11 @@ async fn live_view_shows_the_events_just_posted_newest_first_without_visitor_ids
     let token = c.grant_site().await;
     let visitor = vid();
     let events = vec![
-        event("page_view", "https://shop.example/landing?utm_campaign=spring", json!({"referrer": "https://www.google.com/"})),
+        event(
+            "page_view",
+            "https://shop.example/landing?utm_campaign=spring",
+            json!({"referrer": "https://www.google.com/"}),
+        ),
         event("scroll", "https://shop.example/landing", json!({"depth": 50})),
         event("form_submit", "https://shop.example/signup", json!({"form_id": "lead-form"})),
         event("video_progress", "https://shop.example/video", json!({"video_id": "tour", "percent": 25})),
@@ -277,7 +356,13 @@ async fn live_view_shows_the_events_just_posted_newest_first_without_visitor_ids
     post_as(&c, &batch, IPHONE, "81.2.69.10").await;
     let (s, v) = c.consent(json!({"site": OTHER_SITE, "action": "grant", "granted": ["analytics", "marketing"]})).await;
     assert_eq!(s, 200);
-    let other = batch_for(OTHER_SITE, v["token"].as_str().unwrap(), &vid(), "s-other", vec![event("page_view", "https://shop.example/other", json!({}))]);
+    let other = batch_for(
+        OTHER_SITE,
+        v["token"].as_str().unwrap(),
+        &vid(),
+        "s-other",
+        vec![event("page_view", "https://shop.example/other", json!({}))],
+    );
     post_as(&c, &other, CHROME_UA, "81.2.69.10").await;
     assert_eq!(ch.wait_count("SELECT count() FROM events", 11, WAIT).await, 11);
 
@@ -291,7 +376,13 @@ async fn live_view_shows_the_events_just_posted_newest_first_without_visitor_ids
     assert_eq!(ts, times.iter().rev().copied().collect::<Vec<_>>());
     let first = &rows[0];
     assert_eq!(
-        (first["type"].as_str(), first["path"].as_str(), first["country"].as_str(), first["device"].as_str(), first["browser"].as_str()),
+        (
+            first["type"].as_str(),
+            first["path"].as_str(),
+            first["country"].as_str(),
+            first["device"].as_str(),
+            first["browser"].as_str()
+        ),
         (Some("purchase"), Some("/thanks"), Some("GB"), Some("mobile"), Some("Safari"))
     );
     assert_eq!(first["detail"], "o-7 · 19.9 EUR");

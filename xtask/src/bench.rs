@@ -43,7 +43,11 @@ impl Options {
             match a.as_str() {
                 "--soak" => o.soak = it.next().and_then(|v| v.parse().ok()).context("--soak needs seconds")?,
                 "--phase-secs" => {
-                    o.phase_secs = it.next().and_then(|v| v.parse().ok()).filter(|v: &f64| *v >= 1.0).context("--phase-secs needs seconds (≥ 1)")?
+                    o.phase_secs = it
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|v: &f64| *v >= 1.0)
+                        .context("--phase-secs needs seconds (≥ 1)")?
                 }
                 "--no-web-build" => o.build_web = false,
                 _ => bail!("usage: cargo xtask bench [--soak SECONDS] [--phase-secs SECONDS] [--no-web-build]"),
@@ -139,7 +143,13 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     let callgrind = if install::find_in_path("valgrind").is_some() {
         b.say("callgrind profile of decode → validate → enrich (20-event batch)");
         let exe = profile::micro_executable()?;
-        match profile::callgrind(&dir, &exe, "decode_validate_enrich/20", "ktra_benches::pipeline::rows*", &mut b.commands) {
+        match profile::callgrind(
+            &dir,
+            &exe,
+            "decode_validate_enrich/20",
+            "ktra_benches::pipeline::rows*",
+            &mut b.commands,
+        ) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("[bench] callgrind failed: {e:#}");

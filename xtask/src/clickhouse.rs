@@ -28,21 +28,14 @@ pub struct Server {
 
 /// Whether `name` is usable as a directory suffix.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Picks `n` distinct free loopback ports (all bound at once, then released).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0"))
-        .collect::<Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    let listeners =
+        (0..n).map(|_| TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")).collect::<Result<Vec<_>>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// How to start the server binary found on this machine.
@@ -154,8 +147,7 @@ impl Server {
             std::fs::remove_dir_all(&dir).with_context(|| format!("wiping {}", dir.display()))?;
         }
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
-            std::fs::create_dir_all(dir.join(sub))
-                .with_context(|| format!("creating {}/{sub}", dir.display()))?;
+            std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating {}/{sub}", dir.display()))?;
         }
         let ports = free_ports(3)?;
         let (http_port, tcp_port) = (ports[0], ports[1]);
@@ -165,20 +157,15 @@ impl Server {
 
         let (bin, pre) = server_command()?;
         let console_path = dir.join("log/console.log");
-        let console = std::fs::File::create(&console_path)
-            .with_context(|| format!("creating {}", console_path.display()))?;
+        let console =
+            std::fs::File::create(&console_path).with_context(|| format!("creating {}", console_path.display()))?;
         let mut cmd = proc::command(&bin, &dir);
         cmd.args(pre)
             .arg(format!("--config-file={}", config.display()))
             .stdout(Stdio::from(console.try_clone()?))
             .stderr(Stdio::from(console));
         let guard = proc::spawn(&format!("ClickHouse ({name})"), &mut cmd, false)?;
-        let server = Server {
-            guard,
-            http_port,
-            tcp_port,
-            dir,
-        };
+        let server = Server { guard, http_port, tcp_port, dir };
         server.wait_ready()?;
         Ok(server)
     }
@@ -197,10 +184,7 @@ impl Server {
         let start = Instant::now();
         loop {
             if let Some(status) = self.guard.try_wait()? {
-                bail!(
-                    "ClickHouse exited during start ({status})\n{}",
-                    self.log_tail()
-                );
+                bail!("ClickHouse exited during start ({status})\n{}", self.log_tail());
             }
             if let Ok((200, body)) = http(self.http_port, "GET", "/ping", "") {
                 if body == "Ok.\n" {
@@ -208,11 +192,7 @@ impl Server {
                 }
             }
             if start.elapsed() > START_TIMEOUT {
-                bail!(
-                    "ClickHouse did not answer /ping within {}s\n{}",
-                    START_TIMEOUT.as_secs(),
-                    self.log_tail()
-                );
+                bail!("ClickHouse did not answer /ping within {}s\n{}", START_TIMEOUT.as_secs(), self.log_tail());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -226,12 +206,7 @@ impl Server {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(30)..];
-            out.push_str(&format!(
-                "--- {} (last {} lines)\n{}\n",
-                path.display(),
-                tail.len(),
-                tail.join("\n")
-            ));
+            out.push_str(&format!("--- {} (last {} lines)\n{}\n", path.display(), tail.len(), tail.join("\n")));
         }
         out
     }
@@ -272,23 +247,13 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP answer")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("malformed HTTP status line")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP answer")?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed HTTP status line")?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
     Ok((status, body))
 }
 
@@ -311,17 +276,9 @@ fn dechunk(mut s: &str) -> String {
 pub fn foreground(name: &str, fresh: bool) -> Result<()> {
     let server = Server::start(name, fresh)?;
     let version = server.query("SELECT version()")?;
-    println!(
-        "clickhouse  {}  (version {}, native port {})",
-        server.url(),
-        version.trim(),
-        server.tcp_port
-    );
+    println!("clickhouse  {}  (version {}, native port {})", server.url(), version.trim(), server.tcp_port);
     println!("data        {}", server.dir().display());
-    println!(
-        "try         curl '{}/?query=SELECT%20version()'",
-        server.url()
-    );
+    println!("try         curl '{}/?query=SELECT%20version()'", server.url());
     println!("Ctrl-C stops it.");
     loop {
         if let Some(status) = server.exited()? {

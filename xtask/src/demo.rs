@@ -34,10 +34,7 @@ pub fn run() -> Result<()> {
     let root = root();
     let config = root.join("collector/ktra.demo.toml");
     if !config.is_file() {
-        bail!(
-            "{} is missing (the collector's committed demo config)",
-            config.display()
-        );
+        bail!("{} is missing (the collector's committed demo config)", config.display());
     }
     proc::run(
         "cargo build --release -p ktra-collector",
@@ -54,11 +51,7 @@ pub fn run() -> Result<()> {
     // Bind the demo site first: its origin goes into the collector's config.
     let site_listener = TcpListener::bind("127.0.0.1:0").context("binding the demo site port")?;
     let site_url = format!("http://{}", site_listener.local_addr()?);
-    let listen = if TcpListener::bind("127.0.0.1:8080").is_ok() {
-        "127.0.0.1:8080"
-    } else {
-        "127.0.0.1:0"
-    };
+    let listen = if TcpListener::bind("127.0.0.1:8080").is_ok() { "127.0.0.1:8080" } else { "127.0.0.1:0" };
 
     let env = |cmd: &mut std::process::Command| {
         cmd.env("KTRA_CLICKHOUSE_URL", clickhouse.url())
@@ -67,10 +60,7 @@ pub fn run() -> Result<()> {
             .env("KTRA_SPOOL_DIR", &spool)
             .env("KTRA_ADMIN_KEY", &admin_key)
             .env("KTRA_SECRET", &secret)
-            .env(
-                format!("KTRA_SITE_{}_ORIGINS", SITE_ID.to_uppercase()),
-                &site_url,
-            );
+            .env(format!("KTRA_SITE_{}_ORIGINS", SITE_ID.to_uppercase()), &site_url);
     };
     let mut migrate = proc::command(&bin, &root);
     migrate.arg("migrate").arg("--config").arg(&config);
@@ -78,11 +68,7 @@ pub fn run() -> Result<()> {
     proc::run("ktra-collector migrate", &mut migrate)?;
 
     let mut serve = proc::command(&bin, &root);
-    serve
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .env("KTRA_LISTEN", listen);
+    serve.arg("serve").arg("--config").arg(&config).env("KTRA_LISTEN", listen);
     env(&mut serve);
     let mut collector = proc::spawn("collector", &mut serve, true)?;
     let collector_url = wait_for_listening(&mut collector)?;
@@ -99,10 +85,7 @@ pub fn run() -> Result<()> {
     };
     write_inbox(&root.join("web-demo/site"), &site_url, sign)?;
 
-    let site = Arc::new(Site {
-        root: root.join("web-demo/site"),
-        collector: collector_url.clone(),
-    });
+    let site = Arc::new(Site { root: root.join("web-demo/site"), collector: collector_url.clone() });
     if !site.root.is_dir() {
         bail!("{} is missing (the demo shop site)", site.root.display());
     }
@@ -148,11 +131,13 @@ fn write_inbox(
 ) -> Result<()> {
     let spec_path = site_dir.join("inbox.spec.json");
     let text = std::fs::read_to_string(&spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
-    let mut spec: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", spec_path.display()))?;
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", spec_path.display()))?;
     let site = spec["site"].as_str().unwrap_or(SITE_ID).to_string();
     let Some(messages) = spec["messages"].as_array_mut() else { bail!("{} has no messages", spec_path.display()) };
     for m in messages {
-        let (lead, message) = (m["lead"].as_str().unwrap_or("").to_string(), m["message"].as_str().unwrap_or("").to_string());
+        let (lead, message) =
+            (m["lead"].as_str().unwrap_or("").to_string(), m["message"].as_str().unwrap_or("").to_string());
         let mut open_url = None;
         if let Some(links) = m["links"].as_array_mut() {
             for link in links {
@@ -173,9 +158,7 @@ fn write_inbox(
 
 /// Waits for the collector's `listening on http://IP:PORT` line.
 fn wait_for_listening(collector: &mut proc::Guard) -> Result<String> {
-    let lines = collector
-        .take_lines()
-        .context("collector output not captured")?;
+    let lines = collector.take_lines().context("collector output not captured")?;
     let deadline = Instant::now() + COLLECTOR_START_TIMEOUT;
     loop {
         match lines.recv_timeout(Duration::from_millis(200)) {
@@ -198,10 +181,7 @@ fn wait_for_listening(collector: &mut proc::Guard) -> Result<String> {
             bail!("the collector exited before it was listening ({status})");
         }
         if Instant::now() > deadline {
-            bail!(
-                "the collector printed no `listening on …` line within {}s",
-                COLLECTOR_START_TIMEOUT.as_secs()
-            );
+            bail!("the collector printed no `listening on …` line within {}s", COLLECTOR_START_TIMEOUT.as_secs());
         }
     }
 }
@@ -217,12 +197,9 @@ fn persistent_secret(name: &str, bytes: usize) -> Result<String> {
     }
     let mut buf = vec![0u8; bytes];
     use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .context("reading /dev/urandom")?;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).context("reading /dev/urandom")?;
     let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&path, format!("{hex}\n"))
-        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, format!("{hex}\n")).with_context(|| format!("writing {}", path.display()))?;
     Ok(hex)
 }
 
@@ -241,39 +218,23 @@ async fn serve_site(State(site): State<Arc<Site>>, req: Request) -> Response {
     let mut file = site.root.join(rel);
     if file.is_dir() {
         if !path.ends_with('/') {
-            return (
-                StatusCode::MOVED_PERMANENTLY,
-                [(header::LOCATION, format!("{path}/"))],
-            )
-                .into_response();
+            return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, format!("{path}/"))]).into_response();
         }
         file = file.join("index.html");
     }
     if is_html(&file) {
         if let Ok(text) = tokio::fs::read_to_string(&file).await {
-            let html = text
-                .replace("{{COLLECTOR}}", &site.collector)
-                .replace("{{SITE}}", SITE_ID);
-            return (
-                [
-                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                html,
-            )
+            let html = text.replace("{{COLLECTOR}}", &site.collector).replace("{{SITE}}", SITE_ID);
+            return ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
                 .into_response();
         }
     }
-    match tower_http::services::ServeDir::new(&site.root)
-        .oneshot(req)
-        .await
-    {
+    match tower_http::services::ServeDir::new(&site.root).oneshot(req).await {
         Ok(resp) => resp.map(Body::new),
         Err(never) => match never {},
     }
 }
 
 fn is_html(p: &Path) -> bool {
-    p.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
 }

@@ -13,10 +13,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Pinned npm tools: (package, version, binary).
-const NPM_TOOLS: &[(&str, &str, &str)] = &[
-    ("binaryen", "132.0.0", "wasm-opt"),
-    ("esbuild", "0.28.2", "esbuild"),
-];
+const NPM_TOOLS: &[(&str, &str, &str)] = &[("binaryen", "132.0.0", "wasm-opt"), ("esbuild", "0.28.2", "esbuild")];
 /// Pinned chdb (current ClickHouse as an in-process engine).
 const CHDB: &str = "chdb-core==26.9.0";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -36,33 +33,13 @@ pub struct Needs {
 
 impl Needs {
     /// Everything `cargo xtask test` uses.
-    pub const TEST: Needs = Needs {
-        clickhouse: true,
-        web: true,
-        chromium: true,
-        chdb: true,
-    };
+    pub const TEST: Needs = Needs { clickhouse: true, web: true, chromium: true, chdb: true };
     /// What `cargo xtask demo` uses.
-    pub const DEMO: Needs = Needs {
-        clickhouse: true,
-        web: true,
-        chromium: false,
-        chdb: false,
-    };
+    pub const DEMO: Needs = Needs { clickhouse: true, web: true, chromium: false, chdb: false };
     /// What `cargo xtask build-web` uses.
-    pub const WEB: Needs = Needs {
-        clickhouse: false,
-        web: true,
-        chromium: false,
-        chdb: false,
-    };
+    pub const WEB: Needs = Needs { clickhouse: false, web: true, chromium: false, chdb: false };
     /// What `cargo xtask clickhouse` uses.
-    pub const CLICKHOUSE: Needs = Needs {
-        clickhouse: true,
-        web: false,
-        chromium: false,
-        chdb: false,
-    };
+    pub const CLICKHOUSE: Needs = Needs { clickhouse: true, web: false, chromium: false, chdb: false };
 }
 
 fn step(msg: impl std::fmt::Display) {
@@ -96,8 +73,7 @@ pub fn ensure(needs: Needs) -> Result<()> {
 // ---- apt ------------------------------------------------------------------
 
 fn dpkg_installed(pkg: &str) -> bool {
-    proc::output("dpkg-query", &["-W", "-f=${Status}", pkg])
-        .is_some_and(|s| s.trim() == "install ok installed")
+    proc::output("dpkg-query", &["-W", "-f=${Status}", pkg]).is_some_and(|s| s.trim() == "install ok installed")
 }
 
 fn is_root() -> bool {
@@ -118,19 +94,11 @@ fn root_command(program: &str) -> std::process::Command {
 fn apt_install(groups: &[&[&str]]) -> Result<()> {
     let mut missing: Vec<&str> = Vec::new();
     for group in groups {
-        let need: Vec<&str> = group
-            .iter()
-            .copied()
-            .filter(|p| !dpkg_installed(p))
-            .collect();
+        let need: Vec<&str> = group.iter().copied().filter(|p| !dpkg_installed(p)).collect();
         if need.is_empty() {
             step(format_args!("apt {}: present", group.join(" ")));
         } else {
-            step(format_args!(
-                "apt {}: installing {}",
-                group.join(" "),
-                need.join(" ")
-            ));
+            step(format_args!("apt {}: installing {}", group.join(" "), need.join(" ")));
             missing.extend(need);
         }
     }
@@ -140,10 +108,7 @@ fn apt_install(groups: &[&[&str]]) -> Result<()> {
     if !is_root() && find_in_path("sudo").is_none() {
         bail!("need root (or sudo) to install {}", missing.join(" "));
     }
-    proc::run(
-        "apt-get update",
-        root_command("apt-get").args(["update", "-q"]),
-    )?;
+    proc::run("apt-get update", root_command("apt-get").args(["update", "-q"]))?;
     // Keep package scripts from starting system services (we run our own
     // private ClickHouse); without systemd such a start fails anyway.
     let policy = Path::new("/usr/sbin/policy-rc.d");
@@ -160,19 +125,11 @@ fn apt_install(groups: &[&[&str]]) -> Result<()> {
     }
     // A failing service start in a postinst can make apt-get report an error
     // although the packages are unpacked and usable: judge by dpkg's status.
-    let still: Vec<&str> = missing
-        .iter()
-        .copied()
-        .filter(|p| !dpkg_installed(p))
-        .collect();
+    let still: Vec<&str> = missing.iter().copied().filter(|p| !dpkg_installed(p)).collect();
     match result {
-        Err(e) if !still.is_empty() => {
-            Err(e.context(format!("not installed: {}", still.join(" "))))
-        }
+        Err(e) if !still.is_empty() => Err(e.context(format!("not installed: {}", still.join(" ")))),
         Err(e) => {
-            step(format_args!(
-                "apt-get reported a problem ({e:#}) but every package is installed; going on"
-            ));
+            step(format_args!("apt-get reported a problem ({e:#}) but every package is installed; going on"));
             Ok(())
         }
         Ok(()) if !still.is_empty() => {
@@ -184,10 +141,7 @@ fn apt_install(groups: &[&[&str]]) -> Result<()> {
 
 fn write_policy_rc(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::write(
-        path,
-        "#!/bin/sh\n# written by cargo xtask during apt-get install\nexit 101\n",
-    )?;
+    std::fs::write(path, "#!/bin/sh\n# written by cargo xtask during apt-get install\nexit 101\n")?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
 }
 
@@ -199,10 +153,7 @@ fn wasm_target() -> Result<()> {
         None => {
             // No rustup: look for the target's standard library in the sysroot.
             let sysroot = proc::output("rustc", &["--print", "sysroot"]).unwrap_or_default();
-            Path::new(sysroot.trim())
-                .join("lib/rustlib")
-                .join(WASM_TARGET)
-                .is_dir()
+            Path::new(sysroot.trim()).join("lib/rustlib").join(WASM_TARGET).is_dir()
         }
     };
     if installed {
@@ -210,17 +161,13 @@ fn wasm_target() -> Result<()> {
         return Ok(());
     }
     step(format_args!("rust target {WASM_TARGET}: installing"));
-    proc::run(
-        "rustup target add",
-        proc::command("rustup", &root()).args(["target", "add", WASM_TARGET]),
-    )
+    proc::run("rustup target add", proc::command("rustup", &root()).args(["target", "add", WASM_TARGET]))
 }
 
 /// The `wasm-bindgen` version pinned in Cargo.lock.
 pub fn locked_wasm_bindgen_version() -> Result<String> {
     let path = root().join("Cargo.lock");
-    let lock =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let lock = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut in_pkg = false;
     for line in lock.lines() {
         let line = line.trim();
@@ -229,18 +176,12 @@ pub fn locked_wasm_bindgen_version() -> Result<String> {
         } else if line == "name = \"wasm-bindgen\"" {
             in_pkg = true;
         } else if in_pkg {
-            if let Some(v) = line
-                .strip_prefix("version = \"")
-                .and_then(|v| v.strip_suffix('"'))
-            {
+            if let Some(v) = line.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')) {
                 return Ok(v.to_owned());
             }
         }
     }
-    bail!(
-        "no wasm-bindgen package in {} (is the pixel crate a workspace member?)",
-        path.display()
-    )
+    bail!("no wasm-bindgen package in {} (is the pixel crate a workspace member?)", path.display())
 }
 
 fn wasm_bindgen_cli() -> Result<()> {
@@ -252,15 +193,12 @@ fn wasm_bindgen_cli() -> Result<()> {
     };
     let bindgen = have("wasm-bindgen");
     // The test runner comes with the same crate; check both.
-    if bindgen.as_deref() == Some(want.as_str()) && find_tool("wasm-bindgen-test-runner").is_some()
-    {
+    if bindgen.as_deref() == Some(want.as_str()) && find_tool("wasm-bindgen-test-runner").is_some() {
         step(format_args!("wasm-bindgen-cli {want}: present"));
         return Ok(());
     }
     match bindgen {
-        Some(v) => step(format_args!(
-            "wasm-bindgen-cli {want}: installing (found {v})"
-        )),
+        Some(v) => step(format_args!("wasm-bindgen-cli {want}: installing (found {v})")),
         None => step(format_args!("wasm-bindgen-cli {want}: installing")),
     }
     let install = |locked: bool| {
@@ -269,16 +207,13 @@ fn wasm_bindgen_cli() -> Result<()> {
         if locked {
             cmd.arg("--locked");
         }
-        cmd.args(["--force", "wasm-bindgen-cli", "--version"])
-            .arg(format!("={want}"));
+        cmd.args(["--force", "wasm-bindgen-cli", "--version"]).arg(format!("={want}"));
         proc::run("cargo install wasm-bindgen-cli", &mut cmd)
     };
     if let Err(e) = install(true) {
         // The crate's own lock file can name a dependency version the
         // registry no longer serves; resolve afresh rather than give up.
-        step(format_args!(
-            "wasm-bindgen-cli {want}: `--locked` install failed ({e:#}); retrying unlocked"
-        ));
+        step(format_args!("wasm-bindgen-cli {want}: `--locked` install failed ({e:#}); retrying unlocked"));
         install(false)?;
     }
     match have("wasm-bindgen") {
@@ -296,10 +231,7 @@ fn tools_dir() -> PathBuf {
 }
 
 fn npm_version(pkg: &str) -> Option<String> {
-    let manifest = tools_dir()
-        .join("node_modules")
-        .join(pkg)
-        .join("package.json");
+    let manifest = tools_dir().join("node_modules").join(pkg).join("package.json");
     let text = std::fs::read_to_string(manifest).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json.get("version")?.as_str().map(str::to_owned)
@@ -312,30 +244,21 @@ fn npm_tools() -> Result<()> {
         if bin_ok && npm_version(pkg).as_deref() == Some(*version) {
             step(format_args!("npm {pkg}@{version}: present"));
         } else {
-            step(format_args!(
-                "npm {pkg}@{version}: installing into {}",
-                tools_dir().display()
-            ));
+            step(format_args!("npm {pkg}@{version}: installing into {}", tools_dir().display()));
             missing.push(format!("{pkg}@{version}"));
         }
     }
     if missing.is_empty() {
         return Ok(());
     }
-    std::fs::create_dir_all(tools_dir())
-        .with_context(|| format!("creating {}", tools_dir().display()))?;
+    std::fs::create_dir_all(tools_dir()).with_context(|| format!("creating {}", tools_dir().display()))?;
     proc::run(
         "npm install",
         proc::command("npm", &root())
             .arg("install")
             .arg("--prefix")
             .arg(tools_dir())
-            .args([
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--save-exact",
-            ])
+            .args(["--no-audit", "--no-fund", "--loglevel=error", "--save-exact"])
             .args(&missing),
     )
 }
@@ -358,14 +281,7 @@ fn chdb() -> Result<()> {
         return Ok(());
     }
     step(format_args!("pip {CHDB}: installing"));
-    let base = [
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        CHDB,
-    ];
+    let base = ["-m", "pip", "install", "-q", "--disable-pip-version-check", CHDB];
     let out = proc::command("python3", &root())
         .args(base)
         .stdout(std::process::Stdio::inherit())
@@ -375,12 +291,7 @@ fn chdb() -> Result<()> {
     if !out.status.success() {
         if stderr.contains("externally-managed-environment") {
             step("pip refuses a system-wide install; retrying with --break-system-packages");
-            proc::run(
-                "pip install",
-                proc::command("python3", &root())
-                    .args(base)
-                    .arg("--break-system-packages"),
-            )?;
+            proc::run("pip install", proc::command("python3", &root()).args(base).arg("--break-system-packages"))?;
         } else {
             eprint!("{stderr}");
             bail!("pip install {CHDB} failed ({})", out.status);
@@ -397,15 +308,12 @@ fn chdb() -> Result<()> {
 /// Finds an executable in `PATH`.
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Finds a cargo-installed tool where `cargo install` puts it
@@ -415,10 +323,7 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    cargo_home
-        .map(|h| h.join("bin").join(name))
-        .filter(|p| is_executable(p))
-        .or_else(|| find_in_path(name))
+    cargo_home.map(|h| h.join("bin").join(name)).filter(|p| is_executable(p)).or_else(|| find_in_path(name))
 }
 
 /// `wasm-bindgen`, or an error saying how to get it.
@@ -428,6 +333,5 @@ pub fn wasm_bindgen() -> Result<PathBuf> {
 
 /// `wasm-bindgen-test-runner`, or an error saying how to get it.
 pub fn wasm_bindgen_test_runner() -> Result<PathBuf> {
-    find_tool("wasm-bindgen-test-runner")
-        .context("wasm-bindgen-test-runner not found (run `cargo xtask setup`)")
+    find_tool("wasm-bindgen-test-runner").context("wasm-bindgen-test-runner not found (run `cargo xtask setup`)")
 }

@@ -107,9 +107,7 @@ pub fn spawn(name: &str, cmd: &mut Command, forward: bool) -> Result<Guard> {
         drop(registry);
         park_forever();
     }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("could not start {name} ({:?})", cmd.get_program()))?;
+    let mut child = cmd.spawn().with_context(|| format!("could not start {name} ({:?})", cmd.get_program()))?;
     let lines = if forward {
         let stdout = child.stdout.take().context("child stdout was not piped")?;
         let (tx, rx) = mpsc::channel();
@@ -130,11 +128,7 @@ pub fn spawn(name: &str, cmd: &mut Command, forward: bool) -> Result<Guard> {
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let pgid = i32::try_from(child.id()).context("pid out of range")?;
-    let entry = Arc::new(Mutex::new(Entry {
-        name: name.to_owned(),
-        child,
-        done: false,
-    }));
+    let entry = Arc::new(Mutex::new(Entry { name: name.to_owned(), child, done: false }));
     registry.push((id, pgid, Arc::clone(&entry)));
     drop(registry);
     Ok(Guard { id, entry, lines })
@@ -152,9 +146,7 @@ impl Guard {
         let status = {
             let mut e = lock(&self.entry);
             let name = e.name.clone();
-            e.child
-                .try_wait()
-                .with_context(|| format!("waiting for {name}"))
+            e.child.try_wait().with_context(|| format!("waiting for {name}"))
         };
         // The signal thread may have stopped this child while we waited for the lock.
         park_if_shutting_down();
@@ -211,11 +203,7 @@ fn stop(e: &mut Entry) {
         }
         thread::sleep(POLL);
     }
-    eprintln!(
-        "xtask: {} did not stop within {}s, killing it",
-        e.name,
-        GRACE.as_secs()
-    );
+    eprintln!("xtask: {} did not stop within {}s, killing it", e.name, GRACE.as_secs());
     signal_group(pid, Signal::SIGKILL);
     let _ = e.child.wait();
 }
@@ -225,11 +213,7 @@ pub fn stop_all() {
     let entries: Vec<Shared> = {
         let registry = lock(&REGISTRY);
         SHUTTING_DOWN.store(true, Ordering::SeqCst);
-        registry
-            .iter()
-            .rev()
-            .map(|(_, _, e)| Arc::clone(e))
-            .collect()
+        registry.iter().rev().map(|(_, _, e)| Arc::clone(e)).collect()
     };
     for entry in entries {
         let mut e = lock(&entry);
@@ -245,8 +229,8 @@ pub fn stop_all() {
 /// second signal during that stop kills every group at once.
 pub fn install_signal_handler() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .context("installing signal handlers")?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
     thread::spawn(move || {
         let mut first = true;
         for sig in signals.forever() {
@@ -294,13 +278,6 @@ pub fn run_lines(what: &str, cmd: &mut Command) -> Result<(ExitStatus, Vec<Strin
 /// Runs a short query command (no process group) and returns its stdout, or
 /// `None` when it cannot be run or fails.
 pub fn output(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(program).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

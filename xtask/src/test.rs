@@ -40,11 +40,7 @@ fn libtest_counts(lines: &[String]) -> Counts {
         c.seen = true;
         for part in rest.split(';') {
             let words: Vec<&str> = part.split_whitespace().collect();
-            let n = words
-                .iter()
-                .rev()
-                .nth(1)
-                .and_then(|w| w.parse::<u64>().ok());
+            let n = words.iter().rev().nth(1).and_then(|w| w.parse::<u64>().ok());
             match (words.last(), n) {
                 (Some(&"passed"), Some(n)) => c.passed += n,
                 (Some(&"failed"), Some(n)) => c.failed += n,
@@ -60,16 +56,9 @@ fn plain_counts(lines: &[String]) -> Counts {
     for line in lines.iter().rev() {
         let parts: Vec<&str> = line.split(',').map(str::trim).collect();
         if let [p, f] = parts[..] {
-            let num = |s: &str, word: &str| {
-                s.strip_suffix(word)
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            };
+            let num = |s: &str, word: &str| s.strip_suffix(word).and_then(|n| n.trim().parse::<u64>().ok());
             if let (Some(passed), Some(failed)) = (num(p, "passed"), num(f, "failed")) {
-                return Counts {
-                    passed,
-                    failed,
-                    seen: true,
-                };
+                return Counts { passed, failed, seen: true };
             }
         }
     }
@@ -77,18 +66,11 @@ fn plain_counts(lines: &[String]) -> Counts {
 }
 
 fn banner(name: &str) {
-    println!(
-        "\n==== {name} {}",
-        "=".repeat(60usize.saturating_sub(name.len()))
-    );
+    println!("\n==== {name} {}", "=".repeat(60usize.saturating_sub(name.len())));
 }
 
 /// Runs one stage body; an `Err` is a failed stage with the error as note.
-fn stage(
-    stages: &mut Vec<Stage>,
-    name: &'static str,
-    f: impl FnOnce() -> Result<(bool, Counts, String)>,
-) {
+fn stage(stages: &mut Vec<Stage>, name: &'static str, f: impl FnOnce() -> Result<(bool, Counts, String)>) {
     banner(name);
     let start = Instant::now();
     let (ok, counts, note) = match f() {
@@ -98,22 +80,11 @@ fn stage(
             (false, Counts::default(), format!("{e:#}"))
         }
     };
-    stages.push(Stage {
-        name,
-        ok,
-        passed: counts.passed,
-        failed: counts.failed,
-        note,
-        took: start.elapsed(),
-    });
+    stages.push(Stage { name, ok, passed: counts.passed, failed: counts.failed, note, took: start.elapsed() });
 }
 
 /// Runs a test command, forwarding output and counting results with `count`.
-fn run_tests(
-    what: &str,
-    cmd: &mut Command,
-    count: fn(&[String]) -> Counts,
-) -> Result<(bool, Counts, String)> {
+fn run_tests(what: &str, cmd: &mut Command, count: fn(&[String]) -> Counts) -> Result<(bool, Counts, String)> {
     let (status, lines) = proc::run_lines(what, cmd)?;
     let counts = count(&lines);
     let note = if !counts.seen {
@@ -161,21 +132,14 @@ pub fn run() -> Result<ExitCode> {
 
     stage(&mut stages, "cargo test", || {
         if dump_dir.exists() {
-            std::fs::remove_dir_all(&dump_dir)
-                .with_context(|| format!("wiping {}", dump_dir.display()))?;
+            std::fs::remove_dir_all(&dump_dir).with_context(|| format!("wiping {}", dump_dir.display()))?;
         }
         let mut cmd = proc::command(cargo(), &root);
-        cmd.args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "ktra-pixel",
-            "--no-fail-fast",
-        ])
-        .env("KTRA_WEB_DIR", &web_dir)
-        .env("CHROMEDRIVER", "/usr/bin/chromedriver")
-        .env("CHROME_BIN", "/usr/bin/chromium")
-        .env("KTRA_ENGINE_DUMP_DIR", &dump_dir);
+        cmd.args(["test", "--workspace", "--exclude", "ktra-pixel", "--no-fail-fast"])
+            .env("KTRA_WEB_DIR", &web_dir)
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+            .env("CHROME_BIN", "/usr/bin/chromium")
+            .env("KTRA_ENGINE_DUMP_DIR", &dump_dir);
         if let Some(url) = &ch_url {
             cmd.env("KTRA_TEST_CLICKHOUSE_URL", url);
         }
@@ -185,16 +149,9 @@ pub fn run() -> Result<ExitCode> {
     stage(&mut stages, "wasm tests", || {
         let runner = install::wasm_bindgen_test_runner()?;
         let mut cmd = proc::command(cargo(), &root);
-        cmd.args([
-            "test",
-            "-p",
-            "ktra-pixel",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--no-fail-fast",
-        ])
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner)
-        .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+        cmd.args(["test", "-p", "ktra-pixel", "--target", "wasm32-unknown-unknown", "--no-fail-fast"])
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner)
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver");
         if std::env::var_os("WASM_BINDGEN_TEST_TIMEOUT").is_none() {
             cmd.env("WASM_BINDGEN_TEST_TIMEOUT", "120");
         }
@@ -220,15 +177,7 @@ pub fn run() -> Result<ExitCode> {
         web::print_budgets(&lines);
         let passed = lines.iter().filter(|l| l.ok()).count() as u64;
         let failed = lines.len() as u64 - passed;
-        Ok((
-            failed == 0,
-            Counts {
-                passed,
-                failed,
-                seen: true,
-            },
-            String::new(),
-        ))
+        Ok((failed == 0, Counts { passed, failed, seen: true }, String::new()))
     });
 
     if let Some(server) = clickhouse.take() {
@@ -281,28 +230,14 @@ mod tests {
              test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
              test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.2s\n",
         );
-        assert_eq!(
-            libtest_counts(&out),
-            Counts {
-                passed: 8,
-                failed: 2,
-                seen: true
-            }
-        );
+        assert_eq!(libtest_counts(&out), Counts { passed: 8, failed: 2, seen: true });
         assert!(!libtest_counts(&lines("error: could not compile")).seen);
     }
 
     #[test]
     fn reads_the_plain_closing_line() {
         let out = lines("ok top_pages (3 rows)\nDIFF channels\n12 passed, 1 failed\n");
-        assert_eq!(
-            plain_counts(&out),
-            Counts {
-                passed: 12,
-                failed: 1,
-                seen: true
-            }
-        );
+        assert_eq!(plain_counts(&out), Counts { passed: 12, failed: 1, seen: true });
         assert!(!plain_counts(&lines("no dump")).seen);
     }
 }

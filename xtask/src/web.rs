@@ -22,18 +22,8 @@ use std::path::{Path, PathBuf};
 /// regression guard just above today's size.
 pub const BUDGETS: &[(&str, &[&str], u64, u64)] = &[
     ("loader (ktra.js)", &["ktra.js"], 1536, 1536),
-    (
-        "banner (banner.js + banner.css)",
-        &["banner.js", "banner.css"],
-        6144,
-        6144,
-    ),
-    (
-        "pixel (wasm + glue)",
-        &["pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"],
-        10240,
-        20480,
-    ),
+    ("banner (banner.js + banner.css)", &["banner.js", "banner.css"], 6144, 6144),
+    ("pixel (wasm + glue)", &["pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"], 10240, 20480),
 ];
 
 const BANNER_REQUIRED: &[&str] = &["ktra.js", "banner.js", "banner.css"];
@@ -49,11 +39,7 @@ pub fn build() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut failed = Vec::new();
     type Step = fn(&Path) -> Result<()>;
-    let steps: [(&str, Step); 3] = [
-        ("pixel", build_pixel),
-        ("banner", build_banner),
-        ("dashboard", copy_dashboard),
-    ];
+    let steps: [(&str, Step); 3] = [("pixel", build_pixel), ("banner", build_banner), ("dashboard", copy_dashboard)];
     for (name, step) in steps {
         println!("[web] {name}");
         if let Err(e) = step(&dir) {
@@ -62,10 +48,7 @@ pub fn build() -> Result<PathBuf> {
         }
     }
     if !failed.is_empty() {
-        bail!(
-            "web assets incomplete: {} failed (see above)",
-            failed.join(", ")
-        );
+        bail!("web assets incomplete: {} failed (see above)", failed.join(", "));
     }
     precompress(&dir)?;
     println!("[web] built into {}", dir.display());
@@ -126,22 +109,12 @@ fn build_pixel(web: &Path) -> Result<()> {
     .context("the pixel crate (pixel-wasm/) does not build for wasm32")?;
     let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/ktra_pixel.wasm");
     if !wasm.exists() {
-        bail!(
-            "{} missing after the build (is ktra-pixel a cdylib?)",
-            wasm.display()
-        );
+        bail!("{} missing after the build (is ktra-pixel a cdylib?)", wasm.display());
     }
     proc::run(
         "wasm-bindgen",
         proc::command(install::wasm_bindgen()?, &root)
-            .args([
-                "--target",
-                "web",
-                "--no-typescript",
-                "--out-name",
-                "ktra_pixel",
-                "--out-dir",
-            ])
+            .args(["--target", "web", "--no-typescript", "--out-name", "ktra_pixel", "--out-dir"])
             .arg(&out)
             .arg(&wasm),
     )?;
@@ -170,10 +143,7 @@ fn build_pixel(web: &Path) -> Result<()> {
 
 fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {
     // esbuild refuses to overwrite its input: go through a temporary file.
-    let tmp = output.with_extension(format!(
-        "{}.tmp",
-        output.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
+    let tmp = output.with_extension(format!("{}.tmp", output.extension().and_then(|e| e.to_str()).unwrap_or("out")));
     proc::run(
         &format!("esbuild {}", input.display()),
         proc::command(install::esbuild(), &root())
@@ -183,8 +153,7 @@ fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {
             .args(extra)
             .arg(format!("--outfile={}", tmp.display())),
     )?;
-    std::fs::rename(&tmp, output)
-        .with_context(|| format!("moving {} to {}", tmp.display(), output.display()))
+    std::fs::rename(&tmp, output).with_context(|| format!("moving {} to {}", tmp.display(), output.display()))
 }
 
 fn build_banner(web: &Path) -> Result<()> {
@@ -197,11 +166,7 @@ fn build_banner(web: &Path) -> Result<()> {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }
-    let missing: Vec<&str> = BANNER_REQUIRED
-        .iter()
-        .copied()
-        .filter(|f| !src.join(f).is_file())
-        .collect();
+    let missing: Vec<&str> = BANNER_REQUIRED.iter().copied().filter(|f| !src.join(f).is_file()).collect();
     if !missing.is_empty() {
         bail!("{} lacks {}", src.display(), missing.join(", "));
     }
@@ -227,10 +192,7 @@ fn copy_dashboard(web: &Path) -> Result<()> {
         std::fs::remove_dir_all(&dst).with_context(|| format!("cleaning {}", dst.display()))?;
     }
     if !src.is_dir() {
-        println!(
-            "[web] {} does not exist yet; no dashboard assets",
-            src.display()
-        );
+        println!("[web] {} does not exist yet; no dashboard assets", src.display());
         return Ok(());
     }
     copy_dir(&src, &dst)
@@ -244,9 +206,8 @@ fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
         if entry.file_type()?.is_dir() {
             copy_dir(&entry.path(), &to)?;
         } else {
-            std::fs::copy(entry.path(), &to).with_context(|| {
-                format!("copying {} to {}", entry.path().display(), to.display())
-            })?;
+            std::fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {} to {}", entry.path().display(), to.display()))?;
         }
     }
     Ok(())
@@ -294,12 +255,7 @@ pub fn measure(dir: &Path) -> Vec<BudgetLine> {
                 let (r, g) = sizes(&dir.join(f)).map_err(|e| format!("{e:#}"))?;
                 Ok((raw + r, gz + g))
             });
-            BudgetLine {
-                label,
-                sizes,
-                target: *target,
-                budget: *budget,
-            }
+            BudgetLine { label, sizes, target: *target, budget: *budget }
         })
         .collect()
 }
@@ -320,10 +276,7 @@ pub fn print_sizes(dir: &Path) {
 
 /// Prints the budget table for measured lines.
 pub fn print_budgets(lines: &[BudgetLine]) {
-    println!(
-        "{:<36} {:>9} {:>9} {:>9} {:>9}  result",
-        "budget", "raw B", "gzip-9 B", "target B", "limit B"
-    );
+    println!("{:<36} {:>9} {:>9} {:>9} {:>9}  result", "budget", "raw B", "gzip-9 B", "target B", "limit B");
     for l in lines {
         match &l.sizes {
             Ok((raw, gz)) => {
@@ -336,10 +289,7 @@ pub fn print_budgets(lines: &[BudgetLine]) {
                 };
                 println!("{:<36} {raw:>9} {gz:>9} {:>9} {:>9}  {verdict}", l.label, l.target, l.budget)
             }
-            Err(e) => println!(
-                "{:<36} {:>9} {:>9} {:>9} {:>9}  MISSING ({e})",
-                l.label, "-", "-", l.target, l.budget
-            ),
+            Err(e) => println!("{:<36} {:>9} {:>9} {:>9} {:>9}  MISSING ({e})", l.label, "-", "-", l.target, l.budget),
         }
     }
 }

@@ -64,19 +64,30 @@ pub async fn erase_visitor(
     Ok(erased)
 }
 
-async fn json_rows(client: &Client, sql: &str, site: &str, vid: &str) -> Result<Vec<serde_json::Value>, clickhouse::error::Error> {
+async fn json_rows(
+    client: &Client,
+    sql: &str,
+    site: &str,
+    vid: &str,
+) -> Result<Vec<serde_json::Value>, clickhouse::error::Error> {
     let bytes = client.query(sql).bind(site).bind(vid).fetch_bytes("JSONEachRow")?.collect().await?;
-    Ok(bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| serde_json::from_slice(l).ok())
-        .collect())
+    Ok(bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(|l| serde_json::from_slice(l).ok()).collect())
 }
 
 /// Everything stored about the visitor: events and consent decisions.
-pub async fn export_visitor(client: &Client, site: &str, vid: &str) -> Result<serde_json::Value, clickhouse::error::Error> {
-    let events = json_rows(client, "SELECT * FROM events WHERE site_id = ? AND visitor_id = ? ORDER BY ts", site, vid).await?;
-    let consent =
-        json_rows(client, "SELECT * FROM consent_log WHERE site_id = ? AND visitor_id = ? ORDER BY recorded_at", site, vid).await?;
+pub async fn export_visitor(
+    client: &Client,
+    site: &str,
+    vid: &str,
+) -> Result<serde_json::Value, clickhouse::error::Error> {
+    let events =
+        json_rows(client, "SELECT * FROM events WHERE site_id = ? AND visitor_id = ? ORDER BY ts", site, vid).await?;
+    let consent = json_rows(
+        client,
+        "SELECT * FROM consent_log WHERE site_id = ? AND visitor_id = ? ORDER BY recorded_at",
+        site,
+        vid,
+    )
+    .await?;
     Ok(serde_json::json!({ "site": site, "visitor_id": vid, "events": events, "consent_log": consent }))
 }

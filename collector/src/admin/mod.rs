@@ -37,7 +37,10 @@ fn check_ids(state: &AppState, site: &str, vid: &str) -> Result<(), ApiError> {
         return Err(ApiError::NotFound(format!("unknown site {:?}", site.chars().take(64).collect::<String>())));
     }
     if !is_token_id(vid) {
-        return Err(ApiError::bad(ktra_schema::RejectReason::BadValue, "visitor id must be 1 to 128 characters of [A-Za-z0-9_.-]"));
+        return Err(ApiError::bad(
+            ktra_schema::RejectReason::BadValue,
+            "visitor id must be 1 to 128 characters of [A-Za-z0-9_.-]",
+        ));
     }
     Ok(())
 }
@@ -50,7 +53,8 @@ pub async fn export_visitor(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&state, &headers)?;
     check_ids(&state, &site, &vid)?;
-    let data = erase::export_visitor(&state.clickhouse, &site, &vid).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let data =
+        erase::export_visitor(&state.clickhouse, &site, &vid).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(data))
 }
 
@@ -63,6 +67,8 @@ pub async fn erase_visitor(
 ) -> Result<Json<erase::Erased>, ApiError> {
     authorize(&state, &headers)?;
     check_ids(&state, &site, &vid)?;
-    let erased = erase::erase_visitor(&state.clickhouse, &site, &vid, true, true).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let erased = erase::erase_visitor(&state.clickhouse, &site, &vid, true, true)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(erased))
 }

@@ -33,11 +33,19 @@ fn consent_err(reason: RejectReason, message: &str) -> ApiError {
 /// Checks the consent token of an event batch for `site_id`; returns the
 /// consent id. Refuses a missing, forged, other-site, expired, old-revision,
 /// revoked token, and one that does not grant both analytics and marketing.
-pub fn check_event_consent(state: &AppState, site_id: &str, site: &SiteConfig, token: Option<&str>) -> Result<String, ApiError> {
+pub fn check_event_consent(
+    state: &AppState,
+    site_id: &str,
+    site: &SiteConfig,
+    token: Option<&str>,
+) -> Result<String, ApiError> {
     let enforce = state.config.consent.enforce;
     let Some(token) = token else {
         return if enforce {
-            Err(consent_err(RejectReason::ConsentMissing, "no consent token: events are stored only after the visitor grants analytics and marketing"))
+            Err(consent_err(
+                RejectReason::ConsentMissing,
+                "no consent token: events are stored only after the visitor grants analytics and marketing",
+            ))
         } else {
             Ok(String::new())
         };
@@ -45,7 +53,12 @@ pub fn check_event_consent(state: &AppState, site_id: &str, site: &SiteConfig, t
     let claims = match state.consent_key.verify(token) {
         Ok(c) => c,
         Err(_) if !enforce => return Ok(String::new()),
-        Err(_) => return Err(consent_err(RejectReason::ConsentInvalid, "consent token is malformed or its signature is wrong")),
+        Err(_) => {
+            return Err(consent_err(
+                RejectReason::ConsentInvalid,
+                "consent token is malformed or its signature is wrong",
+            ))
+        }
     };
     if !enforce {
         return Ok(claims.c);
@@ -145,15 +158,24 @@ pub async fn post_consent(State(state): State<AppState>, meta: ClientMeta, heade
     resp
 }
 
-async fn record(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<ConsentResponse, ApiError> {
+async fn record(
+    state: &AppState,
+    meta: ClientMeta,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ConsentResponse, ApiError> {
     state.client_limit.check(&meta.ip).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, 16 * 1024).await?;
-    let req: ConsentRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid consent decision: {e}")))?;
-    let site = state
-        .site(&req.site)
-        .ok_or_else(|| ApiError::bad(RejectReason::UnknownSite, format!("unknown site {:?}", req.site.chars().take(64).collect::<String>())))?;
+    let req: ConsentRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid consent decision: {e}"))
+    })?;
+    let site = state.site(&req.site).ok_or_else(|| {
+        ApiError::bad(
+            RejectReason::UnknownSite,
+            format!("unknown site {:?}", req.site.chars().take(64).collect::<String>()),
+        )
+    })?;
     if !origin_allowed(site, meta.origin.as_deref()) {
         return Err(ApiError::Origin(meta.origin.unwrap_or_default()));
     }
@@ -299,7 +321,8 @@ pub struct SitePublicConfig<'a> {
 /// `GET /v1/config/{site}`.
 pub async fn get_config(State(state): State<AppState>, meta: ClientMeta, Path(site_id): Path<String>) -> Response {
     let Some(site) = state.site(&site_id) else {
-        return ApiError::NotFound(format!("unknown site {:?}", site_id.chars().take(64).collect::<String>())).into_response();
+        return ApiError::NotFound(format!("unknown site {:?}", site_id.chars().take(64).collect::<String>()))
+            .into_response();
     };
     let body = SitePublicConfig {
         site: &site_id,
@@ -346,9 +369,15 @@ mod tests {
         assert_eq!(reason(check_claims(&claims(), "demo", &site(), 999, false)), None);
         assert_eq!(reason(check_claims(&claims(), "other", &site(), 999, false)), Some(RejectReason::ConsentOtherSite));
         assert_eq!(reason(check_claims(&claims(), "demo", &site(), 1000, false)), Some(RejectReason::ConsentExpired));
-        assert_eq!(reason(check_claims(&claims(), "demo", &SiteConfig { revision: 4, ..site() }, 999, false)), Some(RejectReason::ConsentOldRevision));
+        assert_eq!(
+            reason(check_claims(&claims(), "demo", &SiteConfig { revision: 4, ..site() }, 999, false)),
+            Some(RejectReason::ConsentOldRevision)
+        );
         assert_eq!(reason(check_claims(&claims(), "demo", &site(), 999, true)), Some(RejectReason::ConsentWithdrawn));
         let only_analytics = Claims { p: vec!["analytics".into()], ..claims() };
-        assert_eq!(reason(check_claims(&only_analytics, "demo", &site(), 999, false)), Some(RejectReason::ConsentPurposes));
+        assert_eq!(
+            reason(check_claims(&only_analytics, "demo", &site(), 999, false)),
+            Some(RejectReason::ConsentPurposes)
+        );
     }
 }

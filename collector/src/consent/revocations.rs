@@ -54,7 +54,11 @@ struct Revoked {
 }
 
 /// Reads revocations recorded since `since` (Unix seconds) from `consent_log`.
-pub async fn load(client: &clickhouse::Client, revs: &Revocations, since: u32) -> Result<usize, clickhouse::error::Error> {
+pub async fn load(
+    client: &clickhouse::Client,
+    revs: &Revocations,
+    since: u32,
+) -> Result<usize, clickhouse::error::Error> {
     let rows = client
         .query(
             "SELECT previous_id, toUInt32(toUInt32(recorded_at) + 34214400) AS forget_after FROM consent_log \

@@ -137,7 +137,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn claims() -> Claims {
-        Claims { v: 1, c: "c1".into(), s: "demo".into(), p: vec!["analytics".into(), "marketing".into()], r: 2, e: 2_000_000_000 }
+        Claims {
+            v: 1,
+            c: "c1".into(),
+            s: "demo".into(),
+            p: vec!["analytics".into(), "marketing".into()],
+            r: 2,
+            e: 2_000_000_000,
+        }
     }
 
     #[test]

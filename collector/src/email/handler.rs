@@ -34,9 +34,9 @@ use url::Url;
 
 /// A transparent 1×1 GIF (GIF89a, two-colour table, transparency extension).
 pub const PIXEL_GIF: [u8; 43] = [
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9,
-    0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00,
-    0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
 /// Which endpoint, for metric labels.
@@ -98,7 +98,9 @@ impl IntoResponse for Refused {
         };
         // The destination of a refused link is not echoed: it may be an attacker's.
         let message = match &self.error {
-            LinkError::ForeignHost { host, .. } => format!("this link's destination host {host:?} is no longer allowed for its site"),
+            LinkError::ForeignHost { host, .. } => {
+                format!("this link's destination host {host:?} is no longer allowed for its site")
+            }
             e => e.to_string(),
         };
         let mut resp = (status, Json(serde_json::json!({"error": code, "message": message}))).into_response();
@@ -108,7 +110,10 @@ impl IntoResponse for Refused {
 }
 
 fn no_store(h: &mut HeaderMap) {
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache, must-revalidate, private, max-age=0"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache, must-revalidate, private, max-age=0"),
+    );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert(header::EXPIRES, HeaderValue::from_static("0"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -150,7 +155,12 @@ fn unix_u32(now: u64) -> u32 {
 }
 
 /// `GET /c/{signed}`.
-pub async fn click(State(state): State<AppState>, method: Method, meta: ClientMeta, Path(signed): Path<String>) -> Response {
+pub async fn click(
+    State(state): State<AppState>,
+    method: Method,
+    meta: ClientMeta,
+    Path(signed): Path<String>,
+) -> Response {
     match click_inner(&state, &method, &meta, &signed) {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -204,7 +214,12 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
 }
 
 /// `GET /o/{signed}.gif`.
-pub async fn open(State(state): State<AppState>, method: Method, meta: ClientMeta, Path(file): Path<String>) -> Response {
+pub async fn open(
+    State(state): State<AppState>,
+    method: Method,
+    meta: ClientMeta,
+    Path(file): Path<String>,
+) -> Response {
     match open_inner(&state, &method, &meta, &file) {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -274,13 +289,17 @@ pub fn request_base(headers: &HeaderMap, listen: SocketAddr) -> String {
 pub async fn post_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let req: LinkRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad(RejectReason::MalformedJson, format!("body must be {{\"site\",\"lead\",\"message\",\"url\",\"expires\"?}}: {e}"))
+        ApiError::bad(
+            RejectReason::MalformedJson,
+            format!("body must be {{\"site\",\"lead\",\"message\",\"url\",\"expires\"?}}: {e}"),
+        )
     })?;
     let base = request_base(&headers, state.config.listen);
-    let links: SignedLinks = sign_link(&state.link_key, &state.config, &req, &base, now_secs()).map_err(|e| match e {
-        LinkError::UnknownSite(_) => ApiError::bad(RejectReason::UnknownSite, e.to_string()),
-        e => ApiError::bad(RejectReason::BadValue, e.to_string()),
-    })?;
+    let links: SignedLinks =
+        sign_link(&state.link_key, &state.config, &req, &base, now_secs()).map_err(|e| match e {
+            LinkError::UnknownSite(_) => ApiError::bad(RejectReason::UnknownSite, e.to_string()),
+            e => ApiError::bad(RejectReason::BadValue, e.to_string()),
+        })?;
     let mut resp = Json(links).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
@@ -304,7 +323,10 @@ mod tests {
             with_click_id(&u("https://s.example/p?a=1&b=x%20y+z&c&utm_source=news#top"), "X").as_str(),
             "https://s.example/p?a=1&b=x%20y+z&c&utm_source=news&ktra_ec=X#top"
         );
-        assert_eq!(with_click_id(&u("https://s.example/?ktra_ec=old&a=1"), "X").as_str(), "https://s.example/?a=1&ktra_ec=X");
+        assert_eq!(
+            with_click_id(&u("https://s.example/?ktra_ec=old&a=1"), "X").as_str(),
+            "https://s.example/?a=1&ktra_ec=X"
+        );
         assert_eq!(with_click_id(&u("https://s.example/#a?b"), "X").as_str(), "https://s.example/?ktra_ec=X#a?b");
     }
 
@@ -349,7 +371,13 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_still_redirects_and_still_serves_the_pixel() {
         let (state, mut rx) = full_queue_state();
-        let req = LinkRequest { site: "demo".into(), lead: "L".into(), message: "m".into(), url: "https://shop.example/x?a=1#f".into(), expires: None };
+        let req = LinkRequest {
+            site: "demo".into(),
+            lead: "L".into(),
+            message: "m".into(),
+            url: "https://shop.example/x?a=1#f".into(),
+            expires: None,
+        };
         let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
         let app = crate::app(state.clone());
         let resp = app.clone().oneshot(Request::get(&links.click_url).body(Body::empty()).unwrap()).await.unwrap();
@@ -368,25 +396,43 @@ mod tests {
     #[tokio::test]
     async fn with_bots_dropped_a_scanner_click_redirects_but_is_not_stored() {
         let (state, mut rx) = state(BotPolicy::Drop, 4);
-        let req = LinkRequest { site: "demo".into(), lead: "L".into(), message: "m".into(), url: "https://shop.example/".into(), expires: None };
+        let req = LinkRequest {
+            site: "demo".into(),
+            lead: "L".into(),
+            message: "m".into(),
+            url: "https://shop.example/".into(),
+            expires: None,
+        };
         let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
         let app = crate::app(state);
-        let get = |ua: &'static str| Request::get(&links.click_url).header(header::USER_AGENT, ua).body(Body::empty()).unwrap();
+        let get = |ua: &'static str| {
+            Request::get(&links.click_url).header(header::USER_AGENT, ua).body(Body::empty()).unwrap()
+        };
         let resp = app.clone().oneshot(get("Mozilla/4.0 (compatible; ms-office; MSOffice 16)")).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
         assert!(rx.try_recv().is_err(), "the scanner's click is not stored");
-        let resp = app.oneshot(get("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0")).await.unwrap();
+        let resp =
+            app.oneshot(get("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0")).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
-        assert!(matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.is_bot == 0 && r.browser == "Firefox"));
+        assert!(
+            matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.is_bot == 0 && r.browser == "Firefox")
+        );
     }
 
     #[tokio::test]
     async fn a_head_request_redirects_but_records_nothing() {
         let (state, mut rx) = full_queue_state();
         let _ = rx.try_recv();
-        let req = LinkRequest { site: "demo".into(), lead: "L".into(), message: "m".into(), url: "https://shop.example/".into(), expires: None };
+        let req = LinkRequest {
+            site: "demo".into(),
+            lead: "L".into(),
+            message: "m".into(),
+            url: "https://shop.example/".into(),
+            expires: None,
+        };
         let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
-        let resp = crate::app(state).oneshot(Request::head(&links.click_url).body(Body::empty()).unwrap()).await.unwrap();
+        let resp =
+            crate::app(state).oneshot(Request::head(&links.click_url).body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
         assert!(rx.try_recv().is_err());
     }

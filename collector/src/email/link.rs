@@ -100,7 +100,9 @@ pub fn is_plain_id(s: &str) -> bool {
 
 /// Lead ids: like [`is_plain_id`] and `:` (for `sha256:<hex>` keys).
 pub fn is_lead_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
+    !s.is_empty()
+        && s.len() <= MAX_ID_LEN
+        && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
 }
 
 fn check_ids(site: &str, lead: &str, message: &str) -> Result<(), LinkError> {
@@ -109,7 +111,10 @@ fn check_ids(site: &str, lead: &str, message: &str) -> Result<(), LinkError> {
         return Err(LinkError::BadId { field: "site", allowed: PLAIN });
     }
     if !is_lead_id(lead) {
-        return Err(LinkError::BadId { field: "lead", allowed: "[A-Za-z0-9_.:-] (an opaque id, never an email address)" });
+        return Err(LinkError::BadId {
+            field: "lead",
+            allowed: "[A-Za-z0-9_.:-] (an opaque id, never an email address)",
+        });
     }
     if !is_plain_id(message) {
         return Err(LinkError::BadId { field: "message", allowed: PLAIN });
@@ -285,8 +290,14 @@ mod tests {
     #[test]
     fn other_secret_consent_key_and_unsigned_payload_are_refused() {
         let s = sign(&key(), &claims()).unwrap();
-        assert_eq!(verify(&TokenKey::derive(b"other-secret-0123456789abcdef-0123", "link"), &s, 0), Err(LinkError::Invalid));
-        assert_eq!(verify(&TokenKey::derive(b"secret-0123456789abcdef-0123456789", "consent"), &s, 0), Err(LinkError::Invalid));
+        assert_eq!(
+            verify(&TokenKey::derive(b"other-secret-0123456789abcdef-0123", "link"), &s, 0),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            verify(&TokenKey::derive(b"secret-0123456789abcdef-0123456789", "consent"), &s, 0),
+            Err(LinkError::Invalid)
+        );
         let unsigned = B64.encode(encode(&claims()).unwrap());
         assert_eq!(verify(&key(), &unsigned, 0), Err(LinkError::Invalid));
         assert_eq!(verify(&key(), &format!("{unsigned}."), 0), Err(LinkError::Invalid));

@@ -60,15 +60,28 @@ pub struct SignedLinks {
 /// Checks a request against the configuration (site, ids, destination on the
 /// site's hosts, expiry in the future) and signs it. `base` is the collector's
 /// public URL (scheme, host and any path prefix, no trailing `/`).
-pub fn sign_link(key: &TokenKey, config: &Config, req: &LinkRequest, base: &str, now: u64) -> Result<SignedLinks, LinkError> {
-    let site = config.sites.get(&req.site).ok_or_else(|| LinkError::UnknownSite(req.site.chars().take(64).collect()))?;
+pub fn sign_link(
+    key: &TokenKey,
+    config: &Config,
+    req: &LinkRequest,
+    base: &str,
+    now: u64,
+) -> Result<SignedLinks, LinkError> {
+    let site =
+        config.sites.get(&req.site).ok_or_else(|| LinkError::UnknownSite(req.site.chars().take(64).collect()))?;
     let url = link::check_destination(&req.site, site, &req.url)?;
     let expires = match req.expires {
         None => None,
         Some(e) if e <= now => return Err(LinkError::ExpiryInPast(e)),
         Some(e) => Some(u32::try_from(e).map_err(|_| LinkError::ExpiryTooLate(e))?),
     };
-    let claims = LinkClaims { site: req.site.clone(), lead: req.lead.clone(), message: req.message.clone(), url: url.to_string(), expires };
+    let claims = LinkClaims {
+        site: req.site.clone(),
+        lead: req.lead.clone(),
+        message: req.message.clone(),
+        url: url.to_string(),
+        expires,
+    };
     let signed = link::sign(key, &claims)?;
     let base = base.trim_end_matches('/');
     Ok(SignedLinks { click_url: format!("{base}/c/{signed}"), open_url: format!("{base}/o/{signed}.gif") })
@@ -96,7 +109,13 @@ mod tests {
     }
 
     fn req() -> LinkRequest {
-        LinkRequest { site: "demo".into(), lead: "L1".into(), message: "m1".into(), url: "https://shop.example/a?b=1#c".into(), expires: None }
+        LinkRequest {
+            site: "demo".into(),
+            lead: "L1".into(),
+            message: "m1".into(),
+            url: "https://shop.example/a?b=1#c".into(),
+            expires: None,
+        }
     }
 
     #[test]
@@ -106,7 +125,10 @@ mod tests {
         let signed = out.click_url.strip_prefix("https://t.example/c/").unwrap();
         assert_eq!(out.open_url, format!("https://t.example/o/{signed}.gif"));
         let c = link::verify(&key, signed, 1000).unwrap();
-        assert_eq!((c.site.as_str(), c.lead.as_str(), c.message.as_str(), c.url.as_str()), ("demo", "L1", "m1", "https://shop.example/a?b=1#c"));
+        assert_eq!(
+            (c.site.as_str(), c.lead.as_str(), c.message.as_str(), c.url.as_str()),
+            ("demo", "L1", "m1", "https://shop.example/a?b=1#c")
+        );
     }
 
     #[test]

@@ -3,16 +3,61 @@
 //! email click id and the referrer host (in that order).
 
 const SEARCH: &[&str] = &[
-    "google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "yandex.", "baidu.com", "ecosia.org",
-    "startpage.com", "qwant.com", "search.brave.com", "kagi.com", "naver.com", "seznam.cz",
+    "google.",
+    "bing.com",
+    "duckduckgo.com",
+    "search.yahoo.",
+    "yahoo.com",
+    "yandex.",
+    "baidu.com",
+    "ecosia.org",
+    "startpage.com",
+    "qwant.com",
+    "search.brave.com",
+    "kagi.com",
+    "naver.com",
+    "seznam.cz",
 ];
 const SOCIAL: &[&str] = &[
-    "facebook.com", "fb.com", "m.facebook.com", "l.facebook.com", "instagram.com", "t.co", "twitter.com", "x.com",
-    "linkedin.com", "lnkd.in", "reddit.com", "pinterest.", "youtube.com", "tiktok.com", "threads.net",
-    "mastodon.social", "bsky.app", "news.ycombinator.com", "quora.com", "vk.com", "snapchat.com",
+    "facebook.com",
+    "fb.com",
+    "m.facebook.com",
+    "l.facebook.com",
+    "instagram.com",
+    "t.co",
+    "twitter.com",
+    "x.com",
+    "linkedin.com",
+    "lnkd.in",
+    "reddit.com",
+    "pinterest.",
+    "youtube.com",
+    "tiktok.com",
+    "threads.net",
+    "mastodon.social",
+    "bsky.app",
+    "news.ycombinator.com",
+    "quora.com",
+    "vk.com",
+    "snapchat.com",
 ];
-const WEBMAIL: &[&str] = &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me", "webmail."];
-const PAID_MEDIUMS: &[&str] = &["cpc", "ppc", "paid", "paidsearch", "paid_search", "paid-social", "paid_social", "paidsocial", "cpm", "cpv", "display", "retargeting", "affiliate"];
+const WEBMAIL: &[&str] =
+    &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me", "webmail."];
+const PAID_MEDIUMS: &[&str] = &[
+    "cpc",
+    "ppc",
+    "paid",
+    "paidsearch",
+    "paid_search",
+    "paid-social",
+    "paid_social",
+    "paidsocial",
+    "cpm",
+    "cpv",
+    "display",
+    "retargeting",
+    "affiliate",
+];
 
 /// The inputs of the channel decision.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,6 +145,9 @@ mod tests {
         assert_eq!(ch("", "partner", ""), "referral");
         assert_eq!(ch("notgoogle.com", "", ""), "referral");
         assert_eq!(channel(ChannelInput { has_click_id: true, ..Default::default() }), "paid");
-        assert_eq!(channel(ChannelInput { from_email: true, referrer_host: "google.com", ..Default::default() }), "email");
+        assert_eq!(
+            channel(ChannelInput { from_email: true, referrer_host: "google.com", ..Default::default() }),
+            "email"
+        );
     }
 }

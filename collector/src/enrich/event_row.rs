@@ -68,13 +68,14 @@ pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
     let utm_campaign = pick(&ctx.utm.campaign, "utm_campaign");
     let utm_term = pick(&ctx.utm.term, "utm_term");
     let utm_content = pick(&ctx.utm.content, "utm_content");
-    let (click_id_type, click_id) = [("gclid", &ctx.utm.gclid), ("msclkid", &ctx.utm.msclkid), ("fbclid", &ctx.utm.fbclid)]
-        .into_iter()
-        .find_map(|(k, v)| {
-            let v = pick(v, k);
-            (!v.is_empty()).then(|| (k.to_string(), v))
-        })
-        .unwrap_or_default();
+    let (click_id_type, click_id) =
+        [("gclid", &ctx.utm.gclid), ("msclkid", &ctx.utm.msclkid), ("fbclid", &ctx.utm.fbclid)]
+            .into_iter()
+            .find_map(|(k, v)| {
+                let v = pick(v, k);
+                (!v.is_empty()).then(|| (k.to_string(), v))
+            })
+            .unwrap_or_default();
 
     let email_click_id = match (ev.kind, &raw.click_id) {
         (EventType::EmailClick, Some(c)) => c.clone(),

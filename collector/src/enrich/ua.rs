@@ -17,9 +17,31 @@ pub struct UaInfo {
 
 /// Substrings (lowercase) that mark automated clients woothee may miss.
 const BOT_MARKERS: &[&str] = &[
-    "bot", "crawl", "spider", "slurp", "headlesschrome", "phantomjs", "lighthouse", "pagespeed", "curl/", "wget/",
-    "python-requests", "python-urllib", "go-http-client", "java/", "okhttp", "axios/", "node-fetch", "libwww",
-    "httpclient", "scrapy", "facebookexternalhit", "preview", "monitor", "uptime", "pingdom",
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "headlesschrome",
+    "phantomjs",
+    "lighthouse",
+    "pagespeed",
+    "curl/",
+    "wget/",
+    "python-requests",
+    "python-urllib",
+    "go-http-client",
+    "java/",
+    "okhttp",
+    "axios/",
+    "node-fetch",
+    "libwww",
+    "httpclient",
+    "scrapy",
+    "facebookexternalhit",
+    "preview",
+    "monitor",
+    "uptime",
+    "pingdom",
 ];
 
 /// Parses a user agent string.
@@ -34,7 +56,10 @@ pub fn parse_user_agent(ua: &str) -> UaInfo {
     let is_bot = marker || category == "crawler";
     let device = if is_bot {
         "bot"
-    } else if lower.contains("ipad") || (lower.contains("android") && !lower.contains("mobile")) || lower.contains("tablet") {
+    } else if lower.contains("ipad")
+        || (lower.contains("android") && !lower.contains("mobile"))
+        || lower.contains("tablet")
+    {
         "tablet"
     } else {
         match category {

@@ -16,7 +16,10 @@ pub fn check_encoding(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
         None => Ok(()),
         Some(e) if e.is_empty() || e == "identity" => Ok(()),
-        Some(e) => Err(ApiError::bad(RejectReason::UnsupportedMediaType, format!("content encoding {e:?} is not accepted; send the body uncompressed"))),
+        Some(e) => Err(ApiError::bad(
+            RejectReason::UnsupportedMediaType,
+            format!("content encoding {e:?} is not accepted; send the body uncompressed"),
+        )),
     }
 }
 
@@ -40,13 +43,18 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 /// Reads the whole body, refusing more than `limit` bytes.
 pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || ApiError::bad(RejectReason::BodyTooLarge, format!("request body exceeds {limit} bytes"));
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+    {
         if len > limit {
             return Err(too_large());
         }
     }
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(ApiError::bad(RejectReason::SlowClient, format!("the body did not arrive within {} s", BODY_TIMEOUT.as_secs()))),
+        Err(_) => Err(ApiError::bad(
+            RejectReason::SlowClient,
+            format!("the body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+        )),
         Ok(Ok(c)) => Ok(c.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Ok(Err(e)) => Err(ApiError::bad(RejectReason::MalformedJson, format!("could not read the body: {e}"))),

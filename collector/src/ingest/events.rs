@@ -64,7 +64,8 @@ pub async fn post_events(State(state): State<AppState>, meta: ClientMeta, header
 
 fn count_rejected(site: &str, reason: RejectReason, n: usize) {
     if n > 0 {
-        metrics::counter!(t::REJECTED_EVENTS, "site" => site.to_string(), "reason" => reason.as_str()).increment(n as u64);
+        metrics::counter!(t::REJECTED_EVENTS, "site" => site.to_string(), "reason" => reason.as_str())
+            .increment(n as u64);
     }
 }
 
@@ -111,7 +112,10 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
     for (name, v) in [("vid", &batch.vid), ("sid", &batch.sid)] {
         if !is_token_id(v) {
             count_rejected(site_id, RejectReason::BadValue, n);
-            return Err(ApiError::bad(RejectReason::BadValue, format!("{name} must be 1 to 128 characters of [A-Za-z0-9_.-]")));
+            return Err(ApiError::bad(
+                RejectReason::BadValue,
+                format!("{name} must be 1 to 128 characters of [A-Za-z0-9_.-]"),
+            ));
         }
     }
     if let Some(ec) = batch.ec.as_deref() {
@@ -158,7 +162,12 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         let ev: RawEvent = match serde_json::from_str(raw.get()) {
             Ok(ev) => ev,
             Err(e) => {
-                rejected.push(RejectedEvent { index, id: None, reason: RejectReason::InvalidEvent.as_str(), message: e.to_string() });
+                rejected.push(RejectedEvent {
+                    index,
+                    id: None,
+                    reason: RejectReason::InvalidEvent.as_str(),
+                    message: e.to_string(),
+                });
                 count_rejected(site_id, RejectReason::InvalidEvent, 1);
                 continue;
             }
@@ -180,7 +189,12 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
             }
             Err(r) => {
                 count_rejected(site_id, r.reason, 1);
-                rejected.push(RejectedEvent { index, id: Some(truncate(&id, 64).to_string()), reason: r.reason.as_str(), message: r.message });
+                rejected.push(RejectedEvent {
+                    index,
+                    id: Some(truncate(&id, 64).to_string()),
+                    reason: r.reason.as_str(),
+                    message: r.message,
+                });
             }
         }
     }

@@ -35,7 +35,8 @@ where
                 metrics::counter!(t::INSERT_ERRORS, "table" => table, "kind" => "data").increment(1);
                 if chunk.len() == 1 {
                     tracing::error!(table, error = %e, "ClickHouse refused a row");
-                    metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "refused_by_clickhouse").increment(1);
+                    metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "refused_by_clickhouse")
+                        .increment(1);
                     refused.extend(chunk.into_iter().map(|r| (r, e.to_string())));
                 } else {
                     let mut first = chunk;
@@ -61,7 +62,12 @@ where
     Ok(Inserted { refused })
 }
 
-async fn insert_once<T>(client: &Client, table: &str, rows: &[T], timeout: Duration) -> Result<(), clickhouse::error::Error>
+async fn insert_once<T>(
+    client: &Client,
+    table: &str,
+    rows: &[T],
+    timeout: Duration,
+) -> Result<(), clickhouse::error::Error>
 where
     T: RowOwned + RowWrite + Serialize,
 {

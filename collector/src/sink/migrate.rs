@@ -36,7 +36,10 @@ pub async fn server_version(client: &clickhouse::Client) -> Result<ServerVersion
 pub async fn run(cfg: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
     let root = super::clickhouse::client_for_database(cfg, "default");
     let version = server_version(&root).await?;
-    let deploy = Deployment { cluster: (!cfg.cluster.is_empty()).then(|| cfg.cluster.clone()), database: Some(cfg.database.clone()) };
+    let deploy = Deployment {
+        cluster: (!cfg.cluster.is_empty()).then(|| cfg.cluster.clone()),
+        database: Some(cfg.database.clone()),
+    };
     // The database name was validated as an identifier when the config was loaded.
     let on_cluster = deploy.cluster.as_ref().map(|c| format!(" ON CLUSTER {c}")).unwrap_or_default();
     root.query(&format!("CREATE DATABASE IF NOT EXISTS {}{on_cluster}", cfg.database))
@@ -48,8 +51,11 @@ pub async fn run(cfg: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
     for stmt in migrations::render(MIGRATIONS_TABLE_SQL, version, &deploy) {
         db.query(&stmt).execute().await.map_err(ch("create schema_migrations"))?;
     }
-    let applied: Vec<u32> =
-        db.query("SELECT DISTINCT version FROM schema_migrations").fetch_all().await.map_err(ch("read schema_migrations"))?;
+    let applied: Vec<u32> = db
+        .query("SELECT DISTINCT version FROM schema_migrations")
+        .fetch_all()
+        .await
+        .map_err(ch("read schema_migrations"))?;
 
     let mut now_applied = Vec::new();
     for m in MIGRATIONS {

@@ -55,7 +55,8 @@ fn decode<T: DeserializeOwned>(records: &[Record]) -> Vec<T> {
             Ok(mut rows) => out.append(&mut rows),
             Err(e) => {
                 tracing::error!(error = %e, "undecodable spool record; dead-lettered");
-                metrics::counter!(t::DROPPED_ROWS, "table" => r.table.name(), "reason" => "undecodable").increment(u64::from(r.rows));
+                metrics::counter!(t::DROPPED_ROWS, "table" => r.table.name(), "reason" => "undecodable")
+                    .increment(u64::from(r.rows));
             }
         }
     }
@@ -162,7 +163,8 @@ impl Shipper {
                     let backlog = self.spool.stats().pending_bytes as usize >= self.cfg.max_bytes / 2;
                     if n < self.cfg.max_rows && drain_until.is_none() && !backlog {
                         // A small batch: let rows gather for one period (or until stopped).
-                        let wait = if n == 0 { self.cfg.period.max(Duration::from_millis(50)) } else { self.cfg.period };
+                        let wait =
+                            if n == 0 { self.cfg.period.max(Duration::from_millis(50)) } else { self.cfg.period };
                         tokio::select! {
                             _ = super::wait_true(&mut stop) => {}
                             _ = tokio::time::sleep(wait) => {}

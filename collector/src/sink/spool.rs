@@ -165,7 +165,10 @@ impl Spool {
         fs::create_dir_all(dir)?;
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
         lock.try_lock().map_err(|_| {
-            io::Error::new(io::ErrorKind::WouldBlock, "another collector is using this spool directory; give each its own")
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another collector is using this spool directory; give each its own",
+            )
         })?;
         let mut seqs: Vec<u64> = fs::read_dir(dir)?
             .filter_map(Result::ok)
@@ -309,7 +312,8 @@ impl Spool {
                 last = Pos { seq, offset: off };
                 if len < META || crc32fast::hash(&body) != crc {
                     // Cannot happen for synced data unless the disk lies; skipped, counted.
-                    metrics::counter!(crate::telemetry::DROPPED_ROWS, "table" => "spool", "reason" => "corrupt").increment(1);
+                    metrics::counter!(crate::telemetry::DROPPED_ROWS, "table" => "spool", "reason" => "corrupt")
+                        .increment(1);
                     continue;
                 }
                 let Some(table) = Table::from_u8(body[0]) else { continue };
@@ -344,7 +348,8 @@ impl Spool {
         // Delete segments wholly before the read position, never the one being written.
         let writing = st.writer.as_ref().map(|(s, _, _)| *s);
         while let Some(front) = st.segments.front() {
-            let done = front.seq < end.seq || (front.seq == end.seq && end.offset >= front.len && writing != Some(front.seq));
+            let done =
+                front.seq < end.seq || (front.seq == end.seq && end.offset >= front.len && writing != Some(front.seq));
             if !done {
                 break;
             }
@@ -456,7 +461,12 @@ mod tests {
         s.sync().unwrap();
         drop(s);
         // Simulate a crash mid-write: half a record at the end.
-        let seg = fs::read_dir(&dir).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with("seg-")).unwrap().path();
+        let seg = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("seg-"))
+            .unwrap()
+            .path();
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
         f.write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
         let s = Spool::open(&dir, 1 << 20, 1 << 20).unwrap();
@@ -496,7 +506,12 @@ mod tests {
         s.append(Table::Events, 1, b"[\"abc\"]").unwrap();
         s.sync().unwrap();
         drop(s);
-        let seg = fs::read_dir(&dir).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with("seg-")).unwrap().path();
+        let seg = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("seg-"))
+            .unwrap()
+            .path();
         let mut bytes = fs::read(&seg).unwrap();
         let last = bytes.len() - 2;
         bytes[last] ^= 1;

@@ -53,21 +53,57 @@ pub trait RowSize {
 impl RowSize for EventRow {
     fn approx_size(&self) -> usize {
         let strings = [
-            &self.site_id, &self.event_type, &self.visitor_id, &self.session_id, &self.consent_id, &self.url, &self.host,
-            &self.path, &self.title, &self.referrer, &self.referrer_host, &self.channel, &self.utm_source, &self.utm_medium,
-            &self.utm_campaign, &self.utm_term, &self.utm_content, &self.click_id_type, &self.click_id, &self.country,
-            &self.region, &self.city, &self.browser, &self.os, &self.device, &self.form_id, &self.form_action,
-            &self.video_id, &self.order_id, &self.currency, &self.product_id, &self.product_name, &self.link_url,
-            &self.email_click_id, &self.lead_id, &self.event_name,
+            &self.site_id,
+            &self.event_type,
+            &self.visitor_id,
+            &self.session_id,
+            &self.consent_id,
+            &self.url,
+            &self.host,
+            &self.path,
+            &self.title,
+            &self.referrer,
+            &self.referrer_host,
+            &self.channel,
+            &self.utm_source,
+            &self.utm_medium,
+            &self.utm_campaign,
+            &self.utm_term,
+            &self.utm_content,
+            &self.click_id_type,
+            &self.click_id,
+            &self.country,
+            &self.region,
+            &self.city,
+            &self.browser,
+            &self.os,
+            &self.device,
+            &self.form_id,
+            &self.form_action,
+            &self.video_id,
+            &self.order_id,
+            &self.currency,
+            &self.product_id,
+            &self.product_name,
+            &self.link_url,
+            &self.email_click_id,
+            &self.lead_id,
+            &self.event_name,
         ];
-        let arrays: usize = self.form_fields.iter().chain(&self.props_key).chain(&self.props_value).map(|s| s.len() + 1).sum();
+        let arrays: usize =
+            self.form_fields.iter().chain(&self.props_key).chain(&self.props_value).map(|s| s.len() + 1).sum();
         strings.iter().map(|s| s.len() + 1).sum::<usize>() + arrays + 72
     }
 }
 
 impl RowSize for ConsentRow {
     fn approx_size(&self) -> usize {
-        self.consent_id.len() + self.site_id.len() + self.text_hash.len() + self.previous_id.len() + self.visitor_id.len() + 96
+        self.consent_id.len()
+            + self.site_id.len()
+            + self.text_hash.len()
+            + self.previous_id.len()
+            + self.visitor_id.len()
+            + 96
     }
 }
 
@@ -133,7 +169,9 @@ where
         if let Some(r) = self.retry_at {
             return now >= r;
         }
-        self.rows.len() >= cfg.max_rows || self.bytes >= cfg.max_bytes || self.first_at.is_some_and(|f| now.duration_since(f) >= cfg.period)
+        self.rows.len() >= cfg.max_rows
+            || self.bytes >= cfg.max_bytes
+            || self.first_at.is_some_and(|f| now.duration_since(f) >= cfg.period)
     }
 
     fn next_deadline(&self, cfg: &WriterConfig) -> Option<Instant> {
@@ -152,7 +190,14 @@ where
 
     /// Inserts the buffer, or spools it when the spool already holds rows
     /// (to keep order) or ClickHouse fails.
-    async fn flush(&mut self, client: &Client, cfg: &WriterConfig, health: &SinkHealth, spool: &Arc<Spool>, notify: &Notify) {
+    async fn flush(
+        &mut self,
+        client: &Client,
+        cfg: &WriterConfig,
+        health: &SinkHealth,
+        spool: &Arc<Spool>,
+        notify: &Notify,
+    ) {
         if self.rows.is_empty() {
             return;
         }
@@ -232,7 +277,10 @@ impl Ledger {
         let lost = Self::read(dir).map(|l| l.taken.saturating_sub(l.settled)).unwrap_or(0);
         Self::default().write(dir);
         if lost > 0 {
-            tracing::error!(rows = lost, "the previous run crashed in memory durability mode and lost rows it held in memory");
+            tracing::error!(
+                rows = lost,
+                "the previous run crashed in memory durability mode and lost rows it held in memory"
+            );
             metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "crash_memory_mode").increment(lost);
         }
         lost
@@ -255,7 +303,13 @@ pub struct Writer {
 
 impl Writer {
     /// A writer inserting through `client`, spooling to `spool`, waking the shipper through `notify`.
-    pub fn new(client: Client, cfg: WriterConfig, health: Arc<SinkHealth>, spool: Arc<Spool>, notify: Arc<Notify>) -> Self {
+    pub fn new(
+        client: Client,
+        cfg: WriterConfig,
+        health: Arc<SinkHealth>,
+        spool: Arc<Spool>,
+        notify: Arc<Notify>,
+    ) -> Self {
         Self {
             client,
             cfg,
@@ -302,7 +356,8 @@ impl Writer {
                     true
                 }
                 Err(e) => {
-                    metrics::counter!(t::DROPPED_ROWS, "table" => table.name(), "reason" => "spool_full").increment(u64::from(n));
+                    metrics::counter!(t::DROPPED_ROWS, "table" => table.name(), "reason" => "spool_full")
+                        .increment(u64::from(n));
                     tracing::warn!(error = %e, "cannot spool rows");
                     false
                 }
@@ -382,7 +437,12 @@ impl Writer {
     /// left, and (memory mode) flushes its buffers to ClickHouse or the
     /// spool, trying for up to `drain_timeout`. Returns the rows it could
     /// store nowhere (counted as dropped).
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Envelope>, mut shutdown: watch::Receiver<bool>, drain_timeout: Duration) -> usize {
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Envelope>,
+        mut shutdown: watch::Receiver<bool>,
+        drain_timeout: Duration,
+    ) -> usize {
         const TAKE: usize = 1024;
         let mut envs = Vec::with_capacity(TAKE);
         loop {

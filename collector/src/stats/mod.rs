@@ -34,7 +34,8 @@ pub const STATS_REQUESTS: &str = "ktra_stats_requests_total";
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 fn params_of(q: Params) -> Result<HashMap<String, String>, ApiError> {
-    q.map(|Query(m)| m).map_err(|e| ApiError::bad(ktra_schema::RejectReason::BadValue, format!("bad query string: {e}")))
+    q.map(|Query(m)| m)
+        .map_err(|e| ApiError::bad(ktra_schema::RejectReason::BadValue, format!("bad query string: {e}")))
 }
 
 fn no_store(value: Value) -> Response {
@@ -53,9 +54,15 @@ pub async fn sites(State(state): State<AppState>, headers: HeaderMap) -> Result<
 
 /// `GET /v1/stats/{query}?site=S&from=UNIX&to=UNIX`: the library query
 /// rendered with those parameters, run against ClickHouse.
-pub async fn query(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>, q: Params) -> Result<Response, ApiError> {
+pub async fn query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    q: Params,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let query = queries::get(&name).ok_or_else(|| ApiError::NotFound(format!("no query named {:?}", name.chars().take(64).collect::<String>())))?;
+    let query = queries::get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no query named {:?}", name.chars().take(64).collect::<String>())))?;
     let p = params_of(q)?;
     let site = params::site(&state, &p)?;
     let range = params::range(&p)?;

@@ -29,7 +29,10 @@ pub fn site(state: &AppState, p: &HashMap<String, String>) -> Result<String, Api
         return Err(ApiError::bad(RejectReason::MissingField, "site is required (a site id from /v1/stats/sites)"));
     }
     if state.site(site).is_none() {
-        return Err(ApiError::bad(RejectReason::UnknownSite, format!("unknown site {:?}", site.chars().take(64).collect::<String>())));
+        return Err(ApiError::bad(
+            RejectReason::UnknownSite,
+            format!("unknown site {:?}", site.chars().take(64).collect::<String>()),
+        ));
     }
     Ok(site.to_string())
 }
@@ -39,8 +42,15 @@ fn unix(p: &HashMap<String, String>, name: &str) -> Result<u32, ApiError> {
     if raw.is_empty() {
         return Err(ApiError::bad(RejectReason::MissingField, format!("{name} is required (Unix seconds)")));
     }
-    raw.parse::<u32>()
-        .map_err(|_| ApiError::bad(RejectReason::BadValue, format!("{name} must be Unix seconds (0 to 4294967295), not {:?}", raw.chars().take(32).collect::<String>())))
+    raw.parse::<u32>().map_err(|_| {
+        ApiError::bad(
+            RejectReason::BadValue,
+            format!(
+                "{name} must be Unix seconds (0 to 4294967295), not {:?}",
+                raw.chars().take(32).collect::<String>()
+            ),
+        )
+    })
 }
 
 /// `from` and `to` (Unix seconds): `from < to`, at most [`MAX_RANGE_SECS`] apart.
@@ -50,7 +60,10 @@ pub fn range(p: &HashMap<String, String>) -> Result<Range, ApiError> {
         return Err(ApiError::bad(RejectReason::BadValue, format!("from ({from}) must be before to ({to})")));
     }
     if to - from > MAX_RANGE_SECS {
-        return Err(ApiError::bad(RejectReason::BadValue, format!("the range is {} days long; at most 400 days", (to - from).div_ceil(86_400))));
+        return Err(ApiError::bad(
+            RejectReason::BadValue,
+            format!("the range is {} days long; at most 400 days", (to - from).div_ceil(86_400)),
+        ));
     }
     Ok(Range { from, to })
 }
@@ -62,9 +75,12 @@ pub fn since(p: &HashMap<String, String>, now_ms: u64) -> Result<u64, ApiError> 
     if raw.is_empty() {
         return Ok(now_ms.saturating_sub(DEFAULT_LIVE_MS));
     }
-    let since = raw
-        .parse::<u64>()
-        .map_err(|_| ApiError::bad(RejectReason::BadValue, format!("since must be Unix milliseconds, not {:?}", raw.chars().take(32).collect::<String>())))?;
+    let since = raw.parse::<u64>().map_err(|_| {
+        ApiError::bad(
+            RejectReason::BadValue,
+            format!("since must be Unix milliseconds, not {:?}", raw.chars().take(32).collect::<String>()),
+        )
+    })?;
     if since < now_ms.saturating_sub(MAX_LIVE_MS) {
         return Err(ApiError::bad(RejectReason::BadValue, "since must lie within the last 7 days (Unix milliseconds)"));
     }
@@ -73,7 +89,10 @@ pub fn since(p: &HashMap<String, String>, now_ms: u64) -> Result<u64, ApiError> 
 
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -35,14 +35,19 @@ pub fn parse_lines(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .map(|l| serde_json::from_slice(l).map_err(|e| ApiError::Internal(format!("ClickHouse answered a line that is not JSON: {e}"))))
+        .map(|l| {
+            serde_json::from_slice(l)
+                .map_err(|e| ApiError::Internal(format!("ClickHouse answered a line that is not JSON: {e}")))
+        })
         .collect()
 }
 
 fn map_err(e: clickhouse::error::Error) -> ApiError {
     use clickhouse::error::Error as E;
     match e {
-        E::Network(_) | E::TimedOut => ApiError::Unavailable { retry_after: 5, message: "ClickHouse is unavailable; retry shortly".into() },
+        E::Network(_) | E::TimedOut => {
+            ApiError::Unavailable { retry_after: 5, message: "ClickHouse is unavailable; retry shortly".into() }
+        }
         e => ApiError::Internal(format!("stats query failed: {e}")),
     }
 }

@@ -308,4 +308,3 @@ fn add_props(e: &mut Obj, props: &JsValue, skip: &[&str]) {
         e.raw("props", &o.finish());
     }
 }
-

@@ -101,4 +101,3 @@ fn wrap(hist: &JsValue, name: &'static str) -> Option<HistoryHook> {
     }
     Some(HistoryHook { name, original, proxy, trap })
 }
-

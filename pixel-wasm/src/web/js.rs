@@ -121,7 +121,6 @@ pub fn str_or_num(v: &JsValue) -> String {
     }
 }
 
-
 /// Milliseconds since the Unix epoch.
 pub fn now() -> f64 {
     date_now()

@@ -212,9 +212,8 @@ impl Sender {
         self.clear_timer();
         #[allow(clippy::manual_clamp)] // `clamp` would bring float formatting
         let delay = JsValue::from((next - now()).max(0.0).min(2e9));
-        self.timer = call(&self.win, "setTimeout", self.on_timer.as_ref(), &delay, &JsValue::UNDEFINED)
-            .as_f64()
-            .unwrap_or(0.0);
+        self.timer =
+            call(&self.win, "setTimeout", self.on_timer.as_ref(), &delay, &JsValue::UNDEFINED).as_f64().unwrap_or(0.0);
         self.timer_at = next;
     }
 

@@ -24,7 +24,10 @@ pub async fn loaded(s: &Stack, prev: &str) -> String {
         .await;
     if got[0] != "ready" {
         let errors = b
-            .js("return [...document.querySelectorAll('.err')].map(e => e.dataset.testid + ': ' + e.textContent)", vec![])
+            .js(
+                "return [...document.querySelectorAll('.err')].map(e => e.dataset.testid + ': ' + e.textContent)",
+                vec![],
+            )
             .await;
         panic!("the dashboard loaded only partly: {errors}");
     }
@@ -37,13 +40,7 @@ type Table = Vec<BTreeMap<String, Value>>;
 
 /// Compares a panel's rows with the query's rows, cell by cell, in order;
 /// `computed` columns are the dashboard's own (checked by the caller).
-fn compare(
-    problems: &mut Vec<String>,
-    panel: &str,
-    shown: &Table,
-    rows: &[Value],
-    computed: &[&str],
-) {
+fn compare(problems: &mut Vec<String>, panel: &str, shown: &Table, rows: &[Value], computed: &[&str]) {
     if shown.len() != rows.len() {
         problems.push(format!(
             "{panel}: {} rows shown, the query has {}: shown {shown:?}, query {rows:?}",
@@ -59,12 +56,8 @@ fn compare(
             }
             match want.get(col) {
                 Some(w) if same(v, w) => {}
-                Some(w) => {
-                    problems.push(format!("{panel} row {i} {col}: shown {v}, ClickHouse {w}"))
-                }
-                None => problems.push(format!(
-                    "{panel} row {i}: column {col} is not in the query's answer {want}"
-                )),
+                Some(w) => problems.push(format!("{panel} row {i} {col}: shown {v}, ClickHouse {w}")),
+                None => problems.push(format!("{panel} row {i}: column {col} is not in the query's answer {want}")),
             }
         }
     }
@@ -101,38 +94,19 @@ pub async fn check(s: &Stack, order_id: &str) {
     let tables: BTreeMap<String, Table> = serde_json::from_value(got["tables"].clone()).unwrap();
     let kpis = &got["kpis"];
     let asked = text(&got["asked"]);
-    let param = |k: &str| {
-        query_param(&asked, k)
-            .unwrap_or_else(|| panic!("no {k} in the dashboard's request {asked:?}"))
-    };
-    let (site, from, to) = (
-        param("site"),
-        param("from").parse::<u32>().unwrap(),
-        param("to").parse::<u32>().unwrap(),
-    );
-    assert_eq!(
-        site, s.collector.site,
-        "the dashboard asked for the site picked"
-    );
+    let param =
+        |k: &str| query_param(&asked, k).unwrap_or_else(|| panic!("no {k} in the dashboard's request {asked:?}"));
+    let (site, from, to) = (param("site"), param("from").parse::<u32>().unwrap(), param("to").parse::<u32>().unwrap());
+    assert_eq!(site, s.collector.site, "the dashboard asked for the site picked");
     assert_eq!(to - from, 86_400, "the dashboard asked for 24 hours");
 
     // The same queries, rendered for the same site and range, straight from ClickHouse.
-    let params = BTreeMap::from([
-        ("site", Param::Str(site)),
-        ("from", Param::Time(from)),
-        ("to", Param::Time(to)),
-    ]);
+    let params = BTreeMap::from([("site", Param::Str(site)), ("from", Param::Time(from)), ("to", Param::Time(to))]);
     let mut ch: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for q in queries::QUERIES {
-        ch.insert(
-            q.name,
-            s.ch.rows(&queries::render(q.sql, &params).unwrap()).await,
-        );
+        ch.insert(q.name, s.ch.rows(&queries::render(q.sql, &params).unwrap()).await);
     }
-    eprintln!(
-        "dashboard tables: {}",
-        serde_json::to_string(&tables).unwrap()
-    );
+    eprintln!("dashboard tables: {}", serde_json::to_string(&tables).unwrap());
 
     let mut problems = Vec::new();
     let panels: [(&str, &str, &[&str]); 12] = [
@@ -153,36 +127,20 @@ pub async fn check(s: &Stack, order_id: &str) {
     for (panel, query, computed) in panels {
         let state = &got["panels"][panel];
         if state["state"] != "ready" {
-            problems.push(format!(
-                "{panel}: panel state {state} (every panel has data after the walk)"
-            ));
+            problems.push(format!("{panel}: panel state {state} (every panel has data after the walk)"));
         }
         let mut rows = ch[query].clone();
         if panel == "purchases" {
             rows.reverse(); // newest first
         }
         if num(&state["rows"]) != rows.len() as f64 {
-            problems.push(format!(
-                "{panel}: data-rows {} vs {} rows of {query}",
-                state["rows"],
-                rows.len()
-            ));
+            problems.push(format!("{panel}: data-rows {} vs {} rows of {query}", state["rows"], rows.len()));
         }
-        compare(
-            &mut problems,
-            panel,
-            tables.get(panel).unwrap_or(&empty),
-            &rows,
-            computed,
-        );
+        compare(&mut problems, panel, tables.get(panel).unwrap_or(&empty), &rows, computed);
     }
     let video = tables.get("video").unwrap_or(&empty);
     for (i, r) in ch["video_engagement"].iter().enumerate() {
-        let want = if num(&r["starts"]) > 0.0 {
-            num(&r["completes"]) / num(&r["starts"])
-        } else {
-            0.0
-        };
+        let want = if num(&r["starts"]) > 0.0 { num(&r["completes"]) / num(&r["starts"]) } else { 0.0 };
         if !same(col(video, i, "completion"), &json!(want)) {
             problems.push(format!(
                 "video row {i} completion: shown {}, completes/starts {want}",
@@ -200,54 +158,29 @@ pub async fn check(s: &Stack, order_id: &str) {
             messages.push(r["message_id"].clone());
         }
     }
-    let shown: Vec<&Value> = email
-        .iter()
-        .map(|r| r.get("message_id").unwrap_or(&Value::Null))
-        .collect();
+    let shown: Vec<&Value> = email.iter().map(|r| r.get("message_id").unwrap_or(&Value::Null)).collect();
     if shown != messages.iter().collect::<Vec<_>>() {
-        problems.push(format!(
-            "email: messages shown {shown:?}, in the queries {messages:?}"
-        ));
+        problems.push(format!("email: messages shown {shown:?}, in the queries {messages:?}"));
     }
     for (i, m) in messages.iter().enumerate() {
-        let (oc, fu, tp) = (
-            find("email_opens_clicks", m),
-            find("email_funnel", m),
-            find("email_click_to_purchase", m),
-        );
+        let (oc, fu, tp) = (find("email_opens_clicks", m), find("email_funnel", m), find("email_click_to_purchase", m));
         let zero = json!(0);
-        let get =
-            |r: &Option<Value>, c: &str| r.as_ref().map(|r| r[c].clone()).unwrap_or(zero.clone());
+        let get = |r: &Option<Value>, c: &str| r.as_ref().map(|r| r[c].clone()).unwrap_or(zero.clone());
         let want = [
             ("opens", get(&oc, "opens")),
             ("proxy_opens", get(&oc, "proxy_opens")),
             ("click_to_open", get(&oc, "click_to_open")),
-            (
-                "clicks",
-                if fu.is_some() {
-                    get(&fu, "clicks")
-                } else {
-                    get(&oc, "clicks")
-                },
-            ),
+            ("clicks", if fu.is_some() { get(&fu, "clicks") } else { get(&oc, "clicks") }),
             ("bot_clicks", get(&fu, "bot_clicks")),
             ("sessions", get(&fu, "sessions")),
             ("form_submits", get(&fu, "form_submits")),
             ("purchases", get(&fu, "purchases")),
             ("revenue", get(&fu, "revenue")),
-            (
-                "median_seconds",
-                tp.as_ref()
-                    .map(|r| r["median_seconds"].clone())
-                    .unwrap_or(Value::Null),
-            ),
+            ("median_seconds", tp.as_ref().map(|r| r["median_seconds"].clone()).unwrap_or(Value::Null)),
         ];
         for (c, w) in want {
             if !same(col(email, i, c), &w) {
-                problems.push(format!(
-                    "email {m} {c}: shown {}, ClickHouse {w}",
-                    col(email, i, c)
-                ));
+                problems.push(format!("email {m} {c}: shown {}, ClickHouse {w}", col(email, i, c)));
             }
         }
     }
@@ -259,25 +192,15 @@ pub async fn check(s: &Stack, order_id: &str) {
         ("visitors", total(&ch["countries"], "visitors")),
         ("page-views", total(&ch["traffic_daily"], "page_views")),
         ("sessions", total(&ch["channels"], "sessions")),
-        (
-            "purchases",
-            total(&ch["attribution_touches"], "first_touch_purchases"),
-        ),
-        (
-            "revenue",
-            (total(&ch["attribution_touches"], "first_touch_revenue") * 100.0).round() / 100.0,
-        ),
+        ("purchases", total(&ch["attribution_touches"], "first_touch_purchases")),
+        ("revenue", (total(&ch["attribution_touches"], "first_touch_revenue") * 100.0).round() / 100.0),
         ("consent", share),
     ] {
         if !same(&kpis[k], &json!(w)) {
             problems.push(format!("kpi {k}: shown {}, ClickHouse {w}", kpis[k]));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "the dashboard differs from ClickHouse:\n{}",
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "the dashboard differs from ClickHouse:\n{}", problems.join("\n"));
 
     // What the visitor did, as the dashboard shows it.
     let t = |p: &str| tables.get(p).unwrap_or(&empty);
@@ -297,29 +220,18 @@ pub async fn check(s: &Stack, order_id: &str) {
         ("revenue", VALUE),
         ("consent", 1.0 / 2.0),
     ] {
-        check(
-            same(&kpis[k], &json!(w)),
-            format!("kpi {k} = {w}, shown {}", kpis[k]),
-        );
+        check(same(&kpis[k], &json!(w)), format!("kpi {k} = {w}, shown {}", kpis[k]));
     }
     let traffic = t("traffic");
     check(
         traffic.iter().map(|r| num(&r["page_views"])).sum::<f64>() == PAGES.len() as f64
             && traffic.iter().all(|r| num(&r["visitors"]) == 1.0),
-        format!(
-            "traffic: {} page views by one visitor: {traffic:?}",
-            PAGES.len()
-        ),
+        format!("traffic: {} page views by one visitor: {traffic:?}", PAGES.len()),
     );
     let pages: BTreeSet<String> = t("pages").iter().map(|r| text(&r["path"])).collect();
+    check(pages == PAGES.iter().map(|p| p.to_string()).collect(), format!("pages: every page viewed, shown {pages:?}"));
     check(
-        pages == PAGES.iter().map(|p| p.to_string()).collect(),
-        format!("pages: every page viewed, shown {pages:?}"),
-    );
-    check(
-        t("pages")
-            .iter()
-            .all(|r| num(&r["page_views"]) == 1.0 && num(&r["visitors"]) == 1.0),
+        t("pages").iter().all(|r| num(&r["page_views"]) == 1.0 && num(&r["visitors"]) == 1.0),
         format!("pages: each viewed once by one visitor: {:?}", t("pages")),
     );
     check(
@@ -328,17 +240,9 @@ pub async fn check(s: &Stack, order_id: &str) {
             && v("channels", 0, "sessions") == 1.0
             && v("channels", 0, "purchases") == 1.0
             && v("channels", 0, "revenue") == VALUE,
-        format!(
-            "channels: one email session with the purchase: {:?}",
-            t("channels")
-        ),
+        format!("channels: one email session with the purchase: {:?}", t("channels")),
     );
-    let forms_total = total(
-        &s.ch
-            .rows("SELECT count() AS n FROM events WHERE event_type = 'form_submit'")
-            .await,
-        "n",
-    );
+    let forms_total = total(&s.ch.rows("SELECT count() AS n FROM events WHERE event_type = 'form_submit'").await, "n");
     check(
         t("campaigns").len() == 1
             && (s_("campaigns", 0, "utm_source"), s_("campaigns", 0, "utm_medium"), s_("campaigns", 0, "utm_campaign"))
@@ -347,7 +251,10 @@ pub async fn check(s: &Stack, order_id: &str) {
             && v("campaigns", 0, "form_submits") == forms_total
             && v("campaigns", 0, "purchases") == 1.0
             && v("campaigns", 0, "revenue") == VALUE,
-        format!("campaigns: newsletter / email / {MESSAGE} with {forms_total} form submits and the purchase: {:?}", t("campaigns")),
+        format!(
+            "campaigns: newsletter / email / {MESSAGE} with {forms_total} form submits and the purchase: {:?}",
+            t("campaigns")
+        ),
     );
     check(
         t("revenue").len() == 1
@@ -359,10 +266,7 @@ pub async fn check(s: &Stack, order_id: &str) {
                 v("revenue", 0, "last_touch_purchases"),
                 v("revenue", 0, "last_touch_revenue"),
             ] == [1.0, VALUE, 1.0, VALUE],
-        format!(
-            "revenue: first and last touch the email {MESSAGE}: {:?}",
-            t("revenue")
-        ),
+        format!("revenue: first and last touch the email {MESSAGE}: {:?}", t("revenue")),
     );
     check(
         t("devices").len() == 1
@@ -377,43 +281,22 @@ pub async fn check(s: &Stack, order_id: &str) {
     );
     let depths: Vec<f64> = t("scroll").iter().map(|r| num(&r["depth"])).collect();
     check(
-        [25.0, 50.0, 75.0, 90.0, 100.0]
-            .iter()
-            .all(|d| depths.contains(d))
-            && t("scroll")
-                .iter()
-                .all(|r| num(&r["page_views_reaching"]) >= 1.0),
+        [25.0, 50.0, 75.0, 90.0, 100.0].iter().all(|d| depths.contains(d))
+            && t("scroll").iter().all(|r| num(&r["page_views_reaching"]) >= 1.0),
         format!("scroll: the journal read to 100 %: {:?}", t("scroll")),
     );
     check(
         t("video").len() == 1
             && s_("video", 0, "video_id") == "studio-tour"
-            && ["starts", "p25", "p50", "p75", "completes", "completion"]
-                .iter()
-                .all(|c| v("video", 0, c) == 1.0),
-        format!(
-            "video: the studio tour started, 25/50/75 % and completed once: {:?}",
-            t("video")
-        ),
+            && ["starts", "p25", "p50", "p75", "completes", "completion"].iter().all(|c| v("video", 0, c) == 1.0),
+        format!("video: the studio tour started, 25/50/75 % and completed once: {:?}", t("video")),
     );
-    let lead_form = t("forms")
-        .iter()
-        .find(|r| r.get("form_id") == Some(&json!("lead-form")));
+    let lead_form = t("forms").iter().find(|r| r.get("form_id") == Some(&json!("lead-form")));
     check(
         lead_form.is_some_and(|r| {
-            [
-                "submits",
-                "sessions_submitting",
-                "sessions_total",
-                "conversion",
-            ]
-            .iter()
-            .all(|c| num(&r[*c]) == 1.0)
+            ["submits", "sessions_submitting", "sessions_total", "conversion"].iter().all(|c| num(&r[*c]) == 1.0)
         }),
-        format!(
-            "forms: lead-form submitted once in the one session (100 %): {:?}",
-            t("forms")
-        ),
+        format!("forms: lead-form submitted once in the one session (100 %): {:?}", t("forms")),
     );
     let consent_sum = |c: &str| t("consent").iter().map(|r| num(&r[c])).sum::<f64>();
     check(
@@ -424,14 +307,9 @@ pub async fn check(s: &Stack, order_id: &str) {
             consent_sum("customized"),
             consent_sum("withdrawn"),
         ] == [2.0, 1.0, 0.0, 0.0, 1.0],
-        format!(
-            "consent: one accept all, one withdrawal: {:?}",
-            t("consent")
-        ),
+        format!("consent: one accept all, one withdrawal: {:?}", t("consent")),
     );
-    let mail = t("email")
-        .iter()
-        .find(|r| r.get("message_id") == Some(&json!(MESSAGE)));
+    let mail = t("email").iter().find(|r| r.get("message_id") == Some(&json!(MESSAGE)));
     check(
         t("email").len() == 1
             && mail.is_some_and(|r| {
@@ -444,10 +322,7 @@ pub async fn check(s: &Stack, order_id: &str) {
                     num(&r["revenue"]),
                 ] == [1.0, 1.0, 0.0, 1.0, 1.0, VALUE]
             }),
-        format!(
-            "email: {MESSAGE} opened, clicked, one session, the purchase: {:?}",
-            t("email")
-        ),
+        format!("email: {MESSAGE} opened, clicked, one session, the purchase: {:?}", t("email")),
     );
     check(
         t("purchases").len() == 1
@@ -457,11 +332,10 @@ pub async fn check(s: &Stack, order_id: &str) {
             && s_("purchases", 0, "last_touch") == MESSAGE
             && v("purchases", 0, "touches") == 1.0
             && s_("purchases", 0, "lead_id") == LEAD,
-        format!("purchases: order {order_id}, {VALUE}, email {MESSAGE} first and last, lead {LEAD}: {:?}", t("purchases")),
+        format!(
+            "purchases: order {order_id}, {VALUE}, email {MESSAGE} first and last, lead {LEAD}: {:?}",
+            t("purchases")
+        ),
     );
-    assert!(
-        want.is_empty(),
-        "the dashboard does not show the visit:\n{}",
-        want.join("\n")
-    );
+    assert!(want.is_empty(), "the dashboard does not show the visit:\n{}", want.join("\n"));
 }

@@ -227,7 +227,15 @@ impl Bench {
     }
 
     /// Runs `ktra-bench load` against `target`; `rate` None = closed loop.
-    fn load(&mut self, target: &Served, tag: &str, events: usize, rate: Option<f64>, secs: f64, tick: impl FnMut()) -> Result<Value> {
+    fn load(
+        &mut self,
+        target: &Served,
+        tag: &str,
+        events: usize,
+        rate: Option<f64>,
+        secs: f64,
+        tick: impl FnMut(),
+    ) -> Result<Value> {
         let mut cmd = proc::command(&self.bench_bin, &self.dir);
         cmd.args(["load", "--addr", &target.addr, "--connections", &self.connections.to_string()]);
         match rate {
@@ -274,7 +282,8 @@ impl Bench {
             p.arrived = Some(n);
             p.arrival_s = Some(t.elapsed().as_secs_f64());
             if n != p.ok_events() {
-                e2e.notes.push(format!("{tag}: {n} of {} accepted events arrived in ClickHouse within 60 s", p.ok_events()));
+                e2e.notes
+                    .push(format!("{tag}: {n} of {} accepted events arrived in ClickHouse within 60 s", p.ok_events()));
             }
         }
         p.server_cpu_s = target.cpu() - cpu0;
@@ -305,7 +314,15 @@ impl Bench {
     }
 
     /// Saturation, then 25/50/75 % of it.
-    fn sweep(&mut self, e2e: &mut E2e, system: &'static str, target: &Served, ch: Option<&Server>, tag: &str, events: usize) -> Result<f64> {
+    fn sweep(
+        &mut self,
+        e2e: &mut E2e,
+        system: &'static str,
+        target: &Served,
+        ch: Option<&Server>,
+        tag: &str,
+        events: usize,
+    ) -> Result<f64> {
         let sat = self.phase(e2e, system, target, ch, &format!("{tag}s"), events, None, None)?;
         let rps = sat.rps();
         e2e.phases.push(sat);
@@ -333,7 +350,8 @@ impl Bench {
         guard.wait()?;
         drop(guard);
         let mut rep = proc::command("perf", &self.dir);
-        rep.args(["report", "--stdio", "--no-children", "--sort", "dso,symbol", "--percent-limit", "0", "-i"]).arg(&data);
+        rep.args(["report", "--stdio", "--no-children", "--sort", "dso,symbol", "--percent-limit", "0", "-i"])
+            .arg(&data);
         self.log(&rep);
         let out = rep.stderr(std::process::Stdio::null()).output().context("perf report")?;
         Ok(super::profile::perf_summary(&String::from_utf8_lossy(&out.stdout), 20))
@@ -355,7 +373,9 @@ impl Bench {
         let single_rps = self.sweep(&mut e2e, "ktra disk", &a, Some(&ch), "d1", 1)?;
         self.sweep(&mut e2e, "ktra disk", &a, Some(&ch), "d20", 20)?;
         if self.perf {
-            for (tag, events, title) in [("pf1", 1usize, "single-event POSTs"), ("pf20", 20, "batched POSTs (20 events)")] {
+            for (tag, events, title) in
+                [("pf1", 1usize, "single-event POSTs"), ("pf20", 20, "batched POSTs (20 events)")]
+            {
                 match self.profile(&a, tag, events) {
                     Ok((cats, top)) => e2e.perf.push((format!("collector (disk) at saturation, {title}"), cats, top)),
                     Err(e) => e2e.notes.push(format!("perf profile {tag} failed: {e:#}")),
@@ -423,7 +443,11 @@ impl Bench {
             p.arrived = Some(n);
             if n != p.ok_events() {
                 all_in = false;
-                e2e.notes.push(format!("{}: {n} of {} accepted events arrived after ClickHouse came back", p.tag, p.ok_events()));
+                e2e.notes.push(format!(
+                    "{}: {n} of {} accepted events arrived after ClickHouse came back",
+                    p.tag,
+                    p.ok_events()
+                ));
             }
         }
         let drained = t.elapsed().as_secs_f64();
@@ -443,7 +467,10 @@ impl Bench {
             self.log(&cmd);
             match procs::run_json(kind, &mut cmd, &self.dir.join(format!("{kind}.json")), || {}) {
                 Ok(v) => {
-                    self.say(format!("{kind}: {:.0} rows/s", v.get("rows_per_s").and_then(Value::as_f64).unwrap_or(0.0)));
+                    self.say(format!(
+                        "{kind}: {:.0} rows/s",
+                        v.get("rows_per_s").and_then(Value::as_f64).unwrap_or(0.0)
+                    ));
                     if kind == "db-bulk" {
                         e2e.db_bulk = Some(v);
                     } else {
@@ -459,7 +486,9 @@ impl Bench {
 
     fn soak(&mut self, e2e: &mut E2e, a: &Served, ch: &Server, rate: f64) -> Result<Soak> {
         let secs = self.soak_secs as f64;
-        self.say(format!("soak: {secs:.0} s at {rate:.0} req/s (50 % of single-event saturation), RSS sampled every second"));
+        self.say(format!(
+            "soak: {secs:.0} s at {rate:.0} req/s (50 % of single-event saturation), RSS sampled every second"
+        ));
         let (cpu0, pid) = (a.cpu(), a.pid);
         let start = Instant::now();
         let mut samples = vec![(0.0, a.rss())];
@@ -471,7 +500,15 @@ impl Bench {
                 next += 1.0;
             }
         })?;
-        let mut p = Phase { tag: "soak".into(), system: "ktra disk", events: 1, pct: Some(50), offered_rps: Some(rate), report, ..Default::default() };
+        let mut p = Phase {
+            tag: "soak".into(),
+            system: "ktra disk",
+            events: 1,
+            pct: Some(50),
+            offered_rps: Some(rate),
+            report,
+            ..Default::default()
+        };
         let t = Instant::now();
         let n = wait_arrival(ch, "soak", p.ok_events(), Duration::from_secs(60))?;
         p.arrived = Some(n);

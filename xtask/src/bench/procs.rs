@@ -22,11 +22,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3; utime and stime are fields 14 and 15.
-    let ticks = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     (ticks(14) + ticks(15)) as f64 / TICKS_PER_SECOND
 }
 
@@ -53,10 +49,7 @@ pub fn children_named(comm: &str) -> Vec<u32> {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 return false;
             };
-            let name = stat
-                .split_once('(')
-                .and_then(|(_, r)| r.rsplit_once(')'))
-                .map(|(n, _)| n);
+            let name = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map(|(n, _)| n);
             let ppid = stat
                 .rsplit_once(')')
                 .and_then(|(_, r)| r.split_whitespace().nth(1))
@@ -90,15 +83,8 @@ impl Served {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(addr) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("listening on http://"))
-            {
-                return Ok(Served {
-                    guard,
-                    pid,
-                    addr: addr.trim().to_owned(),
-                });
+            if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("listening on http://")) {
+                return Ok(Served { guard, pid, addr: addr.trim().to_owned() });
             }
             if let Some(status) = guard.try_wait()? {
                 bail!("{name} exited during start ({status}):\n{}", tail(&text, 20));
@@ -158,10 +144,7 @@ pub fn run_json(name: &str, cmd: &mut std::process::Command, out: &Path, mut tic
         let e = std::fs::read_to_string(&err).unwrap_or_default();
         bail!("{name} failed ({status}):\n{}", tail(&e, 20));
     }
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .with_context(|| format!("{name} printed no JSON report"))?;
+    let line =
+        text.lines().rev().find(|l| l.starts_with('{')).with_context(|| format!("{name} printed no JSON report"))?;
     serde_json::from_str(line).with_context(|| format!("{name}: cannot parse {line}"))
 }

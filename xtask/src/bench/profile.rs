@@ -61,7 +61,13 @@ pub fn micro_executable() -> Result<PathBuf> {
 
 /// Callgrind over `bench` (a criterion filter) with collection limited to
 /// `function` and what it calls. Returns (self-cost top frames, inclusive top frames).
-pub fn callgrind(dir: &Path, exe: &Path, bench: &str, function: &str, commands: &mut Vec<String>) -> Result<(String, String)> {
+pub fn callgrind(
+    dir: &Path,
+    exe: &Path,
+    bench: &str,
+    function: &str,
+    commands: &mut Vec<String>,
+) -> Result<(String, String)> {
     let out = dir.join("callgrind.out");
     let mut cmd = proc::command("valgrind", dir);
     cmd.args(["--tool=callgrind", &format!("--toggle-collect={function}")])
@@ -89,8 +95,16 @@ pub fn callgrind(dir: &Path, exe: &Path, bench: &str, function: &str, commands: 
 
 /// Frames of the harness, not of the code measured.
 const HARNESS: &[&str] = &[
-    "criterion::", "std::rt::", "lang_start", "libc_start", "(below main)", "micro::main", "alloca", "__rust_begin_short_backtrace",
-    "PROGRAM TOTALS", "???:0x",
+    "criterion::",
+    "std::rt::",
+    "lang_start",
+    "libc_start",
+    "(below main)",
+    "micro::main",
+    "alloca",
+    "__rust_begin_short_backtrace",
+    "PROGRAM TOTALS",
+    "???:0x",
 ];
 
 /// Sums `callgrind_annotate` lines per function (inlined code is reported
@@ -115,7 +129,11 @@ pub fn top_functions(text: &str, inclusive: bool, n: usize) -> String {
             Some((f, n)) if n.ends_with("x)") => f,
             _ => func,
         };
-        if func == "main" || loc.contains("events annotated") || loc.contains("=>") || HARNESS.iter().any(|h| func.contains(h) || loc.contains(h)) {
+        if func == "main"
+            || loc.contains("events annotated")
+            || loc.contains("=>")
+            || HARNESS.iter().any(|h| func.contains(h) || loc.contains(h))
+        {
             continue;
         }
         match costs.iter_mut().find(|(f, _)| f == func) {
@@ -146,25 +164,95 @@ fn shorten(f: &str) -> String {
 
 /// Where CPU samples go, by component: (name, symbol substrings). First match wins.
 const USER_CATEGORIES: &[(&str, &[&str])] = &[
-    ("JSON: request decode, spool encode and decode (serde_json)", &["serde_json", "serde_core", "serde::", "Deserialize", "Serialize", "visit_", "deserialize", "serialize"]),
-    ("URL parsing (url, percent_encoding, form_urlencoded, idna)", &["url::", "percent_encoding", "form_urlencoded", "idna"]),
+    (
+        "JSON: request decode, spool encode and decode (serde_json)",
+        &["serde_json", "serde_core", "serde::", "Deserialize", "Serialize", "visit_", "deserialize", "serialize"],
+    ),
+    (
+        "URL parsing (url, percent_encoding, form_urlencoded, idna)",
+        &["url::", "percent_encoding", "form_urlencoded", "idna"],
+    ),
     ("user agent (woothee)", &["woothee", "regex", "aho_corasick"]),
     ("consent token (HMAC-SHA256, base64)", &["sha2", "hmac", "base64", "digest::"]),
     ("ClickHouse client (RowBinary, LZ4)", &["clickhouse", "lz4"]),
     ("spool (CRC32, files)", &["crc32fast", "sink::spool"]),
     ("metrics", &["metrics", "prometheus", "quanta", "sketches"]),
-    ("HTTP and runtime (hyper, axum, tokio)", &["hyper", "axum", "tokio", "tower", "http::", "httparse", "mio::", "futures", "parking_lot", "want::"]),
-    ("allocator (malloc, free)", &["malloc", "free", "_int_", "unlink_chunk", "realloc", "calloc", "tcache", "__rust_alloc", "__rust_dealloc", "alloc::raw_vec"]),
+    (
+        "HTTP and runtime (hyper, axum, tokio)",
+        &["hyper", "axum", "tokio", "tower", "http::", "httparse", "mio::", "futures", "parking_lot", "want::"],
+    ),
+    (
+        "allocator (malloc, free)",
+        &[
+            "malloc",
+            "free",
+            "_int_",
+            "unlink_chunk",
+            "realloc",
+            "calloc",
+            "tcache",
+            "__rust_alloc",
+            "__rust_dealloc",
+            "alloc::raw_vec",
+        ],
+    ),
     ("memcpy, memmove, memset, memcmp", &["memmove", "memcpy", "memset", "memcmp", "strlen"]),
     ("other collector code (ktra_*)", &["ktra_"]),
 ];
 const KERNEL_CATEGORIES: &[(&str, &[&str])] = &[
     (
         "kernel: scheduling, futex, wake-ups",
-        &["finish_task_switch", "schedule", "futex", "spin_unlock", "wake_up", "switch_", "pick_next", "enqueue", "dequeue", "select_task", "ttwu", "psi_"],
+        &[
+            "finish_task_switch",
+            "schedule",
+            "futex",
+            "spin_unlock",
+            "wake_up",
+            "switch_",
+            "pick_next",
+            "enqueue",
+            "dequeue",
+            "select_task",
+            "ttwu",
+            "psi_",
+        ],
     ),
-    ("kernel: TCP over loopback", &["tcp", "ip_", "skb", "sock", "net_", "loopback", "dev_queue", "inet", "sk_", "napi", "__dev", "netif", "do_softirq"]),
-    ("kernel: disk writes and fsync", &["ext4", "jbd2", "blk", "bio", "virtio", "iowrite", "folio", "filemap", "writeback", "submit", "fsync", "sync_", "vring"]),
+    (
+        "kernel: TCP over loopback",
+        &[
+            "tcp",
+            "ip_",
+            "skb",
+            "sock",
+            "net_",
+            "loopback",
+            "dev_queue",
+            "inet",
+            "sk_",
+            "napi",
+            "__dev",
+            "netif",
+            "do_softirq",
+        ],
+    ),
+    (
+        "kernel: disk writes and fsync",
+        &[
+            "ext4",
+            "jbd2",
+            "blk",
+            "bio",
+            "virtio",
+            "iowrite",
+            "folio",
+            "filemap",
+            "writeback",
+            "submit",
+            "fsync",
+            "sync_",
+            "vring",
+        ],
+    ),
 ];
 
 /// Summarizes `perf report --stdio --no-children --sort dso,symbol` output:
@@ -178,7 +266,9 @@ pub fn perf_summary(text: &str, n: usize) -> (String, String) {
             continue;
         }
         let mut w = l.split_whitespace();
-        let Some(pct) = w.next().and_then(|p| p.strip_suffix('%')).and_then(|p| p.parse::<f64>().ok()) else { continue };
+        let Some(pct) = w.next().and_then(|p| p.strip_suffix('%')).and_then(|p| p.parse::<f64>().ok()) else {
+            continue;
+        };
         let dso = w.next().unwrap_or("");
         let _kind = w.next();
         let sym = w.collect::<Vec<_>>().join(" ");

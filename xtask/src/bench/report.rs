@@ -56,7 +56,9 @@ fn sh(program: &str, args: &[&str]) -> String {
 fn first_line_with(path: &str, key: &str) -> String {
     std::fs::read_to_string(path)
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_owned())))
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_owned()))
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -75,7 +77,14 @@ fn machine(ch_version: &str) -> Vec<(&'static str, String)> {
         ("kernel", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()),
         ("target/ filesystem", disk.lines().last().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")),
         ("rustc", sh("rustc", &["-V"])),
-        ("ClickHouse", if ch_version.is_empty() { "not reached".into() } else { format!("{ch_version} (Debian package, private server under target/)") }),
+        (
+            "ClickHouse",
+            if ch_version.is_empty() {
+                "not reached".into()
+            } else {
+                format!("{ch_version} (Debian package, private server under target/)")
+            },
+        ),
     ]
 }
 
@@ -198,7 +207,10 @@ fn verdicts(r: &Inputs) -> Vec<Verdict> {
             let growth = if early > 0 { end as f64 / early as f64 - 1.0 } else { 0.0 };
             let pass = growth <= 0.10;
             v.push(Verdict {
-                what: format!("RSS flat over a {:.0} s soak at 50 % load (growth from the 10 % mark to the end)", s.phase.f64_secs()),
+                what: format!(
+                    "RSS flat over a {:.0} s soak at 50 % load (growth from the 10 % mark to the end)",
+                    s.phase.f64_secs()
+                ),
                 target: "≤ +10 %".into(),
                 measured: format!("{:.1} → {:.1} → {:.1} MB ({:+.1} %)", mb(early), mb(mid), mb(end), growth * 100.0),
                 pass: Some(pass),
@@ -272,15 +284,27 @@ fn plot(e: &E2e) -> String {
         Panel {
             title: "single-event POSTs".into(),
             series: vec![
-                Series { name: "ktra, disk durability (default)".into(), color: "#1f77b4", points: pts(&["d1r25", "d1r50", "d1r75", "d1s"]) },
+                Series {
+                    name: "ktra, disk durability (default)".into(),
+                    color: "#1f77b4",
+                    points: pts(&["d1r25", "d1r50", "d1r75", "d1s"]),
+                },
                 Series { name: "ktra, memory durability".into(), color: "#2ca02c", points: pts(&["m1r50", "m1s"]) },
-                Series { name: "parse-and-discard ceiling".into(), color: "#ff7f0e", points: pts(&["c1r25", "c1r50", "c1r75", "c1s"]) },
+                Series {
+                    name: "parse-and-discard ceiling".into(),
+                    color: "#ff7f0e",
+                    points: pts(&["c1r25", "c1r50", "c1r75", "c1s"]),
+                },
             ],
         },
         Panel {
             title: "batched POSTs (20 events each)".into(),
             series: vec![
-                Series { name: "ktra, disk durability (default)".into(), color: "#1f77b4", points: pts(&["d20r25", "d20r50", "d20r75", "d20s"]) },
+                Series {
+                    name: "ktra, disk durability (default)".into(),
+                    color: "#1f77b4",
+                    points: pts(&["d20r25", "d20r50", "d20r75", "d20s"]),
+                },
                 Series { name: "ktra, memory durability".into(), color: "#2ca02c", points: pts(&["m20s"]) },
                 Series { name: "parse-and-discard ceiling".into(), color: "#ff7f0e", points: pts(&["c20s"]) },
             ],
@@ -301,8 +325,11 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
     let mut md = String::new();
     let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let commit = sh("git", &["-C", &crate::root().display().to_string(), "rev-parse", "--short", "HEAD"]);
-    let dirty = crate::proc::output("git", &["-C", &crate::root().display().to_string(), "status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.trim().is_empty());
+    let dirty = crate::proc::output(
+        "git",
+        &["-C", &crate::root().display().to_string(), "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_some_and(|s| !s.trim().is_empty());
     let _ = writeln!(md, "# ktra benchmarks\n");
     let _ = writeln!(
         md,
@@ -405,21 +432,37 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
         "criterion, 0.5 s warm-up + 2 s measurement each (the suite took {:.0} s). `…/N` runs N events or rows per iteration.\n",
         r.micro_secs
     );
-    let _ = writeln!(md, "| benchmark | what | ns/iter | ± | ns per event/row/op |\n| --- | --- | ---: | ---: | ---: |");
+    let _ =
+        writeln!(md, "| benchmark | what | ns/iter | ± | ns per event/row/op |\n| --- | --- | ---: | ---: | ---: |");
     for m in &r.micro {
-        let _ = writeln!(md, "| `{}` | {} | {:.0} | {:.0} | **{:.0}** |", m.name, micro_what(&m.name), m.ns, m.spread, m.ns / m.per_iter());
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {:.0} | {:.0} | **{:.0}** |",
+            m.name,
+            micro_what(&m.name),
+            m.ns,
+            m.spread,
+            m.ns / m.per_iter()
+        );
     }
     let _ = writeln!(md);
 
     // ---- browser ----
     let _ = writeln!(md, "## Browser cost\n");
-    let _ = writeln!(md, "gzip -9 sizes of the built assets in `target/web/` (`cargo xtask build-web`). {}\n", r.web_note);
+    let _ =
+        writeln!(md, "gzip -9 sizes of the built assets in `target/web/` (`cargo xtask build-web`). {}\n", r.web_note);
     let _ = writeln!(md, "| asset | raw B | gzipped B | target B (#8) | result | `cargo xtask test` budget B |\n| --- | ---: | ---: | ---: | --- | ---: |");
     for w in &r.web {
         let goal = BROWSER_TARGETS.iter().find(|(k, _)| w.label.starts_with(k)).map_or(w.budget, |(_, t)| *t);
         match &w.sizes {
             Ok((raw, gz)) => {
-                let _ = writeln!(md, "| {} | {raw} | {gz} | {goal} | {} | {} |", w.label, if *gz <= goal { "PASS" } else { "MISS" }, w.budget);
+                let _ = writeln!(
+                    md,
+                    "| {} | {raw} | {gz} | {goal} | {} | {} |",
+                    w.label,
+                    if *gz <= goal { "PASS" } else { "MISS" },
+                    w.budget
+                );
             }
             Err(err) => {
                 let _ = writeln!(md, "| {} | — | — | {goal} | missing: {err} | {} |", w.label, w.budget);
@@ -441,7 +484,8 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
 
     let _ = writeln!(md, "## Notes\n");
     if e.notes.is_empty() {
-        let _ = writeln!(md, "- Nothing went wrong: every phase ran and every accepted event was counted in ClickHouse.");
+        let _ =
+            writeln!(md, "- Nothing went wrong: every phase ran and every accepted event was counted in ClickHouse.");
     }
     for n in &e.notes {
         let _ = writeln!(md, "- {n}");
@@ -450,7 +494,11 @@ pub fn render(r: &Inputs) -> (String, String, Vec<String>) {
         md,
         "- Raw reports of every phase are in `target/bench/<tag>.json` (tags: `d…` disk, `m…` memory, `c…` ceiling, `x…`/`y…` ClickHouse stopped; `…s` saturation, `…rNN` NN %)."
     );
-    let _ = writeln!(md, "\n## Exact commands\n\n<details><summary>{} commands, in order</summary>\n\n```sh", r.commands.len());
+    let _ = writeln!(
+        md,
+        "\n## Exact commands\n\n<details><summary>{} commands, in order</summary>\n\n```sh",
+        r.commands.len()
+    );
     for c in &r.commands {
         let _ = writeln!(md, "{c}");
     }
@@ -495,21 +543,46 @@ fn ceilings(md: &mut String, e: &E2e) {
     let _ = writeln!(md, "| comparison | ktra | peer | ktra ÷ peer |\n| --- | ---: | ---: | ---: |");
     let row = |md: &mut String, what: &str, k: Option<f64>, p: Option<f64>, unit: &str| {
         if let (Some(k), Some(p)) = (k, p) {
-            let _ = writeln!(md, "| {what} | {k:.0} {unit} | {p:.0} {unit} | {:.2} |", if p > 0.0 { k / p } else { 0.0 });
+            let _ =
+                writeln!(md, "| {what} | {k:.0} {unit} | {p:.0} {unit} | {:.2} |", if p > 0.0 { k / p } else { 0.0 });
         }
     };
     let rps = |t: &str| find(e, t).map(Phase::rps);
     let eps = |t: &str| find(e, t).map(Phase::eps);
-    row(md, "single-event POSTs at saturation, disk mode vs parse-and-discard (HTTP + JSON) ceiling", rps("d1s"), rps("c1s"), "req/s");
+    row(
+        md,
+        "single-event POSTs at saturation, disk mode vs parse-and-discard (HTTP + JSON) ceiling",
+        rps("d1s"),
+        rps("c1s"),
+        "req/s",
+    );
     row(md, "single-event POSTs at saturation, memory mode vs the ceiling", rps("m1s"), rps("c1s"), "req/s");
     let into = |t: &str| find(e, t).and_then(Phase::sustained_eps);
-    row(md, "single-event POSTs, disk mode, events/s into ClickHouse vs the ceiling", into("d1s"), eps("c1s"), "events/s");
+    row(
+        md,
+        "single-event POSTs, disk mode, events/s into ClickHouse vs the ceiling",
+        into("d1s"),
+        eps("c1s"),
+        "events/s",
+    );
     row(md, "batched POSTs at saturation, disk mode vs the ceiling", eps("d20s"), eps("c20s"), "events/s");
     row(md, "batched POSTs at saturation, memory mode vs the ceiling", eps("m20s"), eps("c20s"), "events/s");
     let bulk = e.db_bulk.as_ref().and_then(|v| v.get("rows_per_s")).and_then(Value::as_f64);
     let floor = e.db_floor.as_ref().and_then(|v| v.get("rows_per_s")).and_then(Value::as_f64);
-    row(md, "batched POSTs (disk) vs bulk RowBinary inserts of the same rows, batches of 10 000 (database ceiling)", eps("d20s"), bulk, "events/s");
-    row(md, "batched POSTs (disk) vs one insert per event over HTTP, 4 concurrent (floor)", eps("d20s"), floor, "events/s");
+    row(
+        md,
+        "batched POSTs (disk) vs bulk RowBinary inserts of the same rows, batches of 10 000 (database ceiling)",
+        eps("d20s"),
+        bulk,
+        "events/s",
+    );
+    row(
+        md,
+        "batched POSTs (disk) vs one insert per event over HTTP, 4 concurrent (floor)",
+        eps("d20s"),
+        floor,
+        "events/s",
+    );
     row(md, "single-event POSTs (disk) vs one insert per event (floor)", eps("d1s"), floor, "events/s");
     for (name, v) in [("database ceiling", &e.db_bulk), ("floor", &e.db_floor)] {
         if let Some(v) = v {
@@ -542,7 +615,8 @@ fn timelines(md: &mut String, e: &E2e) {
         "### When the slow answers come (50 % load)\n\nLargest latency in each 100 ms of the measured window (ms, by intended send time). \
          ktra's collector flushes a batch (memory mode) or ships the spool (disk mode) about once per `batch_max_ms` (1 s).\n"
     );
-    let _ = writeln!(md, "| system | ev/req | windows > 5 ms | max per 100 ms window (ms) |\n| --- | ---: | ---: | --- |");
+    let _ =
+        writeln!(md, "| system | ev/req | windows > 5 ms | max per 100 ms window (ms) |\n| --- | ---: | ---: | --- |");
     for p in rows {
         let tl: Vec<u64> = p
             .report
@@ -570,7 +644,10 @@ fn spool_section(md: &mut String, e: &E2e) {
     );
     match e.drain_s {
         Some(s) => {
-            let _ = writeln!(md, "Every accepted event arrived {s:.1} s after ClickHouse was started again (its start-up included).\n");
+            let _ = writeln!(
+                md,
+                "Every accepted event arrived {s:.1} s after ClickHouse was started again (its start-up included).\n"
+            );
         }
         None => {
             let _ = writeln!(md, "**Not every accepted event arrived**; see the notes.\n");
@@ -645,7 +722,11 @@ fn profiles(md: &mut String, r: &Inputs, vs: &[Verdict]) {
     let _ = writeln!(md, "## Profiles\n");
     let missed: Vec<&Verdict> = vs.iter().filter(|v| v.pass == Some(false)).collect();
     if !missed.is_empty() {
-        let _ = writeln!(md, "Missed: {}.\n", missed.iter().map(|v| format!("{} ({})", v.what, v.margin)).collect::<Vec<_>>().join("; "));
+        let _ = writeln!(
+            md,
+            "Missed: {}.\n",
+            missed.iter().map(|v| format!("{} ({})", v.what, v.margin)).collect::<Vec<_>>().join("; ")
+        );
     }
     let _ = writeln!(
         md,
@@ -666,7 +747,9 @@ fn profiles(md: &mut String, r: &Inputs, vs: &[Verdict]) {
         let _ = writeln!(md, "Self cost, summed over inlined pieces:\n\n```\n{selfc}\n```\n");
         if let Some(line) = incl.lines().find(|l| l.contains("query_param")) {
             let share = line.split_whitespace().nth(1).unwrap_or("?");
-            let parse = incl.lines().find(|l| l.contains("url::ParseOptions::parse") || l.contains("url::parser::Parser::parse_url"));
+            let parse = incl
+                .lines()
+                .find(|l| l.contains("url::ParseOptions::parse") || l.contains("url::parser::Parser::parse_url"));
             let _ = writeln!(
                 md,
                 "Reading: `enrich::urlparts::query_param` alone is {share} % of the per-event instructions{}. `build_row` calls it for \
@@ -687,6 +770,9 @@ fn profiles(md: &mut String, r: &Inputs, vs: &[Verdict]) {
             );
         }
     } else {
-        let _ = writeln!(md, "`perf record -e cpu-clock` does not work here; no sampling profile of the running collector.\n");
+        let _ = writeln!(
+            md,
+            "`perf record -e cpu-clock` does not work here; no sampling profile of the running collector.\n"
+        );
     }
 }

@@ -56,7 +56,12 @@ pub fn render(title: &str, subtitle: &str, panels: &[Panel]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(s, r#"<text x="{}" y="22" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#, W / 2.0, esc(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#,
+        W / 2.0,
+        esc(title)
+    );
     let _ = writeln!(s, r##"<text x="{}" y="40" fill="#555" text-anchor="middle">{}</text>"##, W / 2.0, esc(subtitle));
     for (i, p) in panels.iter().enumerate() {
         panel(&mut s, 80.0 + i as f64 * (PANEL_W + 110.0), p);
@@ -66,7 +71,13 @@ pub fn render(title: &str, subtitle: &str, panels: &[Panel]) -> String {
     let styles = [("p50", "6 4"), ("p99", ""), ("p99.9", "2 3")];
     for (i, (name, dash)) in styles.iter().enumerate() {
         let x = 70.0 + i as f64 * 110.0;
-        let _ = writeln!(s, r##"<line x1="{x}" y1="{}" x2="{}" y2="{}" stroke="#333" stroke-width="2" stroke-dasharray="{dash}"/>"##, y - 4.0, x + 30.0, y - 4.0);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x}" y1="{}" x2="{}" y2="{}" stroke="#333" stroke-width="2" stroke-dasharray="{dash}"/>"##,
+            y - 4.0,
+            x + 30.0,
+            y - 4.0
+        );
         let _ = writeln!(s, r#"<text x="{}" y="{y}">{name}</text>"#, x + 36.0);
     }
     let _ = writeln!(
@@ -91,8 +102,15 @@ fn panel(s: &mut String, x0: f64, p: &Panel) {
     let (llo, lhi) = (lo.log10(), hi.log10());
     let sx = |x: f64| x0 + (x.max(xlo).log10() - lxlo) / (lxhi - lxlo) * PANEL_W;
     let sy = |y: f64| TOP + PANEL_H - (y.max(lo).log10() - llo) / (lhi - llo) * PANEL_H;
-    let _ = writeln!(s, r#"<text x="{}" y="{}" font-size="14" font-weight="bold" text-anchor="middle">{}</text>"#, x0 + PANEL_W / 2.0, TOP - 8.0, esc(&p.title));
-    let _ = writeln!(s, r##"<rect x="{x0}" y="{TOP}" width="{PANEL_W}" height="{PANEL_H}" fill="none" stroke="#999"/>"##);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" font-size="14" font-weight="bold" text-anchor="middle">{}</text>"#,
+        x0 + PANEL_W / 2.0,
+        TOP - 8.0,
+        esc(&p.title)
+    );
+    let _ =
+        writeln!(s, r##"<rect x="{x0}" y="{TOP}" width="{PANEL_W}" height="{PANEL_H}" fill="none" stroke="#999"/>"##);
     // Y grid: decades and 2x/5x.
     let mut d = lo;
     while d <= hi * 1.0001 {
@@ -136,11 +154,21 @@ fn panel(s: &mut String, x0: f64, p: &Panel) {
                 TOP + PANEL_H,
                 if m == 1.0 { "#ddd" } else { "#f0f0f0" }
             );
-            let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#, TOP + PANEL_H + 16.0, fmt_rate(v));
+            let _ = writeln!(
+                s,
+                r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                TOP + PANEL_H + 16.0,
+                fmt_rate(v)
+            );
         }
         d *= 10.0;
     }
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">offered load (events/s, log)</text>"#, x0 + PANEL_W / 2.0, TOP + PANEL_H + 34.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">offered load (events/s, log)</text>"#,
+        x0 + PANEL_W / 2.0,
+        TOP + PANEL_H + 34.0
+    );
     // Series.
     for (k, ser) in p.series.iter().enumerate() {
         let mut pts = ser.points.clone();
@@ -203,8 +231,16 @@ mod tests {
         let panels = [Panel {
             title: "single".into(),
             series: vec![
-                Series { name: "ktra".into(), color: "#1f77b4", points: vec![pt(5_000.0, 1.0, false), pt(10_000.0, 1.2, false), pt(21_000.0, 2.5, true)] },
-                Series { name: "ceiling".into(), color: "#ff7f0e", points: vec![pt(5_000.0, 0.2, false), pt(75_000.0, 0.7, true)] },
+                Series {
+                    name: "ktra".into(),
+                    color: "#1f77b4",
+                    points: vec![pt(5_000.0, 1.0, false), pt(10_000.0, 1.2, false), pt(21_000.0, 2.5, true)],
+                },
+                Series {
+                    name: "ceiling".into(),
+                    color: "#ff7f0e",
+                    points: vec![pt(5_000.0, 0.2, false), pt(75_000.0, 0.7, true)],
+                },
             ],
         }];
         let svg = render("t", "s", &panels);
