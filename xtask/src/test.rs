@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every test tier in one run, as CI runs it.
 //!
 //! Stages: setup → web assets (size table) → fresh private ClickHouse
-//! (`target/clickhouse-test`) → `cargo test --workspace --exclude ktra-pixel`
+//! (`target/clickhouse-test`) → `cargo test --workspace` (the pixel's native tests too)
 //! (unit, integration against ClickHouse, browser end-to-end) → wasm tests in
 //! headless Chromium → `tests/chdb/check.py` (schema and queries on current
 //! ClickHouse) → size budgets. Every stage runs even if an earlier one failed;
@@ -135,7 +135,7 @@ pub fn run() -> Result<ExitCode> {
             std::fs::remove_dir_all(&dump_dir).with_context(|| format!("wiping {}", dump_dir.display()))?;
         }
         let mut cmd = proc::command(cargo(), &root);
-        cmd.args(["test", "--workspace", "--exclude", "ktra-pixel", "--no-fail-fast"])
+        cmd.args(["test", "--workspace", "--no-fail-fast"])
             .env("KTRA_WEB_DIR", &web_dir)
             .env("CHROMEDRIVER", "/usr/bin/chromedriver")
             .env("CHROME_BIN", "/usr/bin/chromium")
