@@ -352,7 +352,9 @@ pub fn clamp_ts(ts: Option<i64>, now_ms: i64) -> (i64, bool) {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// `s` cut to at most `max` bytes on a character boundary (for messages
+/// that quote client input).
+pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

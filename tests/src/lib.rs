@@ -109,6 +109,28 @@ pub fn test_config(ch: &Ch) -> Config {
     c
 }
 
+/// A GeoIP database of its own (tests run in parallel and must not rewrite
+/// each other's file): 81.2.69.0/24 → GB/ENG/London, 203.0.113.0/24 →
+/// DE/BE/Berlin; everything else unknown.
+pub fn geo_db() -> std::path::PathBuf {
+    let path = fresh_dir("geo").join("city.mmdb");
+    std::fs::write(
+        &path,
+        mmdb::build(&[
+            mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" },
+            mmdb::Entry {
+                net: "203.0.113.0".parse().unwrap(),
+                prefix: 24,
+                country: "DE",
+                region: "BE",
+                city: "Berlin",
+            },
+        ]),
+    )
+    .unwrap();
+    path
+}
+
 static DIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A new empty directory under the system temp dir.

@@ -24,31 +24,11 @@ const SAFE_LINKS: &str = "Mozilla/4.0 (compatible; ms-office; MSOffice 16)";
 const OUTLOOK: &str = "Microsoft Outlook 16.0.17328; Pro";
 const HOME_IP: &str = "81.2.69.10";
 
-/// A GeoIP database of the test's own (tests run in parallel: one file each,
-/// so that no test reads a file another is rewriting).
-fn geo_db(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ktra-geo-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("city.mmdb");
-    std::fs::write(
-        &path,
-        mmdb::build(&[mmdb::Entry {
-            net: "81.2.69.0".parse().unwrap(),
-            prefix: 24,
-            country: "GB",
-            region: "ENG",
-            city: "London",
-        }]),
-    )
-    .unwrap();
-    path
-}
-
 async fn start(name: &str) -> (Ch, TestCollector) {
     let ch = Ch::fresh(name).await;
     let mut cfg = test_config(&ch);
     cfg.trust_proxy = true;
-    cfg.geoip.path = Some(geo_db(name));
+    cfg.geoip.path = Some(geo_db());
     let c = TestCollector::start(cfg).await;
     (ch, c)
 }

@@ -8,23 +8,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn geo_db() -> std::path::PathBuf {
-    // A file per call: tests run in parallel and must not rewrite each other's database.
-    let path = fresh_dir("geo").join("city.mmdb");
-    std::fs::write(
-        &path,
-        mmdb::build(&[mmdb::Entry {
-            net: "81.2.69.0".parse().unwrap(),
-            prefix: 24,
-            country: "GB",
-            region: "ENG",
-            city: "London",
-        }]),
-    )
-    .unwrap();
-    path
-}
-
 fn every_type() -> Vec<Value> {
     let u = "https://shop.example/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring";
     vec![

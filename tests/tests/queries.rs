@@ -16,25 +16,6 @@ const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) App
 const GMAIL_PROXY: &str = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
-fn geo_db() -> std::path::PathBuf {
-    let path = fresh_dir("geo-q").join("city.mmdb");
-    std::fs::write(
-        &path,
-        mmdb::build(&[
-            mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" },
-            mmdb::Entry {
-                net: "203.0.113.0".parse().unwrap(),
-                prefix: 24,
-                country: "DE",
-                region: "BE",
-                city: "Berlin",
-            },
-        ]),
-    )
-    .unwrap();
-    path
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn send(
     c: &TestCollector,

@@ -16,30 +16,11 @@ const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) App
 /// A second configured site, sorted after every test's own site id.
 const OTHER_SITE: &str = "zz_other";
 
-fn geo_db(test: &str) -> std::path::PathBuf {
-    let path = fresh_dir(&format!("geo-{test}")).join("city.mmdb");
-    std::fs::write(
-        &path,
-        mmdb::build(&[
-            mmdb::Entry { net: "81.2.69.0".parse().unwrap(), prefix: 24, country: "GB", region: "ENG", city: "London" },
-            mmdb::Entry {
-                net: "203.0.113.0".parse().unwrap(),
-                prefix: 24,
-                country: "DE",
-                region: "BE",
-                city: "Berlin",
-            },
-        ]),
-    )
-    .unwrap();
-    path
-}
-
 async fn start(name: &str) -> (Ch, TestCollector) {
     let ch = Ch::fresh(name).await;
     let mut cfg = test_config(&ch);
     cfg.trust_proxy = true;
-    cfg.geoip.path = Some(geo_db(name));
+    cfg.geoip.path = Some(geo_db());
     cfg.sites.insert(OTHER_SITE.into(), site());
     let c = TestCollector::start(cfg).await;
     assert_eq!(c.site, name);

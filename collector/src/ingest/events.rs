@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ktra_schema::limits::{MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH};
-use ktra_schema::validate::is_token_id;
+use ktra_schema::validate::{is_token_id, truncate};
 use ktra_schema::{validate_event, Batch, RawEvent, RejectReason};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -212,15 +212,4 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         metrics::counter!(t::REJECTED_REQUESTS, "reason" => "all_events_invalid").increment(1);
     }
     Ok((status, Json(EventsResponse { accepted, rejected })).into_response())
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
