@@ -20,6 +20,19 @@ fn server_binary() -> (PathBuf, Vec<&'static str>) {
     ("clickhouse".into(), vec!["server"])
 }
 
+/// `GET /ping` answers `Ok.` (plain std: no HTTP client process needed).
+fn ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    (buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")) && buf.ends_with("Ok.\n")
+}
+
 /// A private ClickHouse server.
 pub struct PrivateClickHouse {
     dir: PathBuf,
@@ -86,12 +99,7 @@ impl PrivateClickHouse {
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(60);
         loop {
-            let ok = std::process::Command::new("curl")
-                .args(["-sf", &format!("{}/ping", self.url())])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if ok {
+            if ping(self.http_port) {
                 return;
             }
             assert!(
