@@ -134,6 +134,12 @@ pub fn run() -> Result<ExitCode> {
         if dump_dir.exists() {
             std::fs::remove_dir_all(&dump_dir).with_context(|| format!("wiping {}", dump_dir.display()))?;
         }
+        // The fault tests run the collector binary itself; `cargo test` does
+        // not build another package's binaries before running the tests crate.
+        proc::run(
+            "cargo build -p ktra-collector",
+            proc::command(cargo(), &root).args(["build", "-p", "ktra-collector", "--bin", "ktra-collector"]),
+        )?;
         let mut cmd = proc::command(cargo(), &root);
         cmd.args(["test", "--workspace", "--no-fail-fast"])
             .env("KTRA_WEB_DIR", &web_dir)
