@@ -105,6 +105,7 @@ pub fn run() -> Result<()> {
     println!("demo site   {site_url}");
     println!("dashboard   {collector_url}/dashboard  (admin key: {admin_key})");
     println!();
+    println!("query it:   clickhouse-client --host 127.0.0.1 --port {} --database ktra", clickhouse.tcp_port);
     println!("Ctrl-C stops everything.");
 
     loop {
