@@ -132,6 +132,11 @@ fn build_pixel(web: &Path) -> Result<()> {
                 "--enable-multivalue",
                 "--strip-debug",
                 "--strip-producers",
+                // wasm-bindgen has read the target features by now.
+                "--strip-target-features",
+                // rustc places data at 1 MiB: the low 1 KiB is never used.
+                "--low-memory-unused",
+                "--converge",
                 "-o",
             ])
             .arg(&bg)
