@@ -371,6 +371,7 @@ async fn a_poison_row_in_the_spool_is_dead_lettered_and_the_rest_is_stored() {
         let spool = Spool::open(&cfg.spool.dir, 1 << 20, 1 << 20).unwrap();
         let first = vec![row("/a"), row("/b"), poison, row("/c")];
         spool.append(Table::Events, 4, &serde_json::to_vec(&first).unwrap()).unwrap();
+        spool.append(Table::Events, 1, b"not json: a record no version of ktra can read").unwrap();
         spool.append(Table::Events, 2, &serde_json::to_vec(&vec![row("/d"), row("/e")]).unwrap()).unwrap();
         spool.sync().unwrap();
     }
@@ -385,10 +386,12 @@ async fn a_poison_row_in_the_spool_is_dead_lettered_and_the_rest_is_stored() {
         .collect();
     assert_eq!(paths, ["/a", "/b", "/c", "/d", "/e"]);
     let dead = std::fs::read_to_string(cfg.spool.dir.join("dead-letter.jsonl")).unwrap();
-    assert_eq!(dead.lines().count(), 1, "{dead}");
-    let d: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
-    assert_eq!(d["row"]["path"], "/poison");
-    assert!(d["error"].as_str().unwrap().contains("190"), "{d}");
+    assert_eq!(dead.lines().count(), 2, "{dead}");
+    let lines: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let poison = lines.iter().find(|d| d["row"]["path"] == "/poison").expect("the refused row");
+    assert!(poison["error"].as_str().unwrap().contains("190"), "{poison}");
+    let garbage = lines.iter().find(|d| d["row"].is_string()).expect("the undecodable record");
+    assert!(garbage["row"].as_str().unwrap().starts_with("not json"), "{garbage}");
     let m = c.metrics().await;
     assert!(metric(&m, "ktra_dropped_rows_total", &[("reason", "refused_by_clickhouse")]) >= 1.0);
     c.stop().await;

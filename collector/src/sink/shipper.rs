@@ -48,13 +48,16 @@ enum Shipped {
     Retry(clickhouse::error::Error),
 }
 
-fn decode<T: DeserializeOwned>(records: &[Record]) -> Vec<T> {
+fn decode<T: DeserializeOwned>(spool: &Spool, records: &[Record]) -> Vec<T> {
     let mut out = Vec::new();
     for r in records {
         match serde_json::from_slice::<Vec<T>>(&r.payload) {
             Ok(mut rows) => out.append(&mut rows),
             Err(e) => {
                 tracing::error!(error = %e, "undecodable spool record; dead-lettered");
+                if let Err(io) = spool.dead_letter(r.table, &r.payload, &e.to_string()) {
+                    tracing::error!(error = %io, "cannot write dead letter");
+                }
                 metrics::counter!(t::DROPPED_ROWS, "table" => r.table.name(), "reason" => "undecodable")
                     .increment(u64::from(r.rows));
             }
@@ -65,8 +68,8 @@ fn decode<T: DeserializeOwned>(records: &[Record]) -> Vec<T> {
 
 /// Decodes on the blocking pool: a 10 000-row round is tens of milliseconds
 /// of CPU that would otherwise stall request handling on a runtime worker.
-async fn decode_off_runtime<T: DeserializeOwned + Send + 'static>(records: Vec<Record>) -> Vec<T> {
-    tokio::task::spawn_blocking(move || decode::<T>(&records)).await.unwrap_or_default()
+async fn decode_off_runtime<T: DeserializeOwned + Send + 'static>(spool: Arc<Spool>, records: Vec<Record>) -> Vec<T> {
+    tokio::task::spawn_blocking(move || decode::<T>(&spool, &records)).await.unwrap_or_default()
 }
 
 impl Shipper {
@@ -91,10 +94,18 @@ impl Shipper {
 
     async fn ship(&self, table: Table, records: Vec<Record>) -> Shipped {
         match table {
-            Table::Events => self.ship_rows(table, decode_off_runtime::<EventRow>(records).await).await,
-            Table::Consent => self.ship_rows(table, decode_off_runtime::<ConsentRow>(records).await).await,
-            Table::Clicks => self.ship_rows(table, decode_off_runtime::<EmailClickRow>(records).await).await,
-            Table::Opens => self.ship_rows(table, decode_off_runtime::<EmailOpenRow>(records).await).await,
+            Table::Events => {
+                self.ship_rows(table, decode_off_runtime::<EventRow>(self.spool.clone(), records).await).await
+            }
+            Table::Consent => {
+                self.ship_rows(table, decode_off_runtime::<ConsentRow>(self.spool.clone(), records).await).await
+            }
+            Table::Clicks => {
+                self.ship_rows(table, decode_off_runtime::<EmailClickRow>(self.spool.clone(), records).await).await
+            }
+            Table::Opens => {
+                self.ship_rows(table, decode_off_runtime::<EmailOpenRow>(self.spool.clone(), records).await).await
+            }
         }
     }
 

@@ -136,8 +136,9 @@ fn seg_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("seg-{seq:020}.log"))
 }
 
-/// Scans a segment, returning the length of its valid prefix and its record count.
-fn scan(path: &Path) -> io::Result<(u64, u64, bool)> {
+/// Scans a segment: the length of its valid prefix, the number of records
+/// starting at or after `from`, and whether a torn or corrupt tail follows.
+fn scan(path: &Path, from: u64) -> io::Result<(u64, u64, bool)> {
     let data = fs::read(path)?;
     let mut off = 0usize;
     let mut records = 0;
@@ -148,8 +149,10 @@ fn scan(path: &Path) -> io::Result<(u64, u64, bool)> {
         if len < META || end > data.len() || crc32fast::hash(&data[off + HEADER..end]) != crc {
             return Ok((off as u64, records, true));
         }
+        if off as u64 >= from {
+            records += 1;
+        }
         off = end;
-        records += 1;
     }
     Ok((off as u64, records, off != data.len()))
 }
@@ -196,16 +199,14 @@ impl Spool {
                 fs::remove_file(&path)?;
                 continue;
             }
-            let (valid, records, torn) = scan(&path)?;
+            let cursor = if seq == read.seq { read.offset } else { 0 };
+            let (valid, records, torn) = scan(&path, cursor)?;
             if torn {
                 corrupt += 1;
                 OpenOptions::new().write(true).open(&path)?.set_len(valid)?;
             }
-            let from = if seq == read.seq { read.offset.min(valid) } else { 0 };
-            pending_bytes += valid - from;
-            // Records before the cursor in the first segment are not pending;
-            // approximate by proportion (exact count is not needed for health).
-            pending_records += if from == 0 { records } else { records * (valid - from) / valid.max(1) };
+            pending_bytes += valid - cursor.min(valid);
+            pending_records += records;
             segments.push_back(Segment { seq, len: valid });
         }
         let next_seq = segments.back().map(|s| s.seq + 1).unwrap_or(read.seq.max(1));
@@ -377,7 +378,7 @@ impl Spool {
 
     /// Whether nothing waits to be shipped.
     pub fn is_empty(&self) -> bool {
-        self.stats().pending_records == 0
+        self.stats().pending_bytes == 0
     }
 
     /// The spool directory.
@@ -396,7 +397,8 @@ impl Spool {
         let line = serde_json::json!({
             "table": table.name(),
             "error": error,
-            "row": serde_json::from_slice::<serde_json::Value>(row_json).unwrap_or(serde_json::Value::Null),
+            "row": serde_json::from_slice::<serde_json::Value>(row_json)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(row_json).into_owned())),
         });
         writeln!(f, "{line}")?;
         f.sync_data()
@@ -441,6 +443,7 @@ mod tests {
         drop(s);
         // Restart: the cursor resumes after the ten shipped records.
         let s = Spool::open(&dir, 1 << 20, 1024).unwrap();
+        assert_eq!(s.stats().pending_records, 90, "counted exactly from the cursor, mid-segment too");
         let rest = drain(&s);
         assert_eq!(rest.len(), 90);
         assert_eq!(rest[0], b"[10]");
