@@ -64,13 +64,19 @@
 extern crate alloc;
 
 pub mod batch;
+mod collect;
 pub mod cookie;
 pub mod engage;
+pub mod host;
 pub mod ids;
 pub mod json;
 pub mod marks;
+pub mod pixel;
 pub mod retry;
+pub mod send;
 pub mod session;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod sim;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod size;
 pub mod url;

@@ -91,8 +91,11 @@ fn build_pixel(web: &Path) -> Result<()> {
     let root = root();
     // Never leave a stale pixel behind to be served or measured.
     let out = web.join("pixel");
-    if out.exists() {
-        std::fs::remove_dir_all(&out).with_context(|| format!("cleaning {}", out.display()))?;
+    let work = target_dir().join("pixel-build");
+    for dir in [&out, &work] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("cleaning {}", dir.display()))?;
+        }
     }
     proc::run(
         "cargo build -p ktra-pixel (wasm32, wasm-release)",
@@ -115,10 +118,11 @@ fn build_pixel(web: &Path) -> Result<()> {
         "wasm-bindgen",
         proc::command(install::wasm_bindgen()?, &root)
             .args(["--target", "web", "--no-typescript", "--out-name", "ktra_pixel", "--out-dir"])
-            .arg(&out)
+            .arg(&work)
             .arg(&wasm),
     )?;
-    let bg = out.join("ktra_pixel_bg.wasm");
+    let bg = work.join("ktra_pixel_bg.wasm");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     proc::run(
         "wasm-opt",
         proc::command(install::wasm_opt(), &root)
@@ -139,11 +143,43 @@ fn build_pixel(web: &Path) -> Result<()> {
                 "--converge",
                 "-o",
             ])
-            .arg(&bg)
+            .arg(out.join("ktra_pixel_bg.wasm"))
             .arg(&bg),
     )?;
-    let glue = out.join("ktra_pixel.js");
-    esbuild(&glue, &glue, &["--format=esm"])
+    // One module for the loader: wasm-bindgen's glue and the page host
+    // (`src/web/host.js`, copied by wasm-bindgen as a snippet), with the
+    // default export (the loader's `init`) connecting the two.
+    let host = find_file(&work.join("snippets"), "host.js")?;
+    let host = host.strip_prefix(&work).unwrap_or(&host).to_string_lossy().replace('\\', "/");
+    let entry = work.join("entry.js");
+    std::fs::write(
+        &entry,
+        format!(
+            "import load from './ktra_pixel.js';\n\
+             import {{ bind }} from './{host}';\n\
+             export {{ start, stop, track, purchase, identify }} from './{host}';\n\
+             /** Loads the wasm (`{{module_or_path}}`) and connects the host to it. */\n\
+             export default async function init(o) {{ bind(await load(o)); }}\n"
+        ),
+    )
+    .with_context(|| format!("writing {}", entry.display()))?;
+    esbuild(&entry, &out.join("ktra_pixel.js"), &["--bundle", "--format=esm"])
+}
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == name) {
+                return Ok(path);
+            }
+        }
+    }
+    bail!("no {name} under {}", dir.display())
 }
 
 fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {

@@ -1,107 +1,80 @@
-//! The browser side: the functions the loader calls, and the callbacks the
-//! page calls back (events, timer, fetch results, history changes). Every
-//! entry point catches everything: a failure leaves the page working and,
-//! at worst, the pixel inert.
+//! The browser side: the wasm's one import and two exports (the ABI in
+//! [`crate::host`]), the global state, the allocator and the panic handler.
+//! The page side is `host.js`, bundled with wasm-bindgen's glue into
+//! `ktra_pixel.js` by `cargo xtask build-web`.
+use crate::host::{Host, Op};
+use crate::pixel::{on_event, Pixel};
+use alloc::string::String;
+use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
 
-mod alloc;
-mod collect;
+mod alloc_heap;
 mod global;
-mod hooks;
-pub mod js;
-mod pixel;
-mod send;
 #[cfg(test)]
 mod tests;
 
 use global::Global;
-use js::now;
+
+#[wasm_bindgen(module = "/src/web/host.js")]
+extern "C" {
+    /// `host.js`'s `k_do`: runs op `op` with the string at `ptr` (`len`
+    /// bytes) and the number `n`.
+    fn k_do(op: u32, ptr: *const u8, len: usize, n: f64) -> f64;
+}
+
+/// The page as reached through `host.js`.
+#[derive(Clone)]
+pub struct Js;
+
+impl Host for Js {
+    fn num(&self, op: Op, s: &str, n: f64) -> f64 {
+        k_do(op as u32, s.as_ptr(), s.len(), n)
+    }
+
+    fn text(&self, op: Op, s: &str, n: f64) -> Option<String> {
+        if self.num(op, s, n) < 0.0 {
+            return None;
+        }
+        // `k_do` put the string where `k_buf` said (a string op always
+        // calls `k_buf`, so the scratch is never stale).
+        let bytes = SCRATCH.with(core::mem::take)?;
+        String::from_utf8(bytes).ok()
+    }
+}
 
 /// The running pixel, if any.
-static STATE: Global<pixel::Pixel> = Global::new();
+static STATE: Global<Option<Pixel<Js>>> = Global::new(None);
+/// Where `host.js` writes a string for the pixel.
+static SCRATCH: Global<Vec<u8>> = Global::new(Vec::new());
 
 #[global_allocator]
-static HEAP: alloc::Heap = alloc::Heap::new();
+static HEAP: alloc_heap::Heap = alloc_heap::Heap::new();
 
 /// Nothing in the pixel is meant to panic; if something does anyway, the
-/// call traps (the page sees an exception from that one call) without the
-/// std panic machinery.
+/// call traps (`host.js` catches it) without the std panic machinery.
 #[cfg(not(feature = "std"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-/// The one closure type handed to JS: listeners, the timer, fetch results
-/// and the history proxies all take up to three arguments. One type means
-/// one set of conversion shims in the wasm and the glue.
-pub type Callback = Closure<dyn FnMut(JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>;
-
-/// Starts the pixel: `{endpoint, site, token, exp}` (consent expiry in Unix
-/// seconds). Sets `ktra_vid`/`ktra_sid`, reports the page view and starts
-/// listening, in a task of its own right after this call. Calling it again
-/// while running only refreshes the consent.
-#[wasm_bindgen]
-pub fn start(cfg: JsValue) {
-    pixel::start(&cfg);
+/// Export: room for a `len`-byte string from `host.js`; returns where to
+/// write it.
+#[allow(unsafe_code)] // `no_mangle` only: a plain wasm export, no wasm-bindgen shim.
+#[no_mangle]
+pub extern "C" fn k_buf(len: usize) -> *mut u8 {
+    SCRATCH
+        .with(|v| {
+            v.clear();
+            v.resize(len, 0);
+            v.as_mut_ptr()
+        })
+        .unwrap_or(core::ptr::null_mut())
 }
 
-/// Stops the pixel (consent withdrawn): removes its listeners, timer and
-/// history wrappers, drops unsent events, deletes `ktra_vid`, `ktra_sid`
-/// and the stored session.
-#[wasm_bindgen]
-pub fn stop() {
-    pixel::stop();
-}
-
-/// A custom event: `track(name, props)` with a flat object of strings,
-/// numbers and booleans.
-#[wasm_bindgen]
-pub fn track(name: JsValue, props: JsValue) {
-    let now = now();
-    STATE.with(|p| p.custom(&name, &props, now));
-}
-
-/// A purchase: `{order_id, value, currency, product_id, product_name}`;
-/// other flat keys are kept as props.
-#[wasm_bindgen]
-pub fn purchase(order: JsValue) {
-    let now = now();
-    STATE.with(|p| p.purchase(&order, now));
-}
-
-/// Links the visitor to a lead: `{email}` or `{lead_id}`.
-#[wasm_bindgen]
-pub fn identify(who: JsValue) {
-    let now = now();
-    STATE.with(|p| p.identify(&who, now));
-}
-
-/// A page event.
-fn on_event(ev: &JsValue) {
-    let now = now();
-    STATE.with(|p| p.handle(ev, now));
-}
-
-/// The timer fired. Stops the pixel once the consent has expired.
-fn on_timer() {
-    let now = now();
-    if STATE.with(|p| p.tick(now)) == Some(false) {
-        pixel::stop();
-    }
-}
-
-/// A fetch of sender generation `gen` settled with `v`.
-fn on_response(gen: u32, v: &JsValue) {
-    let now = now();
-    STATE.with(|p| {
-        let r = p.rand01();
-        p.send.response(gen, v, now, r);
-    });
-}
-
-/// `pushState`/`replaceState` ran: look at the URL shortly.
-fn on_history() {
-    let now = now();
-    STATE.with(|p| p.nav_soon(now));
+/// Export: a call from the page (`host::ev` codes) at `now` ms.
+#[allow(unsafe_code)] // `no_mangle` only, as above.
+#[no_mangle]
+pub extern "C" fn k_ev(code: u32, now: f64, a: f64, b: f64) {
+    STATE.with(|s| on_event(s, &Js, code, now, a, b));
 }

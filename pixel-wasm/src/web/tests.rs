@@ -1,18 +1,30 @@
-//! The pixel in a real browser (headless Chromium via wasm-bindgen-test):
-//! what a visitor, a site owner or the collector would notice. `fetch` and
-//! `sendBeacon` are replaced by recorders, so every request body the pixel
-//! sends is decoded with ktra-schema's serde types and validated.
+//! The pixel in a real browser (headless Chromium via wasm-bindgen-test),
+//! driven the way the loader drives it: through `host.js`'s exports, with
+//! real DOM events, cookies, storage and history. `fetch` and `sendBeacon`
+//! are replaced by recorders, so every request body the pixel sends is
+//! decoded with ktra-schema's serde types and validated.
 #![allow(clippy::unwrap_used)]
 
-use super::js::{call, call1, construct, get, get_str, global, set};
-use js_sys::{Object, Promise};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use ktra_schema::wire::{Batch, PropValue, RawEvent};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+/// The loader's view of the pixel module: `host.js`'s API.
+#[wasm_bindgen(module = "/src/web/host.js")]
+extern "C" {
+    fn bind(exports: JsValue);
+    fn start(cfg: JsValue);
+    fn stop();
+    fn track(name: JsValue, props: JsValue);
+    fn purchase(order: JsValue);
+    fn identify(who: JsValue);
+}
 
 thread_local! {
     /// Request bodies sent, with how they went ("fetch" or "beacon").
@@ -23,17 +35,35 @@ thread_local! {
 }
 
 fn win() -> JsValue {
-    global()
+    js_sys::global().into()
 }
 
 fn doc() -> JsValue {
     get(&win(), "document")
 }
 
+fn get(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &js_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get_str(o: &JsValue, k: &str) -> String {
+    get(o, k).as_string().unwrap_or_default()
+}
+
+fn set(o: &JsValue, k: &str, v: &JsValue) {
+    Reflect::set(o, &js_str(k), v).unwrap();
+}
+
+/// `o[m](...args)`.
+fn call(o: &JsValue, m: &str, args: &[JsValue]) -> JsValue {
+    let f: Function = get(o, m).dyn_into().unwrap();
+    Reflect::apply(&f, o, &args.iter().collect::<Array>()).unwrap()
+}
+
 /// `Object.defineProperty(o, k, {value: v, configurable: true})`.
 fn define(o: &JsValue, k: &str, v: &JsValue) {
     let desc = obj(&[("value", v.clone()), ("configurable", JsValue::TRUE)]);
-    call(&get(&win(), "Object"), "defineProperty", o, &js_str(k), &desc);
+    Object::define_property(o.unchecked_ref::<Object>(), &js_str(k), desc.unchecked_ref::<Object>());
 }
 
 fn js_str(s: &str) -> JsValue {
@@ -48,9 +78,14 @@ fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
     o
 }
 
+fn construct(ctor: &str, args: &[JsValue]) -> JsValue {
+    let c: Function = get(&win(), ctor).dyn_into().unwrap();
+    Reflect::construct(&c, &args.iter().collect::<Array>()).unwrap()
+}
+
 async fn sleep(ms: i32) {
     let p = Promise::new(&mut |resolve, _| {
-        call(&win(), "setTimeout", &resolve, &JsValue::from(ms), &JsValue::UNDEFINED);
+        call(&win(), "setTimeout", &[resolve.into(), JsValue::from(ms)]);
     });
     wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
 }
@@ -91,18 +126,29 @@ fn install_fakes() {
 /// A clean page: pixel stopped, nothing recorded, the URL set to `path`.
 fn reset(path: &str) {
     install_fakes();
-    super::stop();
+    bind(wasm_bindgen::exports());
+    stop();
     SENT.with(|s| s.borrow_mut().clear());
     STATUSES.with(|s| s.borrow_mut().clear());
     let hist = get(&win(), "history");
-    call(&hist, "replaceState", &JsValue::NULL, &js_str(""), &js_str(path));
+    call(&hist, "replaceState", &[JsValue::NULL, js_str(""), js_str(path)]);
     set(&doc(), "title", &js_str("Test page"));
 }
 
-/// `start`, and its deferred task run at once.
-fn start_now(cfg: JsValue) {
-    super::start(cfg);
-    super::STATE.with(|p| p.init(js_sys::Date::now()));
+/// `start`, and its deferred task run.
+async fn start_now(cfg: JsValue) {
+    start(cfg);
+    sleep(5).await;
+}
+
+/// Whether the pixel is running.
+fn running() -> bool {
+    super::STATE.with(|s| s.is_some()).unwrap()
+}
+
+/// The page is left: the pixel's state goes, cookies and storage stay.
+fn leave_page() {
+    super::STATE.with(crate::pixel::detach);
 }
 
 fn config() -> JsValue {
@@ -117,8 +163,7 @@ fn config() -> JsValue {
 
 /// Sends whatever is pending the way a leaving page does (`pagehide`).
 fn pagehide() {
-    let ev = construct("Event", &js_str("pagehide"), &JsValue::UNDEFINED).unwrap();
-    call1(&win(), "dispatchEvent", &ev);
+    call(&win(), "dispatchEvent", &[construct("Event", &[js_str("pagehide")])]);
 }
 
 fn batches() -> Vec<Batch> {
@@ -142,17 +187,16 @@ fn href() -> String {
 }
 
 fn element(html: &str) -> JsValue {
-    let holder = call1(&doc(), "createElement", &js_str("div"));
+    let holder = call(&doc(), "createElement", &[js_str("div")]);
     set(&holder, "innerHTML", &js_str(html));
     let el = get(&holder, "firstElementChild");
-    call1(&get(&doc(), "body"), "appendChild", &el);
+    call(&get(&doc(), "body"), "appendChild", std::slice::from_ref(&el));
     el
 }
 
 fn dispatch(target: &JsValue, ty: &str) {
     let init = obj(&[("bubbles", JsValue::TRUE), ("cancelable", JsValue::TRUE)]);
-    let ev = construct("Event", &js_str(ty), &init).unwrap();
-    call1(target, "dispatchEvent", &ev);
+    call(target, "dispatchEvent", &[construct("Event", &[js_str(ty), init])]);
 }
 
 fn validate_all() {
@@ -168,17 +212,17 @@ fn validate_all() {
 async fn start_sets_cookies_and_stop_leaves_nothing_behind() {
     reset("/start-stop");
     let original_push = get(&get(&win(), "history"), "pushState");
-    start_now(config());
+    start_now(config()).await;
     let c = cookies();
     assert!(c.contains("ktra_vid=") && c.contains("ktra_sid="), "{c}");
     let storage = get(&win(), "localStorage");
-    assert!(call1(&storage, "getItem", &js_str("ktra_sess")).is_string());
+    assert!(call(&storage, "getItem", &[js_str("ktra_sess")]).is_string());
     assert!(get(&get(&win(), "history"), "pushState") != original_push, "history is proxied while running");
 
-    super::stop();
+    stop();
     let c = cookies();
     assert!(!c.contains("ktra_vid") && !c.contains("ktra_sid"), "{c}");
-    assert!(call1(&storage, "getItem", &js_str("ktra_sess")).is_null());
+    assert!(call(&storage, "getItem", &[js_str("ktra_sess")]).is_null());
     assert!(get(&get(&win(), "history"), "pushState") == original_push, "history restored");
 
     // Nothing fires any more: no listener, no timer, no API. A listener or
@@ -187,25 +231,25 @@ async fn start_sets_cookies_and_stop_leaves_nothing_behind() {
     let errors = std::rc::Rc::new(std::cell::Cell::new(0));
     let seen = errors.clone();
     let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| seen.set(seen.get() + 1));
-    call(&win(), "addEventListener", &js_str("error"), on_error.as_ref(), &JsValue::TRUE);
+    call(&win(), "addEventListener", &[js_str("error"), on_error.as_ref().clone(), JsValue::TRUE]);
     let form = element(r#"<form id="f"><input name="q"></form>"#);
     dispatch(&form, "submit");
     dispatch(&get(&doc(), "body"), "click");
     pagehide();
-    super::track(js_str("after-stop"), JsValue::UNDEFINED);
-    call(&get(&win(), "history"), "pushState", &JsValue::NULL, &js_str(""), &js_str("/after-stop"));
+    track(js_str("after-stop"), JsValue::UNDEFINED);
+    call(&get(&win(), "history"), "pushState", &[JsValue::NULL, js_str(""), js_str("/after-stop")]);
     dispatch(&win(), "scroll");
     sleep(1300).await;
     assert!(SENT.with(|s| s.borrow().is_empty()), "sent after stop: {:?}", SENT.with(|s| s.borrow().clone()));
-    assert!(super::STATE.take().is_none());
+    assert!(!running());
     assert_eq!(errors.get(), 0, "a callback of the stopped pixel ran");
-    call(&win(), "removeEventListener", &js_str("error"), on_error.as_ref(), &JsValue::TRUE);
+    call(&win(), "removeEventListener", &[js_str("error"), on_error.as_ref().clone(), JsValue::TRUE]);
 }
 
 #[wasm_bindgen_test]
 async fn page_view_batch_decodes_with_ktra_schema_and_validates() {
     reset("/landing?q=1");
-    start_now(config());
+    start_now(config()).await;
     sleep(1300).await; // the flush timer sends by fetch
     let sent = SENT.with(|s| s.borrow().clone());
     assert_eq!(sent.first().map(|s| s.0), Some("fetch"), "{sent:?}");
@@ -230,22 +274,22 @@ async fn page_view_batch_decodes_with_ktra_schema_and_validates() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len());
     validate_all();
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn spa_navigations_are_page_views_once_per_url() {
     reset("/spa");
-    start_now(config());
+    start_now(config()).await;
     let hist = get(&win(), "history");
     sleep(50).await;
-    call(&hist, "pushState", &JsValue::NULL, &js_str(""), &js_str("/spa/a"));
+    call(&hist, "pushState", &[JsValue::NULL, js_str(""), js_str("/spa/a")]);
     sleep(200).await;
-    call(&hist, "pushState", &JsValue::NULL, &js_str(""), &js_str("/spa/a"));
-    call(&hist, "replaceState", &JsValue::NULL, &js_str(""), &js_str("/spa/a#section"));
+    call(&hist, "pushState", &[JsValue::NULL, js_str(""), js_str("/spa/a")]);
+    call(&hist, "replaceState", &[JsValue::NULL, js_str(""), js_str("/spa/a#section")]);
     sleep(200).await;
-    call(&hist, "pushState", &JsValue::NULL, &js_str(""), &js_str("/spa/b"));
-    call(&hist, "back", &JsValue::UNDEFINED, &JsValue::UNDEFINED, &JsValue::UNDEFINED);
+    call(&hist, "pushState", &[JsValue::NULL, js_str(""), js_str("/spa/b")]);
+    call(&hist, "back", &[]);
     sleep(300).await;
     pagehide();
     let urls: Vec<String> = of_kind("page_view").into_iter().map(|e| e.url.unwrap()).collect();
@@ -255,13 +299,13 @@ async fn spa_navigations_are_page_views_once_per_url() {
     assert!(pv[1].referrer.as_deref().unwrap().ends_with("/spa"), "SPA referrer is the previous page");
     assert!(!of_kind("engagement").is_empty(), "engagement of the previous page");
     validate_all();
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn email_click_is_reported_once_and_leaves_the_address_bar() {
     reset("/mail?x=1&ktra_ec=EC_42&utm_source=news%20letter&utm_campaign=spring+sale#frag");
-    start_now(config());
+    start_now(config()).await;
     assert!(href().ends_with("/mail?x=1&utm_source=news%20letter&utm_campaign=spring+sale#frag"), "{}", href());
     pagehide();
     let clicks = of_kind("email_click");
@@ -278,11 +322,9 @@ async fn email_click_is_reported_once_and_leaves_the_address_bar() {
     // Reloading the (clean) landing page continues the session and its
     // campaign, without another email click.
     let sid = b.sid.clone();
-    if let Some(p) = super::STATE.take() {
-        p.teardown(); // the page is left: state gone, cookies kept
-    }
+    leave_page();
     SENT.with(|s| s.borrow_mut().clear());
-    start_now(config());
+    start_now(config()).await;
     pagehide();
     let b = &batches()[0];
     assert_eq!(b.sid, sid);
@@ -290,24 +332,22 @@ async fn email_click_is_reported_once_and_leaves_the_address_bar() {
     assert!(of_kind("email_click").is_empty());
 
     // Another campaign starts another session.
-    if let Some(p) = super::STATE.take() {
-        p.teardown(); // the page is left: state gone, cookies kept
-    }
+    leave_page();
     SENT.with(|s| s.borrow_mut().clear());
-    call(&get(&win(), "history"), "replaceState", &JsValue::NULL, &js_str(""), &js_str("/mail?gclid=G1"));
-    start_now(config());
+    call(&get(&win(), "history"), "replaceState", &[JsValue::NULL, js_str(""), js_str("/mail?gclid=G1")]);
+    start_now(config()).await;
     pagehide();
     let b = &batches()[0];
     assert_ne!(b.sid, sid);
     assert_eq!(b.ec, None);
     assert_eq!(b.utm.clone().unwrap().gclid.as_deref(), Some("G1"));
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn forms_report_field_names_never_values_and_identify_forms_send_the_email() {
     reset("/form");
-    start_now(config());
+    start_now(config()).await;
     let form = element(
         r#"<form name="signup" action="/join" data-ktra-identify>
             <input type="email" name="work_email" value=" Ann@Shop.Example ">
@@ -336,13 +376,13 @@ async fn forms_report_field_names_never_values_and_identify_forms_send_the_email
     assert_eq!(ids.len(), 1, "only the data-ktra-identify form identifies");
     assert_eq!(ids[0].email.as_deref(), Some("ann@shop.example"));
     validate_all();
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn video_milestones_once_each() {
     reset("/video");
-    start_now(config());
+    start_now(config()).await;
     let v = element(r#"<video id="intro"></video>"#);
     let define = |k: &str, val: f64| define(&v, k, &JsValue::from(val));
     define("duration", 200.0);
@@ -374,32 +414,32 @@ async fn video_milestones_once_each() {
     ];
     assert_eq!(kinds, expect.map(|(k, p)| (k.to_string(), p)));
     validate_all();
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn a_page_shorter_than_the_viewport_is_read_to_the_end() {
     reset("/short");
-    start_now(config());
+    start_now(config()).await;
     sleep(450).await;
     pagehide();
     let depths: Vec<u8> = of_kind("scroll").into_iter().map(|e| e.depth.unwrap()).collect();
     assert_eq!(depths, [25, 50, 75, 90, 100]);
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn clicks_on_links_to_other_hosts_are_outbound() {
     reset("/links");
-    start_now(config());
+    start_now(config()).await;
     let out = element(r#"<a href="https://other.example/offer?x=1"><span>Offer</span></a>"#);
     let inside = element(r#"<a href="/cart">Cart</a>"#);
     let mail = element(r#"<a href="mailto:a@b.example">Mail</a>"#);
     let stop_nav = Closure::<dyn FnMut(JsValue)>::new(|e: JsValue| {
-        call(&e, "preventDefault", &JsValue::UNDEFINED, &JsValue::UNDEFINED, &JsValue::UNDEFINED);
+        call(&e, "preventDefault", &[]);
     });
     for a in [&out, &inside, &mail] {
-        call(a, "addEventListener", &js_str("click"), stop_nav.as_ref(), &JsValue::FALSE);
+        call(a, "addEventListener", &[js_str("click"), stop_nav.as_ref().clone(), JsValue::FALSE]);
     }
     dispatch(&get(&out, "firstElementChild"), "click");
     dispatch(&inside, "click");
@@ -408,20 +448,20 @@ async fn clicks_on_links_to_other_hosts_are_outbound() {
     let clicks = of_kind("outbound_click");
     assert_eq!(clicks.len(), 1);
     assert_eq!(clicks[0].target.as_deref(), Some("https://other.example/offer?x=1"));
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn track_purchase_and_identify_calls() {
     reset("/api");
-    start_now(config());
+    start_now(config()).await;
     let nested = obj(&[("a", JsValue::from(1))]);
-    super::track(
+    track(
         js_str("signup"),
         obj(&[("plan", js_str("pro")), ("seats", JsValue::from(3)), ("trial", JsValue::TRUE), ("nested", nested)]),
     );
-    super::track(JsValue::from(5), JsValue::UNDEFINED); // not a name: ignored
-    super::purchase(obj(&[
+    track(JsValue::from(5), JsValue::UNDEFINED); // not a name: ignored
+    purchase(obj(&[
         ("order_id", js_str("A-1")),
         ("value", js_str("49.90")),
         ("currency", js_str("eur")),
@@ -429,9 +469,9 @@ async fn track_purchase_and_identify_calls() {
         ("product_name", js_str("Course \"Pro\"")),
         ("coupon", js_str("SPRING")),
     ]));
-    super::identify(obj(&[("lead_id", JsValue::from(42))]));
-    super::identify(obj(&[("email", js_str("not-an-email"))])); // nothing usable: ignored
-    super::purchase(JsValue::NULL); // garbage in: no throw
+    identify(obj(&[("lead_id", JsValue::from(42))]));
+    identify(obj(&[("email", js_str("not-an-email"))])); // nothing usable: ignored
+    purchase(JsValue::NULL); // garbage in: no throw
     pagehide();
     let c = of_kind("custom");
     assert_eq!(c.len(), 1);
@@ -453,14 +493,14 @@ async fn track_purchase_and_identify_calls() {
     assert_eq!(ids[0].lead_id.as_deref(), Some("42"));
     assert_eq!(of_kind("purchase").len(), 1, "a purchase without order id is not sent");
     validate_all();
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn retries_resend_the_same_events_and_4xx_is_final() {
     reset("/retry");
     STATUSES.with(|s| s.borrow_mut().extend([503, 202]));
-    start_now(config());
+    start_now(config()).await;
     sleep(1200).await; // flush timer: first attempt, answered 503 + Retry-After: 1
     assert_eq!(SENT.with(|s| s.borrow().len()), 1);
     sleep(700).await;
@@ -471,48 +511,48 @@ async fn retries_resend_the_same_events_and_4xx_is_final() {
     assert_eq!(sent[0].1, sent[1].1, "the retry resends the same body, same event ids");
     sleep(1500).await;
     assert_eq!(SENT.with(|s| s.borrow().len()), 2, "delivered: no more sends");
-    super::stop();
+    stop();
 
     reset("/refused");
     STATUSES.with(|s| s.borrow_mut().push_back(400));
-    start_now(config());
+    start_now(config()).await;
     sleep(3500).await;
     assert_eq!(SENT.with(|s| s.borrow().len()), 1, "a 400 is not retried");
-    super::stop();
+    stop();
 }
 
 #[wasm_bindgen_test]
 async fn start_returns_at_once_and_does_its_work_in_its_own_task() {
     reset("/deferred");
-    super::start(config());
+    start(config());
     assert!(!cookies().contains("ktra_vid"), "nothing done inside start()");
     sleep(30).await;
     assert!(cookies().contains("ktra_vid") && cookies().contains("ktra_sid"));
-    super::stop();
+    stop();
 
     // An API call before the task ran runs it first: nothing is lost.
     reset("/deferred-api");
-    super::start(config());
-    super::track(js_str("early"), JsValue::UNDEFINED);
+    start(config());
+    track(js_str("early"), JsValue::UNDEFINED);
     pagehide();
     let kinds: Vec<String> = events().into_iter().map(|e| e.kind).filter(|k| k != "engagement").collect();
     assert_eq!(kinds, ["page_view", "custom"]);
 
     // start then stop before the task: nothing at all.
     reset("/deferred-stop");
-    super::start(config());
-    super::stop();
+    start(config());
+    stop();
     sleep(30).await;
     assert!(!cookies().contains("ktra_vid"));
     assert!(SENT.with(|s| s.borrow().is_empty()));
 }
 
 #[wasm_bindgen_test]
-fn bad_or_expired_configuration_does_not_start() {
+async fn bad_or_expired_configuration_does_not_start() {
     reset("/config");
-    start_now(JsValue::NULL);
-    start_now(js_str("nonsense"));
-    start_now(obj(&[("endpoint", js_str("http://x")), ("site", js_str("demo")), ("exp", JsValue::from(1000))]));
-    assert!(super::STATE.take().is_none());
+    start_now(JsValue::NULL).await;
+    start_now(js_str("nonsense")).await;
+    start_now(obj(&[("endpoint", js_str("http://x")), ("site", js_str("demo")), ("exp", JsValue::from(1000))])).await;
+    assert!(!running());
     assert!(!cookies().contains("ktra_vid"));
 }

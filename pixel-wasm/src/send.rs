@@ -1,14 +1,12 @@
 //! Delivery: the event queue, request bodies waiting to be sent, `fetch`
 //! with retries, `sendBeacon` when the page goes away, and the one timer
 //! that drives flushes, retries and deferred page work.
-use super::js::{call, call1, get, get_f64, global, now, object, set};
-use super::Callback;
 use crate::batch;
+use crate::host::{Host, Op};
 use crate::retry::{backoff_ms, classify, Outcome, MAX_ATTEMPTS};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
-use wasm_bindgen::prelude::*;
 
 /// Events that trigger an immediate flush.
 pub const FLUSH_EVENTS: usize = 10;
@@ -20,7 +18,7 @@ pub const MAX_OUTBOX: usize = 64;
 
 /// Sender generations, so that a fetch settling after a stop (or a stop
 /// and a new start) is not taken for the new sender's request.
-static GENERATION: AtomicU32 = AtomicU32::new(0);
+static GENERATION: AtomicU32 = AtomicU32::new(1);
 
 /// Work driven by the timer; a set of tasks is a bit mask.
 #[derive(Clone, Copy)]
@@ -46,8 +44,6 @@ impl Task {
 
 /// Queue, outbox and timer.
 pub struct Sender {
-    win: JsValue,
-    endpoint: JsValue,
     prefix: String,
     queue: Vec<String>,
     /// The body being delivered (in flight, or waiting for its retry).
@@ -60,39 +56,32 @@ pub struct Sender {
     gen: u32,
     wait_until: f64,
     due: [f64; 5],
-    /// `setTimeout` handle; 0 for none.
+    /// Timer handle; 0 for none.
     timer: f64,
     timer_at: f64,
-    on_timer: Callback,
-    on_response: Callback,
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Sender {
-    /// A sender to `endpoint` (the full `/v1/events` URL).
-    pub fn new(win: JsValue, endpoint: &str) -> Sender {
-        let gen = GENERATION.fetch_add(1, Ordering::Relaxed);
+    /// A sender of a new generation.
+    pub fn new() -> Sender {
         Sender {
-            win,
-            endpoint: JsValue::from_str(endpoint),
             prefix: String::new(),
             queue: Vec::new(),
             current: None,
             attempts: 0,
             inflight: false,
             outbox: Vec::new(),
-            gen,
+            gen: GENERATION.fetch_add(1, Ordering::Relaxed),
             wait_until: 0.0,
             due: [0.0; 5],
             timer: 0.0,
             timer_at: 0.0,
-            on_timer: Closure::new(|_, _, _| {
-                super::on_timer();
-                Ok(JsValue::UNDEFINED)
-            }),
-            on_response: Closure::new(move |v: JsValue, _, _| {
-                super::on_response(gen, &v);
-                Ok(JsValue::UNDEFINED)
-            }),
         }
     }
 
@@ -103,11 +92,11 @@ impl Sender {
     }
 
     /// Queues one encoded event.
-    pub fn push(&mut self, ev: String, now: f64) {
+    pub fn push(&mut self, h: &impl Host, ev: String, now: f64) {
         self.queue.push(ev);
         if self.queue.len() >= FLUSH_EVENTS {
             self.seal();
-            self.pump(now);
+            self.pump(h, now);
         } else {
             self.schedule(Task::Flush, now + FLUSH_MS);
         }
@@ -124,7 +113,7 @@ impl Sender {
 
     /// Sends the current body (or the next one) unless one is in flight or
     /// a backoff runs.
-    pub fn pump(&mut self, now: f64) {
+    pub fn pump(&mut self, h: &impl Host, now: f64) {
         if self.inflight || now < self.wait_until {
             return;
         }
@@ -132,62 +121,52 @@ impl Sender {
             self.current = self.outbox.pop();
             self.attempts = 0;
         }
-        let Some(body) = &self.current else { return };
-        let init = object();
-        set(&init, "method", &JsValue::from_str("POST"));
-        set(&init, "keepalive", &JsValue::TRUE);
-        // A string body goes as `text/plain;charset=UTF-8`: no preflight.
-        set(&init, "body", &JsValue::from_str(body));
-        let promise = call(&global(), "fetch", &self.endpoint, &init, &JsValue::UNDEFINED);
-        let f: &JsValue = self.on_response.as_ref();
-        self.inflight = !call(&promise, "then", f, f, &JsValue::UNDEFINED).is_undefined();
+        if let Some(body) = &self.current {
+            self.inflight = h.num(Op::Fetch, body, f64::from(self.gen)) > 0.0;
+        }
     }
 
-    /// A fetch settled with `v` (a `Response`, or the network error).
-    pub fn response(&mut self, gen: u32, v: &JsValue, now: f64, rand01: f64) {
+    /// A fetch of generation `gen` settled with `status` (0: network error).
+    pub fn response(&mut self, h: &impl Host, gen: u32, status: f64, retry_after: Option<u64>, now: f64, rand01: f64) {
         if gen != self.gen || !self.inflight {
             return;
         }
         self.inflight = false;
-        let status = get_f64(v, "status");
-        let status = if status > 0.0 { status as u16 } else { 0 };
+        let status = if status > 0.0 && status < 1000.0 { status as u16 } else { 0 };
         self.attempts += 1;
         if classify(status) == Outcome::Retry && self.attempts < MAX_ATTEMPTS {
-            let retry_after = if status == 429 || status == 503 { retry_after_s(v) } else { None };
+            let retry_after = if status == 429 || status == 503 { retry_after } else { None };
             self.wait_until = now + backoff_ms(self.attempts, retry_after, rand01);
             self.schedule(Task::Retry, self.wait_until);
             return;
         }
         // Delivered, refused for good, or out of attempts.
         self.current = None;
-        self.pump(now);
+        self.pump(h, now);
     }
 
     /// The page is hidden or going away: everything not in flight goes by
     /// `sendBeacon` now (a body the browser refuses stays for later).
-    pub fn beacon(&mut self) {
+    pub fn beacon(&mut self, h: &impl Host) {
         self.seal();
         if !self.inflight {
             if let Some(b) = self.current.take() {
                 self.outbox.push(b);
             }
         }
-        let nav = get(&self.win, "navigator");
-        self.outbox.retain(|body| {
-            call(&nav, "sendBeacon", &self.endpoint, &JsValue::from_str(body), &JsValue::UNDEFINED) != JsValue::TRUE
-        });
+        self.outbox.retain(|body| h.num(Op::Beacon, body, 0.0) != 1.0);
     }
 
-    /// Asks for `task` to run at `at` (or earlier if already asked).
+    /// Asks for `task` to run at `at` (or earlier if already asked); the
+    /// timer is set by [`Sender::arm`].
     pub fn schedule(&mut self, task: Task, at: f64) {
         let d = &mut self.due[task as usize];
         if *d == 0.0 || at < *d {
             *d = at;
         }
-        self.arm();
     }
 
-    /// The tasks due at `now`, taken off the schedule.
+    /// The tasks due at `now`, taken off the schedule (the timer fired).
     pub fn take_due(&mut self, now: f64) -> u8 {
         self.timer = 0.0;
         let mut mask = 0;
@@ -203,40 +182,30 @@ impl Sender {
         mask
     }
 
-    /// Sets the timer for the earliest task.
-    pub fn arm(&mut self) {
+    /// Sets the timer for the earliest task, unless it is set early enough.
+    pub fn arm(&mut self, h: &impl Host, now: f64) {
         let next = self.due.iter().fold(f64::INFINITY, |m, &d| if d != 0.0 && d < m { d } else { m });
         if next == f64::INFINITY || (self.timer != 0.0 && self.timer_at <= next) {
             return;
         }
-        self.clear_timer();
+        self.clear_timer(h);
         #[allow(clippy::manual_clamp)] // `clamp` would bring float formatting
-        let delay = JsValue::from((next - now()).max(0.0).min(2e9));
-        self.timer =
-            call(&self.win, "setTimeout", self.on_timer.as_ref(), &delay, &JsValue::UNDEFINED).as_f64().unwrap_or(0.0);
+        let delay = (next - now).max(0.0).min(2e9);
+        let t = h.num(Op::SetTimer, "", delay);
+        self.timer = if t > 0.0 { t } else { 0.0 };
         self.timer_at = next;
     }
 
-    fn clear_timer(&mut self) {
+    fn clear_timer(&mut self, h: &impl Host) {
         if self.timer != 0.0 {
-            call1(&self.win, "clearTimeout", &JsValue::from(self.timer));
+            h.num(Op::ClearTimer, "", self.timer);
             self.timer = 0.0;
         }
     }
 
-    /// Stops the timer and drops everything unsent. A fetch still in flight
-    /// keeps its (now inert) result callback alive.
-    pub fn cancel(mut self) {
-        self.clear_timer();
-        if self.inflight {
-            self.on_response.forget();
-        }
+    /// Stops the timer and drops everything unsent (a fetch in flight
+    /// settles unheard: its generation is gone).
+    pub fn cancel(mut self, h: &impl Host) {
+        self.clear_timer(h);
     }
-}
-
-/// `Retry-After` in seconds, if the response has one in that form (the
-/// collector must list it in `Access-Control-Expose-Headers`).
-fn retry_after_s(v: &JsValue) -> Option<u64> {
-    let h = call1(&get(v, "headers"), "get", &JsValue::from_str("Retry-After")).as_string()?;
-    crate::cookie::parse_u64(h.trim_ascii())
 }

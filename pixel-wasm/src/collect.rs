@@ -1,0 +1,311 @@
+//! Turning page events and API calls into ktra events.
+use crate::host::{Host, Op};
+use crate::json::{cut, is_number, Obj};
+use crate::marks::{newly_reached, play_pct, scroll_pct, VIDEO_COMPLETED, VIDEO_STARTED};
+use crate::pixel::Pixel;
+use crate::url::is_outbound;
+use crate::wire::*;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Most videos tracked on one page view.
+const MAX_VIDEOS: usize = 50;
+/// Most key/value pairs read from one API call.
+const MAX_PAIRS: usize = 256;
+/// Longest number text taken from an API call.
+const MAX_NUMBER_LEN: usize = 32;
+/// Form control types that are not fields a visitor fills in.
+const NOT_FIELDS: [&str; 5] = ["submit", "button", "reset", "image", "hidden"];
+/// `purchase` fields that are not props.
+const PURCHASE_FIELDS: [&str; 5] = ["order_id", "value", "currency", "product_id", "product_name"];
+
+/// An API call's object as key, typed value pairs (see `host::ev::TRACK`).
+type Pairs = Vec<(String, String)>;
+
+/// The typed value of `key` in `pairs`: its tag (`s`, `n`, `b`) and text.
+fn field<'a>(pairs: &'a Pairs, key: &str) -> (u8, &'a str) {
+    match pairs.iter().find(|(k, _)| k == key) {
+        Some((_, v)) => typed(v),
+        None => (0, ""),
+    }
+}
+
+fn typed(v: &str) -> (u8, &str) {
+    (v.bytes().next().unwrap_or(0), v.get(1..).unwrap_or(""))
+}
+
+/// A number given as a JS number, JSON text for the wire (`None` for NaN,
+/// infinities and anything else).
+fn number((tag, v): (u8, &str)) -> Option<&str> {
+    let v = if tag == b's' { v.trim_ascii() } else { v };
+    (matches!(tag, b'n' | b's') && v.len() <= MAX_NUMBER_LEN && is_number(v)).then_some(v)
+}
+
+/// A string, or a finite number as text (ids given as numbers).
+fn str_or_num((tag, v): (u8, &str)) -> &str {
+    match tag {
+        b's' => v,
+        b'n' => number((tag, v)).unwrap_or(""),
+        _ => "",
+    }
+}
+
+impl<H: Host> Pixel<H> {
+    /// User input (or the page shown again) on a visible page.
+    pub(crate) fn active(&mut self, now: f64) {
+        if !self.hidden() {
+            self.page.engage.activity(now);
+            self.touch(now);
+        }
+    }
+
+    /// The page was hidden or is being left: report engagement and send
+    /// everything by beacon.
+    pub(crate) fn on_hide(&mut self, now: f64) {
+        self.page.engage.pause(now);
+        self.report_engagement(now);
+        self.send.beacon(&self.h);
+    }
+
+    pub(crate) fn measure_scroll(&mut self, now: f64) {
+        let top = self.h.get(Op::ScrollY);
+        let pct = scroll_pct(top.max(0.0), self.h.get(Op::ViewH), self.h.get(Op::DocH));
+        let new = newly_reached(&SCROLL_DEPTHS, self.page.scroll, pct);
+        self.page.scroll |= new;
+        for (i, d) in SCROLL_DEPTHS.iter().enumerate() {
+            if new & (1 << i) != 0 {
+                let mut e = self.event(kind::SCROLL, now);
+                e.int("depth", u64::from(*d));
+                self.push(e, now);
+            }
+        }
+    }
+
+    /// A click (`aux` for `auxclick`) with `button`; outbound when on a
+    /// link to another host.
+    pub(crate) fn on_click(&mut self, now: f64, button: f64, aux: f64) {
+        self.active(now);
+        if aux != 0.0 && button != 1.0 {
+            return; // only the middle button opens a link
+        }
+        let [Some(proto), Some(host), Some(href), Some(page_host)] = [0, 1, 2, 3].map(|i| self.h.arg(i)) else {
+            return;
+        };
+        if is_outbound(&proto, &host, &page_host) {
+            let mut e = self.event(kind::OUTBOUND_CLICK, now);
+            e.str("target", &href, MAX_URL_LEN);
+            self.push(e, now);
+        }
+    }
+
+    /// A form submission with `controls` controls: their names (never
+    /// values), and for a `data-ktra-identify` form the email field's value
+    /// as an `identify`. The email field is the one the attribute names,
+    /// else the first `type=email`, else the first whose name contains
+    /// "email".
+    pub(crate) fn on_submit(&mut self, now: f64, controls: f64) {
+        let arg = |i: u32| self.h.arg(i).unwrap_or_default();
+        let mut form_id = arg(0);
+        if form_id.is_empty() {
+            form_id = arg(1);
+        }
+        let action = arg(2);
+        let identify = self.h.arg(3);
+        let want = identify.as_deref().unwrap_or("");
+        let mut names: Vec<String> = Vec::new();
+        let (mut email, mut best) = (None, 0);
+        let mut i = 0;
+        while f64::from(i) < controls {
+            let name = arg(4 + 2 * i);
+            let ty = arg(5 + 2 * i).to_ascii_lowercase();
+            let rank = if !want.is_empty() && name == want {
+                3
+            } else if ty == "email" {
+                2
+            } else if has_email(&name) {
+                1
+            } else {
+                0
+            };
+            if rank > best {
+                (email, best) = (Some(i), rank);
+            }
+            i += 1;
+            if name.is_empty() || NOT_FIELDS.contains(&ty.as_str()) {
+                continue;
+            }
+            let name = String::from(cut(&name, MAX_PROP_KEY_LEN));
+            if names.len() < MAX_FORM_FIELDS && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let value = match (&identify, email) {
+            (Some(_), Some(i)) => self.h.text(Op::Field, "", f64::from(i)).unwrap_or_default(),
+            _ => String::new(),
+        };
+
+        let mut e = self.event(kind::FORM_SUBMIT, now);
+        e.opt("form_id", &form_id, MAX_ID_LEN);
+        e.opt("form_action", &action, MAX_URL_LEN);
+        e.raw("fields", &crate::batch::str_array(&names));
+        self.push(e, now);
+
+        if identify.is_some() {
+            self.identify_with(&value, "", now);
+        }
+    }
+
+    /// `play`, `timeupdate` or `ended` of a media element at `time` of
+    /// `duration` seconds: milestones of `<video>`s, once each per page view.
+    pub(crate) fn on_media(&mut self, now: f64, time: f64, duration: f64) {
+        let arg = |i: u32| self.h.arg(i).unwrap_or_default();
+        if arg(1) != "VIDEO" {
+            return;
+        }
+        let ty = arg(0);
+        let mut id = arg(2);
+        if id.is_empty() {
+            id = arg(3);
+        }
+        if id.is_empty() {
+            return;
+        }
+        let videos = &mut self.page.videos;
+        let idx = match videos.iter().position(|(v, _)| *v == id) {
+            Some(i) => i,
+            None if videos.len() < MAX_VIDEOS => {
+                videos.push((id.clone(), 0));
+                videos.len() - 1
+            }
+            None => return,
+        };
+        let Some((_, marks)) = videos.get_mut(idx) else { return };
+        let (flag, new) = match ty.as_str() {
+            "play" => (VIDEO_STARTED, 0),
+            "ended" => (VIDEO_COMPLETED, 0),
+            _ => match play_pct(time, duration) {
+                Some(pct) => (0, newly_reached(&VIDEO_MARKS, *marks, pct)),
+                None => return,
+            },
+        };
+        if *marks & flag != 0 || flag | new == 0 {
+            return;
+        }
+        *marks |= flag | new;
+        if flag != 0 {
+            let k = if flag == VIDEO_STARTED { kind::VIDEO_START } else { kind::VIDEO_COMPLETE };
+            let mut e = self.event(k, now);
+            e.str("video_id", &id, MAX_URL_LEN);
+            self.push(e, now);
+        }
+        for (i, m) in VIDEO_MARKS.iter().enumerate() {
+            if new & (1 << i) != 0 {
+                let mut e = self.event(kind::VIDEO_PROGRESS, now);
+                e.str("video_id", &id, MAX_URL_LEN);
+                e.int("percent", u64::from(*m));
+                self.push(e, now);
+            }
+        }
+    }
+
+    /// The call's key, typed value pairs from string argument `from` on.
+    fn pairs(&self, from: u32) -> Pairs {
+        let mut out = Vec::new();
+        let mut i = from;
+        while out.len() < MAX_PAIRS {
+            let (Some(k), Some(v)) = (self.h.arg(i), self.h.arg(i + 1)) else { break };
+            out.push((k, v));
+            i += 2;
+        }
+        out
+    }
+
+    /// `track(name, props)`.
+    pub(crate) fn custom(&mut self, now: f64) {
+        let name = self.h.arg(0).unwrap_or_default();
+        let name = name.trim_ascii();
+        if name.is_empty() {
+            return;
+        }
+        let props = self.pairs(1);
+        let mut e = self.event(kind::CUSTOM, now);
+        e.str("name", name, MAX_ID_LEN);
+        add_props(&mut e, &props, &[]);
+        self.push(e, now);
+    }
+
+    /// `purchase({order_id, value, currency, product_id, product_name, ...})`;
+    /// other keys become props. Ignored without an order id.
+    pub(crate) fn purchase(&mut self, now: f64) {
+        let o = self.pairs(0);
+        let order_id = str_or_num(field(&o, "order_id"));
+        if order_id.is_empty() {
+            return;
+        }
+        let mut e = self.event(kind::PURCHASE, now);
+        e.str("order_id", order_id, MAX_ID_LEN);
+        if let Some(v) = number(field(&o, "value")) {
+            e.raw("value", v);
+        }
+        let currency = match field(&o, "currency") {
+            (b's', c) => c.trim_ascii().to_ascii_uppercase(),
+            _ => String::new(),
+        };
+        e.opt("currency", &currency, usize::MAX);
+        e.opt("product_id", str_or_num(field(&o, "product_id")), MAX_ID_LEN);
+        if let (b's', name) = field(&o, "product_name") {
+            e.opt("product_name", name, MAX_TEXT_LEN);
+        }
+        add_props(&mut e, &o, &PURCHASE_FIELDS);
+        self.push(e, now);
+    }
+
+    /// `identify({email} | {lead_id})`.
+    pub(crate) fn identify(&mut self, now: f64) {
+        let o = self.pairs(0);
+        let email = match field(&o, "email") {
+            (b's', v) => v,
+            _ => "",
+        };
+        self.identify_with(email, str_or_num(field(&o, "lead_id")), now);
+    }
+
+    fn identify_with(&mut self, email: &str, lead: &str, now: f64) {
+        let email = email.trim_ascii().to_ascii_lowercase();
+        let email = if email.bytes().any(|b| b == b'@') { email } else { String::new() };
+        if email.is_empty() && lead.is_empty() {
+            return;
+        }
+        let mut e = self.event(kind::IDENTIFY, now);
+        e.opt("email", &email, MAX_TEXT_LEN);
+        e.opt("lead_id", lead, MAX_ID_LEN);
+        self.push(e, now);
+    }
+}
+
+/// Whether a field name contains "email", in any case.
+fn has_email(name: &str) -> bool {
+    name.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"email"))
+}
+
+/// Adds `props` (strings, finite numbers and booleans; keys in `skip` left
+/// out) to an event.
+fn add_props(e: &mut Obj, props: &Pairs, skip: &[&str]) {
+    let mut o = Obj::new();
+    let mut n = 0;
+    for (key, v) in props {
+        if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN || skip.contains(&key.as_str()) {
+            continue;
+        }
+        match typed(v) {
+            (b's', s) => o.str(key, s, MAX_PROP_VALUE_LEN),
+            (b'b', b) if b == "true" || b == "false" => o.raw(key, b),
+            (b'n', x) if number((b'n', x)).is_some() => o.raw(key, x),
+            _ => continue,
+        }
+        n += 1;
+    }
+    if n > 0 {
+        e.raw("props", &o.finish());
+    }
+}

@@ -1,0 +1,270 @@
+//! The pixel's one window on the page, and the ABI with the JS host
+//! (`src/web/host.js`).
+//!
+//! The page side is a small hand-written JS module that only wires: it
+//! reads and writes the platform when asked ([`Op`]) and forwards page
+//! events as raw facts ([`ev`]). Everything the product decides lives in
+//! Rust behind the [`Host`] trait, so the same code runs on the real page
+//! (`web`, wasm) and on a simulated one in native tests.
+//!
+//! Why not typed bindings (web-sys) or reflection through wasm-bindgen's
+//! `JsValue`: each DOM member bound from Rust costs an import, a conversion
+//! shim in the wasm and one in the JS glue, and every closure handed to JS
+//! another set. The pixel touches ~40 members; bound from Rust that was 19
+//! KB gzipped against a 10 KB budget. One numeric import and one numeric
+//! export leave wasm-bindgen almost nothing to generate.
+//!
+//! ABI: wasm → JS `k_do(op, ptr, len, n) -> f64` (a UTF-8 string in wasm
+//! memory and a number; string results come back through the export
+//! `k_buf(len) -> ptr`, the call returning their length or -1 for none);
+//! JS → wasm `k_ev(code, now_ms, a, b)`, the call's strings read back with
+//! [`Op::Arg`].
+use alloc::string::String;
+
+/// What the pixel asks of the page. The discriminant is the op's index in
+/// `host.js`'s `OPS` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Op {
+    /// String argument `n` of the current event (none past the last).
+    Arg,
+    /// `location.href`.
+    Href,
+    /// `document.referrer`.
+    Referrer,
+    /// `document.title`.
+    Title,
+    /// The landing URL's decoded query parameter named by the string.
+    Param,
+    /// `location.hostname`.
+    PageHost,
+    /// `location.protocol`.
+    Protocol,
+    /// `document.cookie`.
+    Cookie,
+    /// `document.cookie = s`.
+    SetCookie,
+    /// The stored session (`localStorage`, key [`crate::session::STORAGE_KEY`]).
+    Stored,
+    /// Stores the session.
+    Store,
+    /// Removes the stored session.
+    Unstore,
+    /// `history.replaceState(history.state, "", s)`.
+    Replace,
+    /// Attaches (`n` = 1) or removes (0) the page listeners and history proxies.
+    Listen,
+    /// `setTimeout(timer event, n)`; returns the handle.
+    SetTimer,
+    /// `clearTimeout(n)`.
+    ClearTimer,
+    /// Sets the URL requests go to.
+    Endpoint,
+    /// `fetch(endpoint, POST s, keepalive)`; 1 when under way. It settles
+    /// with a [`ev::RESPONSE`] event carrying `n` back.
+    Fetch,
+    /// `navigator.sendBeacon(endpoint, s)`; 1 when the browser took it.
+    Beacon,
+    /// 32 random bits (`crypto.getRandomValues`).
+    Random,
+    /// `document.hidden` as 1/0.
+    Hidden,
+    /// `scrollY`.
+    ScrollY,
+    /// `innerHeight`.
+    ViewH,
+    /// `document.documentElement.scrollHeight`.
+    DocH,
+    /// The value of control `n` of the form being submitted (only asked for
+    /// the email field of a `data-ktra-identify` form).
+    Field,
+}
+
+/// The [`Op`] names in order, as `host.js` labels its table (checked by a test).
+pub const OP_NAMES: [&str; 25] = [
+    "ARG",
+    "HREF",
+    "REFERRER",
+    "TITLE",
+    "PARAM",
+    "PAGE_HOST",
+    "PROTOCOL",
+    "COOKIE",
+    "SET_COOKIE",
+    "STORED",
+    "STORE",
+    "UNSTORE",
+    "REPLACE",
+    "LISTEN",
+    "SET_TIMER",
+    "CLEAR_TIMER",
+    "ENDPOINT",
+    "FETCH",
+    "BEACON",
+    "RANDOM",
+    "HIDDEN",
+    "SCROLL_Y",
+    "VIEW_H",
+    "DOC_H",
+    "FIELD",
+];
+
+/// Event codes of `k_ev(code, now, a, b)`, with their strings (`Op::Arg`)
+/// and numbers.
+pub mod ev {
+    /// `start(cfg)`: endpoint, site, token; `a` consent expiry (Unix s or ms).
+    pub const START: u32 = 0;
+    /// `stop()`.
+    pub const STOP: u32 = 1;
+    /// `track(name, props)`: name, then props as key, typed value pairs
+    /// (`s…` string, `n…` number as JS prints it, `b…` boolean).
+    pub const TRACK: u32 = 2;
+    /// `purchase(order)`: its fields as key, typed value pairs.
+    pub const PURCHASE: u32 = 3;
+    /// `identify(who)`: its fields as key, typed value pairs.
+    pub const IDENTIFY: u32 = 4;
+    /// The timer fired.
+    pub const TIMER: u32 = 5;
+    /// A fetch settled: `a` the `n` given to `Op::Fetch`, `b` the status (0
+    /// for a network error); `Retry-After`.
+    pub const RESPONSE: u32 = 6;
+    /// `pushState`/`replaceState` ran, or `popstate`.
+    pub const NAV: u32 = 7;
+    /// Visitor input (pointer, key, touch, mouse move).
+    pub const ACTIVE: u32 = 8;
+    /// A scroll.
+    pub const SCROLL: u32 = 9;
+    /// `visibilitychange` (`b` 0) or `pagehide` (`b` 1).
+    pub const HIDE: u32 = 10;
+    /// `click` (`b` 0) or `auxclick` (`b` 1) with `a` the button; when on a
+    /// link: its protocol, hostname, href, and the page's hostname.
+    pub const CLICK: u32 = 11;
+    /// `submit`: form id and name attributes, action, `data-ktra-identify`
+    /// (none when absent), then name and type attributes of each of its `a`
+    /// controls.
+    pub const SUBMIT: u32 = 12;
+    /// `play`/`timeupdate`/`ended`: type, tag name, id attribute,
+    /// `currentSrc`; `a` current time, `b` duration.
+    pub const MEDIA: u32 = 13;
+    /// Names and codes, as `host.js` declares them (checked by a test).
+    pub const NAMES: [(&str, u32); 14] = [
+        ("START", START),
+        ("STOP", STOP),
+        ("TRACK", TRACK),
+        ("PURCHASE", PURCHASE),
+        ("IDENTIFY", IDENTIFY),
+        ("TIMER", TIMER),
+        ("RESPONSE", RESPONSE),
+        ("NAV", NAV),
+        ("ACTIVE", ACTIVE),
+        ("SCROLL", SCROLL),
+        ("HIDE", HIDE),
+        ("CLICK", CLICK),
+        ("SUBMIT", SUBMIT),
+        ("MEDIA", MEDIA),
+    ];
+}
+
+/// The page, as the pixel sees it. Failures (a throwing DOM call, a
+/// missing API) come back as `-1` / `None`.
+pub trait Host {
+    /// Runs `op` with a string and a number; its numeric result.
+    fn num(&self, op: Op, s: &str, n: f64) -> f64;
+    /// Runs `op`; its string result.
+    fn text(&self, op: Op, s: &str, n: f64) -> Option<String>;
+
+    /// A numeric op without arguments.
+    fn get(&self, op: Op) -> f64 {
+        self.num(op, "", 0.0)
+    }
+    /// A string op without arguments (empty for none).
+    fn str(&self, op: Op) -> String {
+        self.text(op, "", 0.0).unwrap_or_default()
+    }
+    /// A command with a string.
+    fn put(&self, op: Op, s: &str) {
+        self.num(op, s, 0.0);
+    }
+    /// String argument `i` of the current event.
+    fn arg(&self, i: u32) -> Option<String> {
+        self.text(Op::Arg, "", f64::from(i))
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    const HOST_JS: &str = include_str!("web/host.js");
+
+    const ALL: [Op; 25] = [
+        Op::Arg,
+        Op::Href,
+        Op::Referrer,
+        Op::Title,
+        Op::Param,
+        Op::PageHost,
+        Op::Protocol,
+        Op::Cookie,
+        Op::SetCookie,
+        Op::Stored,
+        Op::Store,
+        Op::Unstore,
+        Op::Replace,
+        Op::Listen,
+        Op::SetTimer,
+        Op::ClearTimer,
+        Op::Endpoint,
+        Op::Fetch,
+        Op::Beacon,
+        Op::Random,
+        Op::Hidden,
+        Op::ScrollY,
+        Op::ViewH,
+        Op::DocH,
+        Op::Field,
+    ];
+
+    /// `PageHost` -> `PAGE_HOST`.
+    fn screaming(op: Op) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{op:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+
+    #[test]
+    fn op_names_are_the_ops_in_discriminant_order() {
+        for (i, op) in ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+            assert_eq!(screaming(*op), OP_NAMES[i]);
+        }
+    }
+
+    #[test]
+    fn host_js_op_table_matches_op_order() {
+        let labels: Vec<&str> = HOST_JS
+            .split("/*")
+            .filter_map(|s| s.split_once("*/").map(|(l, _)| l))
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .collect();
+        assert_eq!(labels, OP_NAMES, "host.js OPS labels differ from Op");
+    }
+
+    #[test]
+    fn host_js_event_codes_match() {
+        for (name, code) in ev::NAMES {
+            let decl = format!("{name} = {code}");
+            assert!(HOST_JS.contains(&decl), "host.js lacks `{decl}`");
+        }
+    }
+
+    #[test]
+    fn host_js_uses_the_storage_key() {
+        assert!(HOST_JS.contains(&format!("'{}'", crate::session::STORAGE_KEY)));
+    }
+}

@@ -1,0 +1,168 @@
+// The pixel's JS host: the page side of ktra-pixel. It owns nothing but
+// the wiring: it reads and writes the platform (DOM, cookies, storage,
+// history, timers, fetch, sendBeacon) when the wasm asks, and forwards page
+// events to the wasm as raw facts. Every decision (what is sent, sessions,
+// ids, milestones, retries, encoding) is Rust's (pixel-wasm/src/pixel.rs).
+//
+// The ABI (pixel-wasm/src/host.rs documents it; a native test checks that
+// the names below match it, in order):
+// - wasm -> JS: one import, `k_do(op, ptr, len, n) -> number`: `op` indexes
+//   OPS, (ptr, len) is a UTF-8 string in wasm memory, `n` a number. Ops
+//   that produce a string write it into wasm memory through the export
+//   `k_buf(len) -> ptr` and return its length, or -1 for none.
+// - JS -> wasm: one export, `k_ev(code, now, a, b)`: `code` is one of the
+//   event codes below; the call's strings are read back with the ARG op.
+// Nothing here throws into the page: every entry point catches.
+
+// Event codes (pixel-wasm/src/host.rs `ev`).
+const START = 0, STOP = 1, TRACK = 2, PURCHASE = 3, IDENTIFY = 4, TIMER = 5, RESPONSE = 6, NAV = 7, ACTIVE = 8,
+  SCROLL = 9, HIDE = 10, CLICK = 11, SUBMIT = 12, MEDIA = 13;
+
+// Page events listened to on window in the capture phase (which sees every
+// element's events, also non-bubbling media events, and elements added
+// later), and the code each is forwarded as (ACTIVE for the rest).
+const TYPES = ['click', 'auxclick', 'submit', 'play', 'timeupdate', 'ended', 'scroll', 'popstate', 'visibilitychange',
+  'pagehide', 'pointerdown', 'keydown', 'touchstart', 'mousemove'];
+const CODES = [CLICK, CLICK, SUBMIT, MEDIA, MEDIA, MEDIA, SCROLL, NAV, HIDE, HIDE];
+
+const STORAGE_KEY = 'ktra_sess';
+const W = window, D = document, L = location, H = history;
+const enc = new TextEncoder(), dec = new TextDecoder();
+
+let X; // the wasm instance's exports
+let A = []; // the current call's strings (ARG)
+let F = []; // the controls of the form being submitted (FIELD)
+let url = ''; // where batches go (ENDPOINT)
+let P = []; // history proxies: [method, original, proxy]
+
+/** Connects the host to the wasm instance's exports. */
+export function bind(x) {
+  X = x;
+}
+
+// A string into wasm memory; -1 for anything that is not a string.
+function give(s) {
+  if (typeof s != 'string') return -1;
+  const b = enc.encode(s), p = X.k_buf(b.length);
+  new Uint8Array(X.memory.buffer, p, b.length).set(b);
+  return b.length;
+}
+
+// Calls into the wasm with strings `args` and numbers `a`, `b`.
+function ev(code, args, a, b) {
+  if (!X) return;
+  const saved = A;
+  A = args || [];
+  try {
+    X.k_ev(code, Date.now(), +a || 0, +b || 0);
+  } catch (e) {
+    // a trap in the pixel must not reach the page
+  } finally {
+    A = saved;
+  }
+}
+
+// The op table, in `Op` order.
+const OPS = [
+  /*ARG*/ (s, n) => give(A[n]),
+  /*HREF*/ () => give(L.href),
+  /*REFERRER*/ () => give(D.referrer),
+  /*TITLE*/ () => give(D.title),
+  /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)),
+  /*PAGE_HOST*/ () => give(L.hostname),
+  /*PROTOCOL*/ () => give(L.protocol),
+  /*COOKIE*/ () => give(D.cookie),
+  /*SET_COOKIE*/ s => { D.cookie = s; },
+  /*STORED*/ () => give(localStorage.getItem(STORAGE_KEY)),
+  /*STORE*/ s => localStorage.setItem(STORAGE_KEY, s),
+  /*UNSTORE*/ () => localStorage.removeItem(STORAGE_KEY),
+  /*REPLACE*/ s => H.replaceState(H.state, '', s),
+  /*LISTEN*/ (s, n) => listen(n),
+  /*SET_TIMER*/ (s, n) => setTimeout(() => ev(TIMER), n),
+  /*CLEAR_TIMER*/ (s, n) => clearTimeout(n),
+  /*ENDPOINT*/ s => { url = s; },
+  /*FETCH*/ (s, n) => fetch(url, { method: 'POST', keepalive: true, body: s }).then(
+    r => ev(RESPONSE, [r.headers.get('Retry-After')], n, r.status),
+    () => ev(RESPONSE, [], n, 0),
+  ) && 1,
+  /*BEACON*/ s => +navigator.sendBeacon(url, s),
+  /*RANDOM*/ () => crypto.getRandomValues(new Uint32Array(1))[0],
+  /*HIDDEN*/ () => +D.hidden,
+  /*SCROLL_Y*/ () => W.scrollY,
+  /*VIEW_H*/ () => W.innerHeight,
+  /*DOC_H*/ () => D.documentElement.scrollHeight,
+  /*FIELD*/ (s, n) => give(F[n] && F[n].value),
+];
+
+/** The wasm's one import. */
+export function k_do(op, ptr, len, n) {
+  try {
+    const r = OPS[op](dec.decode(new Uint8Array(X.memory.buffer, ptr, len)), n);
+    return typeof r == 'number' ? r : 0;
+  } catch (e) {
+    return -1;
+  }
+}
+
+// A page event, forwarded with the facts Rust needs about its target.
+function on(e) {
+  try {
+    const t = e.type, g = e.target, code = CODES[TYPES.indexOf(t)] ?? ACTIVE;
+    const at = n => g.getAttribute(n);
+    if (code == CLICK) {
+      const a = g.closest && g.closest('a[href]');
+      ev(code, a ? [a.protocol, a.hostname, a.href, L.hostname] : [], e.button, t == 'auxclick');
+    } else if (code == SUBMIT) {
+      F = [...g.querySelectorAll('input,select,textarea')];
+      const action = g.action;
+      const names = F.flatMap(f => [f.getAttribute('name'), f.getAttribute('type')]);
+      ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), at('data-ktra-identify'),
+        ...names], F.length);
+      F = [];
+    } else if (code == MEDIA) {
+      ev(code, [t, g.tagName, at('id'), g.currentSrc], g.currentTime, g.duration);
+    } else {
+      ev(code, [], 0, t == 'pagehide');
+    }
+  } catch (x) {
+    F = [];
+  }
+}
+
+// Attaches (n = 1) or removes (n = 0) the listener and the history proxies.
+// A proxy calls the original with the caller's `this` and arguments, passes
+// its result and exceptions through, and then tells the pixel.
+function listen(n) {
+  for (const t of TYPES) W[n ? 'addEventListener' : 'removeEventListener'](t, on, true);
+  if (n) {
+    P = ['pushState', 'replaceState'].flatMap(m => {
+      const o = H[m];
+      if (typeof o != 'function') return [];
+      const p = new Proxy(o, { apply: (f, self, args) => { const r = Reflect.apply(f, self, args); ev(NAV); return r; } });
+      H[m] = p;
+      return [[m, o, p]];
+    });
+  } else {
+    // A proxy someone wrapped in turn stays (it only forwards once stopped).
+    for (const [m, o, p] of P) if (H[m] === p) H[m] = o;
+    P = [];
+  }
+}
+
+// A flat object's strings, numbers and booleans as key, typed-value pairs
+// ("s…", "n…", "b…"); Rust keeps what the wire format allows.
+const flat = o => (o && typeof o == 'object' ? Object.keys(o) : []).flatMap(k => {
+  const v = o[k], t = typeof v;
+  return t == 'string' || t == 'number' || t == 'boolean' ? [k, t[0] + v] : [];
+});
+
+/** Starts the pixel: `{endpoint, site, token, exp}` (consent expiry, Unix seconds). */
+export const start = c => ev(START, [c?.endpoint, c?.site, c?.token], c?.exp);
+/** Stops the pixel and removes what it left (consent withdrawn). */
+export const stop = () => ev(STOP);
+/** A custom event with flat props. */
+export const track = (name, props) => ev(TRACK, [name, ...flat(props)]);
+/** A purchase: `{order_id, value, currency, product_id, product_name, ...}`. */
+export const purchase = o => ev(PURCHASE, flat(o));
+/** Links the visitor to a lead: `{email}` or `{lead_id}`. */
+export const identify = o => ev(IDENTIFY, flat(o));
