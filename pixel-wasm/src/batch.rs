@@ -83,7 +83,7 @@ pub fn seal(prefix: &str, events: &[String], out: &mut Vec<String>) {
 }
 
 /// A JSON array of strings (form field names).
-pub fn str_array(items: &[String]) -> String {
+pub fn str_array(items: &[&str]) -> String {
     let mut s = String::from("[");
     for (i, it) in items.iter().enumerate() {
         if i > 0 {
@@ -135,7 +135,7 @@ mod tests {
         let mut e = event(kind::FORM_SUBMIT, ID, TS, url, "");
         e.str("form_id", "signup", 128);
         e.str("form_action", "https://shop.example/signup", 2048);
-        e.raw("fields", &str_array(&["email".into(), "na\"me".into()]));
+        e.raw("fields", &str_array(&["email", "na\"me"]));
         q.push(e.finish());
         for (k, pct) in [(kind::VIDEO_START, 0), (kind::VIDEO_PROGRESS, 50), (kind::VIDEO_COMPLETE, 0)] {
             let mut e = event(k, ID, TS, url, "");

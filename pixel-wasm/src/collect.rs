@@ -1,5 +1,5 @@
 //! Turning page events and API calls into ktra events.
-use crate::host::{Host, Op};
+use crate::host::{arg, Args, Host, Op};
 use crate::json::{cut, is_number, Obj};
 use crate::marks::{newly_reached, play_pct, scroll_pct, VIDEO_COMPLETED, VIDEO_STARTED};
 use crate::pixel::Pixel;
@@ -10,8 +10,6 @@ use alloc::vec::Vec;
 
 /// Most videos tracked on one page view.
 const MAX_VIDEOS: usize = 50;
-/// Most key/value pairs read from one API call.
-const MAX_PAIRS: usize = 256;
 /// Longest number text taken from an API call.
 const MAX_NUMBER_LEN: usize = 32;
 /// Form control types that are not fields a visitor fills in.
@@ -20,11 +18,22 @@ const NOT_FIELDS: [&str; 5] = ["submit", "button", "reset", "image", "hidden"];
 const PURCHASE_FIELDS: [&str; 5] = ["order_id", "value", "currency", "product_id", "product_name"];
 
 /// An API call's object as key, typed value pairs (see `host::ev::TRACK`).
-type Pairs = Vec<(String, String)>;
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
+/// The call's key, typed value pairs from argument `from` on.
+fn pairs<'a>(args: &Args<'a>, from: usize) -> Pairs<'a> {
+    let mut out = Vec::new();
+    let mut i = from;
+    while let (Some(Some(k)), Some(Some(v))) = (args.get(i), args.get(i + 1)) {
+        out.push((*k, *v));
+        i += 2;
+    }
+    out
+}
 
 /// The typed value of `key` in `pairs`: its tag (`s`, `n`, `b`) and text.
-fn field<'a>(pairs: &'a Pairs, key: &str) -> (u8, &'a str) {
-    match pairs.iter().find(|(k, _)| k == key) {
+fn field<'a>(pairs: &Pairs<'a>, key: &str) -> (u8, &'a str) {
+    match pairs.iter().find(|(k, _)| *k == key) {
         Some((_, v)) => typed(v),
         None => (0, ""),
     }
@@ -83,17 +92,15 @@ impl<H: Host> Pixel<H> {
 
     /// A click (`aux` for `auxclick`) with `button`; outbound when on a
     /// link to another host.
-    pub(crate) fn on_click(&mut self, now: f64, button: f64, aux: f64) {
+    pub(crate) fn on_click(&mut self, args: &Args, now: f64, button: f64, aux: f64) {
         self.active(now);
         if aux != 0.0 && button != 1.0 {
             return; // only the middle button opens a link
         }
-        let [Some(proto), Some(host), Some(href), Some(page_host)] = [0, 1, 2, 3].map(|i| self.h.arg(i)) else {
-            return;
-        };
-        if is_outbound(&proto, &host, &page_host) {
+        let href = arg(args, 2);
+        if is_outbound(arg(args, 0), arg(args, 1), arg(args, 3)) {
             let mut e = self.event(kind::OUTBOUND_CLICK, now);
-            e.str("target", &href, MAX_URL_LEN);
+            e.str("target", href, MAX_URL_LEN);
             self.push(e, now);
         }
     }
@@ -103,26 +110,25 @@ impl<H: Host> Pixel<H> {
     /// as an `identify`. The email field is the one the attribute names,
     /// else the first `type=email`, else the first whose name contains
     /// "email".
-    pub(crate) fn on_submit(&mut self, now: f64, controls: f64) {
-        let arg = |i: u32| self.h.arg(i).unwrap_or_default();
-        let mut form_id = arg(0);
+    pub(crate) fn on_submit(&mut self, args: &Args, now: f64) {
+        let mut form_id = arg(args, 0);
         if form_id.is_empty() {
-            form_id = arg(1);
+            form_id = arg(args, 1);
         }
-        let action = arg(2);
-        let identify = self.h.arg(3);
-        let want = identify.as_deref().unwrap_or("");
-        let mut names: Vec<String> = Vec::new();
+        let action = arg(args, 2);
+        let identify = args.get(3).copied().flatten();
+        let want = identify.unwrap_or("");
+        let mut names: Vec<&str> = Vec::new();
         let (mut email, mut best) = (None, 0);
         let mut i = 0;
-        while f64::from(i) < controls {
-            let name = arg(4 + 2 * i);
-            let ty = arg(5 + 2 * i).to_ascii_lowercase();
+        while 4 + 2 * i < args.len() {
+            let name = arg(args, 4 + 2 * i);
+            let ty = arg(args, 5 + 2 * i).to_ascii_lowercase();
             let rank = if !want.is_empty() && name == want {
                 3
             } else if ty == "email" {
                 2
-            } else if has_email(&name) {
+            } else if has_email(name) {
                 1
             } else {
                 0
@@ -134,19 +140,19 @@ impl<H: Host> Pixel<H> {
             if name.is_empty() || NOT_FIELDS.contains(&ty.as_str()) {
                 continue;
             }
-            let name = String::from(cut(&name, MAX_PROP_KEY_LEN));
+            let name = cut(name, MAX_PROP_KEY_LEN);
             if names.len() < MAX_FORM_FIELDS && !names.contains(&name) {
                 names.push(name);
             }
         }
-        let value = match (&identify, email) {
-            (Some(_), Some(i)) => self.h.text(Op::Field, "", f64::from(i)).unwrap_or_default(),
+        let value = match (identify, email) {
+            (Some(_), Some(i)) => self.h.text(Op::Field, "", i as f64).unwrap_or_default(),
             _ => String::new(),
         };
 
         let mut e = self.event(kind::FORM_SUBMIT, now);
-        e.opt("form_id", &form_id, MAX_ID_LEN);
-        e.opt("form_action", &action, MAX_URL_LEN);
+        e.opt("form_id", form_id, MAX_ID_LEN);
+        e.opt("form_action", action, MAX_URL_LEN);
         e.raw("fields", &crate::batch::str_array(&names));
         self.push(e, now);
 
@@ -157,30 +163,29 @@ impl<H: Host> Pixel<H> {
 
     /// `play`, `timeupdate` or `ended` of a media element at `time` of
     /// `duration` seconds: milestones of `<video>`s, once each per page view.
-    pub(crate) fn on_media(&mut self, now: f64, time: f64, duration: f64) {
-        let arg = |i: u32| self.h.arg(i).unwrap_or_default();
-        if arg(1) != "VIDEO" {
+    pub(crate) fn on_media(&mut self, args: &Args, now: f64, time: f64, duration: f64) {
+        if arg(args, 1) != "VIDEO" {
             return;
         }
-        let ty = arg(0);
-        let mut id = arg(2);
+        let ty = arg(args, 0);
+        let mut id = arg(args, 2);
         if id.is_empty() {
-            id = arg(3);
+            id = arg(args, 3);
         }
         if id.is_empty() {
             return;
         }
         let videos = &mut self.page.videos;
-        let idx = match videos.iter().position(|(v, _)| *v == id) {
+        let idx = match videos.iter().position(|(v, _)| v == id) {
             Some(i) => i,
             None if videos.len() < MAX_VIDEOS => {
-                videos.push((id.clone(), 0));
+                videos.push((String::from(id), 0));
                 videos.len() - 1
             }
             None => return,
         };
         let Some((_, marks)) = videos.get_mut(idx) else { return };
-        let (flag, new) = match ty.as_str() {
+        let (flag, new) = match ty {
             "play" => (VIDEO_STARTED, 0),
             "ended" => (VIDEO_COMPLETED, 0),
             _ => match play_pct(time, duration) {
@@ -195,39 +200,26 @@ impl<H: Host> Pixel<H> {
         if flag != 0 {
             let k = if flag == VIDEO_STARTED { kind::VIDEO_START } else { kind::VIDEO_COMPLETE };
             let mut e = self.event(k, now);
-            e.str("video_id", &id, MAX_URL_LEN);
+            e.str("video_id", id, MAX_URL_LEN);
             self.push(e, now);
         }
         for (i, m) in VIDEO_MARKS.iter().enumerate() {
             if new & (1 << i) != 0 {
                 let mut e = self.event(kind::VIDEO_PROGRESS, now);
-                e.str("video_id", &id, MAX_URL_LEN);
+                e.str("video_id", id, MAX_URL_LEN);
                 e.int("percent", u64::from(*m));
                 self.push(e, now);
             }
         }
     }
 
-    /// The call's key, typed value pairs from string argument `from` on.
-    fn pairs(&self, from: u32) -> Pairs {
-        let mut out = Vec::new();
-        let mut i = from;
-        while out.len() < MAX_PAIRS {
-            let (Some(k), Some(v)) = (self.h.arg(i), self.h.arg(i + 1)) else { break };
-            out.push((k, v));
-            i += 2;
-        }
-        out
-    }
-
     /// `track(name, props)`.
-    pub(crate) fn custom(&mut self, now: f64) {
-        let name = self.h.arg(0).unwrap_or_default();
-        let name = name.trim_ascii();
+    pub(crate) fn custom(&mut self, args: &Args, now: f64) {
+        let name = arg(args, 0).trim_ascii();
         if name.is_empty() {
             return;
         }
-        let props = self.pairs(1);
+        let props = pairs(args, 1);
         let mut e = self.event(kind::CUSTOM, now);
         e.str("name", name, MAX_ID_LEN);
         add_props(&mut e, &props, &[]);
@@ -236,8 +228,8 @@ impl<H: Host> Pixel<H> {
 
     /// `purchase({order_id, value, currency, product_id, product_name, ...})`;
     /// other keys become props. Ignored without an order id.
-    pub(crate) fn purchase(&mut self, now: f64) {
-        let o = self.pairs(0);
+    pub(crate) fn purchase(&mut self, args: &Args, now: f64) {
+        let o = pairs(args, 0);
         let order_id = str_or_num(field(&o, "order_id"));
         if order_id.is_empty() {
             return;
@@ -261,8 +253,8 @@ impl<H: Host> Pixel<H> {
     }
 
     /// `identify({email} | {lead_id})`.
-    pub(crate) fn identify(&mut self, now: f64) {
-        let o = self.pairs(0);
+    pub(crate) fn identify(&mut self, args: &Args, now: f64) {
+        let o = pairs(args, 0);
         let email = match field(&o, "email") {
             (b's', v) => v,
             _ => "",
@@ -293,8 +285,8 @@ fn has_email(name: &str) -> bool {
 fn add_props(e: &mut Obj, props: &Pairs, skip: &[&str]) {
     let mut o = Obj::new();
     let mut n = 0;
-    for (key, v) in props {
-        if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN || skip.contains(&key.as_str()) {
+    for &(key, v) in props {
+        if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN || skip.contains(&key) {
             continue;
         }
         match typed(v) {

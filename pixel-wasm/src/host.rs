@@ -14,11 +14,12 @@
 //! KB gzipped against a 10 KB budget. One numeric import and one numeric
 //! export leave wasm-bindgen almost nothing to generate.
 //!
-//! ABI: wasm → JS `k_do(op, ptr, len, n) -> f64` (a UTF-8 string in wasm
-//! memory and a number; string results come back through the export
+//! ABI: wasm → JS `ktra.k_do(op, ptr, len, n) -> f64` (a UTF-8 string in
+//! wasm memory and a number; string results come back through the export
 //! `k_buf(len) -> ptr`, the call returning their length or -1 for none);
-//! JS → wasm `k_ev(code, now_ms, a, b)`, the call's strings read back with
-//! [`Op::Arg`].
+//! JS → wasm `k_ev(code, now_ms, a, b)`, the call's strings ("args") written
+//! before through `k_buf`, each followed by a 0xFF byte, 0xFE standing for
+//! none (neither byte occurs in UTF-8).
 use alloc::string::String;
 
 /// What the pixel asks of the page. The discriminant is the op's index in
@@ -26,8 +27,6 @@ use alloc::string::String;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Op {
-    /// String argument `n` of the current event (none past the last).
-    Arg,
     /// `location.href`.
     Href,
     /// `document.referrer`.
@@ -81,8 +80,7 @@ pub enum Op {
 }
 
 /// The [`Op`] names in order, as `host.js` labels its table (checked by a test).
-pub const OP_NAMES: [&str; 25] = [
-    "ARG",
+pub const OP_NAMES: [&str; 24] = [
     "HREF",
     "REFERRER",
     "TITLE",
@@ -109,8 +107,8 @@ pub const OP_NAMES: [&str; 25] = [
     "FIELD",
 ];
 
-/// Event codes of `k_ev(code, now, a, b)`, with their strings (`Op::Arg`)
-/// and numbers.
+/// Event codes of `k_ev(code, now, a, b)`, with their strings (args) and
+/// numbers.
 pub mod ev {
     /// `start(cfg)`: endpoint, site, token; `a` consent expiry (Unix s or ms).
     pub const START: u32 = 0;
@@ -185,10 +183,30 @@ pub trait Host {
     fn put(&self, op: Op, s: &str) {
         self.num(op, s, 0.0);
     }
-    /// String argument `i` of the current event.
-    fn arg(&self, i: u32) -> Option<String> {
-        self.text(Op::Arg, "", f64::from(i))
+}
+
+/// An event's string arguments (`None`: not a string on the JS side).
+pub type Args<'a> = [Option<&'a str>];
+
+/// Argument `i`; empty when absent.
+pub fn arg<'a>(args: &Args<'a>, i: usize) -> &'a str {
+    args.get(i).copied().flatten().unwrap_or("")
+}
+
+/// Splits the args buffer written by `host.js` (see the module docs).
+/// `utf8` turns each piece into text: the bytes come from `TextEncoder`,
+/// so the wasm build skips validation (see `web`).
+pub fn split_args<'a>(buf: &'a [u8], utf8: impl Fn(&'a [u8]) -> &'a str) -> alloc::vec::Vec<Option<&'a str>> {
+    let mut out = alloc::vec::Vec::new();
+    let mut start = 0;
+    for (i, b) in buf.iter().enumerate() {
+        if *b == 0xFF {
+            let piece = buf.get(start..i).unwrap_or(&[]);
+            out.push(if piece == [0xFE] { None } else { Some(utf8(piece)) });
+            start = i + 1;
+        }
     }
+    out
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -197,8 +215,7 @@ mod tests {
 
     const HOST_JS: &str = include_str!("web/host.js");
 
-    const ALL: [Op; 25] = [
-        Op::Arg,
+    const ALL: [Op; 24] = [
         Op::Href,
         Op::Referrer,
         Op::Title,
@@ -261,6 +278,17 @@ mod tests {
             let decl = format!("{name} = {code}");
             assert!(HOST_JS.contains(&decl), "host.js lacks `{decl}`");
         }
+    }
+
+    #[test]
+    fn args_split_at_ff_with_fe_for_none() {
+        let buf = b"a\xff\xfe\xff\xffh\xc3\xa9\xff";
+        let args = split_args(buf, |b| std::str::from_utf8(b).unwrap());
+        assert_eq!(args, [Some("a"), None, Some(""), Some("h\u{e9}")]);
+        assert_eq!(arg(&args, 1), "");
+        assert_eq!(arg(&args, 3), "h\u{e9}");
+        assert_eq!(arg(&args, 9), "");
+        assert!(split_args(b"", |b| std::str::from_utf8(b).unwrap()).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::batch::{self, Header};
 use crate::cookie::{self, SID, VID};
 use crate::engage::Engage;
-use crate::host::{ev, Host, Op};
+use crate::host::{arg, ev, Args, Host, Op};
 use crate::ids::{is_token_id, uuid_v4};
 use crate::json::Obj;
 use crate::send::{Sender, Task};
@@ -64,14 +64,22 @@ pub struct Pixel<H: Host> {
 }
 
 /// Handles one call from the page: `code` (see [`ev`]) at `now` (ms since
-/// the epoch) with numbers `a`, `b` and strings behind [`Op::Arg`].
-pub fn on_event<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, code: u32, now: f64, a: f64, b: f64) {
+/// the epoch) with strings `args` and numbers `a`, `b`.
+pub fn on_event<H: Host + Clone>(
+    state: &mut Option<Pixel<H>>,
+    h: &H,
+    args: &Args,
+    code: u32,
+    now: f64,
+    a: f64,
+    b: f64,
+) {
     match code {
-        ev::START => start(state, h, now, a),
+        ev::START => start(state, h, args, now, a),
         ev::STOP => stop(state, h),
         _ => {
             if let Some(p) = state {
-                if !p.handle(code, now, a, b) {
+                if !p.handle(args, code, now, a, b) {
                     stop(state, h); // the consent expired
                 }
             }
@@ -81,21 +89,17 @@ pub fn on_event<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, code: u32,
 
 /// Reads `endpoint`, `site`, `token` and the expiry; `None` when unusable
 /// (no site or endpoint, or the consent already expired).
-fn config<H: Host>(h: &H, now: f64, mut exp: f64) -> Option<(String, String, String, u64)> {
-    let endpoint = h.arg(0).unwrap_or_default();
-    let site = h.arg(1).unwrap_or_default();
+fn config(args: &Args, now: f64, mut exp: f64) -> Option<(String, String, String, u64)> {
+    let (endpoint, site) = (arg(args, 0), arg(args, 1));
     if exp > 1e11 {
         exp /= 1000.0; // given in milliseconds
     }
     if endpoint.is_empty() || site.is_empty() || exp.is_nan() || exp * 1000.0 <= now {
         return None;
     }
-    let mut url = endpoint;
-    while url.ends_with("/") {
-        url.pop();
-    }
+    let mut url = String::from(endpoint.trim_end_matches('/'));
     url.push_str("/v1/events");
-    Some((url, site, h.arg(2).unwrap_or_default(), exp as u64))
+    Some((url, String::from(site), String::from(arg(args, 2)), exp as u64))
 }
 
 /// Starts the pixel, or refreshes the consent of a running one.
@@ -106,8 +110,8 @@ fn config<H: Host>(h: &H, now: f64, mut exp: f64) -> Option<(String, String, Str
 /// `document.cookie` and `localStorage` takes a few milliseconds that the
 /// loader's call should not block. Any call arriving before that task runs
 /// it first.
-fn start<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, now: f64, exp: f64) {
-    let Some((endpoint, site, consent, exp_s)) = config(h, now, exp) else { return };
+fn start<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, args: &Args, now: f64, exp: f64) {
+    let Some((endpoint, site, consent, exp_s)) = config(args, now, exp) else { return };
     if let Some(p) = state {
         // A renewed consent: new token and expiry for what is sent from
         // now on, and the visitor cookie's life bound to the new expiry.
@@ -180,20 +184,20 @@ impl<H: Host> Pixel<H> {
 
     /// Handles a call of a running pixel; `false` once the consent has
     /// expired (the pixel must stop).
-    fn handle(&mut self, code: u32, now: f64, a: f64, b: f64) -> bool {
+    fn handle(&mut self, args: &Args, code: u32, now: f64, a: f64, b: f64) -> bool {
         if now >= self.exp_ms() {
             return false;
         }
         // The start's deferred work comes first, whoever calls.
         self.init(now);
         match code {
-            ev::TRACK => self.custom(now),
-            ev::PURCHASE => self.purchase(now),
-            ev::IDENTIFY => self.identify(now),
+            ev::TRACK => self.custom(args, now),
+            ev::PURCHASE => self.purchase(args, now),
+            ev::IDENTIFY => self.identify(args, now),
             ev::TIMER => self.tick(now),
             ev::RESPONSE => {
                 let r = self.rand01();
-                let retry_after = self.h.arg(0).and_then(|s| cookie::parse_u64(s.trim_ascii()));
+                let retry_after = cookie::parse_u64(arg(args, 0).trim_ascii());
                 self.send.response(&self.h, a as u32, b, retry_after, now, r);
             }
             ev::NAV => self.send.schedule(Task::Nav, now + NAV_DELAY_MS),
@@ -202,9 +206,9 @@ impl<H: Host> Pixel<H> {
                 self.send.schedule(Task::Scroll, now + SCROLL_DELAY_MS);
             }
             ev::HIDE if b != 0.0 || self.hidden() => self.on_hide(now),
-            ev::CLICK => self.on_click(now, a, b),
-            ev::SUBMIT => self.on_submit(now, a),
-            ev::MEDIA => self.on_media(now, a, b),
+            ev::CLICK => self.on_click(args, now, a, b),
+            ev::SUBMIT => self.on_submit(args, now),
+            ev::MEDIA => self.on_media(args, now, a, b),
             _ => self.active(now), // input, or the page shown again
         }
         self.send.arm(&self.h, now);

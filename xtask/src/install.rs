@@ -7,7 +7,7 @@
 //! - npm: `binaryen` (wasm-opt) and `esbuild` into `target/tools/node_modules`
 //! - pip: `chdb-core` (tests)
 //!
-//! Tool paths are resolved here too ([`wasm_bindgen`], [`wasm_opt`], [`esbuild`]).
+//! Tool paths are resolved here too ([`wasm_bindgen_test_runner`], [`wasm_opt`], [`esbuild`]).
 use crate::{cargo, proc, root, target_dir};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -324,11 +324,6 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     cargo_home.map(|h| h.join("bin").join(name)).filter(|p| is_executable(p)).or_else(|| find_in_path(name))
-}
-
-/// `wasm-bindgen`, or an error saying how to get it.
-pub fn wasm_bindgen() -> Result<PathBuf> {
-    find_tool("wasm-bindgen").context("wasm-bindgen not found (run `cargo xtask setup`)")
 }
 
 /// `wasm-bindgen-test-runner`, or an error saying how to get it.

@@ -1,8 +1,9 @@
 //! Builds the browser assets into `target/web/` and measures them.
 //!
-//! - pixel: `ktra-pixel` for wasm32 (`wasm-release` profile) → wasm-bindgen
-//!   (`--target web`) → wasm-opt `-Oz` → esbuild-minified glue:
-//!   `pixel/ktra_pixel.js`, `pixel/ktra_pixel_bg.wasm`
+//! - pixel: `ktra-pixel` for wasm32 (`wasm-release` profile) → wasm-opt
+//!   `-Oz` → `pixel/ktra_pixel_bg.wasm`; its JS host
+//!   (`pixel-wasm/src/web/host.js`, which also loads the wasm) minified by
+//!   esbuild → `pixel/ktra_pixel.js`
 //! - banner: every top-level `*.js`/`*.css` of `consent-banner/` minified with
 //!   esbuild (`ktra.js` loader, `banner.js`, `banner.css` are required)
 //! - dashboard: `web-demo/dashboard/` copied to `dashboard/`
@@ -91,11 +92,8 @@ fn build_pixel(web: &Path) -> Result<()> {
     let root = root();
     // Never leave a stale pixel behind to be served or measured.
     let out = web.join("pixel");
-    let work = target_dir().join("pixel-build");
-    for dir in [&out, &work] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("cleaning {}", dir.display()))?;
-        }
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("cleaning {}", out.display()))?;
     }
     proc::run(
         "cargo build -p ktra-pixel (wasm32, wasm-release)",
@@ -114,15 +112,9 @@ fn build_pixel(web: &Path) -> Result<()> {
     if !wasm.exists() {
         bail!("{} missing after the build (is ktra-pixel a cdylib?)", wasm.display());
     }
-    proc::run(
-        "wasm-bindgen",
-        proc::command(install::wasm_bindgen()?, &root)
-            .args(["--target", "web", "--no-typescript", "--out-name", "ktra_pixel", "--out-dir"])
-            .arg(&work)
-            .arg(&wasm),
-    )?;
-    let bg = work.join("ktra_pixel_bg.wasm");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // No wasm-bindgen step: the module's one import is its own JS host's
+    // (see pixel-wasm/src/host.rs).
     proc::run(
         "wasm-opt",
         proc::command(install::wasm_opt(), &root)
@@ -136,7 +128,6 @@ fn build_pixel(web: &Path) -> Result<()> {
                 "--enable-multivalue",
                 "--strip-debug",
                 "--strip-producers",
-                // wasm-bindgen has read the target features by now.
                 "--strip-target-features",
                 // rustc places data at 1 MiB: the low 1 KiB is never used.
                 "--low-memory-unused",
@@ -144,42 +135,9 @@ fn build_pixel(web: &Path) -> Result<()> {
                 "-o",
             ])
             .arg(out.join("ktra_pixel_bg.wasm"))
-            .arg(&bg),
+            .arg(&wasm),
     )?;
-    // One module for the loader: wasm-bindgen's glue and the page host
-    // (`src/web/host.js`, copied by wasm-bindgen as a snippet), with the
-    // default export (the loader's `init`) connecting the two.
-    let host = find_file(&work.join("snippets"), "host.js")?;
-    let host = host.strip_prefix(&work).unwrap_or(&host).to_string_lossy().replace('\\', "/");
-    let entry = work.join("entry.js");
-    std::fs::write(
-        &entry,
-        format!(
-            "import load from './ktra_pixel.js';\n\
-             import {{ bind }} from './{host}';\n\
-             export {{ start, stop, track, purchase, identify }} from './{host}';\n\
-             /** Loads the wasm (`{{module_or_path}}`) and connects the host to it. */\n\
-             export default async function init(o) {{ bind(await load(o)); }}\n"
-        ),
-    )
-    .with_context(|| format!("writing {}", entry.display()))?;
-    esbuild(&entry, &out.join("ktra_pixel.js"), &["--bundle", "--format=esm"])
-}
-
-/// The first file named `name` under `dir`.
-fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == name) {
-                return Ok(path);
-            }
-        }
-    }
-    bail!("no {name} under {}", dir.display())
+    esbuild(&root.join("pixel-wasm/src/web/host.js"), &out.join("ktra_pixel.js"), &["--format=esm"])
 }
 
 fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {

@@ -6,12 +6,15 @@
 //
 // The ABI (pixel-wasm/src/host.rs documents it; a native test checks that
 // the names below match it, in order):
-// - wasm -> JS: one import, `k_do(op, ptr, len, n) -> number`: `op` indexes
-//   OPS, (ptr, len) is a UTF-8 string in wasm memory, `n` a number. Ops
-//   that produce a string write it into wasm memory through the export
+// - wasm -> JS: one import, `ktra.k_do(op, ptr, len, n) -> number`: `op`
+//   indexes OPS, (ptr, len) is a UTF-8 string in wasm memory, `n` a number.
+//   Ops that produce a string write it into wasm memory through the export
 //   `k_buf(len) -> ptr` and return its length, or -1 for none.
 // - JS -> wasm: one export, `k_ev(code, now, a, b)`: `code` is one of the
-//   event codes below; the call's strings are read back with the ARG op.
+//   event codes below; the call's strings are in the `k_buf` area, each
+//   followed by a 0xFF byte, 0xFE standing for none (neither byte occurs
+//   in UTF-8).
+// The default export loads the wasm; the loader calls it, then `start`.
 // Nothing here throws into the page: every entry point catches.
 
 // Event codes (pixel-wasm/src/host.rs `ev`).
@@ -30,7 +33,6 @@ const W = window, D = document, L = location, H = history;
 const enc = new TextEncoder(), dec = new TextDecoder();
 
 let X; // the wasm instance's exports
-let A = []; // the current call's strings (ARG)
 let F = []; // the controls of the form being submitted (FIELD)
 let url = ''; // where batches go (ENDPOINT)
 let P = []; // history proxies: [method, original, proxy]
@@ -38,6 +40,11 @@ let P = []; // history proxies: [method, original, proxy]
 /** Connects the host to the wasm instance's exports. */
 export function bind(x) {
   X = x;
+}
+
+/** Loads the wasm (`{module_or_path}`: its URL) and connects the host to it. */
+export default async function init(o) {
+  X || bind((await WebAssembly.instantiateStreaming(fetch(o.module_or_path), { ktra: { k_do } })).instance.exports);
 }
 
 // A string into wasm memory; -1 for anything that is not a string.
@@ -49,22 +56,26 @@ function give(s) {
 }
 
 // Calls into the wasm with strings `args` and numbers `a`, `b`.
-function ev(code, args, a, b) {
-  if (!X) return;
-  const saved = A;
-  A = args || [];
+function ev(code, args = [], a, b) {
   try {
+    const bytes = args.map(s => (typeof s == 'string' ? enc.encode(s) : [254]));
+    const n = bytes.reduce((n, b) => n + b.length + 1, 0), p = X.k_buf(n);
+    // After k_buf: growing the wasm memory detaches the old buffer.
+    const m = new Uint8Array(X.memory.buffer, p, n);
+    let o = 0;
+    for (const b of bytes) {
+      m.set(b, o);
+      o += b.length;
+      m[o++] = 255;
+    }
     X.k_ev(code, Date.now(), +a || 0, +b || 0);
   } catch (e) {
-    // a trap in the pixel must not reach the page
-  } finally {
-    A = saved;
+    // not loaded yet, or a trap in the pixel: never the page's problem
   }
 }
 
 // The op table, in `Op` order.
 const OPS = [
-  /*ARG*/ (s, n) => give(A[n]),
   /*HREF*/ () => give(L.href),
   /*REFERRER*/ () => give(D.referrer),
   /*TITLE*/ () => give(D.title),

@@ -1,11 +1,19 @@
 //! The browser side: the wasm's one import and two exports (the ABI in
 //! [`crate::host`]), the global state, the allocator and the panic handler.
-//! The page side is `host.js`, bundled with wasm-bindgen's glue into
-//! `ktra_pixel.js` by `cargo xtask build-web`.
-use crate::host::{Host, Op};
+//! The page side is `host.js`, minified into `ktra_pixel.js` by `cargo xtask
+//! build-web`; it loads the wasm itself.
+//!
+//! No wasm-bindgen in the shipped module: with one numeric import and two
+//! numeric exports there is nothing for it to bind, and its generated glue
+//! and runtime were 1.1 KB of the 10 KB gzipped budget. The Chromium tests
+//! (`cargo test --target wasm32-unknown-unknown`) run under
+//! wasm-bindgen-test, which imports the very same `host.js` through
+//! wasm-bindgen instead.
+use crate::host::{split_args, Host, Op};
 use crate::pixel::{on_event, Pixel};
 use alloc::string::String;
 use alloc::vec::Vec;
+#[cfg(test)]
 use wasm_bindgen::prelude::*;
 
 mod alloc_heap;
@@ -15,10 +23,28 @@ mod tests;
 
 use global::Global;
 
+// `host.js`'s `k_do`: runs op `op` with the string at `ptr` (`len` bytes)
+// and the number `n`. The shipped module imports it as `ktra.k_do`; under
+// wasm-bindgen-test, wasm-bindgen imports it from the same file.
+#[cfg(not(test))]
+#[link(wasm_import_module = "ktra")]
+extern "C" {
+    #[link_name = "k_do"]
+    fn k_do_import(op: u32, ptr: *const u8, len: usize, n: f64) -> f64;
+}
+
+#[cfg(not(test))]
+#[allow(unsafe_code)]
+fn k_do(op: u32, ptr: *const u8, len: usize, n: f64) -> f64 {
+    // SAFETY: `k_do` reads the `len` bytes at `ptr` (a live `&str`) and
+    // writes only into the area `k_buf` hands out, which no Rust reference
+    // borrows during the call.
+    unsafe { k_do_import(op, ptr, len, n) }
+}
+
+#[cfg(test)]
 #[wasm_bindgen(module = "/src/web/host.js")]
 extern "C" {
-    /// `host.js`'s `k_do`: runs op `op` with the string at `ptr` (`len`
-    /// bytes) and the number `n`.
     fn k_do(op: u32, ptr: *const u8, len: usize, n: f64) -> f64;
 }
 
@@ -38,7 +64,7 @@ impl Host for Js {
         // `k_do` put the string where `k_buf` said (a string op always
         // calls `k_buf`, so the scratch is never stale).
         let bytes = SCRATCH.with(core::mem::take)?;
-        String::from_utf8(bytes).ok()
+        Some(String::from(utf8(&bytes)))
     }
 }
 
@@ -72,9 +98,20 @@ pub extern "C" fn k_buf(len: usize) -> *mut u8 {
         .unwrap_or(core::ptr::null_mut())
 }
 
-/// Export: a call from the page (`host::ev` codes) at `now` ms.
+/// Export: a call from the page (`host::ev` codes) at `now` ms, its
+/// strings in the scratch area.
 #[allow(unsafe_code)] // `no_mangle` only, as above.
 #[no_mangle]
 pub extern "C" fn k_ev(code: u32, now: f64, a: f64, b: f64) {
-    STATE.with(|s| on_event(s, &Js, code, now, a, b));
+    let Some(buf) = SCRATCH.with(core::mem::take) else { return };
+    let args = split_args(&buf, utf8);
+    STATE.with(|s| on_event(s, &Js, &args, code, now, a, b));
+}
+
+/// Bytes written by `host.js` as text.
+#[allow(unsafe_code)]
+fn utf8(b: &[u8]) -> &str {
+    // SAFETY: `host.js` writes only `TextEncoder` output (UTF-8) between
+    // its 0xFF/0xFE markers, and `split_args` cuts at those markers only.
+    unsafe { core::str::from_utf8_unchecked(b) }
 }
