@@ -12,8 +12,6 @@ use alloc::vec::Vec;
 const MAX_VIDEOS: usize = 50;
 /// Longest number text taken from an API call.
 const MAX_NUMBER_LEN: usize = 32;
-/// Form control types that are not fields a visitor fills in.
-const NOT_FIELDS: [&str; 5] = ["submit", "button", "reset", "image", "hidden"];
 /// `purchase` fields that are not props.
 const PURCHASE_FIELDS: [&str; 5] = ["order_id", "value", "currency", "product_id", "product_name"];
 
@@ -105,59 +103,28 @@ impl<H: Host> Pixel<H> {
         }
     }
 
-    /// A form submission with `controls` controls: their names (never
-    /// values), and for a `data-ktra-identify` form the email field's value
-    /// as an `identify`. The email field is the one the attribute names,
-    /// else the first `type=email`, else the first whose name contains
-    /// "email".
+    /// A form submission: its field names (never values; the host sends
+    /// the email value of `data-ktra-identify` forms only), and for such a
+    /// form an `identify`.
     pub(crate) fn on_submit(&mut self, args: &Args, now: f64) {
         let mut form_id = arg(args, 0);
         if form_id.is_empty() {
             form_id = arg(args, 1);
         }
-        let action = arg(args, 2);
-        let identify = args.get(3).copied().flatten();
-        let want = identify.unwrap_or("");
         let mut names: Vec<&str> = Vec::new();
-        let (mut email, mut best) = (None, 0);
-        let mut i = 0;
-        while 4 + 2 * i < args.len() {
-            let name = arg(args, 4 + 2 * i);
-            let ty = arg(args, 5 + 2 * i).to_ascii_lowercase();
-            let rank = if !want.is_empty() && name == want {
-                3
-            } else if ty == "email" {
-                2
-            } else if has_email(name) {
-                1
-            } else {
-                0
-            };
-            if rank > best {
-                (email, best) = (Some(i), rank);
-            }
-            i += 1;
-            if name.is_empty() || NOT_FIELDS.contains(&ty.as_str()) {
-                continue;
-            }
+        for name in args.iter().skip(4).flatten() {
             let name = cut(name, MAX_PROP_KEY_LEN);
-            if names.len() < MAX_FORM_FIELDS && !names.contains(&name) {
+            if !name.is_empty() && names.len() < MAX_FORM_FIELDS && !names.contains(&name) {
                 names.push(name);
             }
         }
-        let value = match (identify, email) {
-            (Some(_), Some(i)) => self.h.text(Op::Field, "", i as f64).unwrap_or_default(),
-            _ => String::new(),
-        };
-
         let mut e = self.event(kind::FORM_SUBMIT, now);
         e.opt("form_id", form_id, MAX_ID_LEN);
-        e.opt("form_action", action, MAX_URL_LEN);
+        e.opt("form_action", arg(args, 2), MAX_URL_LEN);
         e.raw("fields", &crate::batch::str_array(&names));
         self.push(e, now);
-
-        if identify.is_some() {
-            self.identify_with(&value, "", now);
+        if let Some(Some(email)) = args.get(3) {
+            self.identify_with(email, "", now);
         }
     }
 
@@ -273,11 +240,6 @@ impl<H: Host> Pixel<H> {
         e.opt("lead_id", lead, MAX_ID_LEN);
         self.push(e, now);
     }
-}
-
-/// Whether a field name contains "email", in any case.
-fn has_email(name: &str) -> bool {
-    name.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"email"))
 }
 
 /// Adds `props` (strings, finite numbers and booleans; keys in `skip` left

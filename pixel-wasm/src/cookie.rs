@@ -16,22 +16,6 @@ pub const VID_LIFE_S: u64 = 13 * 30 * 86_400;
 /// Session inactivity timeout.
 pub const SESSION_S: u64 = 30 * 60;
 
-/// The value of cookie `name` in a `document.cookie` string.
-pub fn get<'a>(all: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = all;
-    loop {
-        let (kv, tail) = crate::url::split1(rest, b';').unwrap_or((rest, ""));
-        let kv = kv.trim_ascii_start();
-        if let Some(v) = kv.strip_prefix(name).and_then(|r| r.strip_prefix("=")) {
-            return Some(v);
-        }
-        if tail.is_empty() {
-            return None;
-        }
-        rest = tail;
-    }
-}
-
 /// A `document.cookie` assignment. `max_age_s == 0` deletes the cookie.
 pub fn set_str(name: &str, value: &str, max_age_s: u64, secure: bool) -> String {
     let mut s = String::with_capacity(96);
@@ -89,15 +73,6 @@ pub fn parse_u64(s: &str) -> Option<u64> {
 mod tests {
     use super::*;
     const NOW: u64 = 1_750_000_000;
-
-    #[test]
-    fn finds_cookies_by_exact_name() {
-        let all = "a=1; xktra_vid=no; ktra_vid=abc.123;ktra_sid=s1; ktra_sidx=no";
-        assert_eq!(get(all, VID), Some("abc.123"));
-        assert_eq!(get(all, SID), Some("s1"));
-        assert_eq!(get(all, "missing"), None);
-        assert_eq!(get("", VID), None);
-    }
 
     #[test]
     fn cookie_strings() {

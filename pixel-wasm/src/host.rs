@@ -39,7 +39,7 @@ pub enum Op {
     PageHost,
     /// `location.protocol`.
     Protocol,
-    /// `document.cookie`.
+    /// The value of the cookie named by the string.
     Cookie,
     /// `document.cookie = s`.
     SetCookie,
@@ -49,8 +49,10 @@ pub enum Op {
     Store,
     /// Removes the stored session.
     Unstore,
-    /// `history.replaceState(history.state, "", s)`.
-    Replace,
+    /// Removes the query parameter named by the string from the address bar
+    /// (`history.replaceState`; every occurrence, the other parameters and
+    /// the fragment kept as written); 1 when there was one.
+    Strip,
     /// Attaches (`n` = 1) or removes (0) the page listeners and history proxies.
     Listen,
     /// `setTimeout(timer event, n)`; returns the handle.
@@ -74,13 +76,10 @@ pub enum Op {
     ViewH,
     /// `document.documentElement.scrollHeight`.
     DocH,
-    /// The value of control `n` of the form being submitted (only asked for
-    /// the email field of a `data-ktra-identify` form).
-    Field,
 }
 
 /// The [`Op`] names in order, as `host.js` labels its table (checked by a test).
-pub const OP_NAMES: [&str; 24] = [
+pub const OP_NAMES: [&str; 23] = [
     "HREF",
     "REFERRER",
     "TITLE",
@@ -92,7 +91,7 @@ pub const OP_NAMES: [&str; 24] = [
     "STORED",
     "STORE",
     "UNSTORE",
-    "REPLACE",
+    "STRIP",
     "LISTEN",
     "SET_TIMER",
     "CLEAR_TIMER",
@@ -104,7 +103,6 @@ pub const OP_NAMES: [&str; 24] = [
     "SCROLL_Y",
     "VIEW_H",
     "DOC_H",
-    "FIELD",
 ];
 
 /// Event codes of `k_ev(code, now, a, b)`, with their strings (args) and
@@ -137,9 +135,11 @@ pub mod ev {
     /// `click` (`b` 0) or `auxclick` (`b` 1) with `a` the button; when on a
     /// link: its protocol, hostname, href, and the page's hostname.
     pub const CLICK: u32 = 11;
-    /// `submit`: form id and name attributes, action, `data-ktra-identify`
-    /// (none when absent), then name and type attributes of each of its `a`
-    /// controls.
+    /// `submit`: form id and name attributes, action; for a
+    /// `data-ktra-identify` form the value of its email field (empty when
+    /// it has none; none for other forms); then the name attribute of each
+    /// control a visitor fills in (not submit, button, reset, image or
+    /// hidden). Never another value.
     pub const SUBMIT: u32 = 12;
     /// `play`/`timeupdate`/`ended`: type, tag name, id attribute,
     /// `currentSrc`; `a` current time, `b` duration.
@@ -215,7 +215,7 @@ mod tests {
 
     const HOST_JS: &str = include_str!("web/host.js");
 
-    const ALL: [Op; 24] = [
+    const ALL: [Op; 23] = [
         Op::Href,
         Op::Referrer,
         Op::Title,
@@ -227,7 +227,7 @@ mod tests {
         Op::Stored,
         Op::Store,
         Op::Unstore,
-        Op::Replace,
+        Op::Strip,
         Op::Listen,
         Op::SetTimer,
         Op::ClearTimer,
@@ -239,7 +239,6 @@ mod tests {
         Op::ScrollY,
         Op::ViewH,
         Op::DocH,
-        Op::Field,
     ];
 
     /// `PageHost` -> `PAGE_HOST`.

@@ -9,7 +9,7 @@ use crate::ids::{is_token_id, uuid_v4};
 use crate::json::Obj;
 use crate::send::{Sender, Task};
 use crate::session::{self, Source};
-use crate::url::{email_click_id, page_key, utm_json, without_param, EMAIL_CLICK_PARAM};
+use crate::url::{email_click_id, page_key, utm_json, EMAIL_CLICK_PARAM};
 use crate::wire::{kind, MAX_ID_LEN, MAX_TEXT_LEN};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -236,8 +236,7 @@ impl<H: Host> Pixel<H> {
         let Some(landing) = self.landing.take() else { return };
         // The email click id has done its job once read: take it out of the
         // address bar (before the history proxies: no second page view).
-        if let Some(clean) = without_param(&self.page.url, EMAIL_CLICK_PARAM) {
-            self.h.put(Op::Replace, &clean);
+        if self.h.num(Op::Strip, EMAIL_CLICK_PARAM, 0.0) == 1.0 {
             self.page.url = self.h.str(Op::Href);
         }
         self.h.num(Op::Listen, "", 1.0);
@@ -256,18 +255,21 @@ impl<H: Host> Pixel<H> {
     /// whether a new session started.
     fn identify_visitor(&mut self, landing: &Source, now: f64) -> bool {
         let now_s = (now / 1000.0) as u64;
-        let jar = self.h.str(Op::Cookie);
-        let (vid, created) = match cookie::get(&jar, VID).and_then(|v| cookie::parse_vid(v, now_s)) {
+        let vid_cookie = self.h.text(Op::Cookie, VID, 0.0).unwrap_or_default();
+        let (vid, created) = match cookie::parse_vid(&vid_cookie, now_s) {
             Some((id, created)) if cookie::vid_max_age(created, now_s, self.exp_s) > 0 => (String::from(id), created),
             _ => (self.uuid(), now_s),
         };
         self.vid = vid;
         self.vid_created = created;
         self.set_vid_cookie(now);
-        let live = cookie::get(&jar, SID).filter(|s| is_token_id(s));
-        match live.map(|sid| (sid, self.stored_source(sid))) {
+        let live = self.h.text(Op::Cookie, SID, 0.0).filter(|s| is_token_id(s));
+        match live.map(|sid| {
+            let stored = self.stored_source(&sid);
+            (sid, stored)
+        }) {
             Some((sid, stored)) if session::continues(&stored, landing) => {
-                self.switch_session(String::from(sid), stored);
+                self.switch_session(sid, stored);
                 self.refresh_sid(now);
                 false
             }
@@ -291,11 +293,10 @@ impl<H: Host> Pixel<H> {
             self.new_session(Source::default(), now);
             return;
         }
-        let jar = self.h.str(Op::Cookie);
-        if let Some(s) = cookie::get(&jar, SID).filter(|s| is_token_id(s) && *s != self.sid) {
+        if let Some(s) = self.h.text(Op::Cookie, SID, 0.0).filter(|s| is_token_id(s) && *s != self.sid) {
             // Another tab rolled the session: follow it.
-            let source = self.stored_source(s);
-            self.switch_session(String::from(s), source);
+            let source = self.stored_source(&s);
+            self.switch_session(s, source);
         }
         self.refresh_sid(now);
     }

@@ -1,6 +1,7 @@
 //! URLs: the session's campaign (UTMs and ad click ids) as the batch's
-//! `utm` object, the `ktra_ec` email click id and its removal from the
-//! address bar, page identity for SPA navigations, and outbound links.
+//! `utm` object, the `ktra_ec` email click id, page identity for SPA
+//! navigations, and outbound links. (Taking `ktra_ec` out of the address
+//! bar is the host's `Op::Strip`.)
 //!
 //! Query parameters are parsed by the browser (`URLSearchParams`); this
 //! module decides what to do with them.
@@ -66,36 +67,6 @@ pub fn find(s: &str, b: u8) -> Option<usize> {
 pub fn split1(s: &str, b: u8) -> Option<(&str, &str)> {
     let i = find(s, b)?;
     Some((s.get(..i)?, s.get(i + 1..)?))
-}
-
-/// `url` without the `name` query parameter (every occurrence), keeping
-/// the other parameters, in order and as written, and the fragment. `None`
-/// when it was absent.
-pub fn without_param(url: &str, name: &str) -> Option<String> {
-    let (head, frag) = match find(url, b'#') {
-        Some(i) => (url.get(..i)?, url.get(i..)?),
-        None => (url, ""),
-    };
-    let (base, mut q) = split1(head, b'?')?;
-    let mut out = String::from(base);
-    let mut sep = '?';
-    let mut removed = false;
-    loop {
-        let (p, rest) = split1(q, b'&').unwrap_or((q, ""));
-        if split1(p, b'=').map(|(k, _)| k).unwrap_or(p) == name {
-            removed = true;
-        } else if !p.is_empty() {
-            out.push(sep);
-            out.push_str(p);
-            sep = '&';
-        }
-        if rest.is_empty() {
-            break;
-        }
-        q = rest;
-    }
-    out.push_str(frag);
-    removed.then_some(out)
 }
 
 /// The part of a URL that names a page: without the fragment, unless the
@@ -188,30 +159,6 @@ mod tests {
         assert_eq!(email_click_id(Some("abc_123.x-y".into())), "abc_123.x-y");
         assert_eq!(email_click_id(Some("bad id".into())), "");
         assert_eq!(email_click_id(None), "");
-    }
-
-    #[test]
-    fn removing_ktra_ec_keeps_the_rest() {
-        assert_eq!(
-            without_param("https://s.example/a?x=1&ktra_ec=E1&utm_source=n#top", "ktra_ec").as_deref(),
-            Some("https://s.example/a?x=1&utm_source=n#top")
-        );
-        assert_eq!(without_param("https://s.example/a?ktra_ec=E1", "ktra_ec").as_deref(), Some("https://s.example/a"));
-        assert_eq!(
-            without_param("https://s.example/a?ktra_ec=E1#f?g=1", "ktra_ec").as_deref(),
-            Some("https://s.example/a#f?g=1")
-        );
-        assert_eq!(
-            without_param("https://s.example/a?ktra_ec=1&ktra_ec=2&b=", "ktra_ec").as_deref(),
-            Some("https://s.example/a?b=")
-        );
-        assert_eq!(
-            without_param("https://s.example/a?q=%20x+y&ktra_ec", "ktra_ec").as_deref(),
-            Some("https://s.example/a?q=%20x+y")
-        );
-        assert_eq!(without_param("https://s.example/a?x=1#ktra_ec=E1", "ktra_ec"), None);
-        assert_eq!(without_param("https://s.example/a?xktra_ec=1", "ktra_ec"), None);
-        assert_eq!(without_param("https://s.example/a", "ktra_ec"), None);
     }
 
     #[test]

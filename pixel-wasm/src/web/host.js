@@ -33,7 +33,6 @@ const W = window, D = document, L = location, H = history;
 const enc = new TextEncoder(), dec = new TextDecoder();
 
 let X; // the wasm instance's exports
-let F = []; // the controls of the form being submitted (FIELD)
 let url = ''; // where batches go (ENDPOINT)
 let P = []; // history proxies: [method, original, proxy]
 
@@ -82,12 +81,18 @@ const OPS = [
   /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)),
   /*PAGE_HOST*/ () => give(L.hostname),
   /*PROTOCOL*/ () => give(L.protocol),
-  /*COOKIE*/ () => give(D.cookie),
+  /*COOKIE*/ s => give(D.cookie.split('; ').find(c => c.split('=')[0] == s)?.slice(s.length + 1)),
   /*SET_COOKIE*/ s => { D.cookie = s; },
   /*STORED*/ () => give(localStorage.getItem(STORAGE_KEY)),
   /*STORE*/ s => localStorage.setItem(STORAGE_KEY, s),
   /*UNSTORE*/ () => localStorage.removeItem(STORAGE_KEY),
-  /*REPLACE*/ s => H.replaceState(H.state, '', s),
+  /*STRIP*/ s => {
+    const u = new URL(L.href), q = u.search.slice(1).split('&'), kept = q.filter(p => p.split('=')[0] != s);
+    if (kept.length == q.length) return 0;
+    u.search = kept.join('&'); // the other parameters as written
+    H.replaceState(H.state, '', u);
+    return 1;
+  },
   /*LISTEN*/ (s, n) => listen(n),
   /*SET_TIMER*/ (s, n) => setTimeout(() => ev(TIMER), n),
   /*CLEAR_TIMER*/ (s, n) => clearTimeout(n),
@@ -102,7 +107,6 @@ const OPS = [
   /*SCROLL_Y*/ () => W.scrollY,
   /*VIEW_H*/ () => W.innerHeight,
   /*DOC_H*/ () => D.documentElement.scrollHeight,
-  /*FIELD*/ (s, n) => give(F[n] && F[n].value),
 ];
 
 /** The wasm's one import. */
@@ -124,19 +128,23 @@ function on(e) {
       const a = g.closest && g.closest('a[href]');
       ev(code, a ? [a.protocol, a.hostname, a.href, L.hostname] : [], e.button, t == 'auxclick');
     } else if (code == SUBMIT) {
-      F = [...g.querySelectorAll('input,select,textarea')];
-      const action = g.action;
-      const names = F.flatMap(f => [f.getAttribute('name'), f.getAttribute('type')]);
-      ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), at('data-ktra-identify'),
-        ...names], F.length);
-      F = [];
+      // Controls a visitor fills in, by name; a value only for the email
+      // field of a data-ktra-identify form: the one the attribute names,
+      // else the first type=email, else the first whose name has "email".
+      const F = [...g.querySelectorAll('input,select,textarea')], want = at('data-ktra-identify'), action = g.action;
+      const name = f => f.getAttribute('name') || '', type = f => (f.getAttribute('type') || '').toLowerCase();
+      const email = want == null ? null
+        : (F.find(f => want && name(f) == want) || F.find(f => type(f) == 'email')
+          || F.find(f => /email/i.test(name(f))))?.value ?? '';
+      ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), email,
+        ...F.filter(f => !/^(submit|button|reset|image|hidden)$/.test(type(f))).map(name)]);
     } else if (code == MEDIA) {
       ev(code, [t, g.tagName, at('id'), g.currentSrc], g.currentTime, g.duration);
     } else {
       ev(code, [], 0, t == 'pagehide');
     }
   } catch (x) {
-    F = [];
+    // a page element the pixel cannot read is not the page's problem
   }
 }
 

@@ -556,3 +556,44 @@ async fn bad_or_expired_configuration_does_not_start() {
     assert!(!running());
     assert!(!cookies().contains("ktra_vid"));
 }
+
+#[wasm_bindgen_test]
+async fn host_reads_cookies_by_exact_name() {
+    use crate::host::{Host, Op};
+    reset("/cookies");
+    for c in ["xktra_vid=no", "ktra_vid=abc.123", "ktra_sidx=no", "ktra_sid=s1"] {
+        set(&doc(), "cookie", &js_str(&format!("{c}; Path=/")));
+    }
+    let js = super::Js;
+    assert_eq!(js.text(Op::Cookie, "ktra_vid", 0.0).as_deref(), Some("abc.123"));
+    assert_eq!(js.text(Op::Cookie, "ktra_sid", 0.0).as_deref(), Some("s1"));
+    assert_eq!(js.text(Op::Cookie, "missing", 0.0), None);
+    for c in ["xktra_vid", "ktra_sidx"] {
+        set(&doc(), "cookie", &js_str(&format!("{c}=; Path=/; Max-Age=0")));
+    }
+    stop();
+    assert_eq!(js.text(Op::Cookie, "ktra_vid", 0.0), None);
+}
+
+#[wasm_bindgen_test]
+async fn host_strips_a_parameter_and_keeps_the_rest_as_written() {
+    use crate::host::{Host, Op};
+    reset("/strip");
+    let cases = [
+        ("/a?x=1&ktra_ec=E1&utm_source=n#top", Some("/a?x=1&utm_source=n#top")),
+        ("/a?ktra_ec=E1", Some("/a")),
+        ("/a?ktra_ec=E1#f?g=1", Some("/a#f?g=1")),
+        ("/a?ktra_ec=1&ktra_ec=2&b=", Some("/a?b=")),
+        ("/a?q=%20x+y&ktra_ec", Some("/a?q=%20x+y")),
+        ("/a?x=1#ktra_ec=E1", None),
+        ("/a?xktra_ec=1", None),
+        ("/a", None),
+    ];
+    let origin = get_str(&get(&win(), "location"), "origin");
+    for (from, to) in cases {
+        call(&get(&win(), "history"), "replaceState", &[JsValue::NULL, js_str(""), js_str(from)]);
+        let stripped = super::Js.num(Op::Strip, "ktra_ec", 0.0);
+        assert_eq!(stripped == 1.0, to.is_some(), "{from}");
+        assert_eq!(href(), format!("{origin}{}", to.unwrap_or(from)), "{from}");
+    }
+}
