@@ -71,7 +71,7 @@ pub fn seal(prefix: &str, events: &[String], out: &mut Vec<String>) {
         if n == 0 {
             body.push_str(prefix);
         } else {
-            body.push(',');
+            body.push_str(",");
         }
         body.push_str(ev);
         n += 1;
@@ -87,11 +87,11 @@ pub fn str_array(items: &[&str]) -> String {
     let mut s = String::from("[");
     for (i, it) in items.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            s.push_str(",");
         }
         quote(&mut s, it);
     }
-    s.push(']');
+    s.push_str("]");
     s
 }
 

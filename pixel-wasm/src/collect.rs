@@ -1,13 +1,16 @@
 //! Turning page events and API calls into ktra events.
 use crate::host::{arg, Args, Host, Op};
 use crate::json::{cut, is_number, Obj};
-use crate::marks::{newly_reached, play_pct, scroll_pct, VIDEO_COMPLETED, VIDEO_STARTED};
+use crate::marks::{newly_reached, play_pct, scroll_pct};
 use crate::pixel::Pixel;
 use crate::url::is_outbound;
 use crate::wire::*;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// The event of each video milestone bit (see `on_media`).
+const VIDEO_KINDS: [&str; 5] =
+    [kind::VIDEO_START, kind::VIDEO_PROGRESS, kind::VIDEO_PROGRESS, kind::VIDEO_PROGRESS, kind::VIDEO_COMPLETE];
 /// Most videos tracked on one page view.
 const MAX_VIDEOS: usize = 50;
 /// Longest number text taken from an API call.
@@ -41,19 +44,22 @@ fn typed(v: &str) -> (u8, &str) {
     (v.bytes().next().unwrap_or(0), v.get(1..).unwrap_or(""))
 }
 
-/// A number given as a JS number, JSON text for the wire (`None` for NaN,
-/// infinities and anything else).
+/// A number for the wire: a JS number (the host sends finite ones only, as
+/// JS prints them: JSON) or a numeric string ("49.90"); `None` otherwise.
 fn number((tag, v): (u8, &str)) -> Option<&str> {
-    let v = if tag == b's' { v.trim_ascii() } else { v };
-    (matches!(tag, b'n' | b's') && v.len() <= MAX_NUMBER_LEN && is_number(v)).then_some(v)
+    match tag {
+        b'n' => Some(v),
+        b's' => Some(v.trim_ascii()).filter(|v| v.len() <= MAX_NUMBER_LEN && is_number(v)),
+        _ => None,
+    }
 }
 
-/// A string, or a finite number as text (ids given as numbers).
+/// A string, or a number as text (ids given as numbers).
 fn str_or_num((tag, v): (u8, &str)) -> &str {
-    match tag {
-        b's' => v,
-        b'n' => number((tag, v)).unwrap_or(""),
-        _ => "",
+    if matches!(tag, b's' | b'n') {
+        v
+    } else {
+        ""
     }
 }
 
@@ -134,47 +140,35 @@ impl<H: Host> Pixel<H> {
         if arg(args, 1) != "VIDEO" {
             return;
         }
-        let ty = arg(args, 0);
         let mut id = arg(args, 2);
         if id.is_empty() {
             id = arg(args, 3);
         }
-        if id.is_empty() {
-            return;
-        }
+        // Milestones as bits: 0 start, 1..=3 the `VIDEO_MARKS`, 4 complete.
+        let reached = match arg(args, 0) {
+            "play" => 1,
+            "ended" => 1 << 4,
+            _ => play_pct(time, duration).map_or(0, |pct| newly_reached(&VIDEO_MARKS, 0, pct) << 1),
+        };
         let videos = &mut self.page.videos;
-        let idx = match videos.iter().position(|(v, _)| v == id) {
+        let marks = match videos.iter().position(|(v, _)| v == id) {
             Some(i) => i,
-            None if videos.len() < MAX_VIDEOS => {
+            None if !id.is_empty() && videos.len() < MAX_VIDEOS => {
                 videos.push((String::from(id), 0));
                 videos.len() - 1
             }
             None => return,
         };
-        let Some((_, marks)) = videos.get_mut(idx) else { return };
-        let (flag, new) = match ty {
-            "play" => (VIDEO_STARTED, 0),
-            "ended" => (VIDEO_COMPLETED, 0),
-            _ => match play_pct(time, duration) {
-                Some(pct) => (0, newly_reached(&VIDEO_MARKS, *marks, pct)),
-                None => return,
-            },
-        };
-        if *marks & flag != 0 || flag | new == 0 {
-            return;
-        }
-        *marks |= flag | new;
-        if flag != 0 {
-            let k = if flag == VIDEO_STARTED { kind::VIDEO_START } else { kind::VIDEO_COMPLETE };
-            let mut e = self.event(k, now);
-            e.str("video_id", id, MAX_URL_LEN);
-            self.push(e, now);
-        }
-        for (i, m) in VIDEO_MARKS.iter().enumerate() {
+        let Some((_, marks)) = videos.get_mut(marks) else { return };
+        let new = reached & !*marks;
+        *marks |= new;
+        for (i, k) in VIDEO_KINDS.iter().enumerate() {
             if new & (1 << i) != 0 {
-                let mut e = self.event(kind::VIDEO_PROGRESS, now);
+                let mut e = self.event(k, now);
                 e.str("video_id", id, MAX_URL_LEN);
-                e.int("percent", u64::from(*m));
+                if let Some(pct) = VIDEO_MARKS.get(i.wrapping_sub(1)) {
+                    e.int("percent", u64::from(*pct));
+                }
                 self.push(e, now);
             }
         }
@@ -253,8 +247,7 @@ fn add_props(e: &mut Obj, props: &Pairs, skip: &[&str]) {
         }
         match typed(v) {
             (b's', s) => o.str(key, s, MAX_PROP_VALUE_LEN),
-            (b'b', b) if b == "true" || b == "false" => o.raw(key, b),
-            (b'n', x) if number((b'n', x)).is_some() => o.raw(key, x),
+            (b'b' | b'n', x) => o.raw(key, x),
             _ => continue,
         }
         n += 1;

@@ -20,7 +20,7 @@ pub const SESSION_S: u64 = 30 * 60;
 pub fn set_str(name: &str, value: &str, max_age_s: u64, secure: bool) -> String {
     let mut s = String::with_capacity(96);
     s.push_str(name);
-    s.push('=');
+    s.push_str("=");
     s.push_str(value);
     s.push_str("; Path=/; Max-Age=");
     push_u64(&mut s, max_age_s);
@@ -44,7 +44,7 @@ pub fn parse_vid(v: &str, now_s: u64) -> Option<(&str, u64)> {
 /// The `ktra_vid` cookie value for a visitor id created at `created_s`.
 pub fn vid_value(id: &str, created_s: u64) -> String {
     let mut s = String::from(id);
-    s.push('.');
+    s.push_str(".");
     push_u64(&mut s, created_s);
     s
 }

@@ -113,7 +113,8 @@ pub mod ev {
     /// `stop()`.
     pub const STOP: u32 = 1;
     /// `track(name, props)`: name, then props as key, typed value pairs
-    /// (`s…` string, `n…` number as JS prints it, `b…` boolean).
+    /// (`s…` string, `n…` finite number as JS prints it, which is JSON,
+    /// `b…` boolean).
     pub const TRACK: u32 = 2;
     /// `purchase(order)`: its fields as key, typed value pairs.
     pub const PURCHASE: u32 = 3;

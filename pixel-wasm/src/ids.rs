@@ -10,10 +10,10 @@ pub fn uuid_v4(mut b: [u8; 16]) -> String {
     let mut s = String::with_capacity(36);
     for (i, x) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
+            s.push_str("-");
         }
-        s.push(hex_digit(x >> 4));
-        s.push(hex_digit(x & 15));
+        s.push_str(hex_digit(x >> 4));
+        s.push_str(hex_digit(x & 15));
     }
     s
 }

@@ -21,10 +21,10 @@ impl Obj {
     /// Writes `"k":`, preceded by a comma unless it is the first field.
     fn key(&mut self, k: &str) {
         if self.0.len() > 1 {
-            self.0.push(',');
+            self.0.push_str(",");
         }
         quote(&mut self.0, k);
-        self.0.push(':');
+        self.0.push_str(":");
     }
 
     /// A string field, cut to at most `max` bytes (on a char boundary).
@@ -59,37 +59,45 @@ impl Obj {
 
     /// Closes the object and returns its text.
     pub fn finish(mut self) -> String {
-        self.0.push('}');
+        self.0.push_str("}");
         self.0
     }
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal. Works on bytes: everything JSON
+/// escapes is ASCII, so runs between escapes are copied whole (no per-char
+/// UTF-8 re-encoding, which costs wasm size).
 pub fn quote(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0'..='\x1f' => {
-                out.push_str("\\u00");
-                out.push(hex_digit(c as u8 >> 4));
-                out.push(hex_digit(c as u8 & 15));
-            }
-            _ => out.push(c),
+    out.push_str("\"");
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        // `i` is at an ASCII byte: a char boundary.
+        out.push_str(s.get(start..i).unwrap_or(""));
+        out.push_str(esc);
+        if esc.len() == 4 {
+            out.push_str(hex_digit(b >> 4));
+            out.push_str(hex_digit(b));
         }
+        start = i + 1;
     }
-    out.push('"');
+    out.push_str(s.get(start..).unwrap_or(""));
+    out.push_str("\"");
 }
 
-/// Lower-case hex digit of `n` (0..=15).
-pub fn hex_digit(n: u8) -> char {
-    char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
+/// The lower-case hex digit of `n & 15`, as a one-byte string (pushing
+/// strings rather than `char`s keeps UTF-8 encoding out of the wasm).
+pub fn hex_digit(n: u8) -> &'static str {
+    let i = usize::from(n & 15);
+    "0123456789abcdef".get(i..i + 1).unwrap_or("0")
 }
 
 /// `s` cut to at most `max` bytes, on a char boundary.
@@ -109,7 +117,7 @@ pub fn push_u64(out: &mut String, v: u64) {
     if v >= 10 {
         push_u64(out, v / 10);
     }
-    out.push(char::from(b'0' + (v % 10) as u8));
+    out.push_str(hex_digit((v % 10) as u8));
 }
 
 /// Whether `s` is a JSON number (RFC 8259: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`),

@@ -31,11 +31,6 @@ pub fn newly_reached(marks: &[u8], sent: u8, pct: u32) -> u8 {
     new
 }
 
-/// Per-video flags beyond the progress marks (bits 0..=2).
-pub const VIDEO_STARTED: u8 = 1 << 6;
-/// Set once `video_complete` was sent.
-pub const VIDEO_COMPLETED: u8 = 1 << 7;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,12 +74,11 @@ mod tests {
         assert_eq!(play_pct(10.0, f64::INFINITY), None);
         assert_eq!(play_pct(10.0, f64::NAN), None);
         assert_eq!(play_pct(0.0, 0.0), None);
-        let mut sent = VIDEO_STARTED;
+        let mut sent = 0;
         let n = newly_reached(&VIDEO_MARKS, sent, play_pct(61.0, 120.0).unwrap());
         assert_eq!(n, 0b011, "25 and 50 after a seek past half");
         sent |= n;
         assert_eq!(newly_reached(&VIDEO_MARKS, sent, 55), 0);
         assert_eq!(newly_reached(&VIDEO_MARKS, sent, 99), 0b100);
-        assert_eq!(sent & (VIDEO_STARTED | VIDEO_COMPLETED), VIDEO_STARTED, "flags stay clear of the marks");
     }
 }

@@ -97,7 +97,11 @@ fn config(args: &Args, now: f64, mut exp: f64) -> Option<(String, String, String
     if endpoint.is_empty() || site.is_empty() || exp.is_nan() || exp * 1000.0 <= now {
         return None;
     }
-    let mut url = String::from(endpoint.trim_end_matches('/'));
+    let mut end = endpoint.len();
+    while end > 0 && endpoint.as_bytes().get(end - 1) == Some(&b'/') {
+        end -= 1;
+    }
+    let mut url = String::from(endpoint.get(..end).unwrap_or(""));
     url.push_str("/v1/events");
     Some((url, String::from(site), String::from(arg(args, 2)), exp as u64))
 }

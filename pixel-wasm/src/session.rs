@@ -32,9 +32,9 @@ pub fn continues(stored: &Source, landing: &Source) -> bool {
 /// The stored form of session `sid`'s attributes.
 pub fn encode(sid: &str, s: &Source) -> String {
     let mut v = String::from(sid);
-    v.push('\n');
+    v.push_str("\n");
     v.push_str(&s.ec);
-    v.push('\n');
+    v.push_str("\n");
     v.push_str(&s.utm);
     v
 }

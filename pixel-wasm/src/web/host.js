@@ -168,11 +168,12 @@ function listen(n) {
   }
 }
 
-// A flat object's strings, numbers and booleans as key, typed-value pairs
-// ("s…", "n…", "b…"); Rust keeps what the wire format allows.
+// A flat object's strings, finite numbers and booleans as key, typed-value
+// pairs ("s…", "n…" as JS prints it, which is JSON, "b…"); Rust keeps what
+// the wire format allows.
 const flat = o => (o && typeof o == 'object' ? Object.keys(o) : []).flatMap(k => {
   const v = o[k], t = typeof v;
-  return t == 'string' || t == 'number' || t == 'boolean' ? [k, t[0] + v] : [];
+  return t == 'string' || t == 'boolean' || (t == 'number' && isFinite(v)) ? [k, t[0] + v] : [];
 });
 
 /** Starts the pixel: `{endpoint, site, token, exp}` (consent expiry, Unix seconds). */
