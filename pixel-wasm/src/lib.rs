@@ -60,6 +60,9 @@
 //! size budget. Nothing in the pixel is meant to panic.
 #![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+// One-byte `push_str` on purpose: `String::push(char)` encodes UTF-8, code
+// the wasm otherwise does without.
+#![allow(clippy::single_char_add_str)]
 
 extern crate alloc;
 
