@@ -1,6 +1,6 @@
 //! Turning page events and API calls into ktra events.
 use crate::host::{arg, Args, Host, Op};
-use crate::json::{cut, is_number, Obj};
+use crate::json::{cut, Obj};
 use crate::marks::{newly_reached, play_pct, scroll_pct};
 use crate::pixel::Pixel;
 use crate::url::is_outbound;
@@ -13,55 +13,6 @@ const VIDEO_KINDS: [&str; 5] =
     [kind::VIDEO_START, kind::VIDEO_PROGRESS, kind::VIDEO_PROGRESS, kind::VIDEO_PROGRESS, kind::VIDEO_COMPLETE];
 /// Most videos tracked on one page view.
 const MAX_VIDEOS: usize = 50;
-/// Longest number text taken from an API call.
-const MAX_NUMBER_LEN: usize = 32;
-/// `purchase` fields that are not props.
-const PURCHASE_FIELDS: [&str; 5] = ["order_id", "value", "currency", "product_id", "product_name"];
-
-/// An API call's object as key, typed value pairs (see `host::ev::TRACK`).
-type Pairs<'a> = Vec<(&'a str, &'a str)>;
-
-/// The call's key, typed value pairs from argument `from` on.
-fn pairs<'a>(args: &Args<'a>, from: usize) -> Pairs<'a> {
-    let mut out = Vec::new();
-    let mut i = from;
-    while let (Some(Some(k)), Some(Some(v))) = (args.get(i), args.get(i + 1)) {
-        out.push((*k, *v));
-        i += 2;
-    }
-    out
-}
-
-/// The typed value of `key` in `pairs`: its tag (`s`, `n`, `b`) and text.
-fn field<'a>(pairs: &Pairs<'a>, key: &str) -> (u8, &'a str) {
-    match pairs.iter().find(|(k, _)| *k == key) {
-        Some((_, v)) => typed(v),
-        None => (0, ""),
-    }
-}
-
-fn typed(v: &str) -> (u8, &str) {
-    (v.bytes().next().unwrap_or(0), v.get(1..).unwrap_or(""))
-}
-
-/// A number for the wire: a JS number (the host sends finite ones only, as
-/// JS prints them: JSON) or a numeric string ("49.90"); `None` otherwise.
-fn number((tag, v): (u8, &str)) -> Option<&str> {
-    match tag {
-        b'n' => Some(v),
-        b's' => Some(v.trim_ascii()).filter(|v| v.len() <= MAX_NUMBER_LEN && is_number(v)),
-        _ => None,
-    }
-}
-
-/// A string, or a number as text (ids given as numbers).
-fn str_or_num((tag, v): (u8, &str)) -> &str {
-    if matches!(tag, b's' | b'n') {
-        v
-    } else {
-        ""
-    }
-}
 
 impl<H: Host> Pixel<H> {
     /// User input (or the page shown again) on a visible page.
@@ -180,47 +131,34 @@ impl<H: Host> Pixel<H> {
         if name.is_empty() {
             return;
         }
-        let props = pairs(args, 1);
         let mut e = self.event(kind::CUSTOM, now);
         e.str("name", name, MAX_ID_LEN);
-        add_props(&mut e, &props, &[]);
+        add_props(&mut e, args, 1);
         self.push(e, now);
     }
 
     /// `purchase({order_id, value, currency, product_id, product_name, ...})`;
     /// other keys become props. Ignored without an order id.
     pub(crate) fn purchase(&mut self, args: &Args, now: f64) {
-        let o = pairs(args, 0);
-        let order_id = str_or_num(field(&o, "order_id"));
+        let order_id = arg(args, 0);
         if order_id.is_empty() {
             return;
         }
         let mut e = self.event(kind::PURCHASE, now);
         e.str("order_id", order_id, MAX_ID_LEN);
-        if let Some(v) = number(field(&o, "value")) {
-            e.raw("value", v);
+        if let Some(Some(value)) = args.get(1) {
+            e.raw("value", value); // a finite number as JS prints it: JSON
         }
-        let currency = match field(&o, "currency") {
-            (b's', c) => c.trim_ascii().to_ascii_uppercase(),
-            _ => String::new(),
-        };
-        e.opt("currency", &currency, usize::MAX);
-        e.opt("product_id", str_or_num(field(&o, "product_id")), MAX_ID_LEN);
-        if let (b's', name) = field(&o, "product_name") {
-            e.opt("product_name", name, MAX_TEXT_LEN);
-        }
-        add_props(&mut e, &o, &PURCHASE_FIELDS);
+        e.opt("currency", &arg(args, 2).trim_ascii().to_ascii_uppercase(), MAX_ID_LEN);
+        e.opt("product_id", arg(args, 3), MAX_ID_LEN);
+        e.opt("product_name", arg(args, 4), MAX_TEXT_LEN);
+        add_props(&mut e, args, 5);
         self.push(e, now);
     }
 
     /// `identify({email} | {lead_id})`.
     pub(crate) fn identify(&mut self, args: &Args, now: f64) {
-        let o = pairs(args, 0);
-        let email = match field(&o, "email") {
-            (b's', v) => v,
-            _ => "",
-        };
-        self.identify_with(email, str_or_num(field(&o, "lead_id")), now);
+        self.identify_with(arg(args, 0), arg(args, 1), now);
     }
 
     fn identify_with(&mut self, email: &str, lead: &str, now: f64) {
@@ -236,18 +174,22 @@ impl<H: Host> Pixel<H> {
     }
 }
 
-/// Adds `props` (strings, finite numbers and booleans; keys in `skip` left
-/// out) to an event.
-fn add_props(e: &mut Obj, props: &Pairs, skip: &[&str]) {
+/// Adds the props in `args` from `from` on (key, typed value pairs: see
+/// `host::ev::TRACK`; at most `MAX_PROPS`, keys of at most
+/// `MAX_PROP_KEY_LEN` bytes, string values cut) to an event.
+fn add_props(e: &mut Obj, args: &Args, from: usize) {
     let mut o = Obj::new();
     let mut n = 0;
-    for &(key, v) in props {
-        if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN || skip.contains(&key) {
+    let mut i = from;
+    while let (Some(Some(key)), Some(Some(v))) = (args.get(i), args.get(i + 1)) {
+        i += 2;
+        if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN {
             continue;
         }
-        match typed(v) {
-            (b's', s) => o.str(key, s, MAX_PROP_VALUE_LEN),
-            (b'b' | b'n', x) => o.raw(key, x),
+        let value = v.get(1..).unwrap_or("");
+        match v.as_bytes().first() {
+            Some(b's') => o.str(key, value, MAX_PROP_VALUE_LEN),
+            Some(b'b' | b'n') => o.raw(key, value), // `true`/`false`, or a number as JS prints it
             _ => continue,
         }
         n += 1;

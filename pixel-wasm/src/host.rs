@@ -116,9 +116,11 @@ pub mod ev {
     /// (`s…` string, `n…` finite number as JS prints it, which is JSON,
     /// `b…` boolean).
     pub const TRACK: u32 = 2;
-    /// `purchase(order)`: its fields as key, typed value pairs.
+    /// `purchase(order)`: order id, value (a finite number as JSON text),
+    /// currency, product id, product name (ids: strings, or numbers as
+    /// text), then the object's other keys as typed pairs like `TRACK`'s.
     pub const PURCHASE: u32 = 3;
-    /// `identify(who)`: its fields as key, typed value pairs.
+    /// `identify(who)`: email, lead id.
     pub const IDENTIFY: u32 = 4;
     /// The timer fired.
     pub const TIMER: u32 = 5;

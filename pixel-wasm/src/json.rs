@@ -120,40 +120,6 @@ pub fn push_u64(out: &mut String, v: u64) {
     out.push_str(hex_digit((v % 10) as u8));
 }
 
-/// Whether `s` is a JSON number (RFC 8259: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`),
-/// the form JS prints finite numbers in.
-pub fn is_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i > start
-    };
-    let int = i;
-    if !digits(&mut i) || (b.get(int) == Some(&b'0') && i - int > 1) {
-        return false;
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if !digits(&mut i) {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if !digits(&mut i) {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
 /// The decimal text of `v`.
 pub fn u64_str(v: u64) -> String {
     let mut s = String::new();
@@ -196,25 +162,6 @@ mod tests {
         assert_eq!(u64_str(0), "0");
         assert_eq!(u64_str(1_732_240_000_123), "1732240000123");
         assert_eq!(u64_str(u64::MAX), "18446744073709551615");
-    }
-
-    #[test]
-    fn json_numbers_as_js_prints_them() {
-        for ok in ["0", "-0", "49.9", "49.90", "1e+21", "5e-7", "-1.5E3", "123"] {
-            assert!(is_number(ok), "{ok}");
-        }
-        for bad in ["", "-", "NaN", "Infinity", "-Infinity", "01", ".5", "5.", "+5", "1e", "1e+", "0x10", " 1", "1,5"] {
-            assert!(!is_number(bad), "{bad}");
-        }
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    #[test]
-    fn every_number_serde_accepts_is_a_number() {
-        for x in [0.1, 1e21, 5e-7, -123.456, f64::MAX, f64::MIN_POSITIVE] {
-            let text = serde_json::to_string(&x).unwrap();
-            assert!(is_number(&text), "{text}");
-        }
     }
 
     #[test]

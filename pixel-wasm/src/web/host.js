@@ -168,13 +168,20 @@ function listen(n) {
   }
 }
 
-// A flat object's strings, finite numbers and booleans as key, typed-value
-// pairs ("s…", "n…" as JS prints it, which is JSON, "b…"); Rust keeps what
-// the wire format allows.
-const flat = o => (o && typeof o == 'object' ? Object.keys(o) : []).flatMap(k => {
+// The API's values, as JS converts them: `id` a string or a finite number
+// as text; `num` a finite number (also from a numeric string: "49.90") as
+// JS prints it, which is JSON; anything else none.
+const id = v => (typeof v == 'string' ? v : typeof v == 'number' && isFinite(v) ? '' + v : null);
+const num = v => (typeof v == 'number' || (typeof v == 'string' && v.trim()) ? id(+v) : null);
+
+// A flat object's other strings, finite numbers and booleans as key,
+// typed-value pairs ("s…", "n…" as JS prints it, "b…"); Rust keeps what the
+// wire format allows.
+const flat = (o, skip = []) => (o && typeof o == 'object' ? Object.keys(o) : []).flatMap(k => {
   const v = o[k], t = typeof v;
-  return t == 'string' || t == 'boolean' || (t == 'number' && isFinite(v)) ? [k, t[0] + v] : [];
+  return !skip.includes(k) && (t == 'string' || t == 'boolean' || (t == 'number' && isFinite(v))) ? [k, t[0] + v] : [];
 });
+const PURCHASE_FIELDS = ['order_id', 'value', 'currency', 'product_id', 'product_name'];
 
 /** Starts the pixel: `{endpoint, site, token, exp}` (consent expiry, Unix seconds). */
 export const start = c => ev(START, [c?.endpoint, c?.site, c?.token], c?.exp);
@@ -182,7 +189,9 @@ export const start = c => ev(START, [c?.endpoint, c?.site, c?.token], c?.exp);
 export const stop = () => ev(STOP);
 /** A custom event with flat props. */
 export const track = (name, props) => ev(TRACK, [name, ...flat(props)]);
-/** A purchase: `{order_id, value, currency, product_id, product_name, ...}`. */
-export const purchase = o => ev(PURCHASE, flat(o));
+/** A purchase: `{order_id, value, currency, product_id, product_name, ...props}`. */
+export const purchase = o =>
+  ev(PURCHASE, [id(o?.order_id), num(o?.value), o?.currency, id(o?.product_id), o?.product_name,
+    ...flat(o, PURCHASE_FIELDS)]);
 /** Links the visitor to a lead: `{email}` or `{lead_id}`. */
-export const identify = o => ev(IDENTIFY, flat(o));
+export const identify = o => ev(IDENTIFY, [o?.email, id(o?.lead_id)]);
