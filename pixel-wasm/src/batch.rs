@@ -1,6 +1,6 @@
 //! Event and batch encoding (the `ktra_schema::wire` shapes), and splitting
 //! a queue into request bodies that stay under the keepalive/beacon limit.
-use crate::json::{quote, Obj};
+use crate::json::Obj;
 use crate::wire::{MAX_EVENTS_PER_BATCH, MAX_ID_LEN, MAX_URL_LEN};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -82,19 +82,6 @@ pub fn seal(prefix: &str, events: &[String], out: &mut Vec<String>) {
     }
 }
 
-/// A JSON array of strings (form field names).
-pub fn str_array(items: &[&str]) -> String {
-    let mut s = String::from("[");
-    for (i, it) in items.iter().enumerate() {
-        if i > 0 {
-            s.push_str(",");
-        }
-        quote(&mut s, it);
-    }
-    s.push_str("]");
-    s
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -135,7 +122,7 @@ mod tests {
         let mut e = event(kind::FORM_SUBMIT, ID, TS, url, "");
         e.str("form_id", "signup", 128);
         e.str("form_action", "https://shop.example/signup", 2048);
-        e.raw("fields", &str_array(&["email", "na\"me"]));
+        e.raw("fields", r#"["email","na\"me"]"#);
         q.push(e.finish());
         for (k, pct) in [(kind::VIDEO_START, 0), (kind::VIDEO_PROGRESS, 50), (kind::VIDEO_COMPLETE, 0)] {
             let mut e = event(k, ID, TS, url, "");

@@ -1,12 +1,10 @@
 //! Turning page events and API calls into ktra events.
 use crate::host::{arg, Args, Host, Op};
-use crate::json::{cut, Obj};
+use crate::json::{cut, quote, Obj};
 use crate::marks::{newly_reached, play_pct, scroll_pct};
 use crate::pixel::Pixel;
-use crate::url::is_outbound;
 use crate::wire::*;
 use alloc::string::String;
-use alloc::vec::Vec;
 
 /// The event of each video milestone bit (see `on_media`).
 const VIDEO_KINDS: [&str; 5] =
@@ -45,15 +43,12 @@ impl<H: Host> Pixel<H> {
         }
     }
 
-    /// A click (`aux` for `auxclick`) with `button`; outbound when on a
-    /// link to another host.
+    /// A click (`aux` for `auxclick`) with `button`; outbound when the host
+    /// found a link that leaves the site.
     pub(crate) fn on_click(&mut self, args: &Args, now: f64, button: f64, aux: f64) {
         self.active(now);
-        if aux != 0.0 && button != 1.0 {
-            return; // only the middle button opens a link
-        }
-        let href = arg(args, 2);
-        if is_outbound(arg(args, 0), arg(args, 1), arg(args, 3)) {
+        // Only the middle button opens a link by auxclick.
+        if let (Some(Some(href)), true) = (args.first(), aux == 0.0 || button == 1.0) {
             let mut e = self.event(kind::OUTBOUND_CLICK, now);
             e.str("target", href, MAX_URL_LEN);
             self.push(e, now);
@@ -68,17 +63,20 @@ impl<H: Host> Pixel<H> {
         if form_id.is_empty() {
             form_id = arg(args, 1);
         }
-        let mut names: Vec<&str> = Vec::new();
-        for name in args.iter().skip(4).flatten() {
-            let name = cut(name, MAX_PROP_KEY_LEN);
-            if !name.is_empty() && names.len() < MAX_FORM_FIELDS && !names.contains(&name) {
-                names.push(name);
+        let mut fields = String::from("[");
+        for name in args.iter().skip(4).take(MAX_FORM_FIELDS).flatten() {
+            if !name.is_empty() {
+                if fields.len() > 1 {
+                    fields.push_str(",");
+                }
+                quote(&mut fields, cut(name, MAX_PROP_KEY_LEN));
             }
         }
+        fields.push_str("]");
         let mut e = self.event(kind::FORM_SUBMIT, now);
         e.opt("form_id", form_id, MAX_ID_LEN);
         e.opt("form_action", arg(args, 2), MAX_URL_LEN);
-        e.raw("fields", &crate::batch::str_array(&names));
+        e.raw("fields", &fields);
         self.push(e, now);
         if let Some(Some(email)) = args.get(3) {
             self.identify_with(email, "", now);

@@ -136,13 +136,14 @@ pub mod ev {
     /// `visibilitychange` (`b` 0) or `pagehide` (`b` 1).
     pub const HIDE: u32 = 10;
     /// `click` (`b` 0) or `auxclick` (`b` 1) with `a` the button; when on a
-    /// link: its protocol, hostname, href, and the page's hostname.
+    /// link that leaves the site (`http:`/`https:` to another host than the
+    /// page's, a leading `www.` aside): its href.
     pub const CLICK: u32 = 11;
     /// `submit`: form id and name attributes, action; for a
     /// `data-ktra-identify` form the value of its email field (empty when
-    /// it has none; none for other forms); then the name attribute of each
-    /// control a visitor fills in (not submit, button, reset, image or
-    /// hidden). Never another value.
+    /// it has none; none for other forms); then the distinct name
+    /// attributes of the controls a visitor fills in (not submit, button,
+    /// reset, image or hidden). Never another value.
     pub const SUBMIT: u32 = 12;
     /// `play`/`timeupdate`/`ended`: type, tag name, id attribute,
     /// `currentSrc`; `a` current time, `b` duration.

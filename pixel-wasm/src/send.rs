@@ -154,7 +154,11 @@ impl Sender {
                 self.outbox.push(b);
             }
         }
-        self.outbox.retain(|body| h.num(Op::Beacon, body, 0.0) != 1.0);
+        for body in core::mem::take(&mut self.outbox) {
+            if h.num(Op::Beacon, &body, 0.0) != 1.0 {
+                self.outbox.push(body); // refused: kept for later
+            }
+        }
     }
 
     /// Asks for `task` to run at `at` (or earlier if already asked); the

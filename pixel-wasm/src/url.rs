@@ -1,7 +1,7 @@
 //! URLs: the session's campaign (UTMs and ad click ids) as the batch's
-//! `utm` object, the `ktra_ec` email click id, page identity for SPA
-//! navigations, and outbound links. (Taking `ktra_ec` out of the address
-//! bar is the host's `Op::Strip`.)
+//! `utm` object, the `ktra_ec` email click id, and page identity for SPA
+//! navigations. (Taking `ktra_ec` out of the address bar is the host's
+//! `Op::Strip`; which links leave the site, the host's `ev::CLICK`.)
 //!
 //! Query parameters are parsed by the browser (`URLSearchParams`); this
 //! module decides what to do with them.
@@ -77,18 +77,6 @@ pub fn page_key(url: &str) -> &str {
         Some((page, frag)) if !matches!(frag.as_bytes().first(), Some(b'/' | b'!')) => page,
         _ => url,
     }
-}
-
-/// Whether a link leaves the site: an `http:`/`https:` link (`protocol`
-/// and `host` as the browser parsed them, e.g. an anchor's `protocol` and
-/// `hostname`) to another host than the page's, a leading `www.` aside.
-pub fn is_outbound(protocol: &str, host: &str, page_host: &str) -> bool {
-    fn site(h: &str) -> &str {
-        h.strip_prefix("www.").unwrap_or(h)
-    }
-    (protocol == "http:" || protocol == "https:")
-        && !host.is_empty()
-        && !site(host).eq_ignore_ascii_case(site(page_host))
 }
 
 /// Test helper: a query string parsed like `URLSearchParams` for ASCII
@@ -167,17 +155,5 @@ mod tests {
         assert_eq!(page_key("https://s.example/#/cart"), "https://s.example/#/cart");
         assert_eq!(page_key("https://s.example/#!/cart"), "https://s.example/#!/cart");
         assert_eq!(page_key("https://s.example/a"), "https://s.example/a");
-    }
-
-    #[test]
-    fn outbound_links() {
-        assert!(is_outbound("https:", "other.example", "shop.example"));
-        assert!(is_outbound("http:", "other.example", "shop.example"));
-        assert!(!is_outbound("https:", "www.shop.example", "shop.example"));
-        assert!(!is_outbound("https:", "shop.example", "www.shop.example"));
-        assert!(!is_outbound("https:", "Shop.Example", "shop.example"));
-        assert!(!is_outbound("mailto:", "", "shop.example"));
-        assert!(!is_outbound("javascript:", "", "shop.example"));
-        assert!(!is_outbound("tel:", "", "shop.example"));
     }
 }

@@ -125,8 +125,10 @@ function on(e) {
     const t = e.type, g = e.target, code = CODES[TYPES.indexOf(t)] ?? ACTIVE;
     const at = n => g.getAttribute(n);
     if (code == CLICK) {
-      const a = g.closest && g.closest('a[href]');
-      ev(code, a ? [a.protocol, a.hostname, a.href, L.hostname] : [], e.button, t == 'auxclick');
+      // A link that leaves the site: http(s) to another host, "www." aside.
+      const a = g.closest && g.closest('a[href]'), site = h => h.replace(/^www\./, '');
+      const out = a && /^https?:$/.test(a.protocol) && a.hostname && site(a.hostname) != site(L.hostname);
+      ev(code, out ? [a.href] : [], e.button, t == 'auxclick');
     } else if (code == SUBMIT) {
       // Controls a visitor fills in, by name; a value only for the email
       // field of a data-ktra-identify form: the one the attribute names,
@@ -137,7 +139,7 @@ function on(e) {
         : (F.find(f => want && name(f) == want) || F.find(f => type(f) == 'email')
           || F.find(f => /email/i.test(name(f))))?.value ?? '';
       ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), email,
-        ...F.filter(f => !/^(submit|button|reset|image|hidden)$/.test(type(f))).map(name)]);
+        ...new Set(F.filter(f => !/^(submit|button|reset|image|hidden)$/.test(type(f))).map(name))]);
     } else if (code == MEDIA) {
       ev(code, [t, g.tagName, at('id'), g.currentSrc], g.currentTime, g.duration);
     } else {

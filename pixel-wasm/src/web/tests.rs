@@ -435,19 +435,23 @@ async fn clicks_on_links_to_other_hosts_are_outbound() {
     let out = element(r#"<a href="https://other.example/offer?x=1"><span>Offer</span></a>"#);
     let inside = element(r#"<a href="/cart">Cart</a>"#);
     let mail = element(r#"<a href="mailto:a@b.example">Mail</a>"#);
+    let page_host = get_str(&get(&win(), "location"), "host");
+    let www = element(&format!(r#"<a href="http://www.{page_host}/x">Same site</a>"#));
+    let other_www = element(r#"<a href="https://www.other.example/">Other</a>"#);
+    let script = element(r#"<a href="javascript:void(0)">Script</a>"#);
     let stop_nav = Closure::<dyn FnMut(JsValue)>::new(|e: JsValue| {
         call(&e, "preventDefault", &[]);
     });
-    for a in [&out, &inside, &mail] {
+    for a in [&out, &inside, &mail, &www, &other_www, &script] {
         call(a, "addEventListener", &[js_str("click"), stop_nav.as_ref().clone(), JsValue::FALSE]);
     }
     dispatch(&get(&out, "firstElementChild"), "click");
-    dispatch(&inside, "click");
-    dispatch(&mail, "click");
+    for a in [&inside, &mail, &www, &other_www, &script] {
+        dispatch(a, "click");
+    }
     pagehide();
-    let clicks = of_kind("outbound_click");
-    assert_eq!(clicks.len(), 1);
-    assert_eq!(clicks[0].target.as_deref(), Some("https://other.example/offer?x=1"));
+    let targets: Vec<String> = of_kind("outbound_click").into_iter().map(|e| e.target.unwrap()).collect();
+    assert_eq!(targets, ["https://other.example/offer?x=1", "https://www.other.example/"]);
     stop();
 }
 
