@@ -1,7 +1,7 @@
 //! Turning page events and API calls into ktra events.
 use crate::host::{arg, Args, Host, Op};
 use crate::json::{cut, quote, Obj};
-use crate::marks::{newly_reached, play_pct, scroll_pct};
+use crate::marks::{newly_reached, play_pct};
 use crate::pixel::Pixel;
 use crate::wire::*;
 use alloc::string::String;
@@ -30,8 +30,7 @@ impl<H: Host> Pixel<H> {
     }
 
     pub(crate) fn measure_scroll(&mut self, now: f64) {
-        let top = self.h.get(Op::ScrollY);
-        let pct = scroll_pct(top.max(0.0), self.h.get(Op::ViewH), self.h.get(Op::DocH));
+        let pct = self.h.get(Op::Scrolled) as u32; // a failure (-1) is 0
         let new = newly_reached(&SCROLL_DEPTHS, self.page.scroll, pct);
         self.page.scroll |= new;
         for (i, d) in SCROLL_DEPTHS.iter().enumerate() {
@@ -83,16 +82,10 @@ impl<H: Host> Pixel<H> {
         }
     }
 
-    /// `play`, `timeupdate` or `ended` of a media element at `time` of
-    /// `duration` seconds: milestones of `<video>`s, once each per page view.
+    /// `play`, `timeupdate` or `ended` of a `<video>` at `time` of
+    /// `duration` seconds: its milestones, once each per page view.
     pub(crate) fn on_media(&mut self, args: &Args, now: f64, time: f64, duration: f64) {
-        if arg(args, 1) != "VIDEO" {
-            return;
-        }
-        let mut id = arg(args, 2);
-        if id.is_empty() {
-            id = arg(args, 3);
-        }
+        let id = arg(args, 1);
         // Milestones as bits: 0 start, 1..=3 the `VIDEO_MARKS`, 4 complete.
         let reached = match arg(args, 0) {
             "play" => 1,

@@ -1,7 +1,7 @@
 //! First-party cookies: `ktra_vid` (visitor) and `ktra_sid` (session).
 //!
 //! Both are host-only (no `Domain`), `Path=/`, `SameSite=Lax`, and `Secure`
-//! on https pages. `ktra_vid` holds `<uuid>.<created unix seconds>` so that
+//! on https pages (attributes the host's `Op::SetCookie` adds). `ktra_vid` holds `<uuid>.<created unix seconds>` so that
 //! every start can re-set its `Max-Age` to end at the earlier of creation +
 //! 13 months and the consent expiry, without ever extending it.
 use crate::json::push_u64;
@@ -16,18 +16,12 @@ pub const VID_LIFE_S: u64 = 13 * 30 * 86_400;
 /// Session inactivity timeout.
 pub const SESSION_S: u64 = 30 * 60;
 
-/// A `document.cookie` assignment. `max_age_s == 0` deletes the cookie.
-pub fn set_str(name: &str, value: &str, max_age_s: u64, secure: bool) -> String {
-    let mut s = String::with_capacity(96);
-    s.push_str(name);
+/// The `name=value` part of a cookie assignment (`Op::SetCookie` adds the
+/// attributes).
+pub fn pair(name: &str, value: &str) -> String {
+    let mut s = String::from(name);
     s.push_str("=");
     s.push_str(value);
-    s.push_str("; Path=/; Max-Age=");
-    push_u64(&mut s, max_age_s);
-    s.push_str("; SameSite=Lax");
-    if secure {
-        s.push_str("; Secure");
-    }
     s
 }
 
@@ -76,8 +70,8 @@ mod tests {
 
     #[test]
     fn cookie_strings() {
-        assert_eq!(set_str(SID, "s1", 1800, true), "ktra_sid=s1; Path=/; Max-Age=1800; SameSite=Lax; Secure");
-        assert_eq!(set_str(VID, "", 0, false), "ktra_vid=; Path=/; Max-Age=0; SameSite=Lax");
+        assert_eq!(pair(SID, "s1"), "ktra_sid=s1");
+        assert_eq!(pair(VID, ""), "ktra_vid=");
     }
 
     #[test]

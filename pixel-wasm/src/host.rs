@@ -35,13 +35,10 @@ pub enum Op {
     Title,
     /// The landing URL's decoded query parameter named by the string.
     Param,
-    /// `location.hostname`.
-    PageHost,
-    /// `location.protocol`.
-    Protocol,
     /// The value of the cookie named by the string.
     Cookie,
-    /// `document.cookie = s`.
+    /// Sets a cookie: the string is `name=value`, `n` its `Max-Age` (0
+    /// deletes it); host-only, `Path=/`, `SameSite=Lax`, `Secure` on https.
     SetCookie,
     /// The stored session (`localStorage`, key [`crate::session::STORAGE_KEY`]).
     Stored,
@@ -66,26 +63,24 @@ pub enum Op {
     Fetch,
     /// `navigator.sendBeacon(endpoint, s)`; 1 when the browser took it.
     Beacon,
-    /// 32 random bits (`crypto.getRandomValues`).
+    /// A random number in 0..1 (backoff jitter).
     Random,
+    /// A fresh UUID v4 (`crypto.getRandomValues`), lower case.
+    Uuid,
     /// `document.hidden` as 1/0.
     Hidden,
-    /// `scrollY`.
-    ScrollY,
-    /// `innerHeight`.
-    ViewH,
-    /// `document.documentElement.scrollHeight`.
-    DocH,
+    /// How much of the page has been seen, in percent: the viewport's
+    /// bottom over the document height; 100 for a page that fits the
+    /// viewport or within 2 px of its end.
+    Scrolled,
 }
 
 /// The [`Op`] names in order, as `host.js` labels its table (checked by a test).
-pub const OP_NAMES: [&str; 23] = [
+pub const OP_NAMES: [&str; 20] = [
     "HREF",
     "REFERRER",
     "TITLE",
     "PARAM",
-    "PAGE_HOST",
-    "PROTOCOL",
     "COOKIE",
     "SET_COOKIE",
     "STORED",
@@ -99,10 +94,9 @@ pub const OP_NAMES: [&str; 23] = [
     "FETCH",
     "BEACON",
     "RANDOM",
+    "UUID",
     "HIDDEN",
-    "SCROLL_Y",
-    "VIEW_H",
-    "DOC_H",
+    "SCROLLED",
 ];
 
 /// Event codes of `k_ev(code, now, a, b)`, with their strings (args) and
@@ -145,8 +139,8 @@ pub mod ev {
     /// attributes of the controls a visitor fills in (not submit, button,
     /// reset, image or hidden). Never another value.
     pub const SUBMIT: u32 = 12;
-    /// `play`/`timeupdate`/`ended`: type, tag name, id attribute,
-    /// `currentSrc`; `a` current time, `b` duration.
+    /// `play`/`timeupdate`/`ended` of a `<video>`: type, and the video's id
+    /// attribute, else its `currentSrc`; `a` current time, `b` duration.
     pub const MEDIA: u32 = 13;
     /// Names and codes, as `host.js` declares them (checked by a test).
     pub const NAMES: [(&str, u32); 14] = [
@@ -219,13 +213,11 @@ mod tests {
 
     const HOST_JS: &str = include_str!("web/host.js");
 
-    const ALL: [Op; 23] = [
+    const ALL: [Op; 20] = [
         Op::Href,
         Op::Referrer,
         Op::Title,
         Op::Param,
-        Op::PageHost,
-        Op::Protocol,
         Op::Cookie,
         Op::SetCookie,
         Op::Stored,
@@ -239,10 +231,9 @@ mod tests {
         Op::Fetch,
         Op::Beacon,
         Op::Random,
+        Op::Uuid,
         Op::Hidden,
-        Op::ScrollY,
-        Op::ViewH,
-        Op::DocH,
+        Op::Scrolled,
     ];
 
     /// `PageHost` -> `PAGE_HOST`.

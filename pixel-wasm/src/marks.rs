@@ -1,16 +1,6 @@
 //! Milestones reported once per page view: scroll depths and video marks.
-//! A set of reached marks is a bit mask over the marks array.
-
-/// Scroll depth in percent for a viewport of `view_h` scrolled to `top` over
-/// a document `doc_h` high. A document that fits the viewport, or a viewport
-/// within 2 px of the bottom, is at 100 %.
-pub fn scroll_pct(top: f64, view_h: f64, doc_h: f64) -> u32 {
-    let bottom = top.max(0.0) + view_h;
-    if doc_h.is_nan() || doc_h <= 0.0 || bottom + 2.0 >= doc_h {
-        return 100;
-    }
-    (bottom / doc_h * 100.0) as u32
-}
+//! A set of reached marks is a bit mask over the marks array. (How far the
+//! page was scrolled is the host's `Op::Scrolled`.)
 
 /// Play position in percent, or `None` when the duration is unknown or
 /// infinite (live streams).
@@ -41,16 +31,6 @@ mod tests {
     }
 
     #[test]
-    fn scroll_depth_percent() {
-        assert_eq!(scroll_pct(0.0, 800.0, 4000.0), 20);
-        assert_eq!(scroll_pct(200.0, 800.0, 4000.0), 25);
-        assert_eq!(scroll_pct(3199.0, 800.0, 4000.0), 100, "within 2 px of the bottom");
-        assert_eq!(scroll_pct(0.0, 800.0, 600.0), 100, "page shorter than the viewport");
-        assert_eq!(scroll_pct(0.0, 800.0, 0.0), 100);
-        assert_eq!(scroll_pct(-50.0, 800.0, 4000.0), 20, "overscroll");
-    }
-
-    #[test]
     fn each_depth_once_and_jumps_report_all_passed() {
         let mut sent = 0;
         let n = newly_reached(&SCROLL_DEPTHS, sent, 20);
@@ -64,8 +44,8 @@ mod tests {
         assert_eq!(depths(n), [75, 90, 100]);
         sent |= n;
         assert_eq!(newly_reached(&SCROLL_DEPTHS, sent, 100), 0);
-        // A page that fits the viewport is read to the end on load.
-        assert_eq!(depths(newly_reached(&SCROLL_DEPTHS, 0, scroll_pct(0.0, 900.0, 500.0))), SCROLL_DEPTHS);
+        // A page that fits the viewport (the host says 100) is read to the end on load.
+        assert_eq!(depths(newly_reached(&SCROLL_DEPTHS, 0, 100)), SCROLL_DEPTHS);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::batch::{self, Header};
 use crate::cookie::{self, SID, VID};
 use crate::engage::Engage;
 use crate::host::{arg, ev, Args, Host, Op};
-use crate::ids::{is_token_id, uuid_v4};
+use crate::ids::is_token_id;
 use crate::json::Obj;
 use crate::send::{Sender, Task};
 use crate::session::{self, Source};
@@ -44,7 +44,6 @@ pub struct Pixel<H: Host> {
     consent: String,
     /// Consent expiry, Unix seconds.
     exp_s: u64,
-    secure: bool,
     vid: String,
     /// When `vid` was created, Unix seconds.
     vid_created: u64,
@@ -59,8 +58,6 @@ pub struct Pixel<H: Host> {
     listening: bool,
     /// Inside [`Pixel::navigated`] (its own events must not re-check the URL).
     in_nav: bool,
-    /// Fallback randomness, should the Web Crypto API fail.
-    seed: u32,
 }
 
 /// Handles one call from the page: `code` (see [`ev`]) at `now` (ms since
@@ -147,14 +144,9 @@ pub fn detach<H: Host>(state: &mut Option<Pixel<H>>) {
 /// the stored session go. The cookies go even when it was not running.
 fn stop<H: Host>(state: &mut Option<Pixel<H>>, h: &H) {
     detach(state);
-    let secure = is_https(h);
-    h.put(Op::SetCookie, &cookie::set_str(VID, "", 0, secure));
-    h.put(Op::SetCookie, &cookie::set_str(SID, "", 0, secure));
+    h.put(Op::SetCookie, &cookie::pair(VID, ""));
+    h.put(Op::SetCookie, &cookie::pair(SID, ""));
     h.put(Op::Unstore, "");
-}
-
-fn is_https<H: Host>(h: &H) -> bool {
-    h.str(Op::Protocol) == "https:"
 }
 
 impl<H: Host> Pixel<H> {
@@ -162,7 +154,6 @@ impl<H: Host> Pixel<H> {
         let param = |name: &str| h.text(Op::Param, name, 0.0);
         let landing = Source { utm: utm_json(param), ec: email_click_id(param(EMAIL_CLICK_PARAM)) };
         let mut p = Pixel {
-            secure: is_https(&h),
             send: Sender::new(),
             page: Page { url: h.str(Op::Href), referrer: h.str(Op::Referrer), ..Page::default() },
             site,
@@ -177,7 +168,6 @@ impl<H: Host> Pixel<H> {
             landing: Some(landing),
             listening: false,
             in_nav: false,
-            seed: now as u32,
             h,
         };
         if !p.hidden() {
@@ -200,7 +190,7 @@ impl<H: Host> Pixel<H> {
             ev::IDENTIFY => self.identify(args, now),
             ev::TIMER => self.tick(now),
             ev::RESPONSE => {
-                let r = self.rand01();
+                let r = self.h.get(Op::Random);
                 let retry_after = cookie::parse_u64(arg(args, 0).trim_ascii());
                 self.send.response(&self.h, a as u32, b, retry_after, now, r);
             }
@@ -340,7 +330,7 @@ impl<H: Host> Pixel<H> {
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age_s: u64) {
-        self.h.put(Op::SetCookie, &cookie::set_str(name, value, max_age_s, self.secure));
+        self.h.num(Op::SetCookie, &cookie::pair(name, value), max_age_s as f64);
     }
 
     /// Whether the page is hidden (background tab, minimized).
@@ -361,33 +351,9 @@ impl<H: Host> Pixel<H> {
         .prefix()
     }
 
-    /// 32 random bits (from the time, should the Web Crypto API fail: ids
-    /// then still differ, if less randomly).
-    fn random(&mut self) -> u32 {
-        let r = self.h.get(Op::Random);
-        if r >= 0.0 {
-            return r as u32;
-        }
-        self.seed = self.seed.rotate_left(7) ^ 0x9e37_79b9;
-        self.seed
-    }
-
     /// A fresh UUID v4.
-    pub(crate) fn uuid(&mut self) -> String {
-        let mut b = [0u8; 16];
-        let mut w = 0;
-        for (i, byte) in b.iter_mut().enumerate() {
-            if i % 4 == 0 {
-                w = self.random();
-            }
-            *byte = (w >> (8 * (i % 4))) as u8;
-        }
-        uuid_v4(b)
-    }
-
-    /// A random number in 0..1.
-    fn rand01(&mut self) -> f64 {
-        f64::from(self.random() >> 16) / 65535.0
+    pub(crate) fn uuid(&self) -> String {
+        self.h.str(Op::Uuid)
     }
 
     /// Starts an event about the current page. An SPA navigation whose

@@ -79,10 +79,10 @@ const OPS = [
   /*REFERRER*/ () => give(D.referrer),
   /*TITLE*/ () => give(D.title),
   /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)),
-  /*PAGE_HOST*/ () => give(L.hostname),
-  /*PROTOCOL*/ () => give(L.protocol),
   /*COOKIE*/ s => give(D.cookie.split('; ').find(c => c.split('=')[0] == s)?.slice(s.length + 1)),
-  /*SET_COOKIE*/ s => { D.cookie = s; },
+  /*SET_COOKIE*/ (s, n) => {
+    D.cookie = s + '; Path=/; Max-Age=' + n + '; SameSite=Lax' + (L.protocol == 'https:' ? '; Secure' : '');
+  },
   /*STORED*/ () => give(localStorage.getItem(STORAGE_KEY)),
   /*STORE*/ s => localStorage.setItem(STORAGE_KEY, s),
   /*UNSTORE*/ () => localStorage.removeItem(STORAGE_KEY),
@@ -102,11 +102,19 @@ const OPS = [
     () => ev(RESPONSE, [], n, 0),
   ) && 1,
   /*BEACON*/ s => +navigator.sendBeacon(url, s),
-  /*RANDOM*/ () => crypto.getRandomValues(new Uint32Array(1))[0],
+  /*RANDOM*/ () => Math.random(),
+  /*UUID*/ () => {
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; // version 4
+    b[8] = (b[8] & 63) | 128; // RFC 4122 variant
+    return give([...b].map(x => (x + 256).toString(16).slice(1)).join('').replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'));
+  },
   /*HIDDEN*/ () => +D.hidden,
-  /*SCROLL_Y*/ () => W.scrollY,
-  /*VIEW_H*/ () => W.innerHeight,
-  /*DOC_H*/ () => D.documentElement.scrollHeight,
+  /*SCROLLED*/ () => {
+    // Percent of the page seen; a page that fits, or within 2 px of its end: 100.
+    const h = D.documentElement.scrollHeight, seen = Math.max(W.scrollY, 0) + W.innerHeight;
+    return seen + 2 >= h ? 100 : (seen / h) * 100;
+  },
 ];
 
 /** The wasm's one import. */
@@ -141,7 +149,8 @@ function on(e) {
       ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), email,
         ...new Set(F.filter(f => !/^(submit|button|reset|image|hidden)$/.test(type(f))).map(name))]);
     } else if (code == MEDIA) {
-      ev(code, [t, g.tagName, at('id'), g.currentSrc], g.currentTime, g.duration);
+      // <video> only, known by its id, else its source.
+      g.tagName == 'VIDEO' && ev(code, [t, at('id') || g.currentSrc], g.currentTime, g.duration);
     } else {
       ev(code, [], 0, t == 'pagehide');
     }

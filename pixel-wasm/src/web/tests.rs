@@ -601,3 +601,39 @@ async fn host_strips_a_parameter_and_keeps_the_rest_as_written() {
         assert_eq!(href(), format!("{origin}{}", to.unwrap_or(from)), "{from}");
     }
 }
+
+#[wasm_bindgen_test]
+async fn scroll_depths_follow_the_viewport_on_a_tall_page() {
+    reset("/tall");
+    let tall = element(r#"<div style="height: 20000px">tall</div>"#);
+    start_now(config()).await;
+    sleep(400).await; // the first measurement: the top of a tall page
+    assert!(of_kind("scroll").is_empty(), "nothing seen yet: {:?}", of_kind("scroll"));
+    let h = get(&get(&doc(), "documentElement"), "scrollHeight").as_f64().unwrap();
+    let view = get(&win(), "innerHeight").as_f64().unwrap();
+    call(&win(), "scrollTo", &[JsValue::from(0), JsValue::from(h * 0.6 - view)]);
+    sleep(400).await; // the scroll event's measurement
+    pagehide();
+    let depths: Vec<u8> = of_kind("scroll").into_iter().map(|e| e.depth.unwrap()).collect();
+    assert_eq!(depths, [25, 50], "60 % seen");
+    call(&get(&doc(), "body"), "removeChild", &[tall]);
+    call(&win(), "scrollTo", &[JsValue::from(0), JsValue::from(0)]);
+    stop();
+}
+
+#[wasm_bindgen_test]
+async fn ids_are_distinct_uuid_v4() {
+    use crate::host::{Host, Op};
+    reset("/ids");
+    let ids: Vec<String> = (0..200).map(|_| super::Js.str(Op::Uuid)).collect();
+    for id in &ids {
+        let b = ktra_schema::validate::parse_uuid(id).unwrap();
+        assert_eq!(b[6] >> 4, 4, "{id}: version 4");
+        assert_eq!(b[8] >> 6, 0b10, "{id}: RFC 4122 variant");
+        assert_eq!(id, &id.to_lowercase());
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len());
+}
