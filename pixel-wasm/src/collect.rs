@@ -9,8 +9,15 @@ use alloc::string::String;
 /// The event of each video milestone bit (see `on_media`).
 const VIDEO_KINDS: [&str; 5] =
     [kind::VIDEO_START, kind::VIDEO_PROGRESS, kind::VIDEO_PROGRESS, kind::VIDEO_PROGRESS, kind::VIDEO_COMPLETE];
-/// Most videos tracked on one page view.
-const MAX_VIDEOS: usize = 50;
+
+/// 32-bit FNV-1a of `s`, never 0 (0 marks a free video slot).
+fn fnv1a(s: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h | 1
+}
 
 impl<H: Host> Pixel<H> {
     /// User input (or the page shown again) on a visible page.
@@ -92,16 +99,20 @@ impl<H: Host> Pixel<H> {
             "ended" => 1 << 4,
             _ => play_pct(time, duration).map_or(0, |pct| newly_reached(&VIDEO_MARKS, 0, pct) << 1),
         };
+        // Videos are told apart by a hash of their id: no copy of the id
+        // kept, and a collision (1 in 4 billion) only merges two videos' marks.
+        let key = fnv1a(id);
         let videos = &mut self.page.videos;
-        let marks = match videos.iter().position(|(v, _)| v == id) {
+        let slot = match videos.iter().position(|v| v.0 == key) {
             Some(i) => i,
-            None if !id.is_empty() && videos.len() < MAX_VIDEOS => {
-                videos.push((String::from(id), 0));
-                videos.len() - 1
-            }
-            None => return,
+            None => match videos.iter().position(|v| v.0 == 0) {
+                Some(i) if !id.is_empty() => i,
+                _ => return, // no id, or `MAX_VIDEOS` videos already
+            },
         };
-        let Some((_, marks)) = videos.get_mut(marks) else { return };
+        let Some(video) = videos.get_mut(slot) else { return };
+        video.0 = key;
+        let marks = &mut video.1;
         let new = reached & !*marks;
         *marks |= new;
         for (i, k) in VIDEO_KINDS.iter().enumerate() {
@@ -118,7 +129,7 @@ impl<H: Host> Pixel<H> {
 
     /// `track(name, props)`.
     pub(crate) fn custom(&mut self, args: &Args, now: f64) {
-        let name = arg(args, 0).trim_ascii();
+        let name = arg(args, 0);
         if name.is_empty() {
             return;
         }
@@ -140,7 +151,7 @@ impl<H: Host> Pixel<H> {
         if let Some(Some(value)) = args.get(1) {
             e.raw("value", value); // a finite number as JS prints it: JSON
         }
-        e.opt("currency", &arg(args, 2).trim_ascii().to_ascii_uppercase(), MAX_ID_LEN);
+        e.opt("currency", arg(args, 2), MAX_ID_LEN);
         e.opt("product_id", arg(args, 3), MAX_ID_LEN);
         e.opt("product_name", arg(args, 4), MAX_TEXT_LEN);
         add_props(&mut e, args, 5);
@@ -153,13 +164,14 @@ impl<H: Host> Pixel<H> {
     }
 
     fn identify_with(&mut self, email: &str, lead: &str, now: f64) {
-        let email = email.trim_ascii().to_ascii_lowercase();
-        let email = if email.bytes().any(|b| b == b'@') { email } else { String::new() };
+        // The host sends emails trimmed and lower case; one without an @ is
+        // no email.
+        let email = if email.bytes().any(|b| b == b'@') { email } else { "" };
         if email.is_empty() && lead.is_empty() {
             return;
         }
         let mut e = self.event(kind::IDENTIFY, now);
-        e.opt("email", &email, MAX_TEXT_LEN);
+        e.opt("email", email, MAX_TEXT_LEN);
         e.opt("lead_id", lead, MAX_ID_LEN);
         self.push(e, now);
     }

@@ -33,7 +33,8 @@ pub enum Op {
     Referrer,
     /// `document.title`.
     Title,
-    /// The landing URL's decoded query parameter named by the string.
+    /// The landing URL's decoded query parameter named by the string,
+    /// trimmed.
     Param,
     /// The value of the cookie named by the string.
     Cookie,
@@ -106,20 +107,20 @@ pub mod ev {
     pub const START: u32 = 0;
     /// `stop()`.
     pub const STOP: u32 = 1;
-    /// `track(name, props)`: name, then props as key, typed value pairs
+    /// `track(name, props)`: name (trimmed), then props as key, typed value pairs
     /// (`s…` string, `n…` finite number as JS prints it, which is JSON,
     /// `b…` boolean).
     pub const TRACK: u32 = 2;
     /// `purchase(order)`: order id, value (a finite number as JSON text),
-    /// currency, product id, product name (ids: strings, or numbers as
+    /// currency (trimmed, upper case), product id, product name (ids: strings, or numbers as
     /// text), then the object's other keys as typed pairs like `TRACK`'s.
     pub const PURCHASE: u32 = 3;
-    /// `identify(who)`: email, lead id.
+    /// `identify(who)`: email (trimmed, lower case), lead id.
     pub const IDENTIFY: u32 = 4;
     /// The timer fired.
     pub const TIMER: u32 = 5;
     /// A fetch settled: `a` the `n` given to `Op::Fetch`, `b` the status (0
-    /// for a network error); `Retry-After`.
+    /// for a network error); `Retry-After` (trimmed).
     pub const RESPONSE: u32 = 6;
     /// `pushState`/`replaceState` ran, or `popstate`.
     pub const NAV: u32 = 7;
@@ -134,8 +135,8 @@ pub mod ev {
     /// page's, a leading `www.` aside): its href.
     pub const CLICK: u32 = 11;
     /// `submit`: form id and name attributes, action; for a
-    /// `data-ktra-identify` form the value of its email field (empty when
-    /// it has none; none for other forms); then the distinct name
+    /// `data-ktra-identify` form the value of its email field, trimmed and
+    /// lower case (empty when it has none; none for other forms); then the distinct name
     /// attributes of the controls a visitor fills in (not submit, button,
     /// reset, image or hidden). Never another value.
     pub const SUBMIT: u32 = 12;

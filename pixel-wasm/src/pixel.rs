@@ -12,7 +12,6 @@ use crate::session::{self, Source};
 use crate::url::{email_click_id, page_key, utm_json, EMAIL_CLICK_PARAM};
 use crate::wire::{kind, MAX_ID_LEN, MAX_TEXT_LEN};
 use alloc::string::String;
-use alloc::vec::Vec;
 
 /// How often (at most) the session cookie is re-written while active.
 const TOUCH_MS: f64 = 60_000.0;
@@ -22,8 +21,10 @@ const NAV_DELAY_MS: f64 = 100.0;
 /// Scroll events are coalesced into one measurement per this interval.
 pub const SCROLL_DELAY_MS: f64 = 250.0;
 
+/// Most videos tracked on one page view.
+pub const MAX_VIDEOS: usize = 50;
+
 /// The current page view.
-#[derive(Default)]
 pub struct Page {
     /// Page URL.
     pub url: String,
@@ -31,8 +32,9 @@ pub struct Page {
     pub referrer: String,
     /// Scroll depths reported (mask over `SCROLL_DEPTHS`).
     pub scroll: u8,
-    /// Videos seen on this page view, with the marks reported for each.
-    pub videos: Vec<(String, u8)>,
+    /// Videos seen on this page view (a hash of their id; 0 for a free
+    /// slot), with the milestones reported for each.
+    pub videos: [(u32, u8); MAX_VIDEOS],
     /// Engaged time not yet reported.
     pub engage: Engage,
 }
@@ -91,14 +93,11 @@ fn config(args: &Args, now: f64, mut exp: f64) -> Option<(String, String, String
     if exp > 1e11 {
         exp /= 1000.0; // given in milliseconds
     }
-    if endpoint.is_empty() || site.is_empty() || exp.is_nan() || exp * 1000.0 <= now {
+    if endpoint.is_empty() || site.is_empty() || !(exp * 1000.0 > now) {
         return None;
     }
-    let mut end = endpoint.len();
-    while end > 0 && endpoint.as_bytes().get(end - 1) == Some(&b'/') {
-        end -= 1;
-    }
-    let mut url = String::from(endpoint.get(..end).unwrap_or(""));
+    let trim = usize::from(endpoint.as_bytes().last() == Some(&b'/'));
+    let mut url = String::from(endpoint.get(..endpoint.len() - trim).unwrap_or(endpoint));
     url.push_str("/v1/events");
     Some((url, String::from(site), String::from(arg(args, 2)), exp as u64))
 }
@@ -155,7 +154,13 @@ impl<H: Host> Pixel<H> {
         let landing = Source { utm: utm_json(param), ec: email_click_id(param(EMAIL_CLICK_PARAM)) };
         let mut p = Pixel {
             send: Sender::new(),
-            page: Page { url: h.str(Op::Href), referrer: h.str(Op::Referrer), ..Page::default() },
+            page: Page {
+                url: h.str(Op::Href),
+                referrer: h.str(Op::Referrer),
+                scroll: 0,
+                videos: [(0, 0); MAX_VIDEOS],
+                engage: Engage::default(),
+            },
             site,
             consent,
             exp_s,
@@ -191,7 +196,7 @@ impl<H: Host> Pixel<H> {
             ev::TIMER => self.tick(now),
             ev::RESPONSE => {
                 let r = self.h.get(Op::Random);
-                let retry_after = cookie::parse_u64(arg(args, 0).trim_ascii());
+                let retry_after = cookie::parse_u64(arg(args, 0));
                 self.send.response(&self.h, a as u32, b, retry_after, now, r);
             }
             ev::NAV => self.send.schedule(Task::Nav, now + NAV_DELAY_MS),
@@ -401,7 +406,7 @@ impl<H: Host> Pixel<H> {
         self.report_engagement(now);
         self.page.referrer = core::mem::replace(&mut self.page.url, href);
         self.page.scroll = 0;
-        self.page.videos.clear();
+        self.page.videos = [(0, 0); MAX_VIDEOS];
         self.page_view(now);
         self.in_nav = false;
         self.send.schedule(Task::Scroll, now + 500.0);

@@ -154,11 +154,8 @@ impl Sender {
                 self.outbox.push(b);
             }
         }
-        for body in core::mem::take(&mut self.outbox) {
-            if h.num(Op::Beacon, &body, 0.0) != 1.0 {
-                self.outbox.push(body); // refused: kept for later
-            }
-        }
+        // A body the browser refuses stays for later.
+        self.outbox.retain(|body| h.num(Op::Beacon, body, 0.0) != 1.0);
     }
 
     /// Asks for `task` to run at `at` (or earlier if already asked); the

@@ -24,16 +24,15 @@ pub const CAMPAIGN: [(&str, &str); 8] = [
 /// The email click id parameter added by the collector's link redirect.
 pub const EMAIL_CLICK_PARAM: &str = "ktra_ec";
 
-/// The batch's `utm` object for a landing URL whose (decoded) parameters
+/// The batch's `utm` object for a landing URL whose (decoded, trimmed) parameters
 /// `param` returns; empty when the URL has none of [`CAMPAIGN`].
 pub fn utm_json(mut param: impl FnMut(&str) -> Option<String>) -> String {
     let mut o = Obj::new();
     let mut any = false;
     for (p, field) in CAMPAIGN {
-        let v = param(p).unwrap_or_default();
-        let v = v.trim_ascii();
+        let v = param(p).unwrap_or_default(); // trimmed by the host
         if !v.is_empty() {
-            o.str(field, v, MAX_TEXT_LEN);
+            o.str(field, &v, MAX_TEXT_LEN);
             any = true;
         }
     }

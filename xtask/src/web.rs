@@ -137,7 +137,9 @@ fn build_pixel(web: &Path) -> Result<()> {
             .arg(out.join("ktra_pixel_bg.wasm"))
             .arg(&wasm),
     )?;
-    esbuild(&root.join("pixel-wasm/src/web/host.js"), &out.join("ktra_pixel.js"), &["--format=esm"])
+    // `--bundle` (of one file) for tree shaking: the event-code constants
+    // are inlined, their declarations dropped.
+    esbuild(&root.join("pixel-wasm/src/web/host.js"), &out.join("ktra_pixel.js"), &["--format=esm", "--bundle"])
 }
 
 fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {

@@ -78,7 +78,7 @@ const OPS = [
   /*HREF*/ () => give(L.href),
   /*REFERRER*/ () => give(D.referrer),
   /*TITLE*/ () => give(D.title),
-  /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)),
+  /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)?.trim()),
   /*COOKIE*/ s => give(D.cookie.split('; ').find(c => c.split('=')[0] == s)?.slice(s.length + 1)),
   /*SET_COOKIE*/ (s, n) => {
     D.cookie = s + '; Path=/; Max-Age=' + n + '; SameSite=Lax' + (L.protocol == 'https:' ? '; Secure' : '');
@@ -98,7 +98,7 @@ const OPS = [
   /*CLEAR_TIMER*/ (s, n) => clearTimeout(n),
   /*ENDPOINT*/ s => { url = s; },
   /*FETCH*/ (s, n) => fetch(url, { method: 'POST', keepalive: true, body: s }).then(
-    r => ev(RESPONSE, [r.headers.get('Retry-After')], n, r.status),
+    r => ev(RESPONSE, [text(r.headers.get('Retry-After'))], n, r.status),
     () => ev(RESPONSE, [], n, 0),
   ) && 1,
   /*BEACON*/ s => +navigator.sendBeacon(url, s),
@@ -144,8 +144,8 @@ function on(e) {
       const F = [...g.querySelectorAll('input,select,textarea')], want = at('data-ktra-identify'), action = g.action;
       const name = f => f.getAttribute('name') || '', type = f => (f.getAttribute('type') || '').toLowerCase();
       const email = want == null ? null
-        : (F.find(f => want && name(f) == want) || F.find(f => type(f) == 'email')
-          || F.find(f => /email/i.test(name(f))))?.value ?? '';
+        : text((F.find(f => want && name(f) == want) || F.find(f => type(f) == 'email')
+          || F.find(f => /email/i.test(name(f))))?.value)?.toLowerCase() ?? '';
       ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), email,
         ...new Set(F.filter(f => !/^(submit|button|reset|image|hidden)$/.test(type(f))).map(name))]);
     } else if (code == MEDIA) {
@@ -183,6 +183,7 @@ function listen(n) {
 // as text; `num` a finite number (also from a numeric string: "49.90") as
 // JS prints it, which is JSON; anything else none.
 const id = v => (typeof v == 'string' ? v : typeof v == 'number' && isFinite(v) ? '' + v : null);
+const text = v => (typeof v == 'string' ? v.trim() : null);
 const num = v => (typeof v == 'number' || (typeof v == 'string' && v.trim()) ? id(+v) : null);
 
 // A flat object's other strings, finite numbers and booleans as key,
@@ -199,10 +200,10 @@ export const start = c => ev(START, [c?.endpoint, c?.site, c?.token], c?.exp);
 /** Stops the pixel and removes what it left (consent withdrawn). */
 export const stop = () => ev(STOP);
 /** A custom event with flat props. */
-export const track = (name, props) => ev(TRACK, [name, ...flat(props)]);
+export const track = (name, props) => ev(TRACK, [text(name), ...flat(props)]);
 /** A purchase: `{order_id, value, currency, product_id, product_name, ...props}`. */
 export const purchase = o =>
-  ev(PURCHASE, [id(o?.order_id), num(o?.value), o?.currency, id(o?.product_id), o?.product_name,
+  ev(PURCHASE, [id(o?.order_id), num(o?.value), text(o?.currency)?.toUpperCase(), id(o?.product_id), o?.product_name,
     ...flat(o, PURCHASE_FIELDS)]);
 /** Links the visitor to a lead: `{email}` or `{lead_id}`. */
-export const identify = o => ev(IDENTIFY, [o?.email, id(o?.lead_id)]);
+export const identify = o => ev(IDENTIFY, [text(o?.email)?.toLowerCase(), id(o?.lead_id)]);
