@@ -53,10 +53,12 @@ pub enum Op {
     Strip,
     /// Attaches (`n` = 1) or removes (0) the page listeners and history proxies.
     Listen,
-    /// `setTimeout(timer event, n)`; returns the handle.
+    /// Runs the timer event for the task named by the string in `n` ms,
+    /// or earlier if that task's timer is already due earlier (one timer
+    /// per task).
     SetTimer,
-    /// `clearTimeout(n)`.
-    ClearTimer,
+    /// Clears every timer.
+    ClearTimers,
     /// Sets the URL requests go to.
     Endpoint,
     /// `fetch(endpoint, POST s, keepalive)`; 1 when under way. It settles
@@ -90,7 +92,7 @@ pub const OP_NAMES: [&str; 20] = [
     "STRIP",
     "LISTEN",
     "SET_TIMER",
-    "CLEAR_TIMER",
+    "CLEAR_TIMERS",
     "ENDPOINT",
     "FETCH",
     "BEACON",
@@ -117,7 +119,7 @@ pub mod ev {
     pub const PURCHASE: u32 = 3;
     /// `identify(who)`: email (trimmed, lower case), lead id.
     pub const IDENTIFY: u32 = 4;
-    /// The timer fired.
+    /// A task's timer fired: the task's name.
     pub const TIMER: u32 = 5;
     /// A fetch settled: `a` the `n` given to `Op::Fetch`, `b` the status (0
     /// for a network error); `Retry-After` (trimmed).
@@ -192,20 +194,28 @@ pub fn arg<'a>(args: &Args<'a>, i: usize) -> &'a str {
     args.get(i).copied().flatten().unwrap_or("")
 }
 
-/// Splits the args buffer written by `host.js` (see the module docs).
-/// `utf8` turns each piece into text: the bytes come from `TextEncoder`,
-/// so the wasm build skips validation (see `web`).
-pub fn split_args<'a>(buf: &'a [u8], utf8: impl Fn(&'a [u8]) -> &'a str) -> alloc::vec::Vec<Option<&'a str>> {
-    let mut out = alloc::vec::Vec::new();
+/// Most args of one event read; more are dropped (a form with more
+/// fields, an object with more props, than the wire format keeps anyway).
+pub const MAX_ARGS: usize = 160;
+
+/// Splits the args buffer written by `host.js` (see the module docs) into
+/// `out`; returns how many there are. `utf8` turns each piece into text:
+/// the bytes come from `TextEncoder`, so the wasm build skips validation
+/// (see `web`). A fixed array rather than a `Vec`: no growth code.
+pub fn split_args<'a>(buf: &'a [u8], utf8: impl Fn(&'a [u8]) -> &'a str, out: &mut [Option<&'a str>]) -> usize {
+    let mut n = 0;
     let mut start = 0;
     for (i, b) in buf.iter().enumerate() {
         if *b == 0xFF {
             let piece = buf.get(start..i).unwrap_or(&[]);
-            out.push(if piece == [0xFE] { None } else { Some(utf8(piece)) });
+            if let Some(slot) = out.get_mut(n) {
+                *slot = if piece == [0xFE] { None } else { Some(utf8(piece)) };
+                n += 1;
+            }
             start = i + 1;
         }
     }
-    out
+    n
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -227,7 +237,7 @@ mod tests {
         Op::Strip,
         Op::Listen,
         Op::SetTimer,
-        Op::ClearTimer,
+        Op::ClearTimers,
         Op::Endpoint,
         Op::Fetch,
         Op::Beacon,
@@ -278,12 +288,16 @@ mod tests {
     #[test]
     fn args_split_at_ff_with_fe_for_none() {
         let buf = b"a\xff\xfe\xff\xffh\xc3\xa9\xff";
-        let args = split_args(buf, |b| std::str::from_utf8(b).unwrap());
+        let mut out = [None; 8];
+        let n = split_args(buf, |b| std::str::from_utf8(b).unwrap(), &mut out);
+        let args = &out[..n];
         assert_eq!(args, [Some("a"), None, Some(""), Some("h\u{e9}")]);
         assert_eq!(arg(&args, 1), "");
         assert_eq!(arg(&args, 3), "h\u{e9}");
         assert_eq!(arg(&args, 9), "");
-        assert!(split_args(b"", |b| std::str::from_utf8(b).unwrap()).is_empty());
+        assert_eq!(split_args(b"", |b| std::str::from_utf8(b).unwrap(), &mut out), 0);
+        let mut two = [None; 2];
+        assert_eq!(split_args(b"a\xffb\xffc\xff", |b| std::str::from_utf8(b).unwrap(), &mut two), 2, "the rest dropped");
     }
 
     #[test]

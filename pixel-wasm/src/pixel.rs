@@ -7,7 +7,7 @@ use crate::engage::Engage;
 use crate::host::{arg, ev, Args, Host, Op};
 use crate::ids::is_token_id;
 use crate::json::Obj;
-use crate::send::{Sender, Task};
+use crate::send::{schedule, Sender, Task};
 use crate::session::{self, Source};
 use crate::url::{email_click_id, page_key, utm_json, EMAIL_CLICK_PARAM};
 use crate::wire::{kind, MAX_ID_LEN, MAX_TEXT_LEN};
@@ -122,24 +122,23 @@ fn start<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, args: &Args, now:
         return;
     }
     h.put(Op::Endpoint, &endpoint);
-    let mut p = Pixel::new(h.clone(), site, consent, exp_s, now);
-    p.send.schedule(Task::Init, now);
-    p.send.arm(&p.h, now);
+    let p = Pixel::new(h.clone(), site, consent, exp_s, now);
+    schedule(&p.h, Task::Init, 0.0);
     *state = Some(p);
 }
 
-/// Detaches the pixel from the page (listeners, timer, history proxies) and
+/// Detaches the pixel from the page (listeners, timers, history proxies) and
 /// drops its state, leaving cookies and storage: what leaving the page does.
 pub fn detach<H: Host>(state: &mut Option<Pixel<H>>) {
     if let Some(p) = state.take() {
         if p.listening {
             p.h.num(Op::Listen, "", 0.0);
         }
-        p.send.cancel(&p.h);
+        p.h.num(Op::ClearTimers, "", 0.0);
     }
 }
 
-/// Stops the pixel: listeners, timer, history proxies, queue, cookies and
+/// Stops the pixel: listeners, timers, history proxies, queue, cookies and
 /// the stored session go. The cookies go even when it was not running.
 fn stop<H: Host>(state: &mut Option<Pixel<H>>, h: &H) {
     detach(state);
@@ -193,16 +192,16 @@ impl<H: Host> Pixel<H> {
             ev::TRACK => self.custom(args, now),
             ev::PURCHASE => self.purchase(args, now),
             ev::IDENTIFY => self.identify(args, now),
-            ev::TIMER => self.tick(now),
+            ev::TIMER => self.tick(arg(args, 0), now),
             ev::RESPONSE => {
                 let r = self.h.get(Op::Random);
                 let retry_after = cookie::parse_u64(arg(args, 0));
                 self.send.response(&self.h, a as u32, b, retry_after, now, r);
             }
-            ev::NAV => self.send.schedule(Task::Nav, now + NAV_DELAY_MS),
+            ev::NAV => schedule(&self.h, Task::Nav, NAV_DELAY_MS),
             ev::SCROLL => {
                 self.active(now);
-                self.send.schedule(Task::Scroll, now + SCROLL_DELAY_MS);
+                schedule(&self.h, Task::Scroll, SCROLL_DELAY_MS);
             }
             ev::HIDE if b != 0.0 || self.hidden() => self.on_hide(now),
             ev::CLICK => self.on_click(args, now, a, b),
@@ -210,21 +209,20 @@ impl<H: Host> Pixel<H> {
             ev::MEDIA => self.on_media(args, now, a, b),
             _ => self.active(now), // input, or the page shown again
         }
-        self.send.arm(&self.h, now);
         true
     }
 
-    /// Runs the timer's due tasks.
-    pub(crate) fn tick(&mut self, now: f64) {
-        let due = self.send.take_due(now);
-        if due & Task::Nav.bit() != 0 {
+    /// A task's timer fired (`task`: its name; the start's deferred work
+    /// already ran in `handle`).
+    pub(crate) fn tick(&mut self, task: &str, now: f64) {
+        if task == Task::Nav.name() {
             self.navigated(now);
-        }
-        if due & Task::Scroll.bit() != 0 {
+        } else if task == Task::Scroll.name() {
             self.measure_scroll(now);
-        }
-        if due & Task::Flush.bit() != 0 {
+        } else if task == Task::Flush.name() {
             self.send.seal();
+        } else if task == Task::Retry.name() {
+            self.send.retry_due();
         }
         self.send.pump(&self.h, now);
     }
@@ -247,7 +245,7 @@ impl<H: Host> Pixel<H> {
         }
         self.page_view(now);
         // Measured later still: reading layout may take a while.
-        self.send.schedule(Task::Scroll, now + 300.0);
+        schedule(&self.h, Task::Scroll, 300.0);
     }
 
     /// Sets up `ktra_vid`, `ktra_sid` and the session's source. Returns
@@ -409,7 +407,7 @@ impl<H: Host> Pixel<H> {
         self.page.videos = [(0, 0); MAX_VIDEOS];
         self.page_view(now);
         self.in_nav = false;
-        self.send.schedule(Task::Scroll, now + 500.0);
+        schedule(&self.h, Task::Scroll, 500.0);
     }
 
     /// Consent expiry, ms since epoch.

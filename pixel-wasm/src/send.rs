@@ -1,6 +1,7 @@
 //! Delivery: the event queue, request bodies waiting to be sent, `fetch`
-//! with retries, `sendBeacon` when the page goes away, and the one timer
-//! that drives flushes, retries and deferred page work.
+//! with retries, `sendBeacon` when the page goes away, and the timers
+//! (one per task, kept by the host) that drive flushes, retries and
+//! deferred page work.
 use crate::batch;
 use crate::host::{Host, Op};
 use crate::retry::{backoff_ms, classify, Outcome, MAX_ATTEMPTS};
@@ -20,29 +21,35 @@ pub const MAX_OUTBOX: usize = 64;
 /// and a new start) is not taken for the new sender's request.
 static GENERATION: AtomicU32 = AtomicU32::new(1);
 
-/// Work driven by the timer; a set of tasks is a bit mask.
+/// Work driven by timers, one per task (the host keeps the earliest asked).
 #[derive(Clone, Copy)]
 pub enum Task {
     /// Seal the queue into a request body and send.
-    Flush = 0,
+    Flush,
     /// A backoff ended: send again.
-    Retry = 1,
+    Retry,
     /// A history change settled: maybe a page view.
-    Nav = 2,
+    Nav,
     /// Measure scroll depth.
-    Scroll = 3,
+    Scroll,
     /// The start's deferred work.
-    Init = 4,
+    Init,
 }
 
 impl Task {
-    /// This task's bit.
-    pub const fn bit(self) -> u8 {
-        1 << self as u8
+    /// The task's name in `Op::SetTimer` and the timer event.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Task::Flush => "f",
+            Task::Retry => "r",
+            Task::Nav => "n",
+            Task::Scroll => "s",
+            Task::Init => "i",
+        }
     }
 }
 
-/// Queue, outbox and timer.
+/// Queue, outbox and the retry state.
 pub struct Sender {
     prefix: String,
     queue: Vec<String>,
@@ -54,11 +61,8 @@ pub struct Sender {
     /// Bodies waiting their turn.
     outbox: Vec<String>,
     gen: u32,
+    /// No request before this (a backoff runs).
     wait_until: f64,
-    due: [f64; 5],
-    /// Timer handle; 0 for none.
-    timer: f64,
-    timer_at: f64,
 }
 
 impl Default for Sender {
@@ -79,9 +83,6 @@ impl Sender {
             outbox: Vec::new(),
             gen: GENERATION.fetch_add(1, Ordering::Relaxed),
             wait_until: 0.0,
-            due: [0.0; 5],
-            timer: 0.0,
-            timer_at: 0.0,
         }
     }
 
@@ -98,7 +99,7 @@ impl Sender {
             self.seal();
             self.pump(h, now);
         } else {
-            self.schedule(Task::Flush, now + FLUSH_MS);
+            schedule(h, Task::Flush, FLUSH_MS);
         }
     }
 
@@ -136,8 +137,9 @@ impl Sender {
         self.attempts += 1;
         if classify(status) == Outcome::Retry && self.attempts < MAX_ATTEMPTS {
             let retry_after = if status == 429 || status == 503 { retry_after } else { None };
-            self.wait_until = now + backoff_ms(self.attempts, retry_after, rand01);
-            self.schedule(Task::Retry, self.wait_until);
+            let wait = backoff_ms(self.attempts, retry_after, rand01);
+            self.wait_until = now + wait;
+            schedule(h, Task::Retry, wait);
             return;
         }
         // Delivered, refused for good, or out of attempts.
@@ -158,55 +160,14 @@ impl Sender {
         self.outbox.retain(|body| h.num(Op::Beacon, body, 0.0) != 1.0);
     }
 
-    /// Asks for `task` to run at `at` (or earlier if already asked); the
-    /// timer is set by [`Sender::arm`].
-    pub fn schedule(&mut self, task: Task, at: f64) {
-        let d = &mut self.due[task as usize];
-        if *d == 0.0 || at < *d {
-            *d = at;
-        }
+    /// The backoff ended (its timer fired).
+    pub fn retry_due(&mut self) {
+        self.wait_until = 0.0;
     }
+}
 
-    /// The tasks due at `now`, taken off the schedule (the timer fired).
-    pub fn take_due(&mut self, now: f64) -> u8 {
-        self.timer = 0.0;
-        let mut mask = 0;
-        for (i, d) in self.due.iter_mut().enumerate() {
-            if *d != 0.0 && *d <= now + 4.0 {
-                *d = 0.0;
-                mask |= 1 << i;
-            }
-        }
-        if mask & Task::Retry.bit() != 0 {
-            self.wait_until = 0.0;
-        }
-        mask
-    }
-
-    /// Sets the timer for the earliest task, unless it is set early enough.
-    pub fn arm(&mut self, h: &impl Host, now: f64) {
-        let next = self.due.iter().fold(f64::INFINITY, |m, &d| if d != 0.0 && d < m { d } else { m });
-        if next == f64::INFINITY || (self.timer != 0.0 && self.timer_at <= next) {
-            return;
-        }
-        self.clear_timer(h);
-        #[allow(clippy::manual_clamp)] // `clamp` would bring float formatting
-        let delay = (next - now).max(0.0).min(2e9);
-        let t = h.num(Op::SetTimer, "", delay);
-        self.timer = if t > 0.0 { t } else { 0.0 };
-        self.timer_at = next;
-    }
-
-    fn clear_timer(&mut self, h: &impl Host) {
-        if self.timer != 0.0 {
-            h.num(Op::ClearTimer, "", self.timer);
-            self.timer = 0.0;
-        }
-    }
-
-    /// Stops the timer and drops everything unsent (a fetch in flight
-    /// settles unheard: its generation is gone).
-    pub fn cancel(mut self, h: &impl Host) {
-        self.clear_timer(h);
-    }
+/// Asks for `task` to run in `delay_ms` (or earlier, if it is already due
+/// earlier).
+pub fn schedule(h: &impl Host, task: Task, delay_ms: f64) {
+    h.num(Op::SetTimer, task.name(), delay_ms);
 }

@@ -35,6 +35,7 @@ const enc = new TextEncoder(), dec = new TextDecoder();
 let X; // the wasm instance's exports
 let url = ''; // where batches go (ENDPOINT)
 let P = []; // history proxies: [method, original, proxy]
+let T = {}; // timers by task name: [handle, due]
 
 /** Connects the host to the wasm instance's exports. */
 export function bind(x) {
@@ -94,8 +95,17 @@ const OPS = [
     return 1;
   },
   /*LISTEN*/ (s, n) => listen(n),
-  /*SET_TIMER*/ (s, n) => setTimeout(() => ev(TIMER), n),
-  /*CLEAR_TIMER*/ (s, n) => clearTimeout(n),
+  /*SET_TIMER*/ (s, n) => {
+    const t = T[s], due = Date.now() + n;
+    if (!t || due < t[1]) {
+      clearTimeout(t?.[0]);
+      T[s] = [setTimeout(() => { delete T[s]; ev(TIMER, [s]); }, n), due];
+    }
+  },
+  /*CLEAR_TIMERS*/ () => {
+    for (const s in T) clearTimeout(T[s][0]);
+    T = {};
+  },
   /*ENDPOINT*/ s => { url = s; },
   /*FETCH*/ (s, n) => fetch(url, { method: 'POST', keepalive: true, body: s }).then(
     r => ev(RESPONSE, [text(r.headers.get('Retry-After'))], n, r.status),

@@ -9,7 +9,7 @@
 //! (`cargo test --target wasm32-unknown-unknown`) run under
 //! wasm-bindgen-test, which imports the very same `host.js` through
 //! wasm-bindgen instead.
-use crate::host::{split_args, Host, Op};
+use crate::host::{split_args, Host, Op, MAX_ARGS};
 use crate::pixel::{on_event, Pixel};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -64,7 +64,9 @@ impl Host for Js {
         // `k_do` put the string where `k_buf` said (a string op always
         // calls `k_buf`, so the scratch is never stale).
         let bytes = SCRATCH.with(core::mem::take)?;
-        Some(String::from(utf8(&bytes)))
+        #[allow(unsafe_code)]
+        // SAFETY: as in `utf8`: `host.js` wrote `TextEncoder` output.
+        Some(unsafe { String::from_utf8_unchecked(bytes) })
     }
 }
 
@@ -104,8 +106,9 @@ pub extern "C" fn k_buf(len: usize) -> *mut u8 {
 #[no_mangle]
 pub extern "C" fn k_ev(code: u32, now: f64, a: f64, b: f64) {
     let Some(buf) = SCRATCH.with(core::mem::take) else { return };
-    let args = split_args(&buf, utf8);
-    STATE.with(|s| on_event(s, &Js, &args, code, now, a, b));
+    let mut args = [None; MAX_ARGS];
+    let n = split_args(&buf, utf8, &mut args);
+    STATE.with(|s| on_event(s, &Js, args.get(..n).unwrap_or(&[]), code, now, a, b));
 }
 
 /// Bytes written by `host.js` as text.
