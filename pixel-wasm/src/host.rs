@@ -36,6 +36,12 @@ pub enum Op {
     /// The landing URL's decoded query parameter named by the string,
     /// trimmed.
     Param,
+    /// The landing URL's campaign as the batch's `utm` object (JSON):
+    /// `utm_source`, `utm_medium`, `utm_campaign`, `utm_term`,
+    /// `utm_content`, `gclid`, `fbclid`, `msclkid` as ktra-schema's `Utm`
+    /// fields, trimmed, cut to 512 characters, empty ones left out; none
+    /// without any.
+    Campaign,
     /// The value of the cookie named by the string.
     Cookie,
     /// Sets a cookie: the string is `name=value`, `n` its `Max-Age` (0
@@ -79,11 +85,12 @@ pub enum Op {
 }
 
 /// The [`Op`] names in order, as `host.js` labels its table (checked by a test).
-pub const OP_NAMES: [&str; 20] = [
+pub const OP_NAMES: [&str; 21] = [
     "HREF",
     "REFERRER",
     "TITLE",
     "PARAM",
+    "CAMPAIGN",
     "COOKIE",
     "SET_COOKIE",
     "STORED",
@@ -224,11 +231,12 @@ mod tests {
 
     const HOST_JS: &str = include_str!("web/host.js");
 
-    const ALL: [Op; 20] = [
+    const ALL: [Op; 21] = [
         Op::Href,
         Op::Referrer,
         Op::Title,
         Op::Param,
+        Op::Campaign,
         Op::Cookie,
         Op::SetCookie,
         Op::Stored,
@@ -297,7 +305,34 @@ mod tests {
         assert_eq!(arg(&args, 9), "");
         assert_eq!(split_args(b"", |b| std::str::from_utf8(b).unwrap(), &mut out), 0);
         let mut two = [None; 2];
-        assert_eq!(split_args(b"a\xffb\xffc\xff", |b| std::str::from_utf8(b).unwrap(), &mut two), 2, "the rest dropped");
+        assert_eq!(
+            split_args(b"a\xffb\xffc\xff", |b| std::str::from_utf8(b).unwrap(), &mut two),
+            2,
+            "the rest dropped"
+        );
+    }
+
+    #[test]
+    fn host_js_campaign_is_ktra_schema_utm() {
+        // Every `Utm` field, as the parameter host.js reads.
+        let x = || Some(String::from("x"));
+        let all = ktra_schema::Utm {
+            source: x(),
+            medium: x(),
+            campaign: x(),
+            term: x(),
+            content: x(),
+            gclid: x(),
+            fbclid: x(),
+            msclkid: x(),
+        };
+        let fields = serde_json::to_value(all).unwrap();
+        let fields = fields.as_object().unwrap();
+        assert_eq!(fields.len(), 8);
+        for f in fields.keys() {
+            let param = if f.len() > 7 || f == "gclid" || f == "fbclid" { f.clone() } else { format!("utm_{f}") };
+            assert!(HOST_JS.contains(&format!("'{param}'")), "host.js does not read {param}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::ids::is_token_id;
 use crate::json::Obj;
 use crate::send::{schedule, Sender, Task};
 use crate::session::{self, Source};
-use crate::url::{email_click_id, page_key, utm_json, EMAIL_CLICK_PARAM};
+use crate::url::{email_click_id, page_key, EMAIL_CLICK_PARAM};
 use crate::wire::{kind, MAX_ID_LEN, MAX_TEXT_LEN};
 use alloc::string::String;
 
@@ -88,11 +88,8 @@ pub fn on_event<H: Host + Clone>(
 
 /// Reads `endpoint`, `site`, `token` and the expiry; `None` when unusable
 /// (no site or endpoint, or the consent already expired).
-fn config(args: &Args, now: f64, mut exp: f64) -> Option<(String, String, String, u64)> {
+fn config(args: &Args, now: f64, exp: f64) -> Option<(String, String, String, u64)> {
     let (endpoint, site) = (arg(args, 0), arg(args, 1));
-    if exp > 1e11 {
-        exp /= 1000.0; // given in milliseconds
-    }
     if endpoint.is_empty() || site.is_empty() || !(exp * 1000.0 > now) {
         return None;
     }
@@ -149,8 +146,8 @@ fn stop<H: Host>(state: &mut Option<Pixel<H>>, h: &H) {
 
 impl<H: Host> Pixel<H> {
     fn new(h: H, site: String, consent: String, exp_s: u64, now: f64) -> Pixel<H> {
-        let param = |name: &str| h.text(Op::Param, name, 0.0);
-        let landing = Source { utm: utm_json(param), ec: email_click_id(param(EMAIL_CLICK_PARAM)) };
+        let landing =
+            Source { utm: h.str(Op::Campaign), ec: email_click_id(h.text(Op::Param, EMAIL_CLICK_PARAM, 0.0)) };
         let mut p = Pixel {
             send: Sender::new(),
             page: Page {

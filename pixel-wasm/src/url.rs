@@ -1,16 +1,16 @@
-//! URLs: the session's campaign (UTMs and ad click ids) as the batch's
-//! `utm` object, the `ktra_ec` email click id, and page identity for SPA
-//! navigations. (Taking `ktra_ec` out of the address bar is the host's
-//! `Op::Strip`; which links leave the site, the host's `ev::CLICK`.)
-//!
-//! Query parameters are parsed by the browser (`URLSearchParams`); this
-//! module decides what to do with them.
-use crate::json::Obj;
-use crate::wire::MAX_TEXT_LEN;
+//! URLs: the `ktra_ec` email click id, and page identity for SPA
+//! navigations. (The landing's campaign is the host's `Op::Campaign`;
+//! taking `ktra_ec` out of the address bar its `Op::Strip`; which links
+//! leave the site its `ev::CLICK`.)
+#[cfg(all(test, not(target_arch = "wasm32")))]
+use crate::{json::Obj, wire::MAX_TEXT_LEN};
 use alloc::string::String;
 
 /// URL parameters kept as the session's campaign, and their names in the
-/// batch's `utm` object (`Utm` field order).
+/// batch's `utm` object (`Utm` field order). The page reads them (the
+/// host's `Op::Campaign`); this copy serves the native tests' simulated
+/// page.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub const CAMPAIGN: [(&str, &str); 8] = [
     ("utm_source", "source"),
     ("utm_medium", "medium"),
@@ -25,7 +25,9 @@ pub const CAMPAIGN: [(&str, &str); 8] = [
 pub const EMAIL_CLICK_PARAM: &str = "ktra_ec";
 
 /// The batch's `utm` object for a landing URL whose (decoded, trimmed) parameters
-/// `param` returns; empty when the URL has none of [`CAMPAIGN`].
+/// `param` returns; empty when the URL has none of [`CAMPAIGN`]: what the
+/// host's `Op::Campaign` gives, for the native tests' simulated page.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub fn utm_json(mut param: impl FnMut(&str) -> Option<String>) -> String {
     let mut o = Obj::new();
     let mut any = false;

@@ -24,11 +24,12 @@ const START = 0, STOP = 1, TRACK = 2, PURCHASE = 3, IDENTIFY = 4, TIMER = 5, RES
 // Page events listened to on window in the capture phase (which sees every
 // element's events, also non-bubbling media events, and elements added
 // later), and the code each is forwarded as (ACTIVE for the rest).
-const TYPES = ['click', 'auxclick', 'submit', 'play', 'timeupdate', 'ended', 'scroll', 'popstate', 'visibilitychange',
-  'pagehide', 'pointerdown', 'keydown', 'touchstart', 'mousemove'];
+const TYPES = 'click auxclick submit play timeupdate ended scroll popstate visibilitychange pagehide pointerdown keydown touchstart mousemove'.split(' ');
 const CODES = [CLICK, CLICK, SUBMIT, MEDIA, MEDIA, MEDIA, SCROLL, NAV, HIDE, HIDE];
 
 const STORAGE_KEY = 'ktra_sess';
+// Campaign parameters, as ktra-schema's `Utm` (its field without "utm_").
+const CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid', 'msclkid'];
 const W = window, D = document, L = location, H = history;
 const enc = new TextEncoder(), dec = new TextDecoder();
 
@@ -80,6 +81,16 @@ const OPS = [
   /*REFERRER*/ () => give(D.referrer),
   /*TITLE*/ () => give(D.title),
   /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)?.trim()),
+  /*CAMPAIGN*/ () => {
+    // The landing's campaign as the batch's `utm` object: utm_* and ad
+    // click ids, trimmed, cut to 512 characters; none without any.
+    const q = new URLSearchParams(L.search), utm = {};
+    for (const p of CAMPAIGN) {
+      const v = q.get(p)?.trim();
+      if (v) utm[p.replace('utm_', '')] = v.slice(0, 512);
+    }
+    return give(Object.keys(utm).length ? JSON.stringify(utm) : null);
+  },
   /*COOKIE*/ s => give(D.cookie.split('; ').find(c => c.split('=')[0] == s)?.slice(s.length + 1)),
   /*SET_COOKIE*/ (s, n) => {
     D.cookie = s + '; Path=/; Max-Age=' + n + '; SameSite=Lax' + (L.protocol == 'https:' ? '; Secure' : '');
@@ -114,10 +125,11 @@ const OPS = [
   /*BEACON*/ s => +navigator.sendBeacon(url, s),
   /*RANDOM*/ () => Math.random(),
   /*UUID*/ () => {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 15) | 64; // version 4
-    b[8] = (b[8] & 63) | 128; // RFC 4122 variant
-    return give([...b].map(x => (x + 256).toString(16).slice(1)).join('').replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'));
+    // A blob URL ends in a fresh random (v4) UUID (File API), on http
+    // pages too, where crypto.randomUUID is missing.
+    const u = URL.createObjectURL(new Blob());
+    URL.revokeObjectURL(u);
+    return give(u.slice(-36));
   },
   /*HIDDEN*/ () => +D.hidden,
   /*SCROLLED*/ () => {
