@@ -112,7 +112,7 @@ pub const OP_NAMES: [&str; 21] = [
 /// Event codes of `k_ev(code, now, a, b)`, with their strings (args) and
 /// numbers.
 pub mod ev {
-    /// `start(cfg)`: endpoint, site, token; `a` consent expiry (Unix s or ms).
+    /// `start(cfg)`: endpoint, site, token; `a` consent expiry (Unix seconds).
     pub const START: u32 = 0;
     /// `stop()`.
     pub const STOP: u32 = 1;
@@ -330,7 +330,8 @@ mod tests {
         let fields = fields.as_object().unwrap();
         assert_eq!(fields.len(), 8);
         for f in fields.keys() {
-            let param = if f.len() > 7 || f == "gclid" || f == "fbclid" { f.clone() } else { format!("utm_{f}") };
+            let click_id = f.ends_with("clid") || f == "msclkid";
+            let param = if click_id { f.clone() } else { format!("utm_{f}") };
             assert!(HOST_JS.contains(&format!("'{param}'")), "host.js does not read {param}");
         }
     }

@@ -32,9 +32,10 @@ pub fn utm_json(mut param: impl FnMut(&str) -> Option<String>) -> String {
     let mut o = Obj::new();
     let mut any = false;
     for (p, field) in CAMPAIGN {
-        let v = param(p).unwrap_or_default(); // trimmed by the host
+        let v = param(p).unwrap_or_default();
+        let v = v.trim(); // as the host trims
         if !v.is_empty() {
-            o.str(field, &v, MAX_TEXT_LEN);
+            o.str(field, v, MAX_TEXT_LEN);
             any = true;
         }
     }

@@ -19,6 +19,7 @@ mod clickhouse;
 mod demo;
 mod install;
 mod proc;
+mod scrub;
 mod test;
 mod web;
 
