@@ -300,9 +300,9 @@ mod tests {
         let n = split_args(buf, |b| std::str::from_utf8(b).unwrap(), &mut out);
         let args = &out[..n];
         assert_eq!(args, [Some("a"), None, Some(""), Some("h\u{e9}")]);
-        assert_eq!(arg(&args, 1), "");
-        assert_eq!(arg(&args, 3), "h\u{e9}");
-        assert_eq!(arg(&args, 9), "");
+        assert_eq!(arg(args, 1), "");
+        assert_eq!(arg(args, 3), "h\u{e9}");
+        assert_eq!(arg(args, 9), "");
         assert_eq!(split_args(b"", |b| std::str::from_utf8(b).unwrap(), &mut out), 0);
         let mut two = [None; 2];
         assert_eq!(

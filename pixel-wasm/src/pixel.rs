@@ -51,8 +51,10 @@ pub struct Pixel<H: Host> {
     vid_created: u64,
     sid: String,
     source: Source,
-    last_active: f64,
+    /// When this tab last wrote `ktra_sid`.
     last_touch: f64,
+    /// `ktra_vid` disappeared (withdrawn in another tab): stop.
+    gone: bool,
     /// Where the visit came from, until [`Pixel::init`] used it.
     landing: Option<Source>,
     pub(crate) page: Page,
@@ -90,7 +92,7 @@ pub fn on_event<H: Host + Clone>(
 /// (no site or endpoint, or the consent already expired).
 fn config(args: &Args, now: f64, exp: f64) -> Option<(String, String, String, u64)> {
     let (endpoint, site) = (arg(args, 0), arg(args, 1));
-    if endpoint.is_empty() || site.is_empty() || !(exp * 1000.0 > now) {
+    if endpoint.is_empty() || site.is_empty() || exp.is_nan() || exp * 1000.0 <= now {
         return None;
     }
     let trim = usize::from(endpoint.as_bytes().last() == Some(&b'/'));
@@ -164,8 +166,8 @@ impl<H: Host> Pixel<H> {
             vid_created: 0,
             sid: String::new(),
             source: Source::default(),
-            last_active: now,
             last_touch: now,
+            gone: false,
             landing: Some(landing),
             listening: false,
             in_nav: false,
@@ -206,7 +208,7 @@ impl<H: Host> Pixel<H> {
             ev::MEDIA => self.on_media(args, now, a, b),
             _ => self.active(now), // input, or the page shown again
         }
-        true
+        !self.gone
     }
 
     /// A task's timer fired (`task`: its name; the start's deferred work
@@ -230,9 +232,10 @@ impl<H: Host> Pixel<H> {
         let Some(landing) = self.landing.take() else { return };
         // The email click id has done its job once read: take it out of the
         // address bar (before the history proxies: no second page view).
-        if self.h.num(Op::Strip, EMAIL_CLICK_PARAM, 0.0) == 1.0 {
-            self.page.url = self.h.str(Op::Href);
-        }
+        self.h.num(Op::Strip, EMAIL_CLICK_PARAM, 0.0);
+        // The page as it is now: an app's router may have changed the URL
+        // since `start` (one page view, with the document's referrer).
+        self.page.url = self.h.str(Op::Href);
         self.h.num(Op::Listen, "", 1.0);
         self.listening = true;
         if self.identify_visitor(&landing, now) && !landing.ec.is_empty() {
@@ -274,25 +277,31 @@ impl<H: Host> Pixel<H> {
         }
     }
 
-    /// Keeps the session alive on activity: re-writes the cookie at most
-    /// once a minute, follows a session another tab started, and starts a
-    /// new (direct) session after 30 minutes without activity.
+    /// Keeps the session alive on activity. The `ktra_sid` cookie is the
+    /// session across tabs: it lives 30 minutes from the last refresh by
+    /// any tab. At most once a minute this tab reads it again: a live one
+    /// is followed (another tab may have started a new session) and
+    /// refreshed; none left means 30 minutes without activity in any tab,
+    /// so a new (direct) session starts. A missing `ktra_vid` means the
+    /// visitor withdrew consent in another tab (or cleared cookies): the
+    /// pixel stops rather than set it again.
     pub(crate) fn touch(&mut self, now: f64) {
-        let idle = now - self.last_active;
-        self.last_active = now;
-        if idle < TOUCH_MS && now - self.last_touch < TOUCH_MS {
+        if now - self.last_touch < TOUCH_MS {
             return;
         }
-        if idle >= (cookie::SESSION_S * 1000) as f64 {
-            self.new_session(Source::default(), now);
+        if self.h.text(Op::Cookie, VID, 0.0).is_none() {
+            self.gone = true;
             return;
         }
-        if let Some(s) = self.h.text(Op::Cookie, SID, 0.0).filter(|s| is_token_id(s) && *s != self.sid) {
-            // Another tab rolled the session: follow it.
-            let source = self.stored_source(&s);
-            self.switch_session(s, source);
+        match self.h.text(Op::Cookie, SID, 0.0).filter(|s| is_token_id(s)) {
+            Some(s) if s == self.sid => self.refresh_sid(now),
+            Some(s) => {
+                let source = self.stored_source(&s);
+                self.switch_session(s, source);
+                self.refresh_sid(now);
+            }
+            None => self.new_session(Source::default(), now),
         }
-        self.refresh_sid(now);
     }
 
     fn new_session(&mut self, source: Source, now: f64) {
@@ -380,13 +389,15 @@ impl<H: Host> Pixel<H> {
         self.push(e, now);
     }
 
-    /// Reports engaged time of the current page since the last report.
+    /// Reports engaged time of the current page since the last report, in
+    /// the page view's session: not activity, so it neither extends the
+    /// session nor, after 30 idle minutes, starts one.
     pub(crate) fn report_engagement(&mut self, now: f64) {
         let ms = self.page.engage.take(now);
         if ms > 0 {
             let mut e = self.event(kind::ENGAGEMENT, now);
             e.int("engaged_ms", ms);
-            self.push(e, now);
+            self.send.push(&self.h, e.finish(), now);
         }
     }
 
