@@ -12,19 +12,36 @@
 //! enrichment (the collector), the wire types themselves (`ktra-schema`,
 //! mirrored in [`wire`] and checked against it by tests).
 //!
+//! # How it is built
+//! Two parts, shipped as `pixel/ktra_pixel.js` and `pixel/ktra_pixel_bg.wasm`:
+//! - the host, `src/web/host.js` (hand-written, minified): it loads the
+//!   wasm, listens to the page, and reads and writes the platform (DOM,
+//!   cookies, storage, history, timers, fetch, sendBeacon) when asked —
+//!   wiring, no product decisions;
+//! - the core, this crate: every decision (visitor and session, which
+//!   events, milestones, engagement, batching, retries, the wire JSON).
+//!   It is generic over [`host::Host`], so it runs natively against a
+//!   simulated page in tests (`sim`), and in the browser over one import.
+//!
+//! [`host`] documents the ABI between the two and why it replaced
+//! wasm-bindgen's glue and web-sys: size. Gzipped, wasm + host JS is
+//! ~10.1 KB (budget 10 KB, `cargo xtask test`), from 19 KB with bindings.
+//!
 //! # Contract with the loader and the collector
-//! - Exports (wasm-bindgen, `--target web`): `start({endpoint, site, token,
-//!   exp})` (`exp`: consent expiry, Unix seconds), `stop()`,
-//!   `track(name, props)`, `purchase({order_id, value, currency,
-//!   product_id, product_name, ...})`, `identify({email} | {lead_id})`.
-//!   None throws; bad input is ignored. `start` while running only takes
-//!   the new token and expiry. `start` with an expired `exp` does nothing.
-//!   `start` itself only reads the configuration and the landing URL; the
-//!   rest (listeners, cookies, session, first page view) runs in a timer
-//!   task right after, or before the first API call if that comes first.
+//! - `ktra_pixel.js` exports: `default({module_or_path})` (loads the wasm),
+//!   `start({endpoint, site, token, exp})` (`exp`: consent expiry, Unix
+//!   seconds), `stop()`, `track(name, props)`, `purchase({order_id, value,
+//!   currency, product_id, product_name, ...})`, `identify({email} |
+//!   {lead_id})`. None throws; bad input is ignored. `start` while running
+//!   only takes the new token and expiry. `start` with an expired `exp`
+//!   does nothing. `start` itself only reads the configuration and the
+//!   landing URL; the rest (listeners, cookies, session, first page view)
+//!   runs in a timer task right after, or before the first API call if
+//!   that comes first.
 //! - SPA navigations (`pushState`, `replaceState`, `popstate`) are looked at
 //!   100 ms later, so that the new title is set and quick redirects
-//!   collapse: an event in that window still carries the previous URL.
+//!   collapse; an event in that window is taken after the navigation (an
+//!   autoplaying video belongs to the new page).
 //! - Requests: `POST {endpoint}/v1/events`, body a `ktra_schema::Batch` as
 //!   `text/plain;charset=UTF-8` (no preflight), by `fetch` with
 //!   `keepalive`, or `navigator.sendBeacon` when the page is hidden or left.
@@ -41,23 +58,28 @@
 //!   minute while the visitor is active, never past `exp`).
 //! - `localStorage["ktra_sess"] = "<sid>\n<ec>\n<utm json>"`: the
 //!   campaign and email click id of the landing that started the session.
-//! - Sessions: a new one when there is no live `ktra_sid`, after 30
-//!   minutes without activity, or when the landing URL carries UTMs/click
-//!   ids (or a `ktra_ec`) other than the session's own. Another tab's new
-//!   session is followed. A new session's batches carry its `utm`/`ec`.
+//! - Sessions: the `ktra_sid` cookie, shared by the site's tabs. A new one
+//!   when it is gone (30 minutes without activity in any tab), or when the
+//!   landing URL carries UTMs/click ids (or a `ktra_ec`) other than the
+//!   session's own. Another tab's new session is followed. A new session's
+//!   batches carry its `utm`/`ec`. `ktra_vid` gone (consent withdrawn in
+//!   another tab) stops the pixel.
 //! - `engagement` events carry increments: sum `engaged_ms` per page view.
 //!   Time counts while the page is visible and the visitor gave input in
 //!   the last 30 s.
-//! - `stop()` removes listeners, the timer and history proxies, drops
-//!   unsent events, and deletes `ktra_vid`, `ktra_sid` and `ktra_sess`.
+//! - `stop()` removes listeners, timers and history proxies, drops unsent
+//!   events, and deletes `ktra_vid`, `ktra_sid` and `ktra_sess`.
 //!
-//! The pure logic lives in modules that compile natively and are unit tested
-//! with `cargo test -p ktra-pixel`; `web` binds it to the browser and is
-//! tested in headless Chromium with `wasm-bindgen-test`.
+//! Tests: unit tests per module and scenario tests on a simulated page
+//! (`sim`) with `cargo test -p ktra-pixel`; the host and core together in
+//! headless Chromium with `wasm-bindgen-test` (`web::tests`, which imports
+//! `host.js` through wasm-bindgen); the shipped files end to end through the
+//! loader in `tests/tests/browser_pixel.rs`.
 //!
 //! On wasm the crate is `no_std` (outside tests): a panic is a bare trap
 //! rather than std's panic machinery, which would cost more than the whole
-//! size budget. Nothing in the pixel is meant to panic.
+//! size budget. Nothing in the pixel is meant to panic (the build also
+//! drops the standard library's panic-message data: `xtask/src/scrub.rs`).
 #![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 // One-byte `push_str` on purpose: `String::push(char)` encodes UTF-8, code
