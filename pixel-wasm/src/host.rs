@@ -1,11 +1,13 @@
 //! The pixel's one window on the page, and the ABI with the JS host
 //! (`src/web/host.js`).
 //!
-//! The page side is a small hand-written JS module that only wires: it
-//! reads and writes the platform when asked ([`Op`]) and forwards page
-//! events as raw facts ([`ev`]). Everything the product decides lives in
-//! Rust behind the [`Host`] trait, so the same code runs on the real page
-//! (`web`, wasm) and on a simulated one in native tests.
+//! The page side is a small hand-written JS module: it reads and writes the
+//! platform when asked ([`Op`]) and forwards page events as facts ([`ev`]),
+//! read the way JS reads them best (which link leaves the site, which
+//! controls are fields, the campaign parameters, API values as JS converts
+//! them). What is sent and when lives in Rust behind the [`Host`] trait,
+//! so the same code runs on the real page (`web`, wasm) and on a simulated
+//! one in native tests.
 //!
 //! Why not typed bindings (web-sys) or reflection through wasm-bindgen's
 //! `JsValue`: each DOM member bound from Rust costs an import, a conversion

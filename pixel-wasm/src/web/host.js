@@ -1,8 +1,11 @@
-// The pixel's JS host: the page side of ktra-pixel. It owns nothing but
-// the wiring: it reads and writes the platform (DOM, cookies, storage,
+// The pixel's JS host: the page side of ktra-pixel. It keeps no state of
+// the pixel's: it reads and writes the platform (DOM, cookies, storage,
 // history, timers, fetch, sendBeacon) when the wasm asks, and forwards page
-// events to the wasm as raw facts. Every decision (what is sent, sessions,
-// ids, milestones, retries, encoding) is Rust's (pixel-wasm/src/pixel.rs).
+// events to the wasm as facts, read the way JS reads them best (which link
+// leaves the site, which controls are fields, the landing's campaign
+// parameters, API values as JS converts them). What is sent and when —
+// visitor and sessions, ids, milestones, engagement, batching, retries,
+// the wire JSON, consent expiry — is Rust's (pixel-wasm/src/pixel.rs).
 //
 // The ABI (pixel-wasm/src/host.rs documents it; a native test checks that
 // the names below match it, in order):
