@@ -120,13 +120,6 @@ pub fn push_u64(out: &mut String, v: u64) {
     out.push_str(hex_digit((v % 10) as u8));
 }
 
-/// The decimal text of `v`.
-pub fn u64_str(v: u64) -> String {
-    let mut s = String::new();
-    push_u64(&mut s, v);
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,9 +152,11 @@ mod tests {
 
     #[test]
     fn integers() {
-        assert_eq!(u64_str(0), "0");
-        assert_eq!(u64_str(1_732_240_000_123), "1732240000123");
-        assert_eq!(u64_str(u64::MAX), "18446744073709551615");
+        for (v, text) in [(0, "0"), (1_732_240_000_123, "1732240000123"), (u64::MAX, "18446744073709551615")] {
+            let mut s = String::new();
+            push_u64(&mut s, v);
+            assert_eq!(s, text);
+        }
     }
 
     #[test]
