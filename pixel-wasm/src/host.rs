@@ -111,6 +111,21 @@ pub const OP_NAMES: [&str; 21] = [
     "SCROLLED",
 ];
 
+/// What [`Op::Strip`] does with `ktra_ec`, path and query before and after
+/// (`None`: nothing to strip). The one table for the real host (Chromium
+/// tests) and the native tests' simulated page.
+#[cfg(test)]
+pub(crate) const STRIP_CASES: [(&str, Option<&str>); 8] = [
+    ("/a?x=1&ktra_ec=E1&utm_source=n#top", Some("/a?x=1&utm_source=n#top")),
+    ("/a?ktra_ec=E1", Some("/a")),
+    ("/a?ktra_ec=E1#f?g=1", Some("/a#f?g=1")),
+    ("/a?ktra_ec=1&ktra_ec=2&b=", Some("/a?b=")),
+    ("/a?q=%20x+y&ktra_ec", Some("/a?q=%20x+y")),
+    ("/a?x=1#ktra_ec=E1", None),
+    ("/a?xktra_ec=1", None),
+    ("/a", None),
+];
+
 /// Event codes of `k_ev(code, now, a, b)`, with their strings (args) and
 /// numbers.
 pub mod ev {
