@@ -179,8 +179,8 @@ impl<H: Host> Pixel<H> {
         p
     }
 
-    /// Handles a call of a running pixel; `false` once the consent has
-    /// expired (the pixel must stop).
+    /// Handles a call of a running pixel; `false` when the pixel must stop:
+    /// the consent has expired, or `ktra_vid` is gone (see [`Pixel::touch`]).
     fn handle(&mut self, args: &Args, code: u32, now: f64, a: f64, b: f64) -> bool {
         if now >= self.exp_ms() {
             return false;
@@ -193,9 +193,8 @@ impl<H: Host> Pixel<H> {
             ev::IDENTIFY => self.identify(args, now),
             ev::TIMER => self.tick(arg(args, 0), now),
             ev::RESPONSE => {
-                let r = self.h.get(Op::Random);
                 let retry_after = cookie::parse_u64(arg(args, 0));
-                self.send.response(&self.h, a as u32, b, retry_after, now, r);
+                self.send.response(&self.h, a as u32, b, retry_after, now);
             }
             ev::NAV => schedule(&self.h, Task::Nav, NAV_DELAY_MS),
             ev::SCROLL => {

@@ -128,7 +128,7 @@ impl Sender {
     }
 
     /// A fetch of generation `gen` settled with `status` (0: network error).
-    pub fn response(&mut self, h: &impl Host, gen: u32, status: f64, retry_after: Option<u64>, now: f64, rand01: f64) {
+    pub fn response(&mut self, h: &impl Host, gen: u32, status: f64, retry_after: Option<u64>, now: f64) {
         if gen != self.gen || !self.inflight {
             return;
         }
@@ -137,7 +137,7 @@ impl Sender {
         self.attempts += 1;
         if classify(status) == Outcome::Retry && self.attempts < MAX_ATTEMPTS {
             let retry_after = if status == 429 || status == 503 { retry_after } else { None };
-            let wait = backoff_ms(self.attempts, retry_after, rand01);
+            let wait = backoff_ms(self.attempts, retry_after, h.get(Op::Random));
             self.wait_until = now + wait;
             schedule(h, Task::Retry, wait);
             return;
