@@ -51,6 +51,7 @@ pub fn consent_token(secret: &str, site: &str) -> String {
         p: vec!["analytics".into(), "marketing".into()],
         r: 1,
         e: now + 7 * 86_400,
+        root: String::new(),
     };
     TokenKey::derive(secret.as_bytes(), "consent").sign(&claims)
 }

@@ -14,6 +14,11 @@ use axum::Router;
 use std::path::Path;
 use tower_http::services::ServeDir;
 
+/// The dashboard's Content Security Policy: scripts, styles, data and
+/// images from the collector itself only, no plugins, never framed.
+pub const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 fn kind(path: &str) -> &'static str {
     match path {
         "/ktra.js" => "loader",
@@ -39,7 +44,13 @@ async fn annotate(req: Request, next: Next) -> Response {
         };
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cc));
         resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        if k != "dashboard" {
+        if k == "dashboard" {
+            // Only its own files, no framing: the page holds the admin key.
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DASHBOARD_CSP));
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        } else {
             // Loaded by third-party pages.
             resp.headers_mut().insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
             resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

@@ -19,8 +19,21 @@ pub struct Config {
     pub admin_key: String,
     /// Directory with the built web assets: `ktra.js`, `banner.*`, `pixel/`, `dashboard/` (`KTRA_ASSETS_DIR`).
     pub assets_dir: Option<PathBuf>,
-    /// Trust the first address of `X-Forwarded-For` (behind a load balancer only).
+    /// Take the client address from `X-Forwarded-For` (behind a load balancer only):
+    /// the rightmost entry not added by one of our `trusted_proxies`.
     pub trust_proxy: bool,
+    /// How many proxies in front of the collector append to `X-Forwarded-For`
+    /// (default 1: the load balancer). The client address is the entry that
+    /// many places from the right; entries further left are the client's own
+    /// claims and are never used.
+    pub trusted_proxies: usize,
+    /// Where `/metrics` is served without a key (`KTRA_METRICS_LISTEN`), e.g.
+    /// `127.0.0.1:9100`. On the public listener `/metrics` needs the admin key.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Query parameters removed from `url`, `referrer` and link targets before
+    /// anything is stored (case-insensitive; a trailing `*` matches a prefix).
+    /// Default: tokens, passwords, emails, reset and session keys.
+    pub strip_query_params: Vec<String>,
     /// What to do with known bots: `flag` (store with is_bot = 1) or `drop` (count, do not store).
     pub bots: BotPolicy,
     /// ClickHouse connection and batching.
@@ -88,11 +101,32 @@ pub struct LimitsConfig {
     pub per_site_per_sec: f64,
     /// Burst per site. Default 10 000.
     pub per_site_burst: f64,
+    /// Email link clicks and opens (`/c/`, `/o/`) per second per client address. Default 10.
+    pub email_per_client_per_sec: f64,
+    /// Burst of email requests per client address. Default 50.
+    pub email_per_client_burst: f64,
+    /// Most open connections; further ones wait in the kernel's backlog. Default 10 000.
+    pub max_connections: usize,
+    /// Longest a response may take to be written to a slow reader, in seconds
+    /// (the connection is closed after that). Default 30.
+    pub write_timeout_secs: u64,
+    /// Failed admin key attempts per client address per minute before 429. Default 10.
+    pub admin_failures_per_min: f64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { per_client_per_sec: 50.0, per_client_burst: 200.0, per_site_per_sec: 0.0, per_site_burst: 10_000.0 }
+        Self {
+            per_client_per_sec: 50.0,
+            per_client_burst: 200.0,
+            per_site_per_sec: 0.0,
+            per_site_burst: 10_000.0,
+            email_per_client_per_sec: 10.0,
+            email_per_client_burst: 50.0,
+            max_connections: 10_000,
+            write_timeout_secs: 30,
+            admin_failures_per_min: 10.0,
+        }
     }
 }
 
@@ -143,6 +177,9 @@ pub struct ConsentConfig {
     pub enforce: bool,
     /// How often revocations recorded by other collectors are read back, in seconds. Default 5.
     pub revocation_refresh_secs: u64,
+    /// How often pending erasures are applied (one mutation per table for all
+    /// of them), in seconds. Default 10.
+    pub erasure_interval_secs: u64,
 }
 
 /// One site.
@@ -167,6 +204,24 @@ pub struct SiteConfig {
     pub default_language: String,
     /// Banner text overrides per language, then per key.
     pub texts: BTreeMap<String, BTreeMap<String, String>>,
+    /// What an email click or open stores about the lead (see [`EmailTracking`]).
+    pub email_tracking: EmailTracking,
+}
+
+/// What an email click or open stores about its lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTracking {
+    /// Lead id, geo and device for every click: the site owner has a lawful
+    /// basis for every recipient.
+    All,
+    /// Lead id, geo and device only for leads with recorded consent (the
+    /// lead's visitor granted marketing and identified, or the owner recorded
+    /// it through the admin API); other clicks are counted per message only.
+    #[default]
+    ConsentedLeads,
+    /// Never a lead id, geo or device: clicks and opens are counted per message.
+    Anonymous,
 }
 
 impl Default for Config {
@@ -177,6 +232,9 @@ impl Default for Config {
             admin_key: String::new(),
             assets_dir: None,
             trust_proxy: false,
+            trusted_proxies: 1,
+            metrics_listen: None,
+            strip_query_params: DEFAULT_STRIP_PARAMS.iter().map(|s| s.to_string()).collect(),
             bots: BotPolicy::Flag,
             clickhouse: ClickHouseConfig::default(),
             spool: SpoolConfig::default(),
@@ -208,7 +266,7 @@ impl Default for ClickHouseConfig {
 
 impl Default for ConsentConfig {
     fn default() -> Self {
-        Self { enforce: true, revocation_refresh_secs: 5 }
+        Self { enforce: true, revocation_refresh_secs: 5, erasure_interval_secs: 10 }
     }
 }
 
@@ -224,9 +282,20 @@ impl Default for SiteConfig {
             privacy_url: String::new(),
             default_language: "en".into(),
             texts: BTreeMap::new(),
+            email_tracking: EmailTracking::default(),
         }
     }
 }
+
+/// Query parameters stripped by default: credentials, personal data and
+/// one-time links that must never reach an analytics store.
+pub const DEFAULT_STRIP_PARAMS: &[&str] = &[
+    "token", "access_token", "id_token", "refresh_token", "auth*", "password", "pass", "pwd", "secret", "key",
+    "api_key", "apikey", "email", "mail", "e-mail", "reset*", "session*", "sid", "code", "otp", "signature", "sig",
+];
+
+/// Least length of the secret and of the admin key, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
 
 /// Configuration error.
 #[derive(Debug, thiserror::Error)]
@@ -277,6 +346,11 @@ impl Config {
                         v.parse().map_err(|_| ConfigError::Invalid(format!("KTRA_LISTEN {v:?} is not an address")))?
                 }
                 "SECRET" => self.secret = v,
+                "METRICS_LISTEN" => {
+                    self.metrics_listen = Some(
+                        v.parse().map_err(|_| ConfigError::Invalid(format!("KTRA_METRICS_LISTEN {v:?} is not an address")))?,
+                    )
+                }
                 "ADMIN_KEY" => self.admin_key = v,
                 "ASSETS_DIR" => self.assets_dir = Some(v.into()),
                 "GEOIP_PATH" => self.geoip.path = Some(v.into()),
@@ -313,6 +387,19 @@ impl Config {
 
     /// Checks ranges and consistency.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.secret.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "secret must be at least {MIN_KEY_BYTES} bytes (set KTRA_SECRET): consent tokens and links are signed with it"
+            )));
+        }
+        if !self.admin_key.is_empty() && self.admin_key.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "admin_key must be at least {MIN_KEY_BYTES} bytes (or empty to turn the admin API off)"
+            )));
+        }
+        if self.trust_proxy && self.trusted_proxies == 0 {
+            return Err(ConfigError::Invalid("trusted_proxies must be at least 1 when trust_proxy is on".into()));
+        }
         if !ktra_schema::migrations::is_identifier(&self.clickhouse.database) {
             return Err(ConfigError::Invalid(format!(
                 "clickhouse.database {:?} is not an identifier",
@@ -374,7 +461,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         assert!(toml::from_str::<Config>("lisen = 'x'").is_err());
-        let mut cfg = Config::default();
+        let mut cfg = Config { secret: "s".repeat(MIN_KEY_BYTES), ..Config::default() };
+        assert!(cfg.validate().is_ok());
+        assert!(Config { secret: "short".into(), ..cfg.clone() }.validate().is_err(), "short secret");
+        assert!(Config { admin_key: "short".into(), ..cfg.clone() }.validate().is_err(), "short admin key");
         assert!(cfg.apply_env([("KTRA_LISTEN".into(), "nope".into())]).is_err());
         cfg.clickhouse.database = "a;b".into();
         assert!(cfg.validate().is_err());

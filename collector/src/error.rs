@@ -78,7 +78,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadInput { reason, .. } => match reason {
-                RejectReason::BodyTooLarge | RejectReason::TooManyEvents => StatusCode::PAYLOAD_TOO_LARGE,
+                RejectReason::BodyTooLarge | RejectReason::TooManyEvents | RejectReason::Amplification => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
                 RejectReason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 RejectReason::SlowClient => StatusCode::REQUEST_TIMEOUT,
                 _ => StatusCode::BAD_REQUEST,

@@ -1,5 +1,7 @@
 //! Liveness, readiness and Prometheus metrics.
+use crate::ingest::ClientMeta;
 use crate::state::AppState;
+use axum::http::HeaderMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,11 +37,11 @@ pub struct Ready {
     pub spool_max_bytes: u64,
 }
 
-/// `GET /readyz`: 200 while the queue and the spool have room, 503 (with
-/// details) otherwise, so a load balancer sends traffic elsewhere. ClickHouse
-/// being down alone does not make the collector unready: the spool takes the
-/// rows. Both are reported.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+/// `GET /readyz`: 200 while the queue and the spool have room, 503
+/// otherwise, so a load balancer sends traffic elsewhere. ClickHouse being
+/// down alone does not make the collector unready: the spool takes the rows.
+/// Anyone sees `{"ready":…}`; the details (volumes) need the admin key.
+pub async fn readyz(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap) -> Response {
     let h = state.sink.health();
     let queue_depth = h.queued.load(Ordering::Relaxed);
     let cap = state.config.clickhouse.queue_capacity;
@@ -59,7 +61,19 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         spool_max_bytes: spool_max,
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(body)).into_response()
+    let mut resp = if crate::admin::authorize(&state, &headers, meta.rate_key()).is_ok() {
+        (status, Json(body)).into_response()
+    } else {
+        (status, Json(serde_json::json!({ "ready": ready }))).into_response()
+    };
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /metrics` on the public listener: the admin key is required (the
+/// series name sites and volumes). See [`metrics`] for `metrics_listen`.
+pub async fn metrics_admin(state: State<AppState>, _: crate::admin::Admin) -> Response {
+    metrics(state).await
 }
 
 /// `GET /metrics`: Prometheus text format.

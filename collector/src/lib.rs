@@ -58,7 +58,7 @@ pub fn app(state: AppState) -> Router {
         .route("/o/{file}", get(email::handler::open))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/metrics", get(health::metrics_admin))
         .merge(assets)
         .with_state(state)
 }
@@ -82,6 +82,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The configuration is not usable (e.g. a short secret).
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     /// The server failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -97,6 +100,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    config.validate()?;
     let _ = telemetry::metrics_handle();
     for r in ktra_schema::RejectReason::ALL {
         metrics::counter!(telemetry::REJECTED_REQUESTS, "reason" => r.as_str()).increment(0);
@@ -114,6 +118,11 @@ pub async fn serve(
             .map_err(|source| ServeError::Spool { path: sp.dir.display().to_string(), source })?,
     );
     sink::writer::Ledger::recover(&sp.dir);
+    // Revocations and erasures are loaded before the listener opens: a
+    // restart while ClickHouse is away never forgets a withdrawal.
+    let spool_err = |source| ServeError::Spool { path: sp.dir.display().to_string(), source };
+    let revocations = Arc::new(consent::revocations::Revocations::open(&sp.dir).map_err(spool_err)?);
+    let erasures = Arc::new(consent::erasure::Erasures::open(&sp.dir).map_err(spool_err)?);
     if spool.corrupt_on_open > 0 {
         tracing::warn!(segments = spool.corrupt_on_open, "spool: cut torn records left by a crash");
     }
@@ -139,27 +148,52 @@ pub async fn serve(
         },
         health: health.clone(),
         notify: Arc::new(tokio::sync::Notify::new()),
+        erasures: erasures.clone(),
     };
     let drain = Duration::from_secs(sp.drain_secs);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ship_stop_tx, ship_stop_rx) = watch::channel(false);
-    let writer =
-        tokio::spawn(Writer::new(client.clone(), writer_cfg, health, spool.clone(), shipper.notify.clone()).run(
-            rx,
-            stop_rx.clone(),
-            drain,
-        ));
+    let writer = Writer::new(client.clone(), writer_cfg, health, spool.clone(), shipper.notify.clone(), erasures.clone());
+    let writer = tokio::spawn(writer.run(rx, stop_rx.clone(), drain));
     let shipper = tokio::spawn(shipper.run(ship_stop_rx, drain));
 
-    let state = AppState::new(config, sink, spool, geo, client);
-    let background = tokio::spawn(background(state.clone(), stop_rx));
+    // Longer than any insert that began before a tombstone may take.
+    let settle = Duration::from_millis(ch.insert_timeout_ms) + config.batch_period() * 2 + Duration::from_secs(1);
+    let eraser = tokio::spawn(consent::erasure::run(
+        erasures.clone(),
+        client.clone(),
+        ch.cluster.clone(),
+        spool.clone(),
+        Duration::from_secs(config.consent.erasure_interval_secs.max(1)),
+        settle,
+        stop_rx.clone(),
+    ));
+    let parts = state::Parts { sink, spool, geo, clickhouse: client, revocations, erasures };
+    let state = AppState::new(config, parts);
+    let background = tokio::spawn(background(state.clone(), stop_rx.clone()));
+    let refresh = tokio::spawn(refresh(state.clone(), stop_rx.clone()));
+    let metrics_server = match state.config.metrics_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await?;
+            let router = Router::new().route("/metrics", get(health::metrics)).with_state(state.clone());
+            let mut stop = stop_rx.clone();
+            let limits = server::ServerLimits::from_config(&state.config.limits);
+            Some(tokio::spawn(server::run(l, router, limits, async move { sink::wait_true(&mut stop).await })))
+        }
+        None => None,
+    };
 
     tracing::info!(addr = ?listener.local_addr().ok(), "collector listening");
     let router = app(state.clone());
-    server::run(listener, router, server::ServerLimits::default(), shutdown).await?;
+    server::run(listener, router, server::ServerLimits::from_config(&state.config.limits), shutdown).await?;
     tracing::info!("stopped accepting; flushing");
     let _ = stop_tx.send(true);
     let _ = background.await;
+    let _ = refresh.await;
+    let _ = eraser.await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     drop(state);
     let _ = writer.await;
     let _ = ship_stop_tx.send(true);
@@ -168,8 +202,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Migrations (retried until they succeed when ClickHouse is down at start)
-/// and the periodic revocation refresh.
+/// Migrations, retried until they succeed when ClickHouse is down at start.
 async fn background(state: AppState, mut stop: watch::Receiver<bool>) {
     let cfg = &state.config;
     if cfg.clickhouse.migrate_on_start {
@@ -192,18 +225,27 @@ async fn background(state: AppState, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// Reads back, every `revocation_refresh_secs`, what other collectors
+/// recorded: revocations and consented leads. Independent of migrations, so a
+/// collector that starts while ClickHouse is down picks them up as soon as it is back.
+async fn refresh(state: AppState, mut stop: watch::Receiver<bool>) {
+    let cfg = &state.config;
     let revs: Arc<_> = state.revocations.clone();
     let period = Duration::from_secs(cfg.consent.revocation_refresh_secs.max(1));
     let mut since: u32 = 0;
     loop {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        match consent::revocations::load(&state.clickhouse, &revs, since).await {
-            Ok(_) => {
+        let loaded = consent::revocations::load(&state.clickhouse, &revs, since).await;
+        let leads = email::leads::load(&state.clickhouse, &state.leads, since).await;
+        match (loaded, leads) {
+            (Ok(_), Ok(_)) => {
                 // Overlap by two periods so that late-inserted rows are not missed.
                 since = u32::try_from(now.saturating_sub(2 * period.as_secs() + 2)).unwrap_or(0);
                 revs.prune(now);
             }
-            Err(e) => tracing::warn!(error = %e, "revocation refresh failed"),
+            (Err(e), _) | (_, Err(e)) => tracing::debug!(error = %e, "refresh of revocations and leads failed"),
         }
         tokio::select! {
             _ = sink::wait_true(&mut stop) => return,

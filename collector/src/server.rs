@@ -1,8 +1,11 @@
 //! The HTTP/1.1 server loop: hyper with a timer, so that slow clients are
 //! cut off (headers must arrive within `header_read_timeout`; bodies are
-//! bounded in `ingest::body`), keep-alive for pixels and load balancers, the
-//! peer address for each request, and graceful shutdown: stop accepting, let
-//! in-flight requests finish (up to a bound), close idle connections.
+//! bounded in `ingest::body`; a response a client does not read within
+//! `write_timeout` closes the connection), at most `max_connections` open
+//! connections (more wait in the kernel's backlog), keep-alive for pixels and
+//! load balancers, the peer address for each request, and graceful shutdown:
+//! stop accepting, let in-flight requests finish (up to a bound), close idle
+//! connections.
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -11,6 +14,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -22,11 +28,27 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Time a blocked write may wait for the client to read.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { header_read_timeout: Duration::from_secs(10), shutdown_grace: Duration::from_secs(15) }
+        Self::from_config(&crate::config::LimitsConfig::default())
+    }
+}
+
+impl ServerLimits {
+    /// The limits the configuration sets.
+    pub fn from_config(l: &crate::config::LimitsConfig) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(15),
+            max_connections: l.max_connections.max(1),
+            write_timeout: Duration::from_secs(l.write_timeout_secs.max(1)),
+        }
     }
 }
 
@@ -39,7 +61,15 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -59,12 +89,15 @@ pub async fn run(
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
-        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
+        let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

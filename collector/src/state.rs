@@ -38,6 +38,32 @@ pub struct Inner {
     pub client_limit: crate::ingest::ratelimit::RateLimiter<std::net::IpAddr>,
     /// Event requests per site.
     pub site_limit: crate::ingest::ratelimit::RateLimiter<String>,
+    /// Email clicks and opens per client address.
+    pub email_limit: crate::ingest::ratelimit::RateLimiter<std::net::IpAddr>,
+    /// Failed admin key attempts per client address.
+    pub admin_failures: crate::ingest::ratelimit::RateLimiter<std::net::IpAddr>,
+    /// Pending and applied erasures.
+    pub erasures: Arc<crate::consent::erasure::Erasures>,
+    /// Recent consent answers by decision id.
+    pub decisions: crate::consent::decisions::Decisions,
+    /// Leads with recorded consent (email tracking).
+    pub leads: Arc<crate::email::leads::ConsentedLeads>,
+}
+
+/// What [`AppState::new`] needs besides the configuration.
+pub struct Parts {
+    /// Queue to the writer.
+    pub sink: Sink,
+    /// The spool.
+    pub spool: Arc<crate::sink::spool::Spool>,
+    /// GeoIP database.
+    pub geo: GeoIp,
+    /// ClickHouse client.
+    pub clickhouse: clickhouse::Client,
+    /// Revoked consent ids (loaded from their journal).
+    pub revocations: Arc<Revocations>,
+    /// Erasures (loaded from their journal).
+    pub erasures: Arc<crate::consent::erasure::Erasures>,
 }
 
 impl std::ops::Deref for AppState {
@@ -49,13 +75,9 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(
-        config: Config,
-        sink: Sink,
-        spool: Arc<crate::sink::spool::Spool>,
-        geo: GeoIp,
-        clickhouse: clickhouse::Client,
-    ) -> Self {
+    pub fn new(config: Config, parts: Parts) -> Self {
+        let Parts { sink, spool, geo, clickhouse, revocations, erasures } = parts;
+        let limits = &config.limits;
         let all_origins = config.sites.values().flat_map(|s| s.origins.iter().cloned()).collect();
         let secret = config.secret.as_bytes();
         Self(Arc::new(Inner {
@@ -65,17 +87,25 @@ impl AppState {
             sink,
             spool,
             geo,
-            revocations: Arc::new(Revocations::default()),
+            revocations,
+            erasures,
+            decisions: Default::default(),
+            leads: Default::default(),
+            email_limit: crate::ingest::ratelimit::RateLimiter::new(
+                limits.email_per_client_per_sec,
+                limits.email_per_client_burst,
+            ),
+            admin_failures: crate::ingest::ratelimit::RateLimiter::new(
+                limits.admin_failures_per_min / 60.0,
+                limits.admin_failures_per_min,
+            ),
             clickhouse,
             metrics: crate::telemetry::metrics_handle(),
             client_limit: crate::ingest::ratelimit::RateLimiter::new(
-                config.limits.per_client_per_sec,
-                config.limits.per_client_burst,
+                limits.per_client_per_sec,
+                limits.per_client_burst,
             ),
-            site_limit: crate::ingest::ratelimit::RateLimiter::new(
-                config.limits.per_site_per_sec,
-                config.limits.per_site_burst,
-            ),
+            site_limit: crate::ingest::ratelimit::RateLimiter::new(limits.per_site_per_sec, limits.per_site_burst),
             config,
         }))
     }

@@ -32,6 +32,10 @@ pub const SPOOL_BYTES: &str = "ktra_spool_bytes";
 pub const SPOOL_RECORDS: &str = "ktra_spool_records";
 /// Consent decisions recorded, by action.
 pub const CONSENT_DECISIONS: &str = "ktra_consent_decisions_total";
+/// Erasures of consent chains, by state (requested, applied, failed).
+pub const ERASURES: &str = "ktra_erasures_total";
+/// `ALTER TABLE … DELETE` mutations issued for erasures, by table.
+pub const ERASURE_MUTATIONS: &str = "ktra_erasure_mutations_total";
 /// Static asset requests, by asset kind (loader, banner, pixel_js, pixel_wasm, dashboard).
 pub const ASSET_REQUESTS: &str = "ktra_asset_requests_total";
 

@@ -20,5 +20,5 @@ pub mod wire;
 #[cfg(feature = "clickhouse")]
 pub mod row;
 
-pub use validate::{validate_event, Reject, RejectReason, ValidEvent};
+pub use validate::{check_amplification, validate_batch, validate_event, Reject, RejectReason, ValidEvent};
 pub use wire::{Batch, EventType, RawEvent, Utm};

@@ -29,3 +29,20 @@ pub const MAX_ENGAGED_MS: u64 = 24 * 3600 * 1000;
 pub const SCROLL_DEPTHS: [u8; 5] = [25, 50, 75, 90, 100];
 /// Video progress marks the pixel reports, in percent.
 pub const VIDEO_MARKS: [u8; 3] = [25, 50, 75];
+/// Longest campaign value (`utm.*`) or ad click id (`gclid`, ...) in a batch, in bytes.
+pub const MAX_CAMPAIGN_LEN: usize = 256;
+/// Most bytes of batch-level fields (visitor, session, email click id and
+/// campaign) together: they are copied into every row of the batch.
+pub const MAX_SHARED_BYTES: usize = 1024;
+/// Longest consent token, in bytes (checked before any decoding).
+pub const MAX_TOKEN_LEN: usize = 1024;
+/// A request may store at most this many times its body's bytes ...
+pub const MAX_STORED_PER_BODY_BYTE: usize = 8;
+/// ... plus this allowance (enrichment that is not in the body: geo, user agent, ids).
+pub const STORED_BYTES_ALLOWANCE: usize = 4096;
+
+/// The most row bytes (as the sink estimates them) a request with a body of
+/// `body_len` bytes may produce.
+pub const fn max_stored_bytes(body_len: usize) -> usize {
+    body_len.saturating_mul(MAX_STORED_PER_BODY_BYTE).saturating_add(STORED_BYTES_ALLOWANCE)
+}

@@ -32,6 +32,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "0002_consent_log", sql: include_str!("../migrations/0002_consent_log.sql") },
     Migration { version: 3, name: "0003_email", sql: include_str!("../migrations/0003_email.sql") },
     Migration { version: 4, name: "0004_sessions", sql: include_str!("../migrations/0004_sessions.sql") },
+    Migration { version: 5, name: "0005_consent_root", sql: include_str!("../migrations/0005_consent_root.sql") },
+    Migration { version: 6, name: "0006_lead_consent", sql: include_str!("../migrations/0006_lead_consent.sql") },
 ];
 
 /// The table recording applied migrations.
@@ -79,6 +81,7 @@ pub const SHARD_KEYS: &[(&str, &str)] = &[
     ("consent_log", "cityHash64(consent_id)"),
     ("email_clicks", "cityHash64(click_id)"),
     ("email_opens", "cityHash64(open_id)"),
+    ("lead_consent", "cityHash64(site_id, lead_id)"),
 ];
 
 /// Whether `s` is a safe ClickHouse identifier (database, table, cluster).
@@ -116,11 +119,21 @@ pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<Str
 }
 
 /// On a cluster: `CREATE TABLE IF NOT EXISTS T …` of a data table becomes
-/// `T_local`, followed by the `Distributed` table `T` over it.
+/// `T_local`, followed by the `Distributed` table `T` over it; `ALTER TABLE T …`
+/// is applied to `T_local` and then to `T`.
 fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> {
     const PREFIX: &str = "CREATE TABLE IF NOT EXISTS ";
+    const ALTER: &str = "ALTER TABLE ";
     let mut out = Vec::with_capacity(stmts.len() * 2);
     for stmt in stmts {
+        if let Some(rest) = stmt.strip_prefix(ALTER) {
+            let table = rest.split_whitespace().next().unwrap_or("");
+            if SHARD_KEYS.iter().any(|(t, _)| *t == table) {
+                out.push(format!("{ALTER}{table}_local{}", &rest[table.len()..]));
+            }
+            out.push(stmt);
+            continue;
+        }
         let table = stmt.strip_prefix(PREFIX).and_then(|rest| rest.split_whitespace().next()).unwrap_or("");
         let Some((_, key)) = SHARD_KEYS.iter().find(|(t, _)| *t == table) else {
             out.push(stmt);

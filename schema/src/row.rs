@@ -19,6 +19,8 @@ pub struct EventRow {
     pub visitor_id: String,
     pub session_id: String,
     pub consent_id: String,
+    /// The first decision of the consent chain (what a withdrawal erases).
+    pub consent_root: String,
     pub url: String,
     pub host: String,
     pub path: String,

@@ -2,7 +2,7 @@
 //! the timestamp window. A rejected event carries a [`RejectReason`] (a fixed
 //! set, used as a metric label) and a message naming the field.
 use crate::limits::*;
-use crate::wire::{EventType, PropValue, RawEvent};
+use crate::wire::{Batch, EventType, PropValue, RawEvent};
 
 /// Why an event or a request was not stored. The set is fixed so that it can
 /// label metrics; [`RejectReason::as_str`] gives the label.
@@ -26,6 +26,7 @@ pub enum RejectReason {
     RateLimited,
     Overloaded,
     SlowClient,
+    Amplification,
     // Event level.
     InvalidEvent,
     UnknownType,
@@ -40,7 +41,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 25] = [
+    pub const ALL: [RejectReason; 26] = [
         Self::MalformedJson,
         Self::BodyTooLarge,
         Self::TooManyEvents,
@@ -57,6 +58,7 @@ impl RejectReason {
         Self::RateLimited,
         Self::Overloaded,
         Self::SlowClient,
+        Self::Amplification,
         Self::InvalidEvent,
         Self::UnknownType,
         Self::BadEventId,
@@ -87,6 +89,7 @@ impl RejectReason {
             Self::RateLimited => "rate_limited",
             Self::Overloaded => "overloaded",
             Self::SlowClient => "slow_client",
+            Self::Amplification => "amplification",
             Self::InvalidEvent => "invalid_event",
             Self::UnknownType => "unknown_type",
             Self::BadEventId => "bad_event_id",
@@ -188,6 +191,79 @@ fn require<'a>(field: &str, kind: EventType, v: &'a Option<String>) -> Result<&'
         Some(s) if !s.trim().is_empty() => Ok(s),
         _ => Err(Reject::new(RejectReason::MissingField, format!("{} event needs a non-empty {field}", kind.as_str()))),
     }
+}
+
+/// Validates what a batch carries besides its events: the event count, the
+/// visitor, session and email click ids, the consent token's length, and the
+/// campaign. Batch-level fields are copied into every row, so each is bounded
+/// and so is their sum ([`MAX_SHARED_BYTES`]).
+pub fn validate_batch<E>(b: &Batch<E>) -> Result<(), Reject> {
+    let n = b.events.len();
+    if n == 0 {
+        return Err(Reject::new(RejectReason::MissingField, "batch has no events"));
+    }
+    if n > MAX_EVENTS_PER_BATCH {
+        return Err(Reject::new(
+            RejectReason::TooManyEvents,
+            format!("batch has {n} events, the limit is {MAX_EVENTS_PER_BATCH}"),
+        ));
+    }
+    for (name, v) in [("vid", b.vid.as_str()), ("sid", b.sid.as_str())] {
+        if !is_token_id(v) {
+            return Err(Reject::new(
+                RejectReason::BadValue,
+                format!("{name} must be 1 to {MAX_ID_LEN} characters of [A-Za-z0-9_.-]"),
+            ));
+        }
+    }
+    let ec = b.ec.as_deref().unwrap_or("");
+    if !ec.is_empty() && !is_token_id(ec) {
+        return Err(Reject::new(
+            RejectReason::BadValue,
+            format!("ec must be 1 to {MAX_ID_LEN} characters of [A-Za-z0-9_.-]"),
+        ));
+    }
+    if let Some(t) = &b.consent {
+        if t.len() > MAX_TOKEN_LEN {
+            return Err(Reject::new(RejectReason::TooLong, format!("consent token exceeds {MAX_TOKEN_LEN} bytes")));
+        }
+    }
+    let mut shared = b.vid.len() + b.sid.len() + ec.len();
+    if let Some(utm) = &b.utm {
+        for (field, v) in utm.fields() {
+            let v = v.as_deref().unwrap_or("");
+            if v.len() > MAX_CAMPAIGN_LEN {
+                return Err(Reject::new(
+                    RejectReason::TooLong,
+                    format!("utm.{field} is {} bytes, the limit is {MAX_CAMPAIGN_LEN}", v.len()),
+                ));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(Reject::new(RejectReason::BadValue, format!("utm.{field} has control characters")));
+            }
+            shared += v.len();
+        }
+    }
+    if shared > MAX_SHARED_BYTES {
+        return Err(Reject::new(
+            RejectReason::TooLong,
+            format!("batch-level fields are {shared} bytes together, the limit is {MAX_SHARED_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a request whose rows would take more than [`max_stored_bytes`] of
+/// its body: what one request stores stays a small multiple of what it sent.
+pub fn check_amplification(stored: usize, body_len: usize) -> Result<(), Reject> {
+    let max = max_stored_bytes(body_len);
+    if stored > max {
+        return Err(Reject::new(
+            RejectReason::Amplification,
+            format!("the batch would store {stored} bytes from a body of {body_len} (limit {max}); send fewer shared bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Validates one event received at `now_ms`.
@@ -368,6 +444,7 @@ pub fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Utm;
     use proptest::prelude::*;
 
     const NOW: i64 = 1_750_000_000_000;
@@ -452,6 +529,51 @@ mod tests {
         c.name = Some("signup".into());
         c.props = Some((0..=MAX_PROPS).map(|i| (i.to_string(), PropValue::Bool(true))).collect());
         assert_eq!(validate_event(c, NOW).unwrap_err().reason, RejectReason::TooManyProps);
+    }
+
+    fn batch() -> Batch<()> {
+        Batch {
+            site: "demo".into(),
+            consent: None,
+            vid: "v1".into(),
+            sid: "s1".into(),
+            utm: Some(Utm { source: Some("newsletter".into()), ..Default::default() }),
+            ec: None,
+            events: vec![()],
+        }
+    }
+
+    #[test]
+    fn batch_level_fields_are_bounded_each_and_together() {
+        assert!(validate_batch(&batch()).is_ok());
+        let reason = |f: &dyn Fn(&mut Batch<()>)| {
+            let mut b = batch();
+            f(&mut b);
+            validate_batch(&b).err().map(|r| r.reason)
+        };
+        assert_eq!(reason(&|b| b.events.clear()), Some(RejectReason::MissingField));
+        assert_eq!(reason(&|b| b.events = vec![(); MAX_EVENTS_PER_BATCH + 1]), Some(RejectReason::TooManyEvents));
+        assert_eq!(reason(&|b| b.vid = "a b".into()), Some(RejectReason::BadValue));
+        assert_eq!(reason(&|b| b.ec = Some("x/y".into())), Some(RejectReason::BadValue));
+        assert_eq!(reason(&|b| b.consent = Some("t".repeat(MAX_TOKEN_LEN + 1))), Some(RejectReason::TooLong));
+        let long = "t".repeat(MAX_CAMPAIGN_LEN + 1);
+        assert_eq!(reason(&|b| b.utm.as_mut().unwrap().term = Some(long.clone())), Some(RejectReason::TooLong));
+        assert_eq!(reason(&|b| b.utm.as_mut().unwrap().gclid = Some("a\nb".into())), Some(RejectReason::BadValue));
+        let each = "c".repeat(MAX_CAMPAIGN_LEN);
+        let all = |b: &mut Batch<()>| {
+            let u = b.utm.as_mut().unwrap();
+            for v in [&mut u.source, &mut u.medium, &mut u.campaign, &mut u.term, &mut u.content] {
+                *v = Some(each.clone());
+            }
+        };
+        assert_eq!(reason(&all), Some(RejectReason::TooLong), "the sum is bounded too");
+    }
+
+    #[test]
+    fn stored_bytes_are_a_small_multiple_of_the_body() {
+        assert!(check_amplification(max_stored_bytes(1000), 1000).is_ok());
+        let r = check_amplification(max_stored_bytes(1000) + 1, 1000).unwrap_err();
+        assert_eq!(r.reason, RejectReason::Amplification);
     }
 
     #[test]

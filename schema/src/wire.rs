@@ -61,6 +61,22 @@ pub struct Utm {
     pub msclkid: Option<String>,
 }
 
+impl Utm {
+    /// Each field with its wire name, in declaration order.
+    pub fn fields(&self) -> [(&'static str, &Option<String>); 8] {
+        [
+            ("source", &self.source),
+            ("medium", &self.medium),
+            ("campaign", &self.campaign),
+            ("term", &self.term),
+            ("content", &self.content),
+            ("gclid", &self.gclid),
+            ("fbclid", &self.fbclid),
+            ("msclkid", &self.msclkid),
+        ]
+    }
+}
+
 /// Every event type ktra stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// A realistic desktop browser user agent (not a bot).
 pub const CHROME_UA: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+/// The admin key of test collectors.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef-0123";
 /// The origin test sites allow.
 pub const SHOP_ORIGIN: &str = "http://shop.test";
 
@@ -96,7 +98,7 @@ pub fn test_config(ch: &Ch) -> Config {
     let mut c = Config::default();
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.secret = "test-secret-0123456789abcdef-0123456789abcdef".into();
-    c.admin_key = "test-admin-key".into();
+    c.admin_key = ADMIN_KEY.into();
     c.clickhouse.url = ch.url.clone();
     c.clickhouse.database = ch.db.clone();
     c.clickhouse.batch_max_ms = 100;

@@ -34,6 +34,7 @@ async fn forged_expired_other_site_old_revision_partial_and_missing_tokens_are_r
             p: vec!["analytics".into(), "marketing".into()],
             r: 2,
             e: unix() + 3600,
+            root: String::new(),
         };
         f(&mut cl);
         cl
@@ -196,12 +197,12 @@ async fn admin_export_and_erasure_leave_zero_rows_for_the_visitor() {
     assert_eq!(c.http.get(&url).send().await.unwrap().status(), 401, "no key");
     assert_eq!(c.http.get(&url).bearer_auth("wrong-key-wrong-ke").send().await.unwrap().status(), 401, "wrong key");
     let export: serde_json::Value =
-        c.http.get(&url).bearer_auth("test-admin-key").send().await.unwrap().json().await.unwrap();
+        c.http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
     assert_eq!(export["events"].as_array().unwrap().len(), 2);
     assert_eq!(export["consent_log"].as_array().unwrap().len(), 1);
 
     let erased: serde_json::Value =
-        c.http.delete(&url).bearer_auth("test-admin-key").send().await.unwrap().json().await.unwrap();
+        c.http.delete(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
     assert_eq!(erased, json!({"events": 2, "consent_log": 1}));
     for table in ["events", "consent_log"] {
         assert_eq!(ch.count(&format!("SELECT count() FROM {table} WHERE visitor_id = 'vis_gone'")).await, 0, "{table}");

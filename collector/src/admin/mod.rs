@@ -6,18 +6,39 @@ pub mod erase;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
+use crate::ingest::ClientMeta;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use std::net::IpAddr;
 use axum::Json;
 use ktra_schema::validate::is_token_id;
 use subtle::ConstantTimeEq;
 
-/// Checks `Authorization: Bearer <admin key>`. An empty configured key
-/// disables every admin endpoint.
-pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Proof that a request carried the admin key: add `_: Admin` to a handler.
+/// A client address that keeps sending wrong keys is refused for a while
+/// (`limits.admin_failures_per_min`), even with the right one, so the key
+/// cannot be guessed at network speed.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(meta) = ClientMeta::from_request_parts(parts, state).await;
+        authorize(state, &parts.headers, meta.rate_key()).map(|()| Admin)
+    }
+}
+
+/// Checks `Authorization: Bearer <admin key>` for a client keyed `client`.
+/// An empty configured key disables every admin endpoint.
+pub fn authorize(state: &AppState, headers: &HeaderMap, client: IpAddr) -> Result<(), ApiError> {
     let want = state.config.admin_key.as_bytes();
     if want.is_empty() {
         return Err(ApiError::Unauthorized);
     }
+    state.admin_failures.peek(&client).map_err(ApiError::RateLimited)?;
     let got = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -28,6 +49,7 @@ pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
     if got.len() == want.len() && bool::from(got.ct_eq(want)) {
         Ok(())
     } else {
+        let _ = state.admin_failures.check(&client);
         Err(ApiError::Unauthorized)
     }
 }
@@ -48,10 +70,9 @@ fn check_ids(state: &AppState, site: &str, vid: &str) -> Result<(), ApiError> {
 /// `GET /v1/admin/visitors/{site}/{vid}`: every stored row about the visitor, as JSON.
 pub async fn export_visitor(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path((site, vid)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authorize(&state, &headers)?;
     check_ids(&state, &site, &vid)?;
     let data =
         erase::export_visitor(&state.clickhouse, &site, &vid).await.map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -62,10 +83,9 @@ pub async fn export_visitor(
 /// table; answers with the rows deleted per table once the deletion is done.
 pub async fn erase_visitor(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path((site, vid)): Path<(String, String)>,
 ) -> Result<Json<erase::Erased>, ApiError> {
-    authorize(&state, &headers)?;
     check_ids(&state, &site, &vid)?;
     let erased = erase::erase_visitor(&state.clickhouse, &site, &vid, true, true)
         .await

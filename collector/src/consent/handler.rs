@@ -17,10 +17,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ktra_schema::row::ConsentRow;
-use ktra_schema::validate::is_token_id;
 use ktra_schema::RejectReason;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -30,15 +28,24 @@ fn consent_err(reason: RejectReason, message: &str) -> ApiError {
     ApiError::Consent { reason, message: message.to_string() }
 }
 
-/// Checks the consent token of an event batch for `site_id`; returns the
-/// consent id. Refuses a missing, forged, other-site, expired, old-revision,
-/// revoked token, and one that does not grant both analytics and marketing.
+/// The consent an event batch was accepted under.
+#[derive(Debug, Clone, Default)]
+pub struct EventConsent {
+    /// The token's consent id.
+    pub consent_id: String,
+    /// Its chain's first consent id.
+    pub root: String,
+}
+
+/// Checks the consent token of an event batch for `site_id`. Refuses a
+/// missing, forged, other-site, expired, old-revision, revoked token, and one
+/// that does not grant both analytics and marketing.
 pub fn check_event_consent(
     state: &AppState,
     site_id: &str,
     site: &SiteConfig,
     token: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<EventConsent, ApiError> {
     let enforce = state.config.consent.enforce;
     let Some(token) = token else {
         return if enforce {
@@ -47,12 +54,12 @@ pub fn check_event_consent(
                 "no consent token: events are stored only after the visitor grants analytics and marketing",
             ))
         } else {
-            Ok(String::new())
+            Ok(EventConsent::default())
         };
     };
     let claims = match state.consent_key.verify(token) {
         Ok(c) => c,
-        Err(_) if !enforce => return Ok(String::new()),
+        Err(_) if !enforce => return Ok(EventConsent::default()),
         Err(_) => {
             return Err(consent_err(
                 RejectReason::ConsentInvalid,
@@ -60,11 +67,12 @@ pub fn check_event_consent(
             ))
         }
     };
+    let consent = EventConsent { root: claims.root_id().to_string(), consent_id: claims.c.clone() };
     if !enforce {
-        return Ok(claims.c);
+        return Ok(consent);
     }
     check_claims(&claims, site_id, site, unix_now(), state.revocations.is_revoked(&claims.c))?;
-    Ok(claims.c)
+    Ok(consent)
 }
 
 /// The checks on verified claims, separated for tests.
@@ -115,9 +123,14 @@ pub struct ConsentRequest {
     /// The previous token, if any.
     #[serde(default)]
     pub previous: Option<String>,
-    /// Visitor id, sent with a withdrawal so that the visitor's data can be erased.
+    /// Visitor id, sent by older banners with a withdrawal. Never trusted:
+    /// what a withdrawal erases is proven by `previous`, the visitor's token.
     #[serde(default)]
     pub vid: Option<String>,
+    /// A UUID the banner makes once per decision: the same decision re-sent
+    /// after a lost answer is recorded once and answered with the same token.
+    #[serde(default)]
+    pub decision_id: Option<String>,
     /// The browser reported Global Privacy Control.
     #[serde(default)]
     pub gpc: bool,
@@ -136,6 +149,18 @@ pub struct ConsentResponse {
     pub max_age: u64,
     /// Whether an erasure of the visitor's events was scheduled.
     pub erased: bool,
+}
+
+impl Clone for ConsentResponse {
+    fn clone(&self) -> Self {
+        Self {
+            token: self.token.clone(),
+            consent_id: self.consent_id.clone(),
+            expires_at: self.expires_at,
+            max_age: self.max_age,
+            erased: self.erased,
+        }
+    }
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -164,7 +189,7 @@ async fn record(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<ConsentResponse, ApiError> {
-    state.client_limit.check(&meta.ip).map_err(ApiError::RateLimited)?;
+    state.client_limit.check(&meta.rate_key()).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, 16 * 1024).await?;
     let req: ConsentRequest = serde_json::from_slice(&bytes).map_err(|e| {
@@ -231,20 +256,42 @@ async fn record(
     if req.text_hash.len() > 128 {
         return Err(bad("text_hash is longer than 128 bytes"));
     }
-    // The pixel's cookie is `<visitor id>.<created>`; events carry the id alone.
-    let vid = req.vid.as_deref().map(|v| v.split('.').next().unwrap_or(v)).filter(|v| !v.is_empty());
-    if let Some(v) = vid {
-        if !is_token_id(v) {
-            return Err(bad("vid must be 1 to 128 characters of [A-Za-z0-9_.-]"));
+    if let Some(v) = req.vid.as_deref() {
+        if v.len() > 2 * ktra_schema::limits::MAX_ID_LEN {
+            return Err(bad("vid is too long"));
+        }
+    }
+    let decision = match req.decision_id.as_deref() {
+        None | Some("") => None,
+        Some(d) => Some(
+            ktra_schema::validate::parse_uuid(d)
+                .map(|_| d.to_ascii_lowercase())
+                .ok_or_else(|| bad("decision_id must be a UUID"))?,
+        ),
+    };
+    let dedup_key = decision.as_ref().map(|d| (req.site.clone(), d.clone()));
+    if let Some(k) = &dedup_key {
+        if let Some(answer) = state.decisions.get(k) {
+            metrics::counter!(t::CONSENT_DECISIONS, "action" => "repeated").increment(1);
+            return Ok(answer);
         }
     }
 
     let now = unix_now();
-    // The previous decision this one replaces: only a genuine token of this site counts.
-    let previous = req.previous.as_deref().and_then(|t| state.consent_key.verify(t).ok()).filter(|c| c.s == req.site);
+    // The previous decision this one replaces: only a genuine, unexpired
+    // token of this site counts. It is the proof that the caller is the
+    // visitor whose decision is replaced, withdrawn or erased.
+    let previous = req
+        .previous
+        .as_deref()
+        .and_then(|t| state.consent_key.verify(t).ok())
+        .filter(|c| c.s == req.site && c.e > now);
     let max_age = u64::from(site.consent_days) * 86_400;
     let expires_at = now + max_age;
-    let consent_id = uuid::Uuid::new_v4().to_string();
+    // A decision id names the decision for good: a copy recorded by another
+    // collector (or before a restart) has the same consent id.
+    let consent_id = decision.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let root = previous.as_ref().map(|p| p.root_id().to_string()).unwrap_or_else(|| consent_id.clone());
     let ua = parse_user_agent(&meta.user_agent);
     let geo = state.geo.lookup(meta.ip);
     let row = ConsentRow {
@@ -258,7 +305,7 @@ async fn record(
         language: req.language.clone(),
         text_hash: req.text_hash.clone(),
         previous_id: previous.as_ref().map(|p| p.c.clone()).unwrap_or_default(),
-        visitor_id: if action == "withdraw" { vid.unwrap_or("").to_string() } else { String::new() },
+        visitor_id: String::new(),
         gpc: u8::from(req.gpc || meta.gpc),
         country: geo.country,
         browser: ua.browser,
@@ -278,23 +325,21 @@ async fn record(
         state.revocations.revoke(&p.c, p.e.max(now + 1));
     }
 
-    let erase = action == "withdraw" && site.erase_on_withdraw && vid.is_some();
-    if erase {
-        let state2 = state.clone();
-        let site_id = req.site.clone();
-        let vid = vid.unwrap_or("").to_string();
-        // Wait until events of this visitor still in the queue or a batch are
-        // written, then delete them (no new ones are accepted: the token is revoked).
-        let delay = state.config.batch_period() * 2 + Duration::from_secs(1);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if let Err(e) = crate::admin::erase::erase_visitor(&state2.clickhouse, &site_id, &vid, false, false).await {
-                tracing::error!(error = %e, "erasure after withdrawal failed");
-            }
-        });
+    // Erasure only with proof: the withdrawn chain is the one the caller's token names.
+    let erase = action == "withdraw" && site.erase_on_withdraw && previous.is_some();
+    if let (true, Some(p)) = (erase, &previous) {
+        state
+            .erasures
+            .request(&req.site, p.root_id())
+            .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("cannot record the erasure: {e}") })?;
     }
-    let claims = Claims { v: 1, c: consent_id.clone(), s: req.site, p: granted, r: revision, e: expires_at };
-    Ok(ConsentResponse { token: state.consent_key.sign(&claims), consent_id, expires_at, max_age, erased: erase })
+    let claims = Claims { v: 1, c: consent_id.clone(), s: req.site.clone(), p: granted, r: revision, e: expires_at, root };
+    let answer =
+        ConsentResponse { token: state.consent_key.sign(&claims), consent_id, expires_at, max_age, erased: erase };
+    if let Some(k) = dedup_key {
+        state.decisions.insert(k, answer.clone());
+    }
+    Ok(answer)
 }
 
 /// What the banner needs to know about a site.
@@ -335,9 +380,11 @@ pub async fn get_config(State(state): State<AppState>, meta: ClientMeta, Path(si
         texts: &site.texts,
     };
     let mut resp = Json(body).into_response();
-    if let Some(o) = meta.origin.as_deref() {
-        if site.origins.iter().any(|a| a == o) {
-            cors::allow(resp.headers_mut(), o);
+    match meta.origin.as_deref() {
+        Some(o) if site.origins.iter().any(|a| a == o) => cors::allow(resp.headers_mut(), o),
+        // A shared cache must not hand one origin's answer to another.
+        _ => {
+            resp.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
@@ -353,7 +400,7 @@ mod tests {
     }
 
     fn claims() -> Claims {
-        Claims { v: 1, c: "c".into(), s: "demo".into(), p: vec!["analytics".into(), "marketing".into()], r: 3, e: 1000 }
+        Claims { v: 1, c: "c".into(), s: "demo".into(), p: vec!["analytics".into(), "marketing".into()], r: 3, e: 1000, root: String::new() }
     }
 
     fn reason(r: Result<(), ApiError>) -> Option<RejectReason> {

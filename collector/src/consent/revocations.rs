@@ -3,7 +3,14 @@
 //! instance revoke at once; decisions made on other instances are read back
 //! from `consent_log` every `revocation_refresh_secs`, so every instance
 //! refuses a withdrawn token within that bound.
+//!
+//! With a journal ([`Revocations::open`], `revocations.jsonl` beside the
+//! spool) every revocation is on disk before the decision is answered and is
+//! loaded before the listener opens, so a restart while ClickHouse is away
+//! never accepts a withdrawn token.
+use crate::sink::journal::Journal;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::RwLock;
 
 /// The set of revoked consent ids, with the time each entry may be forgotten
@@ -11,16 +18,30 @@ use std::sync::RwLock;
 #[derive(Debug, Default)]
 pub struct Revocations {
     inner: RwLock<HashMap<String, u64>>,
+    journal: Option<Journal<(String, u64)>>,
 }
 
 impl Revocations {
+    /// Revocations kept in `dir/revocations.jsonl`, loaded from it.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        let (journal, items) = Journal::open(&dir.join("revocations.jsonl"))?;
+        let r = Self { inner: RwLock::new(items.into_iter().collect()), journal: Some(journal) };
+        Ok(r)
+    }
+
     /// Marks `consent_id` revoked until `forget_after` (Unix seconds).
     pub fn revoke(&self, consent_id: &str, forget_after: u64) {
         if consent_id.is_empty() {
             return;
         }
-        if let Ok(mut m) = self.inner.write() {
-            m.insert(consent_id.to_string(), forget_after);
+        let new = match self.inner.write() {
+            Ok(mut m) => m.insert(consent_id.to_string(), forget_after).is_none(),
+            Err(_) => false,
+        };
+        if let (true, Some(j)) = (new, &self.journal) {
+            if let Err(e) = j.append(&(consent_id.to_string(), forget_after)) {
+                tracing::error!(error = %e, "cannot persist a revocation");
+            }
         }
     }
 
@@ -31,8 +52,14 @@ impl Revocations {
 
     /// Drops entries whose tokens have expired anyway.
     pub fn prune(&self, now: u64) {
-        if let Ok(mut m) = self.inner.write() {
-            m.retain(|_, t| *t > now);
+        let Ok(mut m) = self.inner.write() else { return };
+        let before = m.len();
+        m.retain(|_, t| *t > now);
+        if let (true, Some(j)) = (m.len() < before, &self.journal) {
+            let items: Vec<(String, u64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            if let Err(e) = j.rewrite(&items) {
+                tracing::error!(error = %e, "cannot rewrite the revocation journal");
+            }
         }
     }
 
@@ -87,5 +114,22 @@ mod tests {
         assert_eq!(r.len(), 1);
         r.prune(101);
         assert!(!r.is_revoked("a"));
+    }
+
+    #[test]
+    fn a_journal_outlives_the_process() {
+        let dir = std::env::temp_dir().join(format!("ktra-revocations-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = Revocations::open(&dir).unwrap();
+        r.revoke("gone", 100);
+        r.revoke("kept", 200);
+        drop(r);
+        let r = Revocations::open(&dir).unwrap();
+        assert!(r.is_revoked("gone") && r.is_revoked("kept"));
+        r.prune(150);
+        drop(r);
+        let r = Revocations::open(&dir).unwrap();
+        assert!(!r.is_revoked("gone") && r.is_revoked("kept"));
     }
 }

@@ -1,6 +1,6 @@
 //! Consent tokens: `<payload>.<signature>`, both base64url without padding.
 //! The payload is JSON the loader can read
-//! (`{"v":1,"c":id,"s":site,"p":[purposes],"r":revision,"e":expiry}`); the
+//! (`{"v":1,"c":id,"s":site,"p":[purposes],"r":revision,"e":expiry,"root":id}`); the
 //! signature is HMAC-SHA256 over the encoded payload with a key derived from
 //! the server secret, checked in constant time.
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -12,8 +12,7 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Longest token accepted before any decoding.
-pub const MAX_TOKEN_LEN: usize = 1024;
+pub use ktra_schema::limits::MAX_TOKEN_LEN;
 
 /// What a consent token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +29,23 @@ pub struct Claims {
     pub r: u32,
     /// Expiry, Unix seconds.
     pub e: u64,
+    /// The first decision of this visitor's chain of decisions (each later
+    /// one names the previous token): what a withdrawal with this token may
+    /// erase. Empty in tokens made before chains were bound: the token's own id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub root: String,
 }
 
 impl Claims {
+    /// The chain's first consent id (see [`Claims::root`]).
+    pub fn root_id(&self) -> &str {
+        if self.root.is_empty() {
+            &self.c
+        } else {
+            &self.root
+        }
+    }
+
     /// Whether a purpose is granted.
     pub fn grants(&self, purpose: &str) -> bool {
         self.p.iter().any(|p| p == purpose)
@@ -144,6 +157,7 @@ mod tests {
             p: vec!["analytics".into(), "marketing".into()],
             r: 2,
             e: 2_000_000_000,
+            root: "c0".into(),
         }
     }
 

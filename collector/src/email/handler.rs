@@ -14,7 +14,7 @@
 //! requests (link scanners) are answered the same way but record nothing.
 use super::link::{self, LinkClaims, LinkError};
 use super::{new_id, now_secs, proxy, sign_link, LinkRequest, SignedLinks, CLICK_PARAM, LINK_REQUESTS};
-use crate::admin::authorize;
+use crate::admin::Admin;
 use crate::config::BotPolicy;
 use crate::enrich::parse_user_agent;
 use crate::error::ApiError;
@@ -150,6 +150,12 @@ pub fn with_click_id(dest: &Url, click_id: &str) -> Url {
     out
 }
 
+/// Whether this click or open may store its lead, geo and device (the site's
+/// `email_tracking` and the lead's recorded consent).
+fn tracked(state: &AppState, claims: &LinkClaims) -> bool {
+    state.site(&claims.site).is_some_and(|site| state.leads.may_track(&claims.site, site, &claims.lead))
+}
+
 fn unix_u32(now: u64) -> u32 {
     u32::try_from(now).unwrap_or(u32::MAX)
 }
@@ -177,15 +183,19 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
     let is_bot = proxy::is_machine(&meta.user_agent);
     let outcome = if method == Method::HEAD {
         "head"
+    } else if state.email_limit.check(&meta.rate_key()).is_err() {
+        // The person still reaches the page; a flood records nothing.
+        "rate_limited"
     } else if is_bot && state.config.bots == BotPolicy::Drop {
         "bot_dropped"
     } else {
-        let ua = parse_user_agent(&meta.user_agent);
-        let geo = state.geo.lookup(meta.ip);
+        let tracked = tracked(state, &claims);
+        let ua = if tracked { parse_user_agent(&meta.user_agent) } else { Default::default() };
+        let geo = if tracked { state.geo.lookup(meta.ip) } else { Default::default() };
         let row = EmailClickRow {
             click_id,
             site_id: claims.site,
-            lead_id: claims.lead,
+            lead_id: if tracked { claims.lead } else { String::new() },
             message_id: claims.message,
             destination: dest.to_string(),
             clicked_at: unix_u32(now_secs()),
@@ -198,6 +208,7 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
             is_bot: u8::from(is_bot),
         };
         match state.sink.try_send(Rows::Click(row)) {
+            Ok(()) if !tracked => "anonymous",
             Ok(()) => "recorded",
             Err(_) => {
                 metrics::counter!(t::DROPPED_ROWS, "table" => "email_clicks", "reason" => "queue_full").increment(1);
@@ -232,22 +243,26 @@ fn open_inner(state: &AppState, method: &Method, meta: &ClientMeta, file: &str) 
     let (claims, _) = open_link(state, kind, signed)?;
     let outcome = if method == Method::HEAD {
         "head"
+    } else if state.email_limit.check(&meta.rate_key()).is_err() {
+        "rate_limited"
     } else {
-        let ua = parse_user_agent(&meta.user_agent);
+        let tracked = tracked(state, &claims);
+        let ua = if tracked { parse_user_agent(&meta.user_agent) } else { Default::default() };
         let is_proxy = proxy::is_machine(&meta.user_agent) || proxy::is_apple_network(meta.ip);
         let row = EmailOpenRow {
             open_id: new_id(),
             site_id: claims.site,
-            lead_id: claims.lead,
+            lead_id: if tracked { claims.lead } else { String::new() },
             message_id: claims.message,
             opened_at: unix_u32(now_secs()),
             is_proxy: u8::from(is_proxy),
-            country: state.geo.lookup(meta.ip).country,
+            country: if tracked { state.geo.lookup(meta.ip).country } else { String::new() },
             browser: ua.browser,
             os: ua.os,
             device: ua.device,
         };
         match state.sink.try_send(Rows::Open(row)) {
+            Ok(()) if !tracked => "anonymous",
             Ok(()) => "recorded",
             Err(_) => {
                 metrics::counter!(t::DROPPED_ROWS, "table" => "email_opens", "reason" => "queue_full").increment(1);
@@ -286,8 +301,12 @@ pub fn request_base(headers: &HeaderMap, listen: SocketAddr) -> String {
 
 /// `POST /v1/admin/links` with `{"site","lead","message","url","expires"?}`:
 /// answers `{"click_url","open_url"}`.
-pub async fn post_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+pub async fn post_link(
+    State(state): State<AppState>,
+    _: Admin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: LinkRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad(
             RejectReason::MalformedJson,
@@ -358,7 +377,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ktra-email-unit-{}-{}", std::process::id(), new_id()));
         let spool = std::sync::Arc::new(crate::sink::spool::Spool::open(&dir, 1 << 20, 1 << 16).unwrap());
         let (sink, rx, _) = Sink::channel(capacity, crate::sink::Durability::Memory);
-        (AppState::new(cfg, sink, spool, GeoIp::none(), clickhouse::Client::default()), rx)
+        let parts = crate::state::Parts {
+            sink,
+            geo: GeoIp::none(),
+            clickhouse: clickhouse::Client::default(),
+            revocations: Default::default(),
+            erasures: std::sync::Arc::new(crate::consent::erasure::Erasures::open(&dir).unwrap()),
+            spool,
+        };
+        (AppState::new(cfg, parts), rx)
     }
 
     /// A state whose queue holds one request and is full.
@@ -404,18 +431,27 @@ mod tests {
             expires: None,
         };
         let links = sign_link(&state.link_key, &state.config, &req, "", now_secs()).unwrap();
+        let state2 = state.clone();
         let app = crate::app(state);
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0";
         let get = |ua: &'static str| {
             Request::get(&links.click_url).header(header::USER_AGENT, ua).body(Body::empty()).unwrap()
         };
         let resp = app.clone().oneshot(get("Mozilla/4.0 (compatible; ms-office; MSOffice 16)")).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
         assert!(rx.try_recv().is_err(), "the scanner's click is not stored");
-        let resp =
-            app.oneshot(get("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0")).await.unwrap();
+        let resp = app.clone().oneshot(get(firefox)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
         assert!(
-            matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.is_bot == 0 && r.browser == "Firefox")
+            matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.is_bot == 0 && r.lead_id.is_empty() && r.browser.is_empty()),
+            "a lead without recorded consent is counted per message only"
+        );
+        state2.leads.grant("demo", "L");
+        let resp = app.oneshot(get(firefox)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert!(
+            matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.lead_id == "L" && r.browser == "Firefox"),
+            "a consented lead's click keeps lead and device"
         );
     }
 

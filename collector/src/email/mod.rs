@@ -5,7 +5,8 @@
 //! - [`link`]: the signed-link codec (site, lead, message, destination,
 //!   optional expiry, HMAC with the `"link"` key) and the destination rule;
 //! - [`proxy`]: mail proxies, prefetchers and link scanners;
-//! - [`handler`]: `GET /c/…`, `GET /o/…` and `POST /v1/admin/links`.
+//! - [`handler`]: `GET /c/…`, `GET /o/…` and `POST /v1/admin/links`;
+//! - [`leads`]: which leads consented, for `email_tracking`.
 //!
 //! [`sign_link`] is shared by the admin endpoint and `ktra-collector sign-link`.
 //!
@@ -13,6 +14,7 @@
 //! session only if the visitor then consents and the pixel reports
 //! `ktra_ec` (events' `email_click_id`); the analyst's queries join the two.
 pub mod handler;
+pub mod leads;
 pub mod link;
 pub mod proxy;
 
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub const CLICK_PARAM: &str = "ktra_ec";
 
 /// Tracking-link requests, by `kind` (`click`, `open`) and `outcome`
-/// (`recorded`, `head`, `bot_dropped`, `queue_full`, `invalid`, `expired`,
+/// (`recorded`, `anonymous`, `head`, `bot_dropped`, `rate_limited`, `queue_full`, `invalid`, `expired`,
 /// `unknown_site`, `foreign_destination`).
 pub const LINK_REQUESTS: &str = "ktra_email_link_requests_total";
 

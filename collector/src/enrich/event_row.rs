@@ -19,6 +19,8 @@ pub struct RequestContext {
     pub session_id: String,
     /// Consent id from the verified token.
     pub consent_id: String,
+    /// The first consent id of the token's chain.
+    pub consent_root: String,
     /// The session's campaign (batch `utm`).
     pub utm: Utm,
     /// The session's email click id (batch `ec`).
@@ -121,6 +123,7 @@ pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
         visitor_id: ctx.visitor_id.clone(),
         session_id: ctx.session_id.clone(),
         consent_id: ctx.consent_id.clone(),
+        consent_root: ctx.consent_root.clone(),
         url,
         host,
         path,

@@ -16,6 +16,35 @@ pub struct PageUrl {
 pub const CAMPAIGN_PARAMS: [&str; 8] =
     ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid"];
 
+/// `raw` without the query parameters `deny` names (case-insensitive; a
+/// pattern ending in `*` matches a prefix). Anything that is not an absolute
+/// URL, or has no such parameter, comes back unchanged.
+pub fn strip_params(raw: &str, deny: &[String]) -> String {
+    let denied = |k: &str| {
+        deny.iter().any(|d| match d.strip_suffix('*') {
+            Some(prefix) => k.len() >= prefix.len() && k[..prefix.len()].eq_ignore_ascii_case(prefix),
+            None => k.eq_ignore_ascii_case(d),
+        })
+    };
+    let Ok(mut u) = Url::parse(raw) else { return raw.to_string() };
+    let Some(q) = u.query() else { return raw.to_string() };
+    if !u.query_pairs().any(|(k, _)| denied(&k)) {
+        return raw.to_string();
+    }
+    // Keep the other parameters exactly as they were encoded.
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|p| {
+            let key = p.split('=').next().unwrap_or("");
+            let key = url::form_urlencoded::parse(key.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
+            !p.is_empty() && !denied(&key)
+        })
+        .collect();
+    let kept = kept.join("&");
+    u.set_query(if kept.is_empty() { None } else { Some(&kept) });
+    u.to_string()
+}
+
 impl PageUrl {
     /// Parses once: host, path, and the campaign parameters.
     pub fn parse(raw: &str) -> Self {
@@ -56,6 +85,18 @@ pub fn bare_host(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denied_parameters_are_stripped_and_the_rest_kept_as_encoded() {
+        let deny: Vec<String> = ["token", "email", "reset*"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            strip_params("https://s.example/a?utm_source=x&TOKEN=abc&q=a%20b&reset_key=1#f", &deny),
+            "https://s.example/a?utm_source=x&q=a%20b#f"
+        );
+        assert_eq!(strip_params("https://s.example/?email=a%40b.c", &deny), "https://s.example/");
+        assert_eq!(strip_params("https://s.example/?q=1", &deny), "https://s.example/?q=1");
+        assert_eq!(strip_params("not a url?token=1", &deny), "not a url?token=1");
+    }
 
     #[test]
     fn page_url_parses_once() {

@@ -7,6 +7,7 @@ use super::{cors, ClientMeta};
 use crate::config::BotPolicy;
 use crate::enrich::event_row::{build_row, RequestContext};
 use crate::enrich::parse_user_agent;
+use crate::enrich::urlparts::strip_params;
 use crate::error::ApiError;
 use crate::sink::Rows;
 use crate::state::{origin_allowed, AppState};
@@ -16,9 +17,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ktra_schema::limits::{MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH};
-use ktra_schema::validate::{is_token_id, truncate};
-use ktra_schema::{validate_event, Batch, RawEvent, RejectReason};
+use crate::sink::writer::RowSize;
+use ktra_schema::limits::MAX_BODY_BYTES;
+use ktra_schema::validate::truncate;
+use ktra_schema::{check_amplification, validate_batch, validate_event, Batch, RawEvent, RejectReason};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::HashSet;
@@ -77,7 +79,7 @@ fn now_ms() -> i64 {
 }
 
 async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    state.client_limit.check(&meta.ip).map_err(ApiError::RateLimited)?;
+    state.client_limit.check(&meta.rate_key()).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await?;
     let batch: Batch<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|e| {
@@ -91,44 +93,19 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         return Err(ApiError::bad(RejectReason::UnknownSite, format!("unknown site {:?}", truncate(&batch.site, 64))));
     };
     let site_id = batch.site.as_str();
-    if let Err(wait) = state.site_limit.check(&batch.site) {
-        count_rejected(site_id, RejectReason::RateLimited, n);
-        return Err(ApiError::RateLimited(wait));
-    }
     if !origin_allowed(site, meta.origin.as_deref()) {
         count_rejected(site_id, RejectReason::OriginNotAllowed, n);
         return Err(ApiError::Origin(meta.origin.unwrap_or_default()));
     }
-    if n > MAX_EVENTS_PER_BATCH {
-        count_rejected(site_id, RejectReason::TooManyEvents, n);
-        return Err(ApiError::bad(
-            RejectReason::TooManyEvents,
-            format!("batch has {n} events, the limit is {MAX_EVENTS_PER_BATCH}"),
-        ));
-    }
-    if n == 0 {
-        return Err(ApiError::bad(RejectReason::MissingField, "batch has no events"));
-    }
-    for (name, v) in [("vid", &batch.vid), ("sid", &batch.sid)] {
-        if !is_token_id(v) {
-            count_rejected(site_id, RejectReason::BadValue, n);
-            return Err(ApiError::bad(
-                RejectReason::BadValue,
-                format!("{name} must be 1 to 128 characters of [A-Za-z0-9_.-]"),
-            ));
-        }
-    }
-    if let Some(ec) = batch.ec.as_deref() {
-        if !ec.is_empty() && !is_token_id(ec) {
-            count_rejected(site_id, RejectReason::BadValue, n);
-            return Err(ApiError::bad(RejectReason::BadValue, "ec must be 1 to 128 characters of [A-Za-z0-9_.-]"));
-        }
-    }
+    validate_batch(&batch).map_err(|r| {
+        count_rejected(site_id, r.reason, n);
+        ApiError::bad(r.reason, r.message)
+    })?;
 
     // Consent: the token in the body, else the first-party cookie (custom domain).
     let token = batch.consent.as_deref().filter(|t| !t.is_empty()).or(meta.consent_cookie.as_deref());
-    let consent_id = match crate::consent::handler::check_event_consent(state, site_id, site, token) {
-        Ok(id) => id,
+    let consent = match crate::consent::handler::check_event_consent(state, site_id, site, token) {
+        Ok(c) => c,
         Err(e) => {
             if let ApiError::Consent { reason, .. } = &e {
                 count_rejected(site_id, *reason, n);
@@ -136,6 +113,12 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
             return Err(e);
         }
     };
+    // The site's bucket is spent only by requests that passed origin and
+    // consent: junk cannot use up a site's budget and get real visitors 429.
+    if let Err(wait) = state.site_limit.check(&batch.site) {
+        count_rejected(site_id, RejectReason::RateLimited, n);
+        return Err(ApiError::RateLimited(wait));
+    }
 
     let ua = parse_user_agent(&meta.user_agent);
     if ua.is_bot && state.config.bots == BotPolicy::Drop {
@@ -147,7 +130,8 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         site_id: site_id.to_string(),
         visitor_id: batch.vid.clone(),
         session_id: batch.sid.clone(),
-        consent_id,
+        consent_id: consent.consent_id,
+        consent_root: consent.root,
         utm: batch.utm.clone().unwrap_or_default(),
         email_click_id: batch.ec.clone().unwrap_or_default(),
         geo: state.geo.lookup(meta.ip),
@@ -174,7 +158,13 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         };
         let id = ev.id.clone();
         match validate_event(ev, now) {
-            Ok(valid) => {
+            Ok(mut valid) => {
+                let deny = &state.config.strip_query_params;
+                for field in [&mut valid.raw.url, &mut valid.raw.referrer, &mut valid.raw.target] {
+                    if let Some(v) = field.as_mut() {
+                        *v = strip_params(v, deny);
+                    }
+                }
                 if !seen.insert(valid.id) {
                     rejected.push(RejectedEvent {
                         index,
@@ -199,6 +189,13 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         }
     }
 
+    let stored: usize = rows.iter().map(RowSize::approx_size).sum();
+    let leads: Vec<String> =
+        rows.iter().filter(|r| r.event_type == "identify" && !r.lead_id.is_empty()).map(|r| r.lead_id.clone()).collect();
+    if let Err(r) = check_amplification(stored, bytes.len()) {
+        count_rejected(site_id, r.reason, n);
+        return Err(ApiError::bad(r.reason, r.message));
+    }
     let accepted = rows.len();
     if accepted > 0 {
         if let Err(e) = state.sink.submit(Rows::Events(rows)).await {
@@ -206,6 +203,10 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
             return Err(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") });
         }
         metrics::counter!(t::ACCEPTED_EVENTS, "site" => site_id.to_string()).increment(accepted as u64);
+        // A visitor who granted marketing and identified makes the lead consented (email tracking).
+        for lead in &leads {
+            state.leads.grant(site_id, lead);
+        }
     }
     let status = if accepted == 0 { StatusCode::BAD_REQUEST } else { StatusCode::ACCEPTED };
     if accepted == 0 {

@@ -63,6 +63,27 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Whether a token is available for `key` now, without taking it.
+    pub fn peek(&self, key: &K) -> Result<(), u32> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
+        let map = self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.get(key) {
+            None => Ok(()),
+            Some(b) => {
+                let tokens = (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
+                if tokens >= 1.0 {
+                    Ok(())
+                } else {
+                    Err(((1.0 - tokens) / self.rate).ceil().max(1.0) as u32)
+                }
+            }
+        }
+    }
+
     /// [`RateLimiter::check_at`] now.
     pub fn check(&self, key: &K) -> Result<(), u32> {
         self.check_at(key, Instant::now())
@@ -84,6 +105,17 @@ mod tests {
         assert_eq!(l.check_at(&1, t0), Err(1));
         assert!(l.check_at(&2, t0).is_ok(), "keys are independent");
         assert!(l.check_at(&1, t0 + Duration::from_millis(150)).is_ok(), "refilled");
+    }
+
+    #[test]
+    fn peek_does_not_spend() {
+        let l = RateLimiter::new(0.01, 1.0);
+        for _ in 0..5 {
+            assert!(l.peek(&1).is_ok());
+        }
+        assert!(l.check(&1).is_ok());
+        assert!(l.peek(&1).is_err());
+        assert!(l.check(&1).is_err());
     }
 
     #[test]

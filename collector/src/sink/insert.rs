@@ -4,7 +4,9 @@
 //! retryable error returns the rows not yet stored.
 use super::clickhouse::{classify, ErrorKind};
 use crate::telemetry as t;
+use crate::consent::erasure::Erasures;
 use clickhouse::{Client, RowOwned, RowWrite};
+use ktra_schema::row::{ConsentRow, EmailClickRow, EmailOpenRow, EventRow};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -14,16 +16,45 @@ pub struct Inserted<T> {
     pub refused: Vec<(T, String)>,
 }
 
-/// Inserts `rows` into `table`. See the module docs.
+/// Whether a row belongs to an erased consent chain. Only event rows carry a
+/// chain; the other tables are erased by the mutations of
+/// [`crate::consent::erasure`].
+pub trait Erasable {
+    /// Whether `erasures` covers this row.
+    fn is_erased(&self, _erasures: &Erasures) -> bool {
+        false
+    }
+}
+
+impl Erasable for EventRow {
+    fn is_erased(&self, erasures: &Erasures) -> bool {
+        erasures.is_erased(&self.consent_root)
+    }
+}
+impl Erasable for ConsentRow {}
+impl Erasable for EmailClickRow {}
+impl Erasable for EmailOpenRow {}
+
+/// Inserts `rows` into `table`, first dropping rows of erased consent
+/// chains (wherever they waited: spool or memory). See the module docs.
 pub async fn insert_isolating<T>(
     client: &Client,
     table: &'static str,
-    rows: Vec<T>,
+    mut rows: Vec<T>,
     timeout: Duration,
+    erasures: &Erasures,
 ) -> Result<Inserted<T>, (Vec<T>, clickhouse::error::Error)>
 where
-    T: RowOwned + RowWrite + Serialize + Send + Sync,
+    T: RowOwned + RowWrite + Serialize + Send + Sync + Erasable,
 {
+    let before = rows.len();
+    rows.retain(|r| !r.is_erased(erasures));
+    if rows.len() < before {
+        metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "erased").increment((before - rows.len()) as u64);
+    }
+    if rows.is_empty() {
+        return Ok(Inserted { refused: Vec::new() });
+    }
     let total = rows.len();
     let started = Instant::now();
     let mut stack: Vec<Vec<T>> = vec![rows];

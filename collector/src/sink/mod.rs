@@ -19,6 +19,7 @@
 //! Handlers never wait on ClickHouse.
 pub mod clickhouse;
 pub mod insert;
+pub mod journal;
 pub mod migrate;
 pub mod shipper;
 pub mod spool;

@@ -4,7 +4,8 @@
 //! same records (nothing is lost, order is kept); rows ClickHouse refuses for
 //! their content go to the dead-letter file.
 use super::clickhouse::backoff;
-use super::insert::insert_isolating;
+use super::insert::{insert_isolating, Erasable};
+use crate::consent::erasure::Erasures;
 use super::spool::{Record, Spool, Table};
 use super::SinkHealth;
 use crate::telemetry as t;
@@ -41,6 +42,8 @@ pub struct Shipper {
     pub health: Arc<SinkHealth>,
     /// Woken when the writer spooled something.
     pub notify: Arc<Notify>,
+    /// Erased consent chains, dropped before insert.
+    pub erasures: Arc<Erasures>,
 }
 
 enum Shipped {
@@ -75,10 +78,10 @@ async fn decode_off_runtime<T: DeserializeOwned + Send + 'static>(spool: Arc<Spo
 impl Shipper {
     async fn ship_rows<T>(&self, table: Table, rows: Vec<T>) -> Shipped
     where
-        T: RowOwned + RowWrite + Serialize + Send + Sync,
+        T: RowOwned + RowWrite + Serialize + Send + Sync + Erasable,
     {
         let n = rows.len();
-        match insert_isolating(&self.client, table.name(), rows, self.cfg.insert_timeout).await {
+        match insert_isolating(&self.client, table.name(), rows, self.cfg.insert_timeout, &self.erasures).await {
             Ok(done) => {
                 for (row, err) in done.refused {
                     let json = serde_json::to_vec(&row).unwrap_or_default();

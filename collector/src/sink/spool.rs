@@ -122,6 +122,8 @@ pub struct Spool {
     max_bytes: u64,
     segment_bytes: u64,
     state: Mutex<State>,
+    /// Serialises appends to and rewrites of `dead-letter.jsonl`.
+    dead_letters: Mutex<()>,
     /// Records cut off as torn or corrupt when the spool was opened.
     pub corrupt_on_open: u64,
 }
@@ -217,6 +219,7 @@ impl Spool {
             max_bytes,
             segment_bytes: segment_bytes.max(1024),
             state: Mutex::new(State { segments, writer: None, read, pending_bytes, pending_records, next_seq }),
+            dead_letters: Mutex::new(()),
             corrupt_on_open: corrupt,
         })
     }
@@ -391,8 +394,13 @@ impl Spool {
         self.max_bytes
     }
 
+    fn dead_letter_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.dead_letters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Appends a rejected record to `dead-letter.jsonl` with the error, for an operator to inspect.
     pub fn dead_letter(&self, table: Table, row_json: &[u8], error: &str) -> io::Result<()> {
+        let _guard = self.dead_letter_lock();
         let mut f = OpenOptions::new().create(true).append(true).open(self.dir.join("dead-letter.jsonl"))?;
         let line = serde_json::json!({
             "table": table.name(),
@@ -402,6 +410,53 @@ impl Spool {
         });
         writeln!(f, "{line}")?;
         f.sync_data()
+    }
+
+    /// Removes from `dead-letter.jsonl` every row for which `erase(table, row)`
+    /// holds (a line may hold one row or an undecodable record's array of
+    /// rows); returns the rows removed.
+    pub fn rewrite_dead_letters(&self, erase: impl Fn(&str, &serde_json::Value) -> bool) -> io::Result<usize> {
+        let _guard = self.dead_letter_lock();
+        let path = self.dir.join("dead-letter.jsonl");
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        let mut out = String::with_capacity(text.len());
+        for line in text.lines() {
+            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(line) else {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            };
+            let table = v.get("table").and_then(|t| t.as_str()).unwrap_or("").to_string();
+            let keep = match v.get_mut("row") {
+                Some(serde_json::Value::Array(rows)) => {
+                    let before = rows.len();
+                    rows.retain(|r| !erase(&table, r));
+                    removed += before - rows.len();
+                    !rows.is_empty()
+                }
+                Some(row) if erase(&table, row) => {
+                    removed += 1;
+                    false
+                }
+                _ => true,
+            };
+            if keep {
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+        if removed > 0 {
+            let tmp = path.with_extension("tmp");
+            fs::write(&tmp, out)?;
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &path)?;
+        }
+        Ok(removed)
     }
 }
 

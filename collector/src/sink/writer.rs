@@ -15,7 +15,8 @@
 //! because the inserter discards rows it has encoded, and a failed batch must
 //! be retried or spooled with the very same rows.
 use super::clickhouse::backoff;
-use super::insert::insert_isolating;
+use super::insert::{insert_isolating, Erasable};
+use crate::consent::erasure::Erasures;
 use super::spool::{Spool, Table};
 use super::{Durability, Envelope, Rows, SinkHealth};
 use crate::telemetry as t;
@@ -58,6 +59,7 @@ impl RowSize for EventRow {
             &self.visitor_id,
             &self.session_id,
             &self.consent_id,
+            &self.consent_root,
             &self.url,
             &self.host,
             &self.path,
@@ -150,7 +152,7 @@ struct Buffer<T> {
 
 impl<T> Buffer<T>
 where
-    T: RowOwned + RowWrite + Serialize + RowSize + Send + Sync,
+    T: RowOwned + RowWrite + Serialize + RowSize + Erasable + Send + Sync,
 {
     fn new(table: Table) -> Self {
         Self { table, rows: Vec::new(), bytes: 0, first_at: None, retry_at: None, attempt: 0 }
@@ -197,6 +199,7 @@ where
         health: &SinkHealth,
         spool: &Arc<Spool>,
         notify: &Notify,
+        erasures: &Erasures,
     ) {
         if self.rows.is_empty() {
             return;
@@ -204,7 +207,7 @@ where
         let table = self.table;
         if spool.is_empty() {
             let rows = std::mem::take(&mut self.rows);
-            match insert_isolating(client, table.name(), rows, cfg.insert_timeout).await {
+            match insert_isolating(client, table.name(), rows, cfg.insert_timeout, erasures).await {
                 Ok(done) => {
                     health.insert_ok();
                     for (row, err) in done.refused {
@@ -294,6 +297,7 @@ pub struct Writer {
     health: Arc<SinkHealth>,
     spool: Arc<Spool>,
     notify: Arc<Notify>,
+    erasures: Arc<Erasures>,
     events: Buffer<EventRow>,
     consent: Buffer<ConsentRow>,
     clicks: Buffer<EmailClickRow>,
@@ -309,6 +313,7 @@ impl Writer {
         health: Arc<SinkHealth>,
         spool: Arc<Spool>,
         notify: Arc<Notify>,
+        erasures: Arc<Erasures>,
     ) -> Self {
         Self {
             client,
@@ -316,6 +321,7 @@ impl Writer {
             health,
             spool,
             notify,
+            erasures,
             events: Buffer::new(Table::Events),
             consent: Buffer::new(Table::Consent),
             clicks: Buffer::new(Table::Clicks),
@@ -399,19 +405,19 @@ impl Writer {
     async fn flush_due(&mut self, force: bool) {
         let now = Instant::now();
         let cfg = self.cfg.clone();
-        let (c, h, s, n) = (&self.client, &*self.health, &self.spool, &*self.notify);
+        let (c, h, s, n, e) = (&self.client, &*self.health, &self.spool, &*self.notify, &*self.erasures);
         // Consent first: proof of consent matters most.
         if force || self.consent.due(&cfg, now) {
-            self.consent.flush(c, &cfg, h, s, n).await;
+            self.consent.flush(c, &cfg, h, s, n, e).await;
         }
         if force || self.events.due(&cfg, now) {
-            self.events.flush(c, &cfg, h, s, n).await;
+            self.events.flush(c, &cfg, h, s, n, e).await;
         }
         if force || self.clicks.due(&cfg, now) {
-            self.clicks.flush(c, &cfg, h, s, n).await;
+            self.clicks.flush(c, &cfg, h, s, n, e).await;
         }
         if force || self.opens.due(&cfg, now) {
-            self.opens.flush(c, &cfg, h, s, n).await;
+            self.opens.flush(c, &cfg, h, s, n, e).await;
         }
         self.note_ledger();
         let b = self.buffered();

@@ -14,12 +14,12 @@ pub mod live;
 pub mod params;
 pub mod run;
 
-use crate::admin::authorize;
+use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ktra_schema::queries::{self, Param, QUERIES};
@@ -45,8 +45,7 @@ fn no_store(value: Value) -> Response {
 }
 
 /// `GET /v1/stats/sites`: `{"sites": [ids], "queries": [names]}`.
-pub async fn sites(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+pub async fn sites(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let sites: Vec<&str> = state.config.sites.keys().map(String::as_str).collect();
     let names: Vec<&str> = QUERIES.iter().map(|q| q.name).collect();
     Ok(no_store(json!({ "sites": sites, "queries": names })))
@@ -56,11 +55,10 @@ pub async fn sites(State(state): State<AppState>, headers: HeaderMap) -> Result<
 /// rendered with those parameters, run against ClickHouse.
 pub async fn query(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
     let query = queries::get(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no query named {:?}", name.chars().take(64).collect::<String>())))?;
     let p = params_of(q)?;
@@ -78,8 +76,7 @@ pub async fn query(
 
 /// `GET /v1/stats/live?site=S&since=UNIX_MS`: the newest events (at most
 /// [`live::LIMIT`]) with an event time after `since`, newest first.
-pub async fn live(State(state): State<AppState>, headers: HeaderMap, q: Params) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+pub async fn live(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
     let p = params_of(q)?;
     let site = params::site(&state, &p)?;
     let since = params::since(&p, params::now_ms())?;

@@ -203,7 +203,7 @@ impl Bench {
         std::fs::write(
             &config,
             format!(
-                "# Written by cargo xtask bench.\nlisten = \"127.0.0.1:0\"\nsecret = \"{SECRET}\"\nadmin_key = \"bench-admin-key\"\nbots = \"flag\"\n\n\
+                "# Written by cargo xtask bench.\nlisten = \"127.0.0.1:0\"\nsecret = \"{SECRET}\"\nadmin_key = \"bench-admin-key-0123456789abcdef-0123\"\nbots = \"flag\"\n\n\
                  [clickhouse]\nurl = \"{ch_url}\"\ndatabase = \"{DATABASE}\"\n\n\
                  [spool]\ndir = \"{}\"\ndurability = \"{durability}\"\ndrain_secs = 2\n\n\
                  [consent]\nenforce = true\n\n\
