@@ -3,6 +3,8 @@
 -- and the form submits, purchases and revenue in those sessions. Clicks by
 -- bots and link scanners are counted apart (bot_clicks) and start nothing.
 -- The window applies to the click time.
+-- Anonymous clicks and opens (a lead without recorded consent, see the
+-- site's email_tracking) carry no lead id and count as clicks, not leads.
 SELECT
     message_id,
     clicks,
@@ -17,7 +19,7 @@ FROM
     SELECT
         message_id,
         uniqExactIf(click_id, is_bot = 0) AS clicks,
-        uniqExactIf(lead_id, is_bot = 0)  AS leads,
+        uniqExactIf(lead_id, is_bot = 0 AND lead_id != '') AS leads,
         uniqExactIf(click_id, is_bot = 1) AS bot_clicks
     FROM email_clicks FINAL
     WHERE site_id = {site:String}

@@ -7,10 +7,10 @@
 SELECT
     message_id,
     countIf(kind = 'open' AND machine = 0)               AS opens,
-    uniqExactIf(lead_id, kind = 'open' AND machine = 0)  AS leads_opened,
+    uniqExactIf(lead_id, kind = 'open' AND machine = 0 AND lead_id != '')  AS leads_opened,
     countIf(kind = 'open' AND machine = 1)               AS proxy_opens,
     countIf(kind = 'click' AND machine = 0)              AS clicks,
-    uniqExactIf(lead_id, kind = 'click' AND machine = 0) AS leads_clicked,
+    uniqExactIf(lead_id, kind = 'click' AND machine = 0 AND lead_id != '') AS leads_clicked,
     if(leads_opened = 0, 0, round(leads_clicked / leads_opened, 4)) AS click_to_open
 FROM
 (

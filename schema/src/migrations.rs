@@ -7,13 +7,16 @@
 //! - `{{engine:Name(args)}}` → `Name(args)`, or its `Replicated` form with the
 //!   usual `{shard}`/`{replica}` macros on a cluster;
 //! - `LowCardinality(T)` is kept on 19.0 and later and becomes `T` on older
-//!   servers (Debian's 18.16), where it is experimental.
+//!   servers (Debian's 18.16), where it is experimental;
+//! - `ADD COLUMN IF NOT EXISTS` becomes `ADD COLUMN` on 18.16, which lacks it
+//!   (the runner then takes "already exists" as applied).
 //!
 //! On a cluster each data table `T` is created as `T_local` on every node
 //! (`ON CLUSTER`, Replicated engine) and `T` becomes a `Distributed` table over
 //! it, sharded so that copies of one event (retries, replays) land on the
 //! same shard, where `FINAL` folds them; the writer and every query keep using
-//! `T`. (Cluster DDL needs ZooKeeper; it is unit-tested here, not run.)
+//! `T`; `ALTER TABLE T` goes to `T_local` and then `T`. (Cluster DDL needs
+//! ZooKeeper; it is unit-tested here, not run.)
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +59,11 @@ impl ServerVersion {
         let major = it.next()?.parse().ok()?;
         let minor = it.next().unwrap_or("0").parse().ok()?;
         Some(Self { major, minor })
+    }
+
+    /// Whether `ALTER TABLE … ADD COLUMN IF NOT EXISTS` parses (not on 18.16).
+    pub fn has_add_column_if_not_exists(self) -> bool {
+        self.major >= 19
     }
 
     /// Whether `LowCardinality` is a regular (non-experimental) type.
@@ -110,6 +118,10 @@ pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<Str
     }
     if !version.has_low_cardinality() {
         text = strip_low_cardinality(&text);
+    }
+    if !version.has_add_column_if_not_exists() {
+        // The runner treats "column already exists" as applied on these servers.
+        text = text.replace("ADD COLUMN IF NOT EXISTS", "ADD COLUMN");
     }
     let stmts = split_statements(&text);
     match &deploy.cluster {
@@ -242,6 +254,11 @@ mod tests {
                 "{t}"
             );
         }
+        // A column added to a data table reaches the local tables and the distributed one.
+        let add = |t: &str| format!("ALTER TABLE {t} ON CLUSTER main ADD COLUMN IF NOT EXISTS consent_root");
+        let i_local = stmts.iter().position(|s| s.starts_with(&add("events_local"))).expect("events_local alter");
+        let i_dist = stmts.iter().position(|s| s.starts_with(&add("events"))).expect("events alter");
+        assert!(i_local < i_dist, "the local tables first");
         // The view reads the distributed table.
         assert!(stmts
             .iter()
@@ -277,6 +294,7 @@ mod tests {
                     assert!(!s.contains('?'), "{}: '?' would be taken as a bind placeholder", m.name);
                     if v == OLD {
                         assert!(!s.contains("LowCardinality"), "{}", m.name);
+                        assert!(!s.contains("ADD COLUMN IF NOT EXISTS"), "{}: 18.16 cannot parse it", m.name);
                     }
                 }
             }

@@ -103,6 +103,10 @@ pub fn test_config(ch: &Ch) -> Config {
     c.clickhouse.database = ch.db.clone();
     c.clickhouse.batch_max_ms = 100;
     c.consent.revocation_refresh_secs = 1;
+    // Erasures within seconds: applied every second, once no insert begun
+    // before them can still land (insert timeout + two batch periods + 1 s).
+    c.consent.erasure_interval_secs = 1;
+    c.clickhouse.insert_timeout_ms = 5000;
     c.sites.insert(ch.name.clone(), site());
     c.spool.dir = fresh_dir(&format!("spool-{}", ch.name));
     c.spool.drain_secs = 5;
@@ -240,7 +244,8 @@ impl TestCollector {
 
     /// The Prometheus text.
     pub async fn metrics(&self) -> String {
-        self.http.get(format!("{}/metrics", self.url)).send().await.unwrap().text().await.unwrap()
+        let r = self.http.get(format!("{}/metrics", self.url)).bearer_auth(&self.config.admin_key).send().await;
+        r.unwrap().text().await.unwrap()
     }
 }
 

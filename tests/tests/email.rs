@@ -9,6 +9,7 @@ use ktra_collector::consent::token::TokenKey;
 use ktra_collector::email::link::{self, LinkClaims};
 use ktra_collector::email::SignedLinks;
 use ktra_schema::queries::{self, Param};
+use ktra_collector::config::EmailTracking;
 use ktra_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -24,13 +25,20 @@ const SAFE_LINKS: &str = "Mozilla/4.0 (compatible; ms-office; MSOffice 16)";
 const OUTLOOK: &str = "Microsoft Outlook 16.0.17328; Pro";
 const HOME_IP: &str = "81.2.69.10";
 
-async fn start(name: &str) -> (Ch, TestCollector) {
+/// A collector whose site tracks every email recipient (`email_tracking =
+/// "all"`: the owner has a lawful basis for each), unless `policy` says otherwise.
+async fn start_with(name: &str, policy: EmailTracking) -> (Ch, TestCollector) {
     let ch = Ch::fresh(name).await;
     let mut cfg = test_config(&ch);
     cfg.trust_proxy = true;
     cfg.geoip.path = Some(geo_db());
+    cfg.sites.get_mut(&ch.name).unwrap().email_tracking = policy;
     let c = TestCollector::start(cfg).await;
     (ch, c)
+}
+
+async fn start(name: &str) -> (Ch, TestCollector) {
+    start_with(name, EmailTracking::All).await
 }
 
 /// A client that shows redirects instead of following them.
@@ -332,7 +340,8 @@ async fn the_open_pixel_is_a_gif_and_mail_proxies_are_not_human_opens() {
 
 #[tokio::test]
 async fn a_visitor_who_never_consents_leaves_only_the_click_row() {
-    let (ch, c) = start("email_no_consent").await;
+    // The default policy: a lead without recorded consent is counted, not named.
+    let (ch, c) = start_with("email_no_consent", EmailTracking::default()).await;
     let links = sign(&c, "lead-nora", "promo-2", "https://shop.example/promo").await;
     let r = get(&links.click_url, CHROME_UA, HOME_IP).await;
     assert_eq!(r.status(), 302);
@@ -352,13 +361,13 @@ async fn a_visitor_who_never_consents_leaves_only_the_click_row() {
     assert_eq!(ch.count("SELECT count() FROM consent_log").await, 0);
     assert_eq!(ch.count("SELECT count() FROM email_opens").await, 0);
     let r = &ch.rows("SELECT click_id, lead_id, message_id FROM email_clicks").await[0];
-    assert_eq!((r["click_id"].as_str(), r["lead_id"].as_str()), (Some(click_id.as_str()), Some("lead-nora")));
+    assert_eq!((r["click_id"].as_str(), r["lead_id"].as_str()), (Some(click_id.as_str()), Some("")));
 
     let funnel = query(&ch, &c, "email_funnel").await;
     assert_eq!(funnel.len(), 1);
     assert_eq!(
         nums(&funnel[0], &["clicks", "leads", "bot_clicks", "sessions", "form_submits", "purchases", "revenue"]),
-        [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     );
     for q in ["email_click_to_purchase", "attribution_purchases", "attribution_touches"] {
         assert_eq!(query(&ch, &c, q).await, Vec::<Value>::new(), "{q}");

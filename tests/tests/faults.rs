@@ -20,7 +20,7 @@ fn write_config(dir: &std::path::Path, ch_url: &str, spool_max: u64) -> std::pat
         format!(
             r#"listen = "127.0.0.1:0"
 secret = "fault-test-secret-0123456789abcdef-0123456789"
-admin_key = "fault-admin"
+admin_key = "{ADMIN_KEY}"
 [clickhouse]
 url = "{ch_url}"
 database = "ktra"
@@ -418,7 +418,15 @@ async fn memory_mode_counts_what_a_crash_lost() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     col.kill();
     let col = CollectorProcess::start(&cfg, &[]);
-    let m = reqwest::get(format!("{}/metrics", col.url)).await.unwrap().text().await.unwrap();
+    let m = reqwest::Client::new()
+        .get(format!("{}/metrics", col.url))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let lost = metric(&m, "ktra_dropped_rows_total", &[("reason", "crash_memory_mode")]);
     let stored = ch_count(&ch.url(), "SELECT count() FROM events").await;
     eprintln!("memory mode crash: acknowledged {acked}, stored {stored}, counted lost {lost}");

@@ -359,6 +359,8 @@ async fn every_analyst_query_gives_the_expected_answer_on_real_data() {
     let mut cfg = test_config(&ch);
     cfg.trust_proxy = true;
     cfg.geoip.path = Some(geo_db());
+    // The owner has a lawful basis for every recipient: clicks name their lead.
+    cfg.sites.get_mut(&ch.name).unwrap().email_tracking = ktra_collector::config::EmailTracking::All;
     let c = TestCollector::start(cfg).await;
     let want = shop_day(&c, &ch).await;
     assert_eq!(ch.wait_count("SELECT count() FROM events", want, WAIT).await, want);

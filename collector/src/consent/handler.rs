@@ -305,7 +305,14 @@ async fn record(
         language: req.language.clone(),
         text_hash: req.text_hash.clone(),
         previous_id: previous.as_ref().map(|p| p.c.clone()).unwrap_or_default(),
-        visitor_id: String::new(),
+        // Only a proven withdrawal names its visitor (for the operator's erasure by visitor id).
+        visitor_id: match (action, &previous, req.vid.as_deref()) {
+            ("withdraw", Some(_), Some(v)) => {
+                let v = v.split('.').next().unwrap_or(v);
+                if ktra_schema::validate::is_token_id(v) { v.to_string() } else { String::new() }
+            }
+            _ => String::new(),
+        },
         gpc: u8::from(req.gpc || meta.gpc),
         country: geo.country,
         browser: ua.browser,

@@ -1,7 +1,8 @@
 //! Applies the migrations of `ktra-schema` to a server: reads its version,
 //! creates the database, renders each migration for that version and
 //! deployment, applies what `schema_migrations` does not list, records it.
-//! Idempotent: every statement is `IF NOT EXISTS`, and applied versions are skipped.
+//! Idempotent: every statement is `IF NOT EXISTS` (or an added column that
+//! already exists counts as added), and applied versions are skipped.
 use crate::config::ClickHouseConfig;
 use ktra_schema::migrations::{self, Deployment, ServerVersion, MIGRATIONS, MIGRATIONS_TABLE_SQL};
 
@@ -63,7 +64,13 @@ pub async fn run(cfg: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
             continue;
         }
         for stmt in migrations::render(m.sql, version, &deploy) {
-            db.query(&stmt).execute().await.map_err(ch(format!("migration {}", m.name)))?;
+            match db.query(&stmt).execute().await {
+                Ok(()) => {}
+                // A column added by an earlier run that stopped before recording it
+                // (servers without ADD COLUMN IF NOT EXISTS).
+                Err(e) if stmt.contains("ADD COLUMN") && e.to_string().contains("already exists") => {}
+                Err(e) => return Err(ch(format!("migration {}", m.name))(e)),
+            }
         }
         db.query("INSERT INTO schema_migrations (version, name, applied_at) SELECT ?, ?, now()")
             .bind(m.version)
