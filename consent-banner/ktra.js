@@ -13,6 +13,12 @@
 // - imports the pixel only after analytics AND marketing are granted and a
 //   signed token exists. Nothing of the pixel is requested before that.
 //
+// Not all markup on the page is the site owner's (comments, CMS fields, a
+// sanitizer's leftovers). So the loader trusts only its own <script> element
+// for the site id and the collector's address, and activates a category
+// script only when it carries the loader tag's CSP nonce and names a granted
+// category (README.md, "Hostile markup").
+//
 // Internal API shared with banner.js (`ktra._`; not public, may change):
 //   s  site id                u  collector base URL (no trailing slash)
 //   c  site config, once fetched
@@ -28,15 +34,25 @@
   try {
     let K = w.ktra;
     if (K?._) return; // loaded twice
-    const me = d.currentScript || d.querySelector('script[data-site]');
-    const S = me.dataset.site;
-    const U = new URL('.', me.src).href.slice(0, -1);
+    // Our own tag. Injected markup can clobber `document.currentScript`
+    // (<img name="currentScript" src="//evil/..."> shadows it), so the real
+    // one is read through Document's own getter, which named elements cannot
+    // shadow. Only a real HTML <script> counts, and the collector is where
+    // its own `src` points. There is no fallback such as the first
+    // <script data-site>: a classic script always has a currentScript, and an
+    // inert <script data-site src> is just what injected markup can add.
+    const realScript = (el) => el instanceof HTMLScriptElement && el;
+    const loaderTag = realScript(Reflect.get(Document.prototype, 'currentScript', d));
+    const S = loaderTag.dataset.site;
+    const U = new URL('.', loaderTag.src).href.slice(0, -1);
+    const nonce = loaderTag.nonce; // the page's CSP nonce, if it has one
     const Q = K?.q || []; // calls made before we were ready
     let H = []; // track/purchase/identify held until the decision and the pixel
-    let G; // granted categories
+    const OPTIONAL = ['analytics', 'marketing'];
+    let granted = []; // the OPTIONAL categories granted, in that order
     let st; // undefined: undecided, 1: pixel allowed, 0: not allowed
-    let M, Mp, on, X, cp, bp, last, busy;
-    const granted = (x) => (x ? 'granted' : 'denied');
+    let M, Mp, on, X, cp, bp, last, waitingForSrc;
+    const modeValue = (isGranted) => (isGranted ? 'granted' : 'denied');
 
     // Consent Mode v2: gtag('consent', 'default'|'update', {...}), or a
     // gtag-style `arguments` entry pushed onto dataLayer.
@@ -45,9 +61,9 @@
         typeof w.gtag == 'function' ? w.gtag(...arguments) : w.dataLayer?.push?.(arguments);
       } catch (e) {}
     };
-    // g: granted categories, or nothing for the `default`. An update is sent
-    // when the state differs from the last one sent.
-    const consentMode = (g, m = granted(g?.marketing), a = granted(g?.analytics)) => {
+    // g: the granted optional categories, or nothing for the `default`. An
+    // update is sent when the state differs from the last one sent.
+    const consentMode = (g, m = modeValue(g?.includes('marketing')), a = modeValue(g?.includes('analytics'))) => {
       const o = { ad_storage: m, ad_user_data: m, ad_personalization: m, analytics_storage: a };
       g ? last != (last = m + a) && gtag('consent', 'update', o) : gtag('consent', 'default', { ...o, wait_for_update: 500 });
     };
@@ -63,23 +79,30 @@
       } catch (e) {}
     };
 
-    // Activate the first pending category script whose category is granted
-    // (`necessary` always is); src scripts one after the other, inline ones
-    // in order. Each is replaced by a live copy, so it runs once.
-    // Before any decision G is undefined: only `necessary` ones run.
-    const run = () => {
-      if (busy) return;
-      const o = [...d.querySelectorAll('script[type="text/plain"][data-ktra-category]')].find(
-        (o) => ({ necessary: 1, ...G })[o.dataset.ktraCategory]
-      );
-      if (!o) return;
-      const n = d.createElement('script');
-      for (const a of o.attributes) if (a.name != 'type') n.setAttribute(a.name, a.value);
-      n.nonce = o.nonce;
-      n.text = o.text;
-      if (o.src) busy = n.onload = n.onerror = () => ((busy = 0), run());
-      o.replaceWith(n);
-      o.src || run();
+    // Category scripts: <script type="text/plain" data-ktra-category="...">.
+    // Injected markup can hold such tags too, and under 'strict-dynamic' a
+    // script the loader inserts runs whatever it says. So a tag runs only if
+    // - its category is `necessary` or an element of `granted` (never a
+    //   property lookup: `constructor`, `__proto__` or `toString` are not
+    //   granted, nor is any name but the three), and
+    // - when the loader tag has a nonce, the tag has the same one (a
+    //   `necessary` tag too): injected markup cannot know it.
+    const mayRun = (tag) =>
+      ['necessary', ...granted].includes(tag.dataset.ktraCategory) && (!nonce || tag.nonce == nonce);
+
+    // Activate the first pending category script that may run; src scripts
+    // one after the other, inline ones in order. Each is replaced by a live
+    // copy, so it runs once.
+    const activateCategoryScripts = () => {
+      if (waitingForSrc) return;
+      const tag = [...d.querySelectorAll('script[type="text/plain"][data-ktra-category]')].find(mayRun);
+      if (!tag) return;
+      const live = tag.cloneNode(true); // attributes and text
+      live.nonce = tag.nonce; // hidden from attributes under a CSP header
+      live.type = ''; // JavaScript
+      if (tag.src) waitingForSrc = live.onload = live.onerror = () => ((waitingForSrc = 0), activateCategoryScripts());
+      tag.replaceWith(live);
+      tag.src || activateCategoryScripts();
     };
 
     const flush = () => {
@@ -104,11 +127,10 @@
     // Apply a decision {p: purposes, sig, t: token, e: expiry} to this page.
     // Only a signed token (sig) starts the pixel.
     const apply = (x) => {
-      G = {};
-      x.p.map((c) => (G[c] = 1));
-      st = G.analytics && G.marketing ? 1 : 0;
-      consentMode(G);
-      run();
+      granted = OPTIONAL.filter((c) => x.p.includes(c));
+      st = granted[1] ? 1 : 0; // both of them
+      consentMode(granted);
+      activateCategoryScripts();
       if (st) x.sig && ((X = x), pixel());
       else if (((H = []), on)) {
         on = 0;
@@ -134,7 +156,7 @@
       (bp ||= new Promise((ok, ko) => {
         const s = d.createElement('script');
         s.src = U + '/banner.js';
-        s.nonce = me.nonce;
+        s.nonce = nonce;
         s.onload = () => ok(I.B);
         s.onerror = () => ko((bp = 0)); // the browser logs the failed request
         d.head.append(s);
@@ -173,8 +195,8 @@
         K('consent', t.dataset.ktraConsent, 'settings'); // "withdraw", else show
       }
     });
-    d.addEventListener('DOMContentLoaded', run);
-    run(); // `necessary` scripts
+    d.addEventListener('DOMContentLoaded', activateCategoryScripts);
+    activateCategoryScripts(); // `necessary` scripts
 
     const boot = () => {
       const x = dec();
