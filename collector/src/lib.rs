@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/visitors/{site}/{vid}", get(admin::export_visitor))
         .route("/v1/admin/visitors/{site}/{vid}", delete(admin::erase_visitor))
         .route("/v1/admin/links", post(email::handler::post_link))
+        .route("/v1/admin/leads/{site}/{lead}/consent", post(admin::record_lead_consent))
         .route("/v1/stats/sites", get(stats::sites))
         .route("/v1/stats/live", get(stats::live))
         .route("/v1/stats/{query}", get(stats::query))

@@ -122,3 +122,13 @@ pub struct EmailOpenRow {
     pub os: String,
     pub device: String,
 }
+
+/// A row of `lead_consent`.
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct LeadConsentRow {
+    pub site_id: String,
+    pub lead_id: String,
+    pub source: String,
+    pub recorded_at: u32,
+}

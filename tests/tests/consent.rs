@@ -203,7 +203,7 @@ async fn admin_export_and_erasure_leave_zero_rows_for_the_visitor() {
 
     let erased: serde_json::Value =
         c.http.delete(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
-    assert_eq!(erased, json!({"events": 2, "consent_log": 1}));
+    assert_eq!(erased, json!({"events": 2, "consent_log": 1, "email_clicks": 0, "email_opens": 0}));
     for table in ["events", "consent_log"] {
         assert_eq!(ch.count(&format!("SELECT count() FROM {table} WHERE visitor_id = 'vis_gone'")).await, 0, "{table}");
     }

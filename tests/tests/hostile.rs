@@ -348,6 +348,21 @@ async fn an_email_click_of_a_lead_without_consent_stores_no_lead_geo_or_device()
     assert_eq!(click(links["click_url"].as_str().unwrap().to_string()).await.unwrap().status(), 302);
     let sql = "SELECT count() FROM email_clicks WHERE lead_id = 'lead-a' AND country = 'GB' AND browser != ''";
     assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1);
+
+    // The owner records another lead's consent (a double opt-in): its clicks are named too.
+    let url = format!("{}/v1/admin/leads/{}/lead-b/consent", c.url, c.site);
+    assert_eq!(c.http.post(&url).send().await.unwrap().status(), 401);
+    assert_eq!(c.http.post(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().status(), 200);
+    let links_b: Value = sign("lead-b").await.unwrap().json().await.unwrap();
+    assert_eq!(click(links_b["click_url"].as_str().unwrap().to_string()).await.unwrap().status(), 302);
+    assert_eq!(ch.wait_count("SELECT count() FROM email_clicks WHERE lead_id = 'lead-b'", 1, WAIT).await, 1);
+
+    // The operator's erasure of the visitor reaches the clicks of the lead it identified as.
+    let erase = format!("{}/v1/admin/visitors/{}/va", c.url, c.site);
+    let erased: Value = c.http.delete(&erase).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!((erased["events"].as_u64(), erased["email_clicks"].as_u64()), (Some(1), Some(1)), "{erased}");
+    assert_eq!(ch.count("SELECT count() FROM email_clicks WHERE lead_id = 'lead-a'").await, 0);
+    assert_eq!(ch.count("SELECT count() FROM email_clicks").await, 2, "the anonymous click and lead-b's stay");
     c.stop().await;
 }
 

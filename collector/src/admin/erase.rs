@@ -1,5 +1,7 @@
-//! Export and erasure of one visitor's data. Values are bound as escaped
+//! Export and erasure of one visitor's data (the operator's tools; a
+//! visitor's own withdrawal goes through [`crate::consent::erasure`]). Values are bound as escaped
 //! literals by the client; nothing from the request is pasted into SQL.
+use crate::consent::erasure::mutation_target;
 use clickhouse::Client;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -11,43 +13,88 @@ pub struct Erased {
     pub events: u64,
     /// From `consent_log`.
     pub consent_log: u64,
+    /// From `email_clicks`: the visitor's leads' clicks and the clicks their sessions came from.
+    pub email_clicks: u64,
+    /// From `email_opens`: the visitor's leads' opens.
+    pub email_opens: u64,
 }
 
-async fn count(client: &Client, table: &str, site: &str, vid: &str) -> Result<u64, clickhouse::error::Error> {
-    // `table` is one of our constant names.
-    client
-        .query(&format!("SELECT count() FROM {table} WHERE site_id = ? AND visitor_id = ?"))
-        .bind(site)
-        .bind(vid)
-        .fetch_one::<u64>()
-        .await
-}
-
-/// Deletes the visitor's rows from `events` and, with `include_consent`, from
-/// `consent_log` (a withdrawal keeps its own proof). With `wait`,
-/// returns only once ClickHouse has applied the deletions (polling
-/// `system.mutations`, up to 60 s), so a later `SELECT` finds nothing.
+/// Deletes the visitor's rows from `events`, the email tables (by the leads
+/// the visitor identified as, and by the clicks their sessions came from)
+/// and `lead_consent`, and, with `include_consent`, from `consent_log` (a
+/// withdrawal keeps its own proof). On a cluster the mutations go to the
+/// `_local` tables of every node. With `wait`, returns only once ClickHouse
+/// has applied them (polling `system.mutations`, up to 60 s), so a later
+/// `SELECT` finds nothing.
 pub async fn erase_visitor(
     client: &Client,
+    cluster: &str,
     site: &str,
     vid: &str,
     include_consent: bool,
     wait: bool,
 ) -> Result<Erased, clickhouse::error::Error> {
-    let tables: &[&str] = if include_consent { &["events", "consent_log"] } else { &["events"] };
-    let mut erased = Erased { events: count(client, "events", site, vid).await?, consent_log: 0 };
+    let by_visitor = "site_id = ? AND visitor_id = ?";
+    let count = |table: &'static str, cond: &'static str| {
+        let sql = format!("SELECT count() FROM {table} WHERE {cond}");
+        async move { client.query(&sql).bind(site).bind(vid).fetch_one::<u64>().await }
+    };
+    let leads: Vec<String> = client
+        .query("SELECT DISTINCT lead_id FROM events WHERE site_id = ? AND visitor_id = ? AND lead_id != ''")
+        .bind(site)
+        .bind(vid)
+        .fetch_all()
+        .await?;
+    let clicks: Vec<String> = client
+        .query("SELECT DISTINCT email_click_id FROM events WHERE site_id = ? AND visitor_id = ? AND email_click_id != ''")
+        .bind(site)
+        .bind(vid)
+        .fetch_all()
+        .await?;
+    let by_lead = |table: &str| format!("SELECT count() FROM {table} WHERE site_id = ? AND has(CAST(? AS Array(String)), lead_id)");
+    let mut erased = Erased { events: count("events", by_visitor).await?, ..Erased::default() };
     if include_consent {
-        erased.consent_log = count(client, "consent_log", site, vid).await?;
+        erased.consent_log = count("consent_log", by_visitor).await?;
     }
+    erased.email_clicks = client
+        .query("SELECT count() FROM email_clicks WHERE site_id = ? AND (has(CAST(? AS Array(String)), lead_id) OR has(CAST(? AS Array(String)), click_id))")
+        .bind(site)
+        .bind(&leads)
+        .bind(&clicks)
+        .fetch_one()
+        .await?;
+    erased.email_opens = client.query(&by_lead("email_opens")).bind(site).bind(&leads).fetch_one().await?;
+
+    let target = |t: &str| mutation_target(t, cluster);
+    // Email rows first: they are found through the visitor's events.
+    client
+        .query(&format!(
+            "ALTER TABLE {} DELETE WHERE site_id = ? AND (has(CAST(? AS Array(String)), lead_id) OR has(CAST(? AS Array(String)), click_id))",
+            target("email_clicks")
+        ))
+        .bind(site)
+        .bind(&leads)
+        .bind(&clicks)
+        .execute()
+        .await?;
+    for table in ["email_opens", "lead_consent"] {
+        client
+            .query(&format!("ALTER TABLE {} DELETE WHERE site_id = ? AND has(CAST(? AS Array(String)), lead_id)", target(table)))
+            .bind(site)
+            .bind(&leads)
+            .execute()
+            .await?;
+    }
+    let tables: &[&str] = if include_consent { &["events", "consent_log"] } else { &["events"] };
     for table in tables {
         client
-            .query(&format!("ALTER TABLE {table} DELETE WHERE site_id = ? AND visitor_id = ?"))
+            .query(&format!("ALTER TABLE {} DELETE WHERE {by_visitor}", target(table)))
             .bind(site)
             .bind(vid)
             .execute()
             .await?;
     }
-    tracing::info!(site, events = erased.events, consent_log = erased.consent_log, "visitor erased");
+    tracing::info!(site, ?erased, "visitor erased");
     if wait {
         let until = Instant::now() + Duration::from_secs(60);
         loop {

@@ -1,6 +1,7 @@
 //! Operator endpoints behind the admin bearer key: export everything stored
-//! for a visitor (right of access) and erase it (right to erasure). The key
-//! is compared in constant time and never logged.
+//! for a visitor (right of access), erase it (right to erasure), and record
+//! a lead's consent to email tracking. The key is compared in constant time
+//! and never logged.
 pub mod erase;
 
 use crate::error::ApiError;
@@ -84,8 +85,42 @@ pub async fn erase_visitor(
     Path((site, vid)): Path<(String, String)>,
 ) -> Result<Json<erase::Erased>, ApiError> {
     check_ids(&state, &site, &vid)?;
-    let erased = erase::erase_visitor(&state.clickhouse, &site, &vid, true, true)
+    let erased = erase::erase_visitor(&state.clickhouse, &state.config.clickhouse.cluster, &site, &vid, true, true)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(erased))
+}
+
+/// `POST /v1/admin/leads/{site}/{lead}/consent`: the site owner records that
+/// a lead consented to email tracking (e.g. a double opt-in), for
+/// `email_tracking = "consented_leads"`. Shared with every collector through
+/// `lead_consent`.
+pub async fn record_lead_consent(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((site, lead)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.site(&site).is_none() {
+        return Err(ApiError::NotFound(format!("unknown site {:?}", site.chars().take(64).collect::<String>())));
+    }
+    if lead.is_empty() || lead.len() > ktra_schema::limits::MAX_ID_LEN || lead.chars().any(char::is_control) {
+        return Err(ApiError::bad(ktra_schema::RejectReason::BadValue, "lead must be 1 to 128 bytes"));
+    }
+    let row = ktra_schema::row::LeadConsentRow {
+        site_id: site.clone(),
+        lead_id: lead.clone(),
+        source: "admin".into(),
+        recorded_at: u32::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        )
+        .unwrap_or(u32::MAX),
+    };
+    let insert = async {
+        let mut ins = state.clickhouse.insert::<ktra_schema::row::LeadConsentRow>("lead_consent").await?;
+        ins.write(&row).await?;
+        ins.end().await
+    };
+    insert.await.map_err(|e| ApiError::Unavailable { retry_after: 5, message: format!("cannot record: {e}") })?;
+    state.leads.grant(&site, &lead);
+    Ok(Json(serde_json::json!({ "site": site, "lead": lead, "consented": true })))
 }

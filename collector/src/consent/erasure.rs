@@ -142,20 +142,20 @@ async fn apply(
     }
     let roots: Vec<String> = due.iter().map(|t| t.root.clone()).collect();
     let clicks: Vec<String> = client
-        .query("SELECT DISTINCT email_click_id FROM events WHERE has(?, consent_root) AND email_click_id != ''")
+        .query("SELECT DISTINCT email_click_id FROM events WHERE has(CAST(? AS Array(String)), consent_root) AND email_click_id != ''")
         .bind(&roots)
         .fetch_all()
         .await?;
     if !clicks.is_empty() {
         client
-            .query(&format!("ALTER TABLE {} DELETE WHERE has(?, click_id)", mutation_target("email_clicks", cluster)))
+            .query(&format!("ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), click_id)", mutation_target("email_clicks", cluster)))
             .bind(&clicks)
             .execute()
             .await?;
         metrics::counter!(t::ERASURE_MUTATIONS, "table" => "email_clicks").increment(1);
     }
     client
-        .query(&format!("ALTER TABLE {} DELETE WHERE has(?, consent_root)", mutation_target("events", cluster)))
+        .query(&format!("ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), consent_root)", mutation_target("events", cluster)))
         .bind(&roots)
         .execute()
         .await?;
