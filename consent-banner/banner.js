@@ -239,7 +239,9 @@
       denied: BOTH.filter((k) => !p.includes(k)),
       revision,
       language: tx.l,
-      gpc: GPC
+      gpc: GPC,
+      // Names this decision for good: a retry after a lost answer is recorded once.
+      decision_id: crypto.randomUUID?.()
     };
     if (cur?.sig) body.previous = cur.t;
     failed = tries = 0;

@@ -387,19 +387,10 @@ impl Config {
 
     /// Checks ranges and consistency.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.secret.len() < MIN_KEY_BYTES {
-            return Err(ConfigError::Invalid(format!(
-                "secret must be at least {MIN_KEY_BYTES} bytes (set KTRA_SECRET): consent tokens and links are signed with it"
-            )));
-        }
-        if !self.admin_key.is_empty() && self.admin_key.len() < MIN_KEY_BYTES {
-            return Err(ConfigError::Invalid(format!(
-                "admin_key must be at least {MIN_KEY_BYTES} bytes (or empty to turn the admin API off)"
-            )));
-        }
         if self.trust_proxy && self.trusted_proxies == 0 {
             return Err(ConfigError::Invalid("trusted_proxies must be at least 1 when trust_proxy is on".into()));
         }
+
         if !ktra_schema::migrations::is_identifier(&self.clickhouse.database) {
             return Err(ConfigError::Invalid(format!(
                 "clickhouse.database {:?} is not an identifier",
@@ -419,6 +410,23 @@ impl Config {
             if site.consent_days == 0 || site.consent_days > 396 {
                 return Err(ConfigError::Invalid(format!("site {id}: consent_days must be 1..=396 (13 months)")));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the keys a serving collector (or a link signer) needs: the
+    /// secret and, if set, the admin key are at least [`MIN_KEY_BYTES`].
+    /// `migrate` needs neither.
+    pub fn check_keys(&self) -> Result<(), ConfigError> {
+        if self.secret.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "secret must be at least {MIN_KEY_BYTES} bytes (set KTRA_SECRET): consent tokens and links are signed with it"
+            )));
+        }
+        if !self.admin_key.is_empty() && self.admin_key.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "admin_key must be at least {MIN_KEY_BYTES} bytes (or empty to turn the admin API off)"
+            )));
         }
         Ok(())
     }
@@ -462,9 +470,10 @@ mod tests {
     fn unknown_keys_and_bad_values_are_errors() {
         assert!(toml::from_str::<Config>("lisen = 'x'").is_err());
         let mut cfg = Config { secret: "s".repeat(MIN_KEY_BYTES), ..Config::default() };
-        assert!(cfg.validate().is_ok());
-        assert!(Config { secret: "short".into(), ..cfg.clone() }.validate().is_err(), "short secret");
-        assert!(Config { admin_key: "short".into(), ..cfg.clone() }.validate().is_err(), "short admin key");
+        assert!(cfg.check_keys().is_ok());
+        assert!(Config { secret: "short".into(), ..cfg.clone() }.check_keys().is_err(), "short secret");
+        assert!(Config { admin_key: "short".into(), ..cfg.clone() }.check_keys().is_err(), "short admin key");
+        assert!(Config::default().validate().is_ok(), "migrate needs no secret");
         assert!(cfg.apply_env([("KTRA_LISTEN".into(), "nope".into())]).is_err());
         cfg.clickhouse.database = "a;b".into();
         assert!(cfg.validate().is_err());

@@ -102,6 +102,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    config.check_keys()?;
     let _ = telemetry::metrics_handle();
     for r in ktra_schema::RejectReason::ALL {
         metrics::counter!(telemetry::REJECTED_REQUESTS, "reason" => r.as_str()).increment(0);

@@ -36,9 +36,7 @@ fn main() -> Result<()> {
         "serve" => {
             ktra_collector::telemetry::init_tracing();
             let cfg = load_config(&args)?;
-            if cfg.secret.len() < 32 {
-                bail!("secret must be at least 32 bytes (set KTRA_SECRET)");
-            }
+            cfg.check_keys()?;
             run_serve(cfg)
         }
         "migrate" => {
@@ -118,9 +116,7 @@ fn sign_link(args: &[String]) -> Result<()> {
     use ktra_collector::consent::token::TokenKey;
     use ktra_collector::email::{self, LinkRequest};
     let cfg = load_config(args)?;
-    if cfg.secret.len() < 32 {
-        bail!("secret must be at least 32 bytes (set KTRA_SECRET): links are signed with the collector's secret");
-    }
+    cfg.check_keys()?;
     let need = |name: &str| flag(args, name).with_context(|| format!("{name} is required\n{USAGE}"));
     let req = LinkRequest {
         site: need("--site")?,

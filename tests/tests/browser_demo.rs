@@ -265,6 +265,8 @@ async fn walk() {
     let mut steps = Steps::new();
     let s = Stack::start_in("br_demo", demo_site_dir(), |site| {
         site.erase_on_withdraw = false;
+        // As collector/ktra.demo.toml: the demo list subscribed with a double opt-in.
+        site.email_tracking = ktra_collector::config::EmailTracking::All;
     })
     .await;
     let b = &s.browser;
