@@ -55,6 +55,16 @@ async fn assets_have_their_types_encodings_and_headers() {
     assert_eq!(plain.bytes().await.unwrap(), std::fs::read(dir.join("banner.css")).unwrap());
 
     assert_eq!(get("/pixel/nope.wasm", "").await.unwrap().status(), 404);
+
+    // The dashboard holds the admin key: only its own files run, and it is never framed.
+    let dash = get("/dashboard/", "").await.unwrap();
+    assert_eq!(dash.status(), 200);
+    let csp = dash.headers()["content-security-policy"].to_str().unwrap().to_string();
+    for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert_eq!(dash.headers()["x-frame-options"], "DENY");
+    assert!(dash.headers().get("access-control-allow-origin").is_none());
     let m = c.metrics().await;
     assert!(metric(&m, "ktra_asset_requests_total", &[("asset", "pixel_wasm")]) >= 2.0);
     assert!(metric(&m, "ktra_asset_requests_total", &[("asset", "loader")]) >= 1.0);

@@ -478,3 +478,25 @@ async fn the_library_refuses_a_short_secret() {
     let r = ktra_collector::serve(cfg, listener, async {}).await;
     assert!(matches!(r, Err(ktra_collector::ServeError::Config(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let ch = Ch::fresh("conn_cap").await;
+    let mut cfg = test_config(&ch);
+    cfg.limits.max_connections = 2;
+    let c = TestCollector::start(cfg).await;
+    let addr = c.url.trim_start_matches("http://").to_string();
+    // Two idle connections hold both slots (as a slowloris would).
+    let hold1 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let hold2 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = || reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap();
+    let r = fresh().get(format!("{}/healthz", c.url)).send().await;
+    assert!(r.is_err(), "a third connection is not served while two are open: {r:?}");
+    drop(hold1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = fresh().get(format!("{}/healthz", c.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "served once a slot frees");
+    drop(hold2);
+    c.stop().await;
+}
