@@ -19,6 +19,11 @@
 // script only when it carries the loader tag's CSP nonce and names a granted
 // category (README.md, "Hostile markup").
 //
+// Size: the built file has a hard budget (1536 B gzipped, `cargo xtask
+// build-web` prints it). esbuild renames local variables, so they are named
+// for the reader; property names survive minification, so the ones shared
+// with banner.js (`ktra._`, below) and the cookie's fields stay one letter.
+//
 // Internal API shared with banner.js (`ktra._`; not public, may change):
 //   s  site id                u  collector base URL (no trailing slash)
 //   c  site config, once fetched
@@ -32,8 +37,8 @@
 //   B     <- set by banner.js: {show(), withdraw(source), init()}
 ((w, d, warn = (e) => console.warn('ktra:', e)) => {
   try {
-    let K = w.ktra;
-    if (K?._) return; // loaded twice
+    let ktra = w.ktra; // the stub, if the page defined one
+    if (ktra?._) return; // loaded twice
     // Our own tag. Injected markup can clobber `document.currentScript`
     // (<img name="currentScript" src="//evil/..."> shadows it), so the real
     // one is read through Document's own getter, which named elements cannot
@@ -43,40 +48,61 @@
     // inert <script data-site src> is just what injected markup can add.
     const realScript = (el) => el instanceof HTMLScriptElement && el;
     const loaderTag = realScript(Reflect.get(Document.prototype, 'currentScript', d));
-    const S = loaderTag.dataset.site;
-    const U = new URL('.', loaderTag.src).href.slice(0, -1);
+    const site = loaderTag.dataset.site;
+    const collector = new URL('.', loaderTag.src).href.slice(0, -1); // no trailing slash
     const nonce = loaderTag.nonce; // the page's CSP nonce, if it has one
-    const Q = K?.q || []; // calls made before we were ready
-    let H = []; // track/purchase/identify held until the decision and the pixel
+    const queued = ktra?.q || []; // calls made to the stub before we were ready
+    let held = []; // track/purchase/identify calls held until the decision and the pixel
     const OPTIONAL = ['analytics', 'marketing'];
     let granted = []; // the OPTIONAL categories granted, in that order
-    let st; // undefined: undecided, 1: pixel allowed, 0: not allowed
-    let M, Mp, on, X, cp, bp, last, waitingForSrc;
+    let pixelAllowed; // undefined: undecided, 1: both granted, 0: not allowed
+    let pixel; // the pixel module, once loaded
+    let pixelLoading; // its import, in flight or done (0 after a failure: retried)
+    let pixelRunning; // started and not stopped since
+    let grant; // the signed decision the pixel runs under: {t: token, e: expiry, ...}
+    let configLoading; // the config request (0 after a failure: retried)
+    let bannerLoading; // banner.js's <script> load (0 after a failure: retried)
+    let consentModeSent; // the last Consent Mode update, as marketing + analytics values
+    let waitingForSrc; // a category script with src is loading: the next one waits
     const modeValue = (isGranted) => (isGranted ? 'granted' : 'denied');
 
     // Consent Mode v2: gtag('consent', 'default'|'update', {...}), or a
-    // gtag-style `arguments` entry pushed onto dataLayer.
+    // gtag-style `arguments` entry pushed onto dataLayer (hence a `function`:
+    // gtag.js reads the Arguments object, not an array).
     const gtag = function () {
       try {
         typeof w.gtag == 'function' ? w.gtag(...arguments) : w.dataLayer?.push?.(arguments);
       } catch (e) {}
     };
-    // g: the granted optional categories, or nothing for the `default`. An
-    // update is sent when the state differs from the last one sent.
-    const consentMode = (g, m = modeValue(g?.includes('marketing')), a = modeValue(g?.includes('analytics'))) => {
-      const o = { ad_storage: m, ad_user_data: m, ad_personalization: m, analytics_storage: a };
-      g ? last != (last = m + a) && gtag('consent', 'update', o) : gtag('consent', 'default', { ...o, wait_for_update: 500 });
+    // grantedCategories: the granted optional categories, or nothing for the
+    // `default`. An update is sent when the state differs from the last one sent.
+    const consentMode = (
+      grantedCategories,
+      marketing = modeValue(grantedCategories?.includes('marketing')),
+      analytics = modeValue(grantedCategories?.includes('analytics'))
+    ) => {
+      const signals = { ad_storage: marketing, ad_user_data: marketing, ad_personalization: marketing, analytics_storage: analytics };
+      grantedCategories
+        ? consentModeSent != (consentModeSent = marketing + analytics) && gtag('consent', 'update', signals)
+        : gtag('consent', 'default', { ...signals, wait_for_update: 500 });
     };
 
-    const cookie = (n) => d.cookie.match(`(^|; *)${n}=([^;]*)`)?.[2];
-    const dec = () => {
+    const cookie = (name) => d.cookie.match(`(^|; *)${name}=([^;]*)`)?.[2];
+    // The ktra_consent cookie is `<base64url payload>.<signature>`; the
+    // signature is the collector's business, its presence is ours.
+    const readDecision = () => {
       try {
-        const t = cookie('ktra_consent');
-        const x = t.split('.');
-        const o = JSON.parse(atob(x[0].replace(/-/g, '+').replace(/_/g, '/')));
-        if (o.s == S && o.p.map)
-          return { ...o, t, sig: !!x[1], ok: o.v == 1 && o.e * 1e3 > Date.now() && !(o.r < I.c?.revision) };
-      } catch (e) {}
+        const token = cookie('ktra_consent');
+        const parts = token.split('.');
+        const payload = JSON.parse(atob(parts[0].replace(/-/g, '+').replace(/_/g, '/')));
+        if (payload.s == site && payload.p.map)
+          return {
+            ...payload,
+            t: token,
+            sig: !!parts[1],
+            ok: payload.v == 1 && payload.e * 1e3 > Date.now() && !(payload.r < shared.c?.revision)
+          };
+      } catch (e) {} // no cookie, or not ours: undecided
     };
 
     // Category scripts: <script type="text/plain" data-ktra-category="...">.
@@ -105,110 +131,116 @@
       tag.src || activateCategoryScripts();
     };
 
-    const flush = () => {
+    // Hand the held calls to the running pixel.
+    const flushHeld = () => {
       // A throwing pixel call ends up in the caller's catch, never in the page.
-      while (on && H.length) {
-        const [c, ...a] = H.shift();
-        M[c](...a);
+      while (pixelRunning && held.length) {
+        const [command, ...args] = held.shift();
+        pixel[command](...args);
       }
     };
 
-    const pixel = () =>
-      (Mp ||= import(U + '/pixel/ktra_pixel.js').then((m) =>
-        m.default({ module_or_path: U + '/pixel/ktra_pixel_bg.wasm' }).then(() => (M = m))
+    const startPixel = () =>
+      (pixelLoading ||= import(collector + '/pixel/ktra_pixel.js').then((module) =>
+        module.default({ module_or_path: collector + '/pixel/ktra_pixel_bg.wasm' }).then(() => (pixel = module))
       ))
-        .then((m) => {
+        .then((module) => {
           // Also on a running pixel: a new token refreshes its consent.
-          if (st) m.start({ endpoint: U, site: S, token: X.t, exp: X.e }), (on = 1);
-          flush();
+          if (pixelAllowed) module.start({ endpoint: collector, site, token: grant.t, exp: grant.e }), (pixelRunning = 1);
+          flushHeld();
         })
-        .catch((e) => warn(e, (Mp = 0)));
+        .catch((e) => warn(e, (pixelLoading = 0)));
 
     // Apply a decision {p: purposes, sig, t: token, e: expiry} to this page.
     // Only a signed token (sig) starts the pixel.
-    const apply = (x) => {
-      granted = OPTIONAL.filter((c) => x.p.includes(c));
-      st = granted[1] ? 1 : 0; // both of them
+    const apply = (decision) => {
+      granted = OPTIONAL.filter((category) => decision.p.includes(category));
+      pixelAllowed = granted[1] ? 1 : 0; // both of them
       consentMode(granted);
       activateCategoryScripts();
-      if (st) x.sig && ((X = x), pixel());
-      else if (((H = []), on)) {
-        on = 0;
-        I.v = cookie('ktra_vid'); // stop() deletes it; a withdrawal sends it
+      if (pixelAllowed) decision.sig && ((grant = decision), startPixel());
+      else if (((held = []), pixelRunning)) {
+        pixelRunning = 0;
+        shared.v = cookie('ktra_vid'); // stop() deletes it; a withdrawal sends it
         try {
-          M.stop();
+          pixel.stop();
         } catch (e) {}
       }
     };
 
-    const conf = () =>
-      (cp ||= fetch(U + '/v1/config/' + S) // cross-origin: no cookies sent
+    const fetchConfig = () =>
+      (configLoading ||= fetch(collector + '/v1/config/' + site) // cross-origin: no cookies sent
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
         .then(
-          (c) => (I.c = c),
+          (config) => (shared.c = config),
           (e) => {
-            cp = 0;
+            configLoading = 0;
             throw e;
           }
         ));
 
-    const banner = () =>
-      (bp ||= new Promise((ok, ko) => {
-        const s = d.createElement('script');
-        s.src = U + '/banner.js';
-        s.nonce = nonce;
-        s.onload = () => ok(I.B);
-        s.onerror = () => ko((bp = 0)); // the browser logs the failed request
-        d.head.append(s);
+    // banner.js, inserted with our nonce; it registers itself as `shared.B`.
+    const loadBanner = () =>
+      (bannerLoading ||= new Promise((resolve, reject) => {
+        const script = d.createElement('script');
+        script.src = collector + '/banner.js';
+        script.nonce = nonce;
+        script.onload = () => resolve(shared.B);
+        script.onerror = () => reject((bannerLoading = 0)); // the browser logs the failed request
+        d.head.append(script);
       }));
 
     // Call banner.js (loaded on demand). A withdrawal does not wait for the config.
-    const need = (f, a) =>
-      (f == 'withdraw' ? banner() : conf().then(banner)).then((b) => b[f](a)).catch(warn);
+    const callBanner = (method, arg) =>
+      (method == 'withdraw' ? loadBanner() : fetchConfig().then(loadBanner)).then((banner) => banner[method](arg)).catch(warn);
 
-    const cmd = (q) => {
-      const [c, a, b] = q;
-      if (c == 'consent') a == 'withdraw' ? (apply({ p: [] }), need(a, b)) : need('show');
-      else if (/^(track|purchase|identify)$/.test(c) && st !== 0) H.push(q), flush();
+    // One ktra(...) call, as an array of its arguments.
+    const run = (call) => {
+      const [command, arg, source] = call;
+      if (command == 'consent') arg == 'withdraw' ? (apply({ p: [] }), callBanner(arg, source)) : callBanner('show');
+      // Dropped once the pixel is not allowed; held while undecided.
+      else if (/^(track|purchase|identify)$/.test(command) && pixelAllowed !== 0) held.push(call), flushHeld();
     };
 
-    const I = {
-      s: S,
-      u: U,
-      d: dec,
-      a: (p, x) => (p ? apply({ p }) : (x = dec())?.ok && apply(x))
+    // `ktra._`: see the top of this file for what each field is.
+    const shared = {
+      s: site,
+      u: collector,
+      d: readDecision,
+      a: (purposes, decision) => (purposes ? apply({ p: purposes }) : (decision = readDecision())?.ok && apply(decision))
     };
-    K = w.ktra = (...a) => {
+    ktra = w.ktra = (...args) => {
       try {
-        cmd(a);
+        run(args);
       } catch (e) {
         warn(e);
       }
     };
-    K._ = I;
+    ktra._ = shared;
 
     consentMode();
     d.addEventListener('click', (e) => {
-      const t = e.target.closest?.('[data-ktra-consent]');
-      if (t) {
+      const trigger = e.target.closest?.('[data-ktra-consent]');
+      if (trigger) {
         e.preventDefault();
-        K('consent', t.dataset.ktraConsent, 'settings'); // "withdraw", else show
+        ktra('consent', trigger.dataset.ktraConsent, 'settings'); // "withdraw", else show
       }
     });
     d.addEventListener('DOMContentLoaded', activateCategoryScripts);
     activateCategoryScripts(); // `necessary` scripts
 
+    // With the config (or without: it failed), apply the stored decision or ask.
     const boot = () => {
-      const x = dec();
-      if (x?.ok) {
-        apply(x);
+      const decision = readDecision();
+      if (decision?.ok) {
+        apply(decision);
         // banner.js retries an unsigned (not yet recorded) decision and shows
         // the floating button.
-        (x.sig && !I.c?.floating_button) || need('init');
-      } else I.c && need('show');
+        (decision.sig && !shared.c?.floating_button) || callBanner('init');
+      } else shared.c && callBanner('show');
     };
-    conf().then(boot, boot);
-    Q.map((a) => K(...a));
+    fetchConfig().then(boot, boot);
+    queued.map((args) => ktra(...args));
   } catch (e) {
     warn(e);
   }
