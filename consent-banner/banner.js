@@ -24,12 +24,23 @@
 // followed by privacy_url (both only when the config has a privacy_url) and gpc
 // is present only when the GPC line was shown. Without crypto.subtle (insecure
 // context) it is "fnv1a32:" + 8 hex digits of FNV-1a over the same bytes.
+//
+// Size: banner.js and banner.css together have a hard budget (6144 B gzipped,
+// `cargo xtask build-web` prints it). esbuild renames local variables, so
+// they are named for the reader; property names survive minification, so
+// the fields of `ktra._` (shared with the loader, see ktra.js), of the
+// consent cookie's payload and of the POST body keep their names.
+//
+// `ktra._` as used here: s site id, u collector URL, c site config, d() the
+// decoded cookie ({p: purposes, r: revision, t: raw token, sig, ok}), a(p)
+// apply purposes now, a() apply the cookie, v ktra_vid at the last stop;
+// B is set below.
 ((w, d) => {
-  const I = w.ktra?._;
-  if (!I || I.B) return;
+  const shared = w.ktra?._;
+  if (!shared || shared.B) return; // no loader, or loaded twice
   const BOTH = ['analytics', 'marketing'];
   const GPC = navigator.globalPrivacyControl === true;
-  const L = {
+  const BUILT_IN_TEXTS = {
     en: {
       title: 'Your privacy choices',
       body: 'We would like to measure how this site is used (analytics) and which emails and campaigns lead to visits and purchases (marketing). Both stay off unless you allow them, and you can change your mind at any time.',
@@ -109,106 +120,125 @@
   };
 
   const warn = (e) => console.warn('ktra:', e);
-  const cfg = () => I.c || {};
-  const u8 = (s) => new TextEncoder().encode(s);
+  const config = () => shared.c || {}; // empty until the loader has fetched it
+  const utf8 = (s) => new TextEncoder().encode(s);
 
-  // Language: <html lang>, else the browser's, else the site default, else en.
+  // The texts to show, as {language, text: text by key}. The language is the
+  // first of <html lang>, the browser's, the site default and en that has
+  // texts, built in or configured (the full tag first, then its primary
+  // subtag). Configured texts override built-in ones key by key; English
+  // fills the gaps.
   const texts = () => {
-    const c = cfg(), T = c.texts || {};
-    for (const v of [d.documentElement.lang, navigator.language, c.default_language, 'en']) {
-      const x = (v || '').toLowerCase();
-      for (const y of [x, x.split('-')[0]]) if (L[y] || T[y]) return { l: y, t: { ...L.en, ...L[y], ...T[y] } };
+    const site = config(), configured = site.texts || {};
+    for (const tag of [d.documentElement.lang, navigator.language, site.default_language, 'en']) {
+      const full = (tag || '').toLowerCase();
+      for (const lang of [full, full.split('-')[0]])
+        if (BUILT_IN_TEXTS[lang] || configured[lang])
+          return { language: lang, text: { ...BUILT_IN_TEXTS.en, ...BUILT_IN_TEXTS[lang], ...configured[lang] } };
     }
   };
   // As configured (relative to the page is fine) if it resolves to http(s).
-  const privacyUrl = (u = cfg().privacy_url) => {
+  const privacyUrl = (url = config().privacy_url) => {
     try {
-      return u && /^https?:$/.test(new URL(u, location.href).protocol) ? u : '';
+      return url && /^https?:$/.test(new URL(url, location.href).protocol) ? url : '';
     } catch (e) {}
   };
-  const hash = (tx) => {
-    const o = {}, u = privacyUrl();
-    for (const k of Object.keys(L.en).slice(0, -2)) // all but close, settings
-      if (k == 'privacy') u && ((o[k] = tx.t[k]), (o.privacy_url = u));
-      else if (k != 'gpc' || GPC) o[k] = tx.t[k];
-    const b = u8(JSON.stringify(o));
+  // text_hash (see the top of this file) of the texts `shown`.
+  const hash = (shown) => {
+    const hashed = {}, url = privacyUrl();
+    for (const key of Object.keys(BUILT_IN_TEXTS.en).slice(0, -2)) // all but close, settings
+      if (key == 'privacy') url && ((hashed[key] = shown.text[key]), (hashed.privacy_url = url));
+      else if (key != 'gpc' || GPC) hashed[key] = shown.text[key];
+    const bytes = utf8(JSON.stringify(hashed));
     return Promise.resolve()
-      .then(() => crypto.subtle.digest('SHA-256', b))
+      .then(() => crypto.subtle.digest('SHA-256', bytes)) // throws without crypto.subtle
       .then(
-        (h) => [...new Uint8Array(h)].map((x) => (x + 256).toString(16).slice(1)).join(''),
-        () => 'fnv1a32:' + (b.reduce((x, c) => Math.imul(x ^ c, 16777619) >>> 0, 0x811c9dc5) + 2 ** 32).toString(16).slice(1)
+        // Each byte as two hex digits: 256 + byte has three, the first is dropped.
+        (digest) => [...new Uint8Array(digest)].map((byte) => (byte + 256).toString(16).slice(1)).join(''),
+        // FNV-1a 32 (offset basis 0x811c9dc5, prime 16777619), as 8 hex digits
+        // the same way (2 ** 32 + hash has nine).
+        () => 'fnv1a32:' + (bytes.reduce((h, byte) => Math.imul(h ^ byte, 16777619) >>> 0, 0x811c9dc5) + 2 ** 32).toString(16).slice(1)
       );
   };
 
-  // DOM helper: h('p', {class: 'x', 'aria-x': 'y', hidden: true}, 'text', child, ...).
-  // Keys that are element properties are set as such, others as attributes.
-  const h = (tag, props, ...kids) => {
-    const e = d.createElement(tag);
-    for (const k in props) k in e ? (e[k] = props[k]) : e.setAttribute(k, props[k]);
-    e.append(...kids.filter((c) => c));
-    return e;
+  // DOM helper: el('p', {class: 'x', 'aria-x': 'y', hidden: true}, 'text', child, ...).
+  // Keys that are element properties are set as such, others as attributes;
+  // false children (a condition that did not hold) are left out.
+  const el = (tag, props, ...children) => {
+    const element = d.createElement(tag);
+    for (const key in props) key in element ? (element[key] = props[key]) : element.setAttribute(key, props[key]);
+    element.append(...children.filter((child) => child));
+    return element;
   };
 
   // ---- cookies and storage -------------------------------------------------
-  const setCookie = (v, age) =>
-    (d.cookie = `ktra_consent=${v}; Path=/; Max-Age=${age}; SameSite=Lax` + (location.protocol == 'https:' ? '; Secure' : ''));
-  // Delete the pixel's cookies for this host and each parent domain.
-  const wipe = () => {
-    const p = location.hostname.split('.');
-    for (const n of ['ktra_vid', 'ktra_sid'])
-      for (let i = 0; i < p.length; i++)
-        d.cookie = `${n}=; Max-Age=0; Path=/` + (i ? '; Domain=' + p.slice(i - 1).join('.') : '');
+  const setCookie = (value, maxAge) =>
+    (d.cookie = `ktra_consent=${value}; Path=/; Max-Age=${maxAge}; SameSite=Lax` + (location.protocol == 'https:' ? '; Secure' : ''));
+  // Delete the pixel's cookies: host-only, then with Domain= the host and
+  // each parent domain (a cookie is only deleted with the Domain it was set with).
+  const deletePixelCookies = () => {
+    const labels = location.hostname.split('.');
+    for (const name of ['ktra_vid', 'ktra_sid'])
+      for (let i = 0; i < labels.length; i++)
+        d.cookie = `${name}=; Max-Age=0; Path=/` + (i ? '; Domain=' + labels.slice(i - 1).join('.') : '');
   };
-  const store = (v) => {
+  // The POST body of a decision not recorded yet, kept for the next page; none: forget it.
+  const keepForRetry = (body) => {
     try {
-      v ? localStorage.setItem('ktra_retry', JSON.stringify(v)) : localStorage.removeItem('ktra_retry');
-    } catch (e) {}
+      body ? localStorage.setItem('ktra_retry', JSON.stringify(body)) : localStorage.removeItem('ktra_retry');
+    } catch (e) {} // storage off: this page still retries
   };
 
   // ---- recording decisions --------------------------------------------------
-  // POSTs run one after the other. Only the latest decision (`seq`) may set the
-  // cookie and change the page; an older one that succeeds late only becomes
-  // the `previous` of the next. A decision that could not be sent stays in
-  // localStorage (`ktra_retry`) and is retried on this page (backoff, `online`)
-  // and by the next one, where the loader sees the unsigned record and calls init().
-  let seq = 0, chain = Promise.resolve(), tok, failed, timer, tries = 0;
-  const post = (body, n) =>
-    (chain = chain.then(() => {
-      if (n != seq) return; // superseded before it was sent
-      if (tok) body.previous = tok;
-      return fetch(I.u + '/v1/consent', {
+  // POSTs run one after the other. Only the latest decision (`latest`) may set
+  // the cookie and change the page; an older one that succeeds late only
+  // becomes the `previous` of the next. A decision that could not be sent
+  // stays in localStorage (`ktra_retry`) and is retried on this page (backoff,
+  // `online`) and by the next one, where the loader sees the unsigned record
+  // and calls init().
+  let latest = 0; // number of the latest decision on this page
+  let queue = Promise.resolve(); // the POSTs, one after the other
+  let lastToken; // the signed token of the last decision recorded from this page
+  let unsent; // the body of the latest decision while it waits for a retry
+  let retryTimer;
+  let retries = 0;
+  const record = (body, number) =>
+    (queue = queue.then(() => {
+      if (number != latest) return; // superseded before it was sent
+      if (lastToken) body.previous = lastToken;
+      return fetch(shared.u + '/v1/consent', {
         method: 'POST',
         credentials: 'omit',
-        keepalive: true,
-        headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+        keepalive: true, // a click followed by navigation still arrives
+        headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, // no CORS preflight
         body: JSON.stringify(body)
       })
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
         .then(
-          (j) => {
-            tok = j.token;
-            if (n == seq) {
-              store();
-              setCookie(tok, j.max_age);
-              I.a(); // a signed grant starts the pixel
-              fab();
+          (answer) => {
+            lastToken = answer.token;
+            if (number == latest) {
+              keepForRetry();
+              setCookie(lastToken, answer.max_age);
+              shared.a(); // a signed grant starts the pixel
+              showFloatingButton();
             }
           },
-          (e) => {
-            if (n != seq) return;
-            if (e >= 400 && e < 500 && e != 408 && e != 429) {
-              warn(e); // rejected: retrying will not help; the local record stays
-              store();
-            } else if (tries < 4) timer = setTimeout(again, 2e3 * 4 ** tries++, (failed = body));
+          (status) => {
+            if (number != latest) return;
+            if (status >= 400 && status < 500 && status != 408 && status != 429) {
+              warn(status); // rejected: retrying will not help; the local record stays
+              keepForRetry();
+            } else if (retries < 4) retryTimer = setTimeout(retryNow, 2e3 * 4 ** retries++, (unsent = body)); // 2, 8, 32, 128 s
           }
         );
-    }).catch(warn)); // keep the chain alive
-  const again = (b = failed) => {
-    failed = 0;
-    clearTimeout(timer);
-    b && post(b, seq);
+    }).catch(warn)); // keep the queue alive
+  const retryNow = (body = unsent) => {
+    unsent = 0;
+    clearTimeout(retryTimer);
+    body && record(body, latest);
   };
-  w.addEventListener('online', () => again());
+  w.addEventListener('online', () => retryNow());
 
   // Record a decision: apply it to the page at once, keep it as an unsigned
   // local record (payload + "." with no signature: it never starts the pixel),
@@ -220,43 +250,46 @@
   // ktra('consent','withdraw'), else "deny". Saving the decision in force
   // sends nothing. Whenever the pixel is no longer allowed it is stopped and
   // its cookies are deleted.
-  const decide = (p, source, action) => {
-    const c = cfg(), cur = I.d(), tx = texts();
-    const life = (c.lifetime_days || 182) * 86400;
-    const revision = c.revision ?? cur?.r ?? 0;
-    const had = (k) => cur?.ok && cur.p.includes(k);
-    const vid = d.cookie.match(/(?:^|;\s*)ktra_vid=([^;]*)/)?.[1] || I.v; // before stop() deletes it
+  const decide = (purposes, source, action) => {
+    const site = config(), current = shared.d(), shown = texts();
+    const lifetime = (site.lifetime_days || 182) * 86400; // seconds
+    const revision = site.revision ?? current?.r ?? 0;
+    const wasGranted = (purpose) => current?.ok && current.p.includes(purpose);
+    const vid = d.cookie.match(/(?:^|;\s*)ktra_vid=([^;]*)/)?.[1] || shared.v; // before stop() deletes it
     if (!action) {
-      if (cur?.ok && p + '' == BOTH.filter(had) + '') return;
-      action = p[1] ? 'grant' : p[0] ? 'change' : BOTH.every(had) ? 'withdraw' : 'deny';
+      if (current?.ok && purposes + '' == BOTH.filter(wasGranted) + '') return;
+      action = purposes[1] ? 'grant' : purposes[0] ? 'change' : BOTH.every(wasGranted) ? 'withdraw' : 'deny';
     }
-    const n = ++seq;
+    const number = ++latest;
     const body = {
-      site: I.s,
+      site: shared.s,
       action,
       source,
-      granted: p,
-      denied: BOTH.filter((k) => !p.includes(k)),
+      granted: purposes,
+      denied: BOTH.filter((purpose) => !purposes.includes(purpose)),
       revision,
-      language: tx.l,
+      language: shown.language,
       gpc: GPC,
       // Names this decision for good: a retry after a lost answer is recorded once.
       decision_id: crypto.randomUUID?.()
     };
-    if (cur?.sig) body.previous = cur.t;
-    failed = tries = 0;
-    clearTimeout(timer);
+    // Proof of who is deciding: the collector revokes (and erases) only that token's chain.
+    if (current?.sig) body.previous = current.t;
+    unsent = retries = 0;
+    clearTimeout(retryTimer);
     if (action == 'withdraw') body.vid = vid;
-    I.a(p); // at once; stops the pixel unless both are granted
-    p[1] || wipe();
-    const payload = { v: 1, c: '', s: I.s, p, r: revision, e: ((Date.now() / 1e3) | 0) + life };
-    setCookie(btoa(String.fromCharCode(...u8(JSON.stringify(payload)))).replace(/[+/=]/g, (m) => ({ '+': '-', '/': '_' })[m] || '') + '.', life);
-    hash(tx).then((x) => {
-      body.text_hash = x;
-      if (n == seq) store(body);
-      post(body, n);
+    shared.a(purposes); // at once; stops the pixel unless both are granted
+    purposes[1] || deletePixelCookies();
+    // The unsigned local record: the cookie's payload (see ktra.js) with no consent id yet.
+    const payload = { v: 1, c: '', s: shared.s, p: purposes, r: revision, e: ((Date.now() / 1e3) | 0) + lifetime };
+    // base64url of its JSON, without padding; "." and no signature.
+    setCookie(btoa(String.fromCharCode(...utf8(JSON.stringify(payload)))).replace(/[+/=]/g, (c) => ({ '+': '-', '/': '_' })[c] || '') + '.', lifetime);
+    hash(shown).then((textHash) => {
+      body.text_hash = textHash;
+      if (number == latest) keepForRetry(body);
+      record(body, number);
     });
-    fab();
+    showFloatingButton();
   };
 
   // ---- the dialog -------------------------------------------------------------
@@ -264,55 +297,66 @@
   // not leak out. Hidden until the stylesheet has loaded (no unstyled flash),
   // then `display: contents`: the host itself never makes a box, whatever the
   // page's rules for divs say (inline style, set through CSSOM: CSP-safe).
-  const host = h('div', { class: 'ktra-root' });
+  const host = el('div', { class: 'ktra-root' });
   const root = host.attachShadow({ mode: 'open' });
-  const css = h('link', { rel: 'stylesheet', href: I.u + '/banner.css' });
-  const ready = new Promise((r) => (css.onload = css.onerror = r)).then(() => (host.style.display = 'contents'));
+  const css = el('link', { rel: 'stylesheet', href: shared.u + '/banner.css' });
+  const styled = new Promise((resolve) => (css.onload = css.onerror = resolve)).then(() => (host.style.display = 'contents'));
   host.style.display = 'none';
   root.append(css);
   (d.body || d.documentElement).append(host);
 
-  let open, dlg, back, fb, before, first, source, cats, btn;
-  const $ = (id) => root.getElementById(id);
+  let isOpen; // the dialog is shown
+  let dialog, backdrop;
+  let floatingButton; // created the first time it is needed
+  let focusBefore; // where focus was when the dialog opened: it goes back there
+  let firstDecision; // no valid decision existed when the dialog opened
+  let source; // `source` of a decision made in this dialog: banner or settings
+  let categories; // the Customize view's switches
+  let buttons; // the dialog's buttons by text key
+  const byId = (id) => root.getElementById(id);
   const close = () => {
-    if (!open) return;
-    open = 0;
-    dlg.remove();
-    back.remove();
-    fab();
-    before?.isConnected && before.focus(); // back to where the visitor was
+    if (!isOpen) return;
+    isOpen = 0;
+    dialog.remove();
+    backdrop.remove();
+    showFloatingButton();
+    focusBefore?.isConnected && focusBefore.focus(); // back to where the visitor was
   };
-  const layer = (custom) => {
-    cats.hidden = btn.save.hidden = !custom;
-    btn.customize.hidden = custom;
-    (custom ? $('ktra-analytics') : btn.customize).focus();
+  // The first layer (Accept all, Reject all, Customize) or Customize (the
+  // switches; Save choices instead of Customize).
+  const showLayer = (customize) => {
+    categories.hidden = buttons.save.hidden = !customize;
+    buttons.customize.hidden = customize;
+    (customize ? byId('ktra-analytics') : buttons.customize).focus();
   };
 
   const show = () => {
-    if (open) return dlg.focus();
-    const cur = I.d(), { l, t } = texts(), url = privacyUrl();
-    first = !cur?.ok;
-    source = first ? 'banner' : 'settings';
-    before = d.activeElement == host ? root.activeElement : d.activeElement;
-    btn = {};
-    const b = (k) => (btn[k] = h('button', { class: 'ktra-btn', part: 'button', 'data-a': k }, t[k]));
-    const cat = (k, locked) =>
-      h(
+    if (isOpen) return dialog.focus();
+    const current = shared.d(), { language, text } = texts(), url = privacyUrl();
+    firstDecision = !current?.ok;
+    source = firstDecision ? 'banner' : 'settings';
+    focusBefore = d.activeElement == host ? root.activeElement : d.activeElement;
+    buttons = {};
+    // The action is the text key, in data-a (read back by the click handler, and by tests).
+    const button = (key) => (buttons[key] = el('button', { class: 'ktra-btn', part: 'button', 'data-a': key }, text[key]));
+    const category = (key, locked) =>
+      el(
         'div',
         { class: 'ktra-cat' },
-        h('label', { class: 'ktra-name', htmlFor: 'ktra-' + k }, t[k], locked && h('span', { class: 'ktra-badge' }, t.always_on)),
-        h('input', {
+        el('label', { class: 'ktra-name', htmlFor: 'ktra-' + key }, text[key], locked && el('span', { class: 'ktra-badge' }, text.always_on)),
+        el('input', {
           type: 'checkbox',
-          id: 'ktra-' + k,
+          id: 'ktra-' + key,
           class: 'ktra-switch',
-          checked: !!locked || (!first && cur.p.includes(k)),
+          // Nothing pre-ticked; a reopened banner shows the decision in force.
+          checked: !!locked || (!firstDecision && current.p.includes(key)),
           disabled: !!locked,
-          'aria-describedby': `ktra-${k}-d`
+          'aria-describedby': `ktra-${key}-d`
         }),
-        h('p', { id: `ktra-${k}-d`, class: 'ktra-desc' }, t[k + '_desc'])
+        el('p', { id: `ktra-${key}-d`, class: 'ktra-desc' }, text[key + '_desc'])
       );
-    back = h('div', { class: 'ktra-backdrop' });
-    dlg = h(
+    backdrop = el('div', { class: 'ktra-backdrop' });
+    dialog = el(
       'div',
       {
         class: 'ktra-dialog',
@@ -322,62 +366,65 @@
         'aria-labelledby': 'ktra-title',
         'aria-describedby': 'ktra-text',
         tabindex: '-1',
-        lang: l
+        lang: language
       },
       // A reopened banner may be closed without a new choice; a first one may not.
-      !first && h('button', { class: 'ktra-x', 'data-a': 'x', 'aria-label': t.close }, '×'),
-      h('h2', { id: 'ktra-title', class: 'ktra-title' }, t.title),
-      h('div', { id: 'ktra-text' },
-        h('p', { class: 'ktra-text' }, t.body, url && ' ', url && h('a', { href: url, target: '_blank' }, t.privacy)),
-        GPC && h('p', { class: 'ktra-gpc' }, t.gpc)
+      !firstDecision && el('button', { class: 'ktra-x', 'data-a': 'x', 'aria-label': text.close }, '×'),
+      el('h2', { id: 'ktra-title', class: 'ktra-title' }, text.title),
+      el('div', { id: 'ktra-text' },
+        el('p', { class: 'ktra-text' }, text.body, url && ' ', url && el('a', { href: url, target: '_blank' }, text.privacy)),
+        GPC && el('p', { class: 'ktra-gpc' }, text.gpc)
       ),
-      (cats = h('div', { class: 'ktra-cats', hidden: true }, cat('necessary', 1), cat('analytics'), cat('marketing'))),
-      h('div', { class: 'ktra-actions' }, b('accept'), b('reject'), b('customize'), b('save'))
+      (categories = el('div', { class: 'ktra-cats', hidden: true }, category('necessary', 1), category('analytics'), category('marketing'))),
+      el('div', { class: 'ktra-actions' }, button('accept'), button('reject'), button('customize'), button('save'))
     );
-    btn.save.hidden = true;
-    dlg.onclick = (e) => {
-      const a = e.target.closest('[data-a]')?.getAttribute('data-a');
-      if (a == 'customize') layer(1);
-      else if (a == 'x') close();
-      else if (a) {
-        const p = a == 'accept' ? BOTH : a == 'reject' ? [] : BOTH.filter((k) => $('ktra-' + k).checked);
+    buttons.save.hidden = true;
+    dialog.onclick = (e) => {
+      const action = e.target.closest('[data-a]')?.getAttribute('data-a');
+      if (action == 'customize') showLayer(1);
+      else if (action == 'x') close();
+      else if (action) {
+        // accept, reject or save
+        const purposes = action == 'accept' ? BOTH : action == 'reject' ? [] : BOTH.filter((key) => byId('ktra-' + key).checked);
         close();
-        decide([...p], source);
+        decide([...purposes], source);
       }
     };
-    dlg.onkeydown = (e) => {
+    dialog.onkeydown = (e) => {
       if (e.key == 'Escape') {
         // Never a choice: collapse Customize, or close a reopened banner.
-        cats.hidden ? first || close() : layer(0);
+        categories.hidden ? firstDecision || close() : showLayer(0);
       } else if (e.key == 'Tab') {
         // Focus trap: wrap around at both ends.
-        const f = [...dlg.querySelectorAll('button,a,input:enabled')].filter((x) => x.getClientRects().length);
-        const i = f.indexOf(root.activeElement);
-        if (e.shiftKey ? i < 1 : i == f.length - 1) e.preventDefault(), f[e.shiftKey ? f.length - 1 : 0].focus();
+        const focusable = [...dialog.querySelectorAll('button,a,input:enabled')].filter((x) => x.getClientRects().length);
+        const index = focusable.indexOf(root.activeElement);
+        if (e.shiftKey ? index < 1 : index == focusable.length - 1)
+          e.preventDefault(), focusable[e.shiftKey ? focusable.length - 1 : 0].focus();
       }
     };
-    if (fb) fb.hidden = true;
+    if (floatingButton) floatingButton.hidden = true;
     host.isConnected || d.body.append(host); // an SPA may have replaced <body>
-    root.append(back, dlg);
-    open = 1;
-    ready.then(() => open && dlg.focus());
+    root.append(backdrop, dialog);
+    isOpen = 1;
+    styled.then(() => isOpen && dialog.focus());
   };
   // Keep focus inside while open (e.g. focus moved by a page script).
-  d.addEventListener('focusin', (e) => open && e.target != host && dlg.focus());
+  d.addEventListener('focusin', (e) => isOpen && e.target != host && dialog.focus());
 
   // Floating button that reopens the banner, once a decision exists.
-  const fab = () => {
-    if (!cfg().floating_button || open || !I.d()?.ok) return;
-    if (!fb) {
-      const label = texts().t.settings;
-      fb = h('button', { class: 'ktra-fab', part: 'fab', title: label, 'aria-label': label }); // icon drawn in CSS
-      fb.onclick = show;
-      root.append(fb);
+  const showFloatingButton = () => {
+    if (!config().floating_button || isOpen || !shared.d()?.ok) return;
+    if (!floatingButton) {
+      const label = texts().text.settings;
+      floatingButton = el('button', { class: 'ktra-fab', part: 'fab', title: label, 'aria-label': label }); // icon drawn in CSS
+      floatingButton.onclick = show;
+      root.append(floatingButton);
     }
-    fb.hidden = false;
+    floatingButton.hidden = false;
   };
 
-  I.B = {
+  // What the loader calls (see ktra.js).
+  shared.B = {
     show,
     withdraw: (source = 'api') => {
       close();
@@ -387,10 +434,10 @@
     // was not recorded yet, show the floating button.
     init: () => {
       try {
-        const x = JSON.parse(localStorage.getItem('ktra_retry'));
-        x?.site == I.s && !I.d()?.sig && post(x, ++seq);
+        const body = JSON.parse(localStorage.getItem('ktra_retry'));
+        body?.site == shared.s && !shared.d()?.sig && record(body, ++latest);
       } catch (e) {}
-      fab();
+      showFloatingButton();
     }
   };
 })(window, document);
