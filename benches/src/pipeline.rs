@@ -16,6 +16,7 @@ pub fn context(body: &[u8], user_agent: &str) -> anyhow::Result<RequestContext> 
         visitor_id: batch.vid.clone(),
         session_id: batch.sid.clone(),
         consent_id: "bench-consent".into(),
+        consent_root: "bench-consent".into(),
         utm: batch.utm.clone().unwrap_or_default(),
         email_click_id: batch.ec.clone().unwrap_or_default(),
         geo: Default::default(),

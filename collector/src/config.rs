@@ -143,6 +143,10 @@ pub struct SpoolConfig {
     pub max_bytes: u64,
     /// Segment file size in bytes. Default 16 MiB.
     pub segment_bytes: u64,
+    /// Memory mode: most bytes of acknowledged rows held only in memory
+    /// (queued or batched); beyond it, or beyond what the spool could still
+    /// take, requests get 503. Default 32 MiB.
+    pub memory_max_bytes: usize,
     /// On shutdown, keep shipping the spool to ClickHouse for up to this many
     /// seconds; the rest stays on disk for the next start. Default 10.
     pub drain_secs: u64,
@@ -155,6 +159,7 @@ impl Default for SpoolConfig {
             dir: "spool".into(),
             max_bytes: 1 << 30,
             segment_bytes: 16 << 20,
+            memory_max_bytes: 32 << 20,
             drain_secs: 10,
         }
     }

@@ -33,7 +33,6 @@ pub mod telemetry;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use config::Config;
-use sink::writer::{Writer, WriterConfig};
 use state::AppState;
 use std::future::Future;
 use std::sync::Arc;
@@ -115,50 +114,16 @@ pub async fn serve(
     };
     let client = sink::clickhouse::client(&config.clickhouse);
     let sp = &config.spool;
-    let spool = Arc::new(
-        sink::spool::Spool::open(&sp.dir, sp.max_bytes, sp.segment_bytes)
-            .map_err(|source| ServeError::Spool { path: sp.dir.display().to_string(), source })?,
-    );
-    sink::writer::Ledger::recover(&sp.dir);
+    let spool_err = |source| ServeError::Spool { path: sp.dir.display().to_string(), source };
+    std::fs::create_dir_all(&sp.dir).map_err(spool_err)?;
     // Revocations and erasures are loaded before the listener opens: a
     // restart while ClickHouse is away never forgets a withdrawal.
-    let spool_err = |source| ServeError::Spool { path: sp.dir.display().to_string(), source };
     let revocations = Arc::new(consent::revocations::Revocations::open(&sp.dir).map_err(spool_err)?);
     let erasures = Arc::new(consent::erasure::Erasures::open(&sp.dir).map_err(spool_err)?);
-    if spool.corrupt_on_open > 0 {
-        tracing::warn!(segments = spool.corrupt_on_open, "spool: cut torn records left by a crash");
-    }
-    let (sink, rx, health) = sink::Sink::channel(config.clickhouse.queue_capacity, sp.durability);
+    let (sink, sink_handle) = sink::start(&config, erasures.clone()).map_err(spool_err)?;
+    let spool = sink_handle.spool.clone();
     let ch = &config.clickhouse;
-    let writer_cfg = WriterConfig {
-        durability: sp.durability,
-        max_rows: ch.batch_max_rows,
-        max_bytes: ch.batch_max_bytes,
-        period: config.batch_period(),
-        // Memory mode only: bounded so that RSS stays small (~1 KB a row).
-        max_buffered_rows: ch.batch_max_rows.saturating_mul(5).max(20_000),
-        insert_timeout: Duration::from_millis(ch.insert_timeout_ms),
-    };
-    let shipper = sink::shipper::Shipper {
-        client: client.clone(),
-        spool: spool.clone(),
-        cfg: sink::shipper::ShipperConfig {
-            max_rows: ch.batch_max_rows,
-            max_bytes: ch.batch_max_bytes,
-            period: config.batch_period(),
-            insert_timeout: Duration::from_millis(ch.insert_timeout_ms),
-        },
-        health: health.clone(),
-        notify: Arc::new(tokio::sync::Notify::new()),
-        erasures: erasures.clone(),
-    };
-    let drain = Duration::from_secs(sp.drain_secs);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ship_stop_tx, ship_stop_rx) = watch::channel(false);
-    let writer = Writer::new(client.clone(), writer_cfg, health, spool.clone(), shipper.notify.clone(), erasures.clone());
-    let writer = tokio::spawn(writer.run(rx, stop_rx.clone(), drain));
-    let shipper = tokio::spawn(shipper.run(ship_stop_rx, drain));
-
     // Longer than any insert that began before a tombstone may take.
     let settle = Duration::from_millis(ch.insert_timeout_ms) + config.batch_period() * 2 + Duration::from_secs(1);
     let eraser = tokio::spawn(consent::erasure::run(
@@ -197,9 +162,7 @@ pub async fn serve(
         let _ = m.await;
     }
     drop(state);
-    let _ = writer.await;
-    let _ = ship_stop_tx.send(true);
-    let _ = shipper.await;
+    sink_handle.stop().await;
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -6,7 +6,7 @@
 use ktra_schema::limits::{max_stored_bytes, MAX_CAMPAIGN_LEN, MAX_ID_LEN, MAX_SHARED_BYTES};
 use ktra_schema::{check_amplification, validate_batch, validate_event, Batch, RawEvent};
 use ktra_collector::enrich::event_row::{build_row, RequestContext};
-use ktra_collector::sink::writer::RowSize;
+use ktra_schema::row::TableRow;
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 

@@ -352,8 +352,8 @@ async fn a_full_spool_answers_503_and_recovers_when_clickhouse_returns() {
 
 #[tokio::test]
 async fn a_poison_row_in_the_spool_is_dead_lettered_and_the_rest_is_stored() {
-    use ktra_collector::sink::spool::{Spool, Table};
-    use ktra_schema::row::EventRow;
+    use ktra_collector::sink::spool::{Encoding, Spool};
+    use ktra_schema::row::{EventRow, TableRow};
     let ch = Ch::fresh("poison").await;
     let mut cfg = test_config(&ch);
     let row = |path: &str| EventRow {
@@ -370,9 +370,11 @@ async fn a_poison_row_in_the_spool_is_dead_lettered_and_the_rest_is_stored() {
     {
         let spool = Spool::open(&cfg.spool.dir, 1 << 20, 1 << 20).unwrap();
         let first = vec![row("/a"), row("/b"), poison, row("/c")];
-        spool.append(Table::Events, 4, &serde_json::to_vec(&first).unwrap()).unwrap();
-        spool.append(Table::Events, 1, b"not json: a record no version of ktra can read").unwrap();
-        spool.append(Table::Events, 2, &serde_json::to_vec(&vec![row("/d"), row("/e")]).unwrap()).unwrap();
+        // JSON records, as earlier versions wrote them: still shipped after an upgrade.
+        let tag = EventRow::TAG;
+        spool.append(tag, Encoding::Json, 4, &serde_json::to_vec(&first).unwrap()).unwrap();
+        spool.append(tag, Encoding::Json, 1, b"not json: a record no version of ktra can read").unwrap();
+        spool.append(tag, Encoding::Json, 2, &serde_json::to_vec(&vec![row("/d"), row("/e")]).unwrap()).unwrap();
         spool.sync().unwrap();
     }
     cfg.clickhouse.batch_max_ms = 100;

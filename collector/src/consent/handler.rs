@@ -324,7 +324,7 @@ async fn record(
     // Proof of consent is durable before the token is handed out.
     state
         .sink
-        .submit(Rows::Consent(row))
+        .submit(Rows::one(row))
         .await
         .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })?;
     metrics::counter!(t::CONSENT_DECISIONS, "action" => action).increment(1);

@@ -207,7 +207,7 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
             device: ua.device,
             is_bot: u8::from(is_bot),
         };
-        match state.sink.try_send(Rows::Click(row)) {
+        match state.sink.try_send(Rows::one(row)) {
             Ok(()) if !tracked => "anonymous",
             Ok(()) => "recorded",
             Err(_) => {
@@ -261,7 +261,7 @@ fn open_inner(state: &AppState, method: &Method, meta: &ClientMeta, file: &str) 
             os: ua.os,
             device: ua.device,
         };
-        match state.sink.try_send(Rows::Open(row)) {
+        match state.sink.try_send(Rows::one(row)) {
             Ok(()) if !tracked => "anonymous",
             Ok(()) => "recorded",
             Err(_) => {
@@ -376,7 +376,8 @@ mod tests {
         cfg.sites.insert("demo".into(), SiteConfig { hosts: vec!["shop.example".into()], ..Default::default() });
         let dir = std::env::temp_dir().join(format!("ktra-email-unit-{}-{}", std::process::id(), new_id()));
         let spool = std::sync::Arc::new(crate::sink::spool::Spool::open(&dir, 1 << 20, 1 << 16).unwrap());
-        let (sink, rx, _) = Sink::channel(capacity, crate::sink::Durability::Memory);
+        let budget = std::sync::Arc::new(crate::sink::MemoryBudget::new(1 << 20, spool.clone()));
+        let (sink, rx, _) = Sink::channel(capacity, crate::sink::Durability::Memory, budget);
         let parts = crate::state::Parts {
             sink,
             geo: GeoIp::none(),
@@ -388,10 +389,16 @@ mod tests {
         (AppState::new(cfg, parts), rx)
     }
 
+    /// The one click row of the next queued request.
+    fn click_row(rx: &mut tokio::sync::mpsc::Receiver<crate::sink::Envelope>) -> EmailClickRow {
+        let rows = rx.try_recv().expect("a queued request").rows;
+        rows.downcast::<EmailClickRow>().expect("a click").remove(0)
+    }
+
     /// A state whose queue holds one request and is full.
     fn full_queue_state() -> (AppState, tokio::sync::mpsc::Receiver<crate::sink::Envelope>) {
         let (state, rx) = state(BotPolicy::Flag, 1);
-        state.sink.try_send(Rows::Events(Vec::new())).unwrap();
+        state.sink.try_send(Rows::new(Vec::<ktra_schema::row::EventRow>::new())).unwrap();
         (state, rx)
     }
 
@@ -416,7 +423,7 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/gif");
         // Only the filler is queued: both rows were dropped, not waited for.
-        assert!(matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Events(_), .. })));
+        assert_eq!(rx.try_recv().unwrap().rows.table(), "events");
         assert!(rx.try_recv().is_err());
     }
 
@@ -442,17 +449,13 @@ mod tests {
         assert!(rx.try_recv().is_err(), "the scanner's click is not stored");
         let resp = app.clone().oneshot(get(firefox)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
-        assert!(
-            matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.is_bot == 0 && r.lead_id.is_empty() && r.browser.is_empty()),
-            "a lead without recorded consent is counted per message only"
-        );
+        let r = click_row(&mut rx);
+        assert!(r.is_bot == 0 && r.lead_id.is_empty() && r.browser.is_empty(), "a lead without recorded consent is counted per message only");
         state2.leads.grant("demo", "L");
         let resp = app.oneshot(get(firefox)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
-        assert!(
-            matches!(rx.try_recv(), Ok(crate::sink::Envelope { rows: Rows::Click(r), .. }) if r.lead_id == "L" && r.browser == "Firefox"),
-            "a consented lead's click keeps lead and device"
-        );
+        let r = click_row(&mut rx);
+        assert!(r.lead_id == "L" && r.browser == "Firefox", "a consented lead's click keeps lead and device");
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use crate::sink::writer::RowSize;
+use ktra_schema::row::TableRow;
 use ktra_schema::limits::MAX_BODY_BYTES;
 use ktra_schema::validate::truncate;
 use ktra_schema::{check_amplification, validate_batch, validate_event, Batch, RawEvent, RejectReason};
@@ -189,7 +189,7 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         }
     }
 
-    let stored: usize = rows.iter().map(RowSize::approx_size).sum();
+    let stored: usize = rows.iter().map(TableRow::approx_size).sum();
     let leads: Vec<String> =
         rows.iter().filter(|r| r.event_type == "identify" && !r.lead_id.is_empty()).map(|r| r.lead_id.clone()).collect();
     if let Err(r) = check_amplification(stored, bytes.len()) {
@@ -198,7 +198,7 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
     }
     let accepted = rows.len();
     if accepted > 0 {
-        if let Err(e) = state.sink.submit(Rows::Events(rows)).await {
+        if let Err(e) = state.sink.submit(Rows::new(rows)).await {
             count_rejected(site_id, RejectReason::Overloaded, accepted);
             return Err(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") });
         }

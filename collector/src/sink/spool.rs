@@ -1,9 +1,11 @@
 //! The on-disk spool: append-only segment files of checksummed records under
 //! one directory, bounded in size, read back in order by the shipper.
 //!
-//! Record layout (little endian): `len: u32 | crc32: u32 | table: u8 |
+//! Record layout (little endian): `len: u32 | crc32: u32 | tag: u8 |
 //! rows: u32 | payload`, where `len` counts everything after the crc and the
-//! crc covers the same bytes. The payload is the JSON array of rows.
+//! crc covers the same bytes. `tag` is the table's spool tag
+//! (`TableRow::TAG`), with the high bit set when the payload is binary rows
+//! (a JSON array of rows otherwise, as earlier versions wrote).
 //! Segments are `seg-<20-digit seq>.log`; the read position survives restarts
 //! in `cursor` (written after each shipped batch; losing it only replays rows
 //! that the queries count once anyway). On open, a torn record at the end of
@@ -17,41 +19,16 @@ use std::sync::Mutex;
 const HEADER: usize = 8;
 const META: usize = 5;
 
-/// Which table a record's rows belong to.
+/// How a record's payload is encoded: its tag byte's high bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Table {
-    /// `events`.
-    Events = 1,
-    /// `consent_log`.
-    Consent = 2,
-    /// `email_clicks`.
-    Clicks = 3,
-    /// `email_opens`.
-    Opens = 4,
+pub enum Encoding {
+    /// Compact binary rows (`ktra_schema::row::encode_rows`): what the writer writes.
+    Binary,
+    /// A JSON array of rows: what earlier versions wrote (still read).
+    Json,
 }
 
-impl Table {
-    fn from_u8(b: u8) -> Option<Self> {
-        Some(match b {
-            1 => Self::Events,
-            2 => Self::Consent,
-            3 => Self::Clicks,
-            4 => Self::Opens,
-            _ => return None,
-        })
-    }
-
-    /// ClickHouse table name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Events => "events",
-            Self::Consent => "consent_log",
-            Self::Clicks => "email_clicks",
-            Self::Opens => "email_opens",
-        }
-    }
-}
+const BINARY_BIT: u8 = 0x80;
 
 /// A spool failure.
 #[derive(Debug, thiserror::Error)]
@@ -78,11 +55,13 @@ pub struct Pos {
 pub struct Record {
     /// Position just after this record (commit it once the record is shipped).
     pub end: Pos,
-    /// Table.
-    pub table: Table,
+    /// The table's spool tag.
+    pub tag: u8,
+    /// Binary rows (else a JSON array, from an earlier version).
+    pub binary: bool,
     /// Number of rows in the payload.
     pub rows: u32,
-    /// JSON array of rows.
+    /// The encoded rows.
     pub payload: Vec<u8>,
 }
 
@@ -225,7 +204,7 @@ impl Spool {
     }
 
     /// Appends one record (not yet durable: call [`Spool::sync`]).
-    pub fn append(&self, table: Table, rows: u32, payload: &[u8]) -> Result<(), SpoolError> {
+    pub fn append(&self, tag: u8, encoding: Encoding, rows: u32, payload: &[u8]) -> Result<(), SpoolError> {
         let mut st = lock(&self.state);
         let size = (HEADER + META + payload.len()) as u64;
         if st.pending_bytes + size > self.max_bytes {
@@ -246,7 +225,10 @@ impl Spool {
         let mut rec = Vec::with_capacity(size as usize);
         rec.extend_from_slice(&((META + payload.len()) as u32).to_le_bytes());
         rec.extend_from_slice(&[0; 4]);
-        rec.push(table as u8);
+        rec.push(match encoding {
+            Encoding::Binary => tag | BINARY_BIT,
+            Encoding::Json => tag & !BINARY_BIT,
+        });
         rec.extend_from_slice(&rows.to_le_bytes());
         rec.extend_from_slice(payload);
         let crc = crc32fast::hash(&rec[HEADER..]);
@@ -320,10 +302,10 @@ impl Spool {
                         .increment(1);
                     continue;
                 }
-                let Some(table) = Table::from_u8(body[0]) else { continue };
+                let (tag, binary) = (body[0] & !BINARY_BIT, body[0] & BINARY_BIT != 0);
                 let rows = u32::from_le_bytes([body[1], body[2], body[3], body[4]]);
                 body.drain(..META);
-                out.push(Record { end: last, table, rows, payload: body });
+                out.push(Record { end: last, tag, binary, rows, payload: body });
             }
         }
         Ok((out, last))
@@ -399,11 +381,11 @@ impl Spool {
     }
 
     /// Appends a rejected record to `dead-letter.jsonl` with the error, for an operator to inspect.
-    pub fn dead_letter(&self, table: Table, row_json: &[u8], error: &str) -> io::Result<()> {
+    pub fn dead_letter(&self, table: &str, row_json: &[u8], error: &str) -> io::Result<()> {
         let _guard = self.dead_letter_lock();
         let mut f = OpenOptions::new().create(true).append(true).open(self.dir.join("dead-letter.jsonl"))?;
         let line = serde_json::json!({
-            "table": table.name(),
+            "table": table,
             "error": error,
             "row": serde_json::from_slice::<serde_json::Value>(row_json)
                 .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(row_json).into_owned())),
@@ -488,7 +470,7 @@ mod tests {
         let dir = tmp("order");
         let s = Spool::open(&dir, 1 << 20, 1024).unwrap();
         for i in 0..100u32 {
-            s.append(Table::Events, 1, format!("[{i}]").as_bytes()).unwrap();
+            s.append(1, Encoding::Json, 1, format!("[{i}]").as_bytes()).unwrap();
         }
         s.sync().unwrap();
         assert!(s.stats().segments > 1);
@@ -511,9 +493,9 @@ mod tests {
     fn unsynced_records_are_not_read_and_a_torn_tail_is_cut() {
         let dir = tmp("torn");
         let s = Spool::open(&dir, 1 << 20, 1 << 20).unwrap();
-        s.append(Table::Consent, 1, b"[1]").unwrap();
+        s.append(2, Encoding::Json, 1, b"[1]").unwrap();
         s.sync().unwrap();
-        s.append(Table::Consent, 1, b"[2]").unwrap();
+        s.append(2, Encoding::Json, 1, b"[2]").unwrap();
         let (recs, _) = s.read(10, 1 << 20).unwrap();
         assert_eq!(recs.len(), 1, "only synced records are visible");
         s.sync().unwrap();
@@ -538,13 +520,13 @@ mod tests {
         let s = Spool::open(&dir, 200, 1 << 20).unwrap();
         let payload = [b'x'; 60];
         let mut ok = 0;
-        while s.append(Table::Events, 1, &payload).is_ok() {
+        while s.append(1, Encoding::Json, 1, &payload).is_ok() {
             ok += 1;
         }
-        assert!(matches!(s.append(Table::Events, 1, &payload), Err(SpoolError::Full(_))));
+        assert!(matches!(s.append(1, Encoding::Json, 1, &payload), Err(SpoolError::Full(_))));
         s.sync().unwrap();
         assert_eq!(drain(&s).len(), ok);
-        assert!(s.append(Table::Events, 1, &payload).is_ok(), "room again after shipping");
+        assert!(s.append(1, Encoding::Json, 1, &payload).is_ok(), "room again after shipping");
     }
 
     #[test]
@@ -561,7 +543,7 @@ mod tests {
     fn a_flipped_bit_is_detected() {
         let dir = tmp("flip");
         let s = Spool::open(&dir, 1 << 20, 1 << 20).unwrap();
-        s.append(Table::Events, 1, b"[\"abc\"]").unwrap();
+        s.append(1, Encoding::Json, 1, b"[\"abc\"]").unwrap();
         s.sync().unwrap();
         drop(s);
         let seg = fs::read_dir(&dir)

@@ -1,0 +1,232 @@
+//! Rows of any table on their way to ClickHouse, and the list of tables.
+//!
+//! Handlers hand over [`Rows`]: a vector of one [`TableRow`] type, erased so
+//! that one queue, one spool and one writer carry every table. Where the
+//! type is needed again (memory buffers, decoding spool records for an
+//! insert), [`TABLES`] maps a spool tag back to code generic over the row
+//! type. Adding a table: a row type with its `TableRow` impl in
+//! `ktra-schema`, its migration, and one line in [`TABLES`].
+use super::insert::{insert_isolating, InsertCtx};
+use super::spool::Record;
+use crate::telemetry as t;
+use ktra_schema::row::{
+    decode_rows, encode_rows, ConsentRow, EmailClickRow, EmailOpenRow, EventRow, LeadConsentRow, TableRow,
+};
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+/// A boxed future (the object-safe form of the generic code behind `dyn`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Every table the sink writes, by spool tag.
+pub static TABLES: &[&dyn Table] = &[
+    &TableOf::<EventRow>(PhantomData),
+    &TableOf::<ConsentRow>(PhantomData),
+    &TableOf::<EmailClickRow>(PhantomData),
+    &TableOf::<EmailOpenRow>(PhantomData),
+    &TableOf::<LeadConsentRow>(PhantomData),
+];
+
+/// The table with spool tag `tag`.
+pub fn table(tag: u8) -> Option<&'static dyn Table> {
+    TABLES.iter().copied().find(|t| t.tag() == tag)
+}
+
+/// What the sink does with the records of one table, whatever its row type.
+pub trait Table: Send + Sync {
+    /// Table name.
+    fn name(&self) -> &'static str;
+    /// Spool tag.
+    fn tag(&self) -> u8;
+    /// Decodes spool records (off the runtime) and inserts their rows.
+    /// `Ok(rows)` once stored or dead-lettered; `Err` to retry the same records.
+    fn ship<'a>(&'a self, ctx: &'a InsertCtx, records: Vec<Record>) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>>;
+}
+
+/// [`Table`] for row type `T`.
+pub struct TableOf<T>(PhantomData<fn() -> T>);
+
+/// Decodes a record's payload: binary (current) or JSON (spools written by
+/// earlier versions stay readable after an upgrade).
+pub fn decode_record<T: TableRow>(r: &Record) -> Result<Vec<T>, String> {
+    if r.binary {
+        decode_rows(&r.payload).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(&r.payload).map_err(|e| e.to_string())
+    }
+}
+
+impl<T: TableRow> Table for TableOf<T> {
+    fn name(&self) -> &'static str {
+        T::TABLE
+    }
+
+    fn tag(&self) -> u8 {
+        T::TAG
+    }
+
+    fn ship<'a>(&'a self, ctx: &'a InsertCtx, records: Vec<Record>) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>> {
+        Box::pin(async move {
+            let spool = ctx.spool.clone();
+            // A 10 000-row round is tens of milliseconds of CPU: off the request workers.
+            let rows = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                for r in &records {
+                    match decode_record::<T>(r) {
+                        Ok(mut rows) => out.append(&mut rows),
+                        Err(e) => {
+                            tracing::error!(error = %e, table = T::TABLE, "undecodable spool record; dead-lettered");
+                            if let Err(io) = spool.dead_letter(T::TABLE, &r.payload, &e) {
+                                tracing::error!(error = %io, "cannot write dead letter");
+                            }
+                            metrics::counter!(t::DROPPED_ROWS, "table" => T::TABLE, "reason" => "undecodable")
+                                .increment(u64::from(r.rows));
+                        }
+                    }
+                }
+                out
+            })
+            .await
+            .unwrap_or_default();
+            let n = rows.len();
+            insert_isolating(ctx, rows).await.map(|()| n).map_err(|(_, e)| e)
+        })
+    }
+}
+
+/// Rows of one table, type-erased for the queue.
+#[derive(Debug)]
+pub struct Rows(Box<dyn AnyRows>);
+
+/// The object-safe face of `Vec<T: TableRow>`.
+pub(crate) trait AnyRows: Send + std::fmt::Debug {
+    fn tag(&self) -> u8;
+    fn table(&self) -> &'static str;
+    fn len(&self) -> usize;
+    fn bytes(&self) -> usize;
+    fn encode(&self) -> Vec<u8>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer>;
+}
+
+impl<T: TableRow> AnyRows for Vec<T> {
+    fn tag(&self) -> u8 {
+        T::TAG
+    }
+    fn table(&self) -> &'static str {
+        T::TABLE
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn bytes(&self) -> usize {
+        self.iter().map(TableRow::approx_size).sum()
+    }
+    fn encode(&self) -> Vec<u8> {
+        encode_rows(self)
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+    fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer> {
+        Box::new(super::writer::memory::Buffer::<T>::new())
+    }
+}
+
+impl Rows {
+    /// Rows of table `T`.
+    pub fn new<T: TableRow>(rows: Vec<T>) -> Self {
+        Self(Box::new(rows))
+    }
+
+    /// One row.
+    pub fn one<T: TableRow>(row: T) -> Self {
+        Self::new(vec![row])
+    }
+
+    /// The table's spool tag.
+    pub fn tag(&self) -> u8 {
+        self.0.tag()
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &'static str {
+        self.0.table()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Their size as the spool stores them.
+    pub fn bytes(&self) -> usize {
+        self.0.bytes()
+    }
+
+    /// The binary spool payload.
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    /// The rows, if they are of table `T`.
+    pub fn downcast<T: TableRow>(self) -> Result<Vec<T>, Self> {
+        if self.tag() != T::TAG {
+            return Err(self);
+        }
+        match self.0.into_any().downcast::<Vec<T>>() {
+            Ok(v) => Ok(*v),
+            Err(_) => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer> {
+        self.0.new_buffer()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_has_its_own_tag_and_every_migrated_table_is_listed() {
+        let mut tags: Vec<u8> = TABLES.iter().map(|t| t.tag()).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), TABLES.len(), "tags are unique");
+        assert!(tags.iter().all(|t| (1..=127).contains(t)), "the high bit marks the encoding");
+        // Every table a migration creates (views and the bookkeeping table aside) is written by the sink.
+        for m in ktra_schema::migrations::MIGRATIONS {
+            for stmt in ktra_schema::migrations::split_statements(m.sql) {
+                if let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+                    let name = rest.split_whitespace().next().unwrap_or("");
+                    assert!(TABLES.iter().any(|t| t.name() == name), "{name} ({}) is not in TABLES", m.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_table_has_a_sharding_key_for_clusters() {
+        for t in TABLES {
+            assert!(ktra_schema::migrations::SHARD_KEYS.iter().any(|(name, _)| *name == t.name()), "{}", t.name());
+        }
+    }
+
+    #[test]
+    fn rows_keep_their_type_through_the_erasure() {
+        let rows = Rows::new(vec![ConsentRow { consent_id: "c".into(), ..Default::default() }]);
+        assert_eq!((rows.tag(), rows.table(), rows.len()), (ConsentRow::TAG, "consent_log", 1));
+        assert_eq!(rows.bytes() + 1, rows.encode().len());
+        let rows = rows.downcast::<EventRow>().unwrap_err();
+        assert_eq!(rows.downcast::<ConsentRow>().unwrap()[0].consent_id, "c");
+    }
+}
