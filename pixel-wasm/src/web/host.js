@@ -19,6 +19,11 @@
 //   in UTF-8).
 // The default export loads the wasm; the loader calls it, then `start`.
 // Nothing here throws into the page: every entry point catches.
+//
+// Size: the built file counts toward the pixel's hard budget (wasm + this,
+// 10240 B gzipped). esbuild bundles and minifies it, renaming every name
+// that is not exported, so names are for the reader; the event codes are
+// inlined as numbers. The OPS labels are comments (the test reads them).
 
 // Event codes (pixel-wasm/src/host.rs `ev`).
 const START = 0, STOP = 1, TRACK = 2, PURCHASE = 3, IDENTIFY = 4, TIMER = 5, RESPONSE = 6, NAV = 7, ACTIVE = 8,
@@ -33,174 +38,184 @@ const CODES = [CLICK, CLICK, SUBMIT, MEDIA, MEDIA, MEDIA, SCROLL, NAV, HIDE, HID
 const STORAGE_KEY = 'ktra_sess';
 // Campaign parameters, as ktra-schema's `Utm` (its field without "utm_").
 const CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid', 'msclkid'];
-const W = window, D = document, L = location, H = history;
-const enc = new TextEncoder(), dec = new TextDecoder();
+// Aliases: once minified, one letter at each use instead of the global's name.
+const win = window, doc = document, loc = location, hist = history;
+const encoder = new TextEncoder(), decoder = new TextDecoder();
 
-let X; // the wasm instance's exports
-let url = ''; // where batches go (ENDPOINT)
-let P = []; // history proxies: [method, original, proxy]
-let T = {}; // timers by task name: [handle, due]
+let wasm; // the wasm instance's exports
+let endpoint = ''; // where batches go (ENDPOINT)
+let historyProxies = []; // [method, original, proxy] for pushState and replaceState
+let timers = {}; // by task name: [setTimeout handle, due time in ms]
 
 /** Connects the host to the wasm instance's exports. */
-export function bind(x) {
-  X = x;
+export function bind(exports) {
+  wasm = exports;
 }
 
 /** Loads the wasm (`{module_or_path}`: its URL) and connects the host to it. */
-export default async function init(o) {
-  X || bind((await WebAssembly.instantiateStreaming(fetch(o.module_or_path), { ktra: { k_do } })).instance.exports);
+export default async function init(options) {
+  wasm || bind((await WebAssembly.instantiateStreaming(fetch(options.module_or_path), { ktra: { k_do } })).instance.exports);
 }
 
-// A string into wasm memory; -1 for anything that is not a string.
+// A string into wasm memory, as an op's result: its length; -1 for anything
+// that is not a string (none).
 function give(s) {
   if (typeof s != 'string') return -1;
-  const b = enc.encode(s), p = X.k_buf(b.length);
-  new Uint8Array(X.memory.buffer, p, b.length).set(b);
-  return b.length;
+  const bytes = encoder.encode(s), ptr = wasm.k_buf(bytes.length);
+  new Uint8Array(wasm.memory.buffer, ptr, bytes.length).set(bytes);
+  return bytes.length;
 }
 
-// Calls into the wasm with strings `args` and numbers `a`, `b`.
-function ev(code, args = [], a, b) {
+// Calls into the wasm: event `code` with strings `args` (none for a
+// non-string) and numbers `a`, `b`.
+function send(code, args = [], a, b) {
   try {
-    const bytes = args.map(s => (typeof s == 'string' ? enc.encode(s) : [254]));
-    const n = bytes.reduce((n, b) => n + b.length + 1, 0), p = X.k_buf(n);
+    const encoded = args.map(s => (typeof s == 'string' ? encoder.encode(s) : [0xfe]));
+    const total = encoded.reduce((sum, bytes) => sum + bytes.length + 1, 0), ptr = wasm.k_buf(total);
     // After k_buf: growing the wasm memory detaches the old buffer.
-    const m = new Uint8Array(X.memory.buffer, p, n);
-    let o = 0;
-    for (const b of bytes) {
-      m.set(b, o);
-      o += b.length;
-      m[o++] = 255;
+    const memory = new Uint8Array(wasm.memory.buffer, ptr, total);
+    let at = 0;
+    for (const bytes of encoded) {
+      memory.set(bytes, at);
+      at += bytes.length;
+      memory[at++] = 0xff; // end of this string
     }
-    X.k_ev(code, Date.now(), +a || 0, +b || 0);
+    wasm.k_ev(code, Date.now(), +a || 0, +b || 0);
   } catch (e) {
     // not loaded yet, or a trap in the pixel: never the page's problem
   }
 }
 
-// The op table, in `Op` order.
+// The op table, in `Op` order. Each op gets the call's string and number;
+// a number result goes back as it is, anything else as 0.
 const OPS = [
-  /*HREF*/ () => give(L.href),
-  /*REFERRER*/ () => give(D.referrer),
-  /*TITLE*/ () => give(D.title),
-  /*PARAM*/ s => give(new URLSearchParams(L.search).get(s)?.trim()),
+  /*HREF*/ () => give(loc.href),
+  /*REFERRER*/ () => give(doc.referrer),
+  /*TITLE*/ () => give(doc.title),
+  /*PARAM*/ name => give(new URLSearchParams(loc.search).get(name)?.trim()),
   /*CAMPAIGN*/ () => {
     // The landing's campaign as the batch's `utm` object: utm_* and ad
     // click ids, trimmed, cut to 512 characters; none without any.
-    const q = new URLSearchParams(L.search), utm = {};
-    for (const p of CAMPAIGN) {
-      const v = q.get(p)?.trim();
-      if (v) utm[p.replace('utm_', '')] = v.slice(0, 512);
+    const query = new URLSearchParams(loc.search), utm = {};
+    for (const param of CAMPAIGN) {
+      const value = query.get(param)?.trim();
+      if (value) utm[param.replace('utm_', '')] = value.slice(0, 512);
     }
     return give(Object.keys(utm).length ? JSON.stringify(utm) : null);
   },
-  /*COOKIE*/ s => give(D.cookie.split('; ').find(c => c.split('=')[0] == s)?.slice(s.length + 1)),
-  /*SET_COOKIE*/ (s, n) => {
-    D.cookie = s + '; Path=/; Max-Age=' + n + '; SameSite=Lax' + (L.protocol == 'https:' ? '; Secure' : '');
+  /*COOKIE*/ name => give(doc.cookie.split('; ').find(c => c.split('=')[0] == name)?.slice(name.length + 1)),
+  /*SET_COOKIE*/ (nameValue, maxAge) => {
+    doc.cookie = nameValue + '; Path=/; Max-Age=' + maxAge + '; SameSite=Lax' + (loc.protocol == 'https:' ? '; Secure' : '');
   },
   /*STORED*/ () => give(localStorage.getItem(STORAGE_KEY)),
-  /*STORE*/ s => localStorage.setItem(STORAGE_KEY, s),
+  /*STORE*/ session => localStorage.setItem(STORAGE_KEY, session),
   /*UNSTORE*/ () => localStorage.removeItem(STORAGE_KEY),
-  /*STRIP*/ s => {
-    const u = new URL(L.href), q = u.search.slice(1).split('&'), kept = q.filter(p => p.split('=')[0] != s);
-    if (kept.length == q.length) return 0;
-    u.search = kept.join('&'); // the other parameters as written
-    H.replaceState(H.state, '', u);
+  /*STRIP*/ name => {
+    // By hand rather than URLSearchParams, which would re-encode the rest.
+    const url = new URL(loc.href), pairs = url.search.slice(1).split('&'), kept = pairs.filter(p => p.split('=')[0] != name);
+    if (kept.length == pairs.length) return 0;
+    url.search = kept.join('&'); // the other parameters as written
+    hist.replaceState(hist.state, '', url);
     return 1;
   },
-  /*LISTEN*/ (s, n) => listen(n),
-  /*SET_TIMER*/ (s, n) => {
-    const t = T[s], due = Date.now() + n;
-    if (!t || due < t[1]) {
-      clearTimeout(t?.[0]);
-      T[s] = [setTimeout(() => { delete T[s]; ev(TIMER, [s]); }, n), due];
+  /*LISTEN*/ (_, on) => listen(on),
+  /*SET_TIMER*/ (task, ms) => {
+    // One timer per task: an earlier due time replaces a later one, never the reverse.
+    const timer = timers[task], due = Date.now() + ms;
+    if (!timer || due < timer[1]) {
+      clearTimeout(timer?.[0]);
+      timers[task] = [setTimeout(() => { delete timers[task]; send(TIMER, [task]); }, ms), due];
     }
   },
   /*CLEAR_TIMERS*/ () => {
-    for (const s in T) clearTimeout(T[s][0]);
-    T = {};
+    for (const task in timers) clearTimeout(timers[task][0]);
+    timers = {};
   },
-  /*ENDPOINT*/ s => { url = s; },
-  /*FETCH*/ (s, n) => fetch(url, { method: 'POST', keepalive: true, body: s }).then(
-    r => ev(RESPONSE, [text(r.headers.get('Retry-After'))], n, r.status),
-    () => ev(RESPONSE, [], n, 0),
+  /*ENDPOINT*/ url => { endpoint = url; },
+  // `request` comes back with the RESPONSE: the status, 0 when the request failed.
+  /*FETCH*/ (body, request) => fetch(endpoint, { method: 'POST', keepalive: true, body }).then(
+    r => send(RESPONSE, [text(r.headers.get('Retry-After'))], request, r.status),
+    () => send(RESPONSE, [], request, 0),
   ) && 1,
-  /*BEACON*/ s => +navigator.sendBeacon(url, s),
+  /*BEACON*/ body => +navigator.sendBeacon(endpoint, body),
   /*RANDOM*/ () => Math.random(),
   /*UUID*/ () => {
     // A blob URL ends in a fresh random (v4) UUID (File API), on http
     // pages too, where crypto.randomUUID is missing.
-    const u = URL.createObjectURL(new Blob());
-    URL.revokeObjectURL(u);
-    return give(u.slice(-36));
+    const url = URL.createObjectURL(new Blob());
+    URL.revokeObjectURL(url);
+    return give(url.slice(-36));
   },
-  /*HIDDEN*/ () => +D.hidden,
+  /*HIDDEN*/ () => +doc.hidden,
   /*SCROLLED*/ () => {
     // Percent of the page seen; a page that fits, or within 2 px of its end: 100.
-    const h = D.documentElement.scrollHeight, seen = Math.max(W.scrollY, 0) + W.innerHeight;
-    return seen + 2 >= h ? 100 : (seen / h) * 100;
+    const height = doc.documentElement.scrollHeight, seen = Math.max(win.scrollY, 0) + win.innerHeight;
+    return seen + 2 >= height ? 100 : (seen / height) * 100;
   },
 ];
 
 /** The wasm's one import. */
 export function k_do(op, ptr, len, n) {
   try {
-    const r = OPS[op](dec.decode(new Uint8Array(X.memory.buffer, ptr, len)), n);
-    return typeof r == 'number' ? r : 0;
+    const result = OPS[op](decoder.decode(new Uint8Array(wasm.memory.buffer, ptr, len)), n);
+    return typeof result == 'number' ? result : 0;
   } catch (e) {
     return -1;
   }
 }
 
 // A page event, forwarded with the facts Rust needs about its target.
-function on(e) {
+function onPageEvent(e) {
   try {
-    const t = e.type, g = e.target, code = CODES[TYPES.indexOf(t)] ?? ACTIVE;
-    const at = n => g.getAttribute(n);
+    const type = e.type, target = e.target, code = CODES[TYPES.indexOf(type)] ?? ACTIVE;
+    const attr = name => target.getAttribute(name);
     if (code == CLICK) {
       // A link that leaves the site: http(s) to another host, "www." aside.
-      const a = g.closest && g.closest('a[href]'), site = h => h.replace(/^www\./, '');
-      const out = a && /^https?:$/.test(a.protocol) && a.hostname && site(a.hostname) != site(L.hostname);
-      ev(code, out ? [a.href] : [], e.button, t == 'auxclick');
+      const link = target.closest && target.closest('a[href]'), site = host => host.replace(/^www\./, '');
+      const outbound = link && /^https?:$/.test(link.protocol) && link.hostname && site(link.hostname) != site(loc.hostname);
+      send(code, outbound ? [link.href] : [], e.button, type == 'auxclick');
     } else if (code == SUBMIT) {
       // Controls a visitor fills in, by name; a value only for the email
       // field of a data-ktra-identify form: the one the attribute names,
       // else the first type=email, else the first whose name has "email".
-      const F = [...g.querySelectorAll('input,select,textarea')], want = at('data-ktra-identify'), action = g.action;
-      const name = f => f.getAttribute('name') || '', type = f => (f.getAttribute('type') || '').toLowerCase();
-      const email = want == null ? null
-        : text((F.find(f => want && name(f) == want) || F.find(f => type(f) == 'email')
-          || F.find(f => /email/i.test(name(f))))?.value)?.toLowerCase() ?? '';
-      ev(code, [at('id'), at('name'), typeof action == 'string' ? action : at('action'), email,
-        ...new Set(F.filter(f => !/^(submit|button|reset|image|hidden)$/.test(type(f))).map(name))]);
+      const fields = [...target.querySelectorAll('input,select,textarea')], wanted = attr('data-ktra-identify');
+      const action = target.action; // a string, unless a control named "action" shadows it
+      const name = f => f.getAttribute('name') || '', fieldType = f => (f.getAttribute('type') || '').toLowerCase();
+      const email = wanted == null ? null
+        : text((fields.find(f => wanted && name(f) == wanted) || fields.find(f => fieldType(f) == 'email')
+          || fields.find(f => /email/i.test(name(f))))?.value)?.toLowerCase() ?? '';
+      send(code, [attr('id'), attr('name'), typeof action == 'string' ? action : attr('action'), email,
+        ...new Set(fields.filter(f => !/^(submit|button|reset|image|hidden)$/.test(fieldType(f))).map(name))]);
     } else if (code == MEDIA) {
       // <video> only, known by its id, else its source.
-      g.tagName == 'VIDEO' && ev(code, [t, at('id') || g.currentSrc], g.currentTime, g.duration);
+      target.tagName == 'VIDEO' && send(code, [type, attr('id') || target.currentSrc], target.currentTime, target.duration);
     } else {
-      ev(code, [], 0, t == 'pagehide');
+      send(code, [], 0, type == 'pagehide');
     }
   } catch (x) {
     // a page element the pixel cannot read is not the page's problem
   }
 }
 
-// Attaches (n = 1) or removes (n = 0) the listener and the history proxies.
+// Attaches (on = 1) or removes (on = 0) the listener and the history proxies.
 // A proxy calls the original with the caller's `this` and arguments, passes
 // its result and exceptions through, and then tells the pixel.
-function listen(n) {
-  for (const t of TYPES) W[n ? 'addEventListener' : 'removeEventListener'](t, on, true);
-  if (n) {
-    P = ['pushState', 'replaceState'].flatMap(m => {
-      const o = H[m];
-      if (typeof o != 'function') return [];
-      const p = new Proxy(o, { apply: (f, self, args) => { const r = Reflect.apply(f, self, args); ev(NAV); return r; } });
-      H[m] = p;
-      return [[m, o, p]];
+function listen(on) {
+  for (const type of TYPES) win[on ? 'addEventListener' : 'removeEventListener'](type, onPageEvent, true);
+  if (on) {
+    historyProxies = ['pushState', 'replaceState'].flatMap(method => {
+      const original = hist[method];
+      if (typeof original != 'function') return [];
+      const proxy = new Proxy(original, {
+        apply: (fn, self, args) => { const result = Reflect.apply(fn, self, args); send(NAV); return result; },
+      });
+      hist[method] = proxy;
+      return [[method, original, proxy]];
     });
   } else {
     // A proxy someone wrapped in turn stays (it only forwards once stopped).
-    for (const [m, o, p] of P) if (H[m] === p) H[m] = o;
-    P = [];
+    for (const [method, original, proxy] of historyProxies) if (hist[method] === proxy) hist[method] = original;
+    historyProxies = [];
   }
 }
 
@@ -214,21 +229,22 @@ const num = v => (typeof v == 'number' || (typeof v == 'string' && v.trim()) ? i
 // A flat object's other strings, finite numbers and booleans as key,
 // typed-value pairs ("s…", "n…" as JS prints it, "b…"); Rust keeps what the
 // wire format allows.
-const flat = (o, skip = []) => (o && typeof o == 'object' ? Object.keys(o) : []).flatMap(k => {
-  const v = o[k], t = typeof v;
-  return !skip.includes(k) && (t == 'string' || t == 'boolean' || (t == 'number' && isFinite(v))) ? [k, t[0] + v] : [];
+const flat = (o, skip = []) => (o && typeof o == 'object' ? Object.keys(o) : []).flatMap(key => {
+  const value = o[key], type = typeof value;
+  return !skip.includes(key) && (type == 'string' || type == 'boolean' || (type == 'number' && isFinite(value)))
+    ? [key, type[0] + value] : [];
 });
 const PURCHASE_FIELDS = ['order_id', 'value', 'currency', 'product_id', 'product_name'];
 
 /** Starts the pixel: `{endpoint, site, token, exp}` (consent expiry, Unix seconds). */
-export const start = c => ev(START, [c?.endpoint, c?.site, c?.token], c?.exp);
+export const start = c => send(START, [c?.endpoint, c?.site, c?.token], c?.exp);
 /** Stops the pixel and removes what it left (consent withdrawn). */
-export const stop = () => ev(STOP);
+export const stop = () => send(STOP);
 /** A custom event with flat props. */
-export const track = (name, props) => ev(TRACK, [text(name), ...flat(props)]);
+export const track = (name, props) => send(TRACK, [text(name), ...flat(props)]);
 /** A purchase: `{order_id, value, currency, product_id, product_name, ...props}`. */
 export const purchase = o =>
-  ev(PURCHASE, [id(o?.order_id), num(o?.value), text(o?.currency)?.toUpperCase(), id(o?.product_id), o?.product_name,
+  send(PURCHASE, [id(o?.order_id), num(o?.value), text(o?.currency)?.toUpperCase(), id(o?.product_id), o?.product_name,
     ...flat(o, PURCHASE_FIELDS)]);
 /** Links the visitor to a lead: `{email}` or `{lead_id}`. */
-export const identify = o => ev(IDENTIFY, [text(o?.email)?.toLowerCase(), id(o?.lead_id)]);
+export const identify = o => send(IDENTIFY, [text(o?.email)?.toLowerCase(), id(o?.lead_id)]);
