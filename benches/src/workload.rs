@@ -45,12 +45,12 @@ fn event_tails() -> [String; 6] {
 pub fn consent_token(secret: &str, site: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let claims = Claims {
-        v: 1,
-        c: format!("bench-{:016x}", rand::random::<u64>()),
-        s: site.to_string(),
-        p: vec!["analytics".into(), "marketing".into()],
-        r: 1,
-        e: now + 7 * 86_400,
+        version: 1,
+        consent_id: format!("bench-{:016x}", rand::random::<u64>()),
+        site: site.to_string(),
+        purposes: vec!["analytics".into(), "marketing".into()],
+        revision: 1,
+        expires: now + 7 * 86_400,
         root: String::new(),
     };
     TokenKey::derive(secret.as_bytes(), "consent").sign(&claims)
@@ -152,6 +152,6 @@ mod tests {
             }
         }
         let key = TokenKey::derive(SECRET.as_bytes(), "consent");
-        assert_eq!(key.verify(&token).unwrap().s, SITE);
+        assert_eq!(key.verify(&token).unwrap().site, SITE);
     }
 }

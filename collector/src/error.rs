@@ -61,6 +61,17 @@ impl ApiError {
         Self::BadInput { reason, message: message.into() }
     }
 
+    /// The reason, for refusals that count against the events they held.
+    pub fn reason(&self) -> Option<RejectReason> {
+        match self {
+            Self::BadInput { reason, .. } | Self::Consent { reason, .. } => Some(*reason),
+            Self::Origin(_) => Some(RejectReason::OriginNotAllowed),
+            Self::RateLimited(_) => Some(RejectReason::RateLimited),
+            Self::Unavailable { .. } => Some(RejectReason::Overloaded),
+            Self::Unauthorized | Self::NotFound(_) | Self::Internal(_) => None,
+        }
+    }
+
     /// The fixed code used in the body and as metric label.
     pub fn code(&self) -> &'static str {
         match self {

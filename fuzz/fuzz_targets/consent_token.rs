@@ -11,7 +11,15 @@ fuzz_target!(|data: &[u8]| {
             // Only a correctly signed token can verify; re-signing gives a valid token too.
             assert_eq!(key.verify(&key.sign(&claims)).ok(), Some(claims));
         }
-        let c = Claims { v: 1, c: s.chars().take(64).collect(), s: "site".into(), p: vec![], r: 1, e: 1, root: String::new() };
+        let c = Claims {
+            version: 1,
+            consent_id: s.chars().take(64).collect(),
+            site: "site".into(),
+            purposes: vec![],
+            revision: 1,
+            expires: 1,
+            root: String::new(),
+        };
         assert_eq!(key.verify(&key.sign(&c)).ok(), Some(c));
     }
 });

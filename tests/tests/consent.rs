@@ -28,12 +28,12 @@ async fn forged_expired_other_site_old_revision_partial_and_missing_tokens_are_r
     let key = TokenKey::derive(cfg.secret.as_bytes(), "consent");
     let claims = |f: &dyn Fn(&mut Claims)| {
         let mut cl = Claims {
-            v: 1,
-            c: uuid::Uuid::new_v4().to_string(),
-            s: c.site.clone(),
-            p: vec!["analytics".into(), "marketing".into()],
-            r: 2,
-            e: unix() + 3600,
+            version: 1,
+            consent_id: uuid::Uuid::new_v4().to_string(),
+            site: c.site.clone(),
+            purposes: vec!["analytics".into(), "marketing".into()],
+            revision: 2,
+            expires: unix() + 3600,
             root: String::new(),
         };
         f(&mut cl);
@@ -43,17 +43,17 @@ async fn forged_expired_other_site_old_revision_partial_and_missing_tokens_are_r
     let forged = TokenKey::derive(b"not-the-secret-at-all-0123456789abcdef", "consent").sign(&claims(&|_| {}));
     let tampered = {
         let (body, sig) = good.split_once('.').unwrap();
-        let other_body = key.sign(&claims(&|c| c.s = "other".into()));
+        let other_body = key.sign(&claims(&|c| c.site = "other".into()));
         format!("{}.{sig}", other_body.split_once('.').unwrap().0).replace(body, "x")
     };
     let cases = [
         (Some(forged), "consent_invalid"),
         (Some(tampered), "consent_invalid"),
         (Some("garbage".to_string()), "consent_invalid"),
-        (Some(key.sign(&claims(&|c| c.e = unix() - 1))), "consent_expired"),
-        (Some(key.sign(&claims(&|c| c.s = "other".into()))), "consent_other_site"),
-        (Some(key.sign(&claims(&|c| c.r = 1))), "consent_old_revision"),
-        (Some(key.sign(&claims(&|c| c.p = vec!["analytics".into()]))), "consent_purposes"),
+        (Some(key.sign(&claims(&|c| c.expires = unix() - 1))), "consent_expired"),
+        (Some(key.sign(&claims(&|c| c.site = "other".into()))), "consent_other_site"),
+        (Some(key.sign(&claims(&|c| c.revision = 1))), "consent_old_revision"),
+        (Some(key.sign(&claims(&|c| c.purposes = vec!["analytics".into()]))), "consent_purposes"),
         (None, "consent_missing"),
     ];
     for (token, reason) in &cases {

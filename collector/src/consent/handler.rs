@@ -67,23 +67,23 @@ pub fn check_event_consent(
             ))
         }
     };
-    let consent = EventConsent { root: claims.root_id().to_string(), consent_id: claims.c.clone() };
+    let consent = EventConsent { root: claims.root_id().to_string(), consent_id: claims.consent_id.clone() };
     if !enforce {
         return Ok(consent);
     }
-    check_claims(&claims, site_id, site, unix_now(), state.revocations.is_revoked(&claims.c))?;
+    check_claims(&claims, site_id, site, unix_now(), state.revocations.is_revoked(&claims.consent_id))?;
     Ok(consent)
 }
 
 /// The checks on verified claims, separated for tests.
 pub fn check_claims(c: &Claims, site_id: &str, site: &SiteConfig, now: u64, revoked: bool) -> Result<(), ApiError> {
-    if c.s != site_id {
+    if c.site != site_id {
         return Err(consent_err(RejectReason::ConsentOtherSite, "consent token was issued for another site"));
     }
-    if c.e <= now {
+    if c.expires <= now {
         return Err(consent_err(RejectReason::ConsentExpired, "consent has expired; the visitor must be asked again"));
     }
-    if c.r < site.revision {
+    if c.revision < site.revision {
         return Err(consent_err(RejectReason::ConsentOldRevision, "consent was given to an older banner revision"));
     }
     if revoked {
@@ -285,7 +285,7 @@ async fn record(
         .previous
         .as_deref()
         .and_then(|t| state.consent_key.verify(t).ok())
-        .filter(|c| c.s == req.site && c.e > now);
+        .filter(|c| c.site == req.site && c.expires > now);
     let max_age = u64::from(site.consent_days) * 86_400;
     let expires_at = now + max_age;
     // A decision id names the decision for good: a copy recorded by another
@@ -304,7 +304,7 @@ async fn record(
         revision,
         language: req.language.clone(),
         text_hash: req.text_hash.clone(),
-        previous_id: previous.as_ref().map(|p| p.c.clone()).unwrap_or_default(),
+        previous_id: previous.as_ref().map(|p| p.consent_id.clone()).unwrap_or_default(),
         // Only a proven withdrawal names its visitor (for the operator's erasure by visitor id).
         visitor_id: match (action, &previous, req.vid.as_deref()) {
             ("withdraw", Some(_), Some(v)) => {
@@ -329,7 +329,7 @@ async fn record(
         .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })?;
     metrics::counter!(t::CONSENT_DECISIONS, "action" => action).increment(1);
     if let Some(p) = &previous {
-        state.revocations.revoke(&p.c, p.e.max(now + 1));
+        state.revocations.revoke(&p.consent_id, p.expires.max(now + 1));
     }
 
     // Erasure only with proof: the withdrawn chain is the one the caller's token names.
@@ -340,7 +340,15 @@ async fn record(
             .request(&req.site, p.root_id())
             .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("cannot record the erasure: {e}") })?;
     }
-    let claims = Claims { v: 1, c: consent_id.clone(), s: req.site.clone(), p: granted, r: revision, e: expires_at, root };
+    let claims = Claims {
+        version: 1,
+        consent_id: consent_id.clone(),
+        site: req.site.clone(),
+        purposes: granted,
+        revision,
+        expires: expires_at,
+        root,
+    };
     let answer =
         ConsentResponse { token: state.consent_key.sign(&claims), consent_id, expires_at, max_age, erased: erase };
     if let Some(k) = dedup_key {
@@ -407,7 +415,15 @@ mod tests {
     }
 
     fn claims() -> Claims {
-        Claims { v: 1, c: "c".into(), s: "demo".into(), p: vec!["analytics".into(), "marketing".into()], r: 3, e: 1000, root: String::new() }
+        Claims {
+            version: 1,
+            consent_id: "c".into(),
+            site: "demo".into(),
+            purposes: vec!["analytics".into(), "marketing".into()],
+            revision: 3,
+            expires: 1000,
+            root: String::new(),
+        }
     }
 
     fn reason(r: Result<(), ApiError>) -> Option<RejectReason> {
@@ -428,7 +444,7 @@ mod tests {
             Some(RejectReason::ConsentOldRevision)
         );
         assert_eq!(reason(check_claims(&claims(), "demo", &site(), 999, true)), Some(RejectReason::ConsentWithdrawn));
-        let only_analytics = Claims { p: vec!["analytics".into()], ..claims() };
+        let only_analytics = Claims { purposes: vec!["analytics".into()], ..claims() };
         assert_eq!(
             reason(check_claims(&only_analytics, "demo", &site(), 999, false)),
             Some(RejectReason::ConsentPurposes)

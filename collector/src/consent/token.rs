@@ -18,17 +18,23 @@ pub use ktra_schema::limits::MAX_TOKEN_LEN;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Format version (1).
-    pub v: u8,
+    #[serde(rename = "v")]
+    pub version: u8,
     /// Consent id (the `consent_log` row).
-    pub c: String,
+    #[serde(rename = "c")]
+    pub consent_id: String,
     /// Site id.
-    pub s: String,
+    #[serde(rename = "s")]
+    pub site: String,
     /// Granted optional purposes.
-    pub p: Vec<String>,
+    #[serde(rename = "p")]
+    pub purposes: Vec<String>,
     /// Banner revision the visitor saw.
-    pub r: u32,
+    #[serde(rename = "r")]
+    pub revision: u32,
     /// Expiry, Unix seconds.
-    pub e: u64,
+    #[serde(rename = "e")]
+    pub expires: u64,
     /// The first decision of this visitor's chain of decisions (each later
     /// one names the previous token): what a withdrawal with this token may
     /// erase. Empty in tokens made before chains were bound: the token's own id.
@@ -40,7 +46,7 @@ impl Claims {
     /// The chain's first consent id (see [`Claims::root`]).
     pub fn root_id(&self) -> &str {
         if self.root.is_empty() {
-            &self.c
+            &self.consent_id
         } else {
             &self.root
         }
@@ -48,7 +54,7 @@ impl Claims {
 
     /// Whether a purpose is granted.
     pub fn grants(&self, purpose: &str) -> bool {
-        self.p.iter().any(|p| p == purpose)
+        self.purposes.iter().any(|p| p == purpose)
     }
 }
 
@@ -131,7 +137,7 @@ impl TokenKey {
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let payload = self.verify_bytes(token)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
-        if claims.v != 1 {
+        if claims.version != 1 {
             return Err(TokenError::Invalid);
         }
         Ok(claims)
@@ -151,12 +157,12 @@ mod tests {
 
     fn claims() -> Claims {
         Claims {
-            v: 1,
-            c: "c1".into(),
-            s: "demo".into(),
-            p: vec!["analytics".into(), "marketing".into()],
-            r: 2,
-            e: 2_000_000_000,
+            version: 1,
+            consent_id: "c1".into(),
+            site: "demo".into(),
+            purposes: vec!["analytics".into(), "marketing".into()],
+            revision: 2,
+            expires: 2_000_000_000,
             root: "c0".into(),
         }
     }

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ktra_schema::row::TableRow;
+use ktra_schema::row::{EventRow, TableRow};
 use ktra_schema::limits::MAX_BODY_BYTES;
 use ktra_schema::validate::truncate;
 use ktra_schema::{check_amplification, validate_batch, validate_event, Batch, RawEvent, RejectReason};
@@ -48,13 +48,63 @@ pub struct EventsResponse {
     pub rejected: Vec<RejectedEvent>,
 }
 
-/// The handler.
+/// A batch refused as a whole: the error to answer, and the site and number
+/// of events it held, counted once in [`post_events`].
+struct Refusal {
+    site: String,
+    events: usize,
+    error: ApiError,
+}
+
+/// What a handled batch came to: the answer, and known bots' events dropped
+/// silently (`bots = "drop"`: a bot is not told).
+struct Outcome {
+    site: String,
+    answer: EventsResponse,
+    bots: usize,
+}
+
+/// `refuse(site, n)(error)`: a [`Refusal`] of `n` events of `site`.
+fn refuse(site: &str, events: usize) -> impl FnOnce(ApiError) -> Refusal + '_ {
+    move |error| Refusal { site: site.to_string(), events, error }
+}
+
+/// The handler: every refusal, whole-batch or per event, is counted here.
 pub async fn post_events(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap, body: Body) -> Response {
     let origin = meta.origin.clone();
-    let result = handle(&state, meta, &headers, body).await;
-    let mut resp = match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let mut resp = match handle(&state, meta, &headers, body).await {
+        Ok(Outcome { site, answer, bots }) => {
+            let mut by_reason: Vec<(&'static str, u64)> = Vec::new();
+            if bots > 0 {
+                by_reason.push((RejectReason::Bot.as_str(), bots as u64));
+            }
+            for r in &answer.rejected {
+                match by_reason.iter_mut().find(|(reason, _)| *reason == r.reason) {
+                    Some((_, n)) => *n += 1,
+                    None => by_reason.push((r.reason, 1)),
+                }
+            }
+            for (reason, n) in by_reason {
+                metrics::counter!(t::REJECTED_EVENTS, "site" => site.clone(), "reason" => reason).increment(n);
+            }
+            let status = if answer.accepted == 0 && bots == 0 {
+                metrics::counter!(t::REJECTED_REQUESTS, "reason" => "all_events_invalid").increment(1);
+                StatusCode::BAD_REQUEST
+            } else {
+                if answer.accepted > 0 {
+                    metrics::counter!(t::ACCEPTED_EVENTS, "site" => site).increment(answer.accepted as u64);
+                }
+                StatusCode::ACCEPTED
+            };
+            (status, Json(answer)).into_response()
+        }
+        Err(Refusal { site, events, error }) => {
+            if let (Some(reason), true) = (error.reason(), events > 0) {
+                metrics::counter!(t::REJECTED_EVENTS, "site" => site, "reason" => reason.as_str())
+                    .increment(events as u64);
+            }
+            error.into_response()
+        }
     };
     if let Some(o) = origin.as_deref() {
         if state.any_site_allows(o) && resp.status() != StatusCode::FORBIDDEN {
@@ -64,13 +114,6 @@ pub async fn post_events(State(state): State<AppState>, meta: ClientMeta, header
     resp
 }
 
-fn count_rejected(site: &str, reason: RejectReason, n: usize) {
-    if n > 0 {
-        metrics::counter!(t::REJECTED_EVENTS, "site" => site.to_string(), "reason" => reason.as_str())
-            .increment(n as u64);
-    }
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -78,52 +121,42 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    state.client_limit.check(&meta.rate_key()).map_err(ApiError::RateLimited)?;
-    check_content_type(headers)?;
-    let bytes = read_limited(headers, body, MAX_BODY_BYTES).await?;
+/// Read → check site, origin, batch fields, consent, site budget → validate
+/// each event → enrich → bound the stored bytes → submit.
+async fn handle(
+    state: &AppState,
+    meta: ClientMeta,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Outcome, Refusal> {
+    state.client_limit.check(&meta.rate_key()).map_err(|w| refuse("unknown", 0)(ApiError::RateLimited(w)))?;
+    check_content_type(headers).map_err(refuse("unknown", 0))?;
+    let bytes = read_limited(headers, body, MAX_BODY_BYTES).await.map_err(refuse("unknown", 0))?;
     let batch: Batch<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|e| {
-        count_rejected("unknown", RejectReason::MalformedJson, 1);
-        ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid event batch: {e}"))
+        refuse("unknown", 1)(ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid event batch: {e}")))
     })?;
     let n = batch.events.len();
-
     let Some(site) = state.site(&batch.site) else {
-        count_rejected("unknown", RejectReason::UnknownSite, n);
-        return Err(ApiError::bad(RejectReason::UnknownSite, format!("unknown site {:?}", truncate(&batch.site, 64))));
+        let msg = format!("unknown site {:?}", truncate(&batch.site, 64));
+        return Err(refuse("unknown", n)(ApiError::bad(RejectReason::UnknownSite, msg)));
     };
     let site_id = batch.site.as_str();
+    let refused = |error| refuse(site_id, n)(error);
     if !origin_allowed(site, meta.origin.as_deref()) {
-        count_rejected(site_id, RejectReason::OriginNotAllowed, n);
-        return Err(ApiError::Origin(meta.origin.unwrap_or_default()));
+        return Err(refused(ApiError::Origin(meta.origin.unwrap_or_default())));
     }
-    validate_batch(&batch).map_err(|r| {
-        count_rejected(site_id, r.reason, n);
-        ApiError::bad(r.reason, r.message)
-    })?;
-
+    validate_batch(&batch).map_err(|r| refused(ApiError::bad(r.reason, r.message)))?;
     // Consent: the token in the body, else the first-party cookie (custom domain).
     let token = batch.consent.as_deref().filter(|t| !t.is_empty()).or(meta.consent_cookie.as_deref());
-    let consent = match crate::consent::handler::check_event_consent(state, site_id, site, token) {
-        Ok(c) => c,
-        Err(e) => {
-            if let ApiError::Consent { reason, .. } = &e {
-                count_rejected(site_id, *reason, n);
-            }
-            return Err(e);
-        }
-    };
+    let consent = crate::consent::handler::check_event_consent(state, site_id, site, token).map_err(refused)?;
     // The site's bucket is spent only by requests that passed origin and
     // consent: junk cannot use up a site's budget and get real visitors 429.
-    if let Err(wait) = state.site_limit.check(&batch.site) {
-        count_rejected(site_id, RejectReason::RateLimited, n);
-        return Err(ApiError::RateLimited(wait));
-    }
+    state.site_limit.check(&batch.site).map_err(|w| refused(ApiError::RateLimited(w)))?;
 
     let ua = parse_user_agent(&meta.user_agent);
     if ua.is_bot && state.config.bots == BotPolicy::Drop {
-        count_rejected(site_id, RejectReason::Bot, n);
-        return Ok((StatusCode::ACCEPTED, Json(EventsResponse { accepted: 0, rejected: Vec::new() })).into_response());
+        let answer = EventsResponse { accepted: 0, rejected: Vec::new() };
+        return Ok(Outcome { site: site_id.to_string(), answer, bots: n });
     }
     let now = now_ms();
     let ctx = RequestContext {
@@ -138,33 +171,50 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         ua,
         received_at: u32::try_from(now / 1000).unwrap_or(u32::MAX),
     };
+    let (rows, rejected) = build_rows(&ctx, &batch.events, now, &state.config.strip_query_params);
+    let stored: usize = rows.iter().map(TableRow::approx_size).sum();
+    check_amplification(stored, bytes.len()).map_err(|r| refused(ApiError::bad(r.reason, r.message)))?;
+    let accepted = rows.len();
+    if accepted > 0 {
+        let leads: Vec<String> = rows
+            .iter()
+            .filter(|r| r.event_type == "identify" && !r.lead_id.is_empty())
+            .map(|r| r.lead_id.clone())
+            .collect();
+        state.sink.submit(Rows::new(rows)).await.map_err(|e| {
+            refuse(site_id, accepted)(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })
+        })?;
+        // A visitor who granted marketing and identified makes the lead consented (email tracking).
+        for lead in &leads {
+            state.leads.grant(site_id, lead);
+        }
+    }
+    Ok(Outcome { site: site_id.to_string(), answer: EventsResponse { accepted, rejected }, bots: 0 })
+}
 
-    let mut rows = Vec::with_capacity(n);
+/// Decodes and validates each event on its own; valid ones (query-string
+/// secrets stripped, duplicates within the batch dropped) become rows.
+fn build_rows(
+    ctx: &RequestContext,
+    events: &[Box<RawValue>],
+    now: i64,
+    strip: &[String],
+) -> (Vec<EventRow>, Vec<RejectedEvent>) {
+    let mut rows = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
-    let mut seen = HashSet::with_capacity(n);
-    for (index, raw) in batch.events.iter().enumerate() {
+    let mut seen = HashSet::with_capacity(events.len());
+    for (index, raw) in events.iter().enumerate() {
         let ev: RawEvent = match serde_json::from_str(raw.get()) {
             Ok(ev) => ev,
             Err(e) => {
-                rejected.push(RejectedEvent {
-                    index,
-                    id: None,
-                    reason: RejectReason::InvalidEvent.as_str(),
-                    message: e.to_string(),
-                });
-                count_rejected(site_id, RejectReason::InvalidEvent, 1);
+                let reason = RejectReason::InvalidEvent.as_str();
+                rejected.push(RejectedEvent { index, id: None, reason, message: e.to_string() });
                 continue;
             }
         };
-        let id = ev.id.clone();
+        let id = truncate(&ev.id, 64).to_string();
         match validate_event(ev, now) {
             Ok(mut valid) => {
-                let deny = &state.config.strip_query_params;
-                for field in [&mut valid.raw.url, &mut valid.raw.referrer, &mut valid.raw.target] {
-                    if let Some(v) = field.as_mut() {
-                        *v = strip_params(v, deny);
-                    }
-                }
                 if !seen.insert(valid.id) {
                     rejected.push(RejectedEvent {
                         index,
@@ -172,45 +222,17 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
                         reason: RejectReason::DuplicateInBatch.as_str(),
                         message: "event id appears twice in this batch".into(),
                     });
-                    count_rejected(site_id, RejectReason::DuplicateInBatch, 1);
                     continue;
                 }
-                rows.push(build_row(&ctx, valid));
+                for field in [&mut valid.raw.url, &mut valid.raw.referrer, &mut valid.raw.target] {
+                    if let Some(v) = field.as_mut() {
+                        *v = strip_params(v, strip);
+                    }
+                }
+                rows.push(build_row(ctx, valid));
             }
-            Err(r) => {
-                count_rejected(site_id, r.reason, 1);
-                rejected.push(RejectedEvent {
-                    index,
-                    id: Some(truncate(&id, 64).to_string()),
-                    reason: r.reason.as_str(),
-                    message: r.message,
-                });
-            }
+            Err(r) => rejected.push(RejectedEvent { index, id: Some(id), reason: r.reason.as_str(), message: r.message }),
         }
     }
-
-    let stored: usize = rows.iter().map(TableRow::approx_size).sum();
-    let leads: Vec<String> =
-        rows.iter().filter(|r| r.event_type == "identify" && !r.lead_id.is_empty()).map(|r| r.lead_id.clone()).collect();
-    if let Err(r) = check_amplification(stored, bytes.len()) {
-        count_rejected(site_id, r.reason, n);
-        return Err(ApiError::bad(r.reason, r.message));
-    }
-    let accepted = rows.len();
-    if accepted > 0 {
-        if let Err(e) = state.sink.submit(Rows::new(rows)).await {
-            count_rejected(site_id, RejectReason::Overloaded, accepted);
-            return Err(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") });
-        }
-        metrics::counter!(t::ACCEPTED_EVENTS, "site" => site_id.to_string()).increment(accepted as u64);
-        // A visitor who granted marketing and identified makes the lead consented (email tracking).
-        for lead in &leads {
-            state.leads.grant(site_id, lead);
-        }
-    }
-    let status = if accepted == 0 { StatusCode::BAD_REQUEST } else { StatusCode::ACCEPTED };
-    if accepted == 0 {
-        metrics::counter!(t::REJECTED_REQUESTS, "reason" => "all_events_invalid").increment(1);
-    }
-    Ok((status, Json(EventsResponse { accepted, rejected })).into_response())
+    (rows, rejected)
 }
