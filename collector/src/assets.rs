@@ -36,7 +36,8 @@ async fn annotate(req: Request, next: Next) -> Response {
     let k = kind(req.uri().path());
     let mut resp = next.run(req).await;
     metrics::counter!(t::ASSET_REQUESTS, "asset" => k).increment(1);
-    if resp.status().is_success() {
+    // A 304 carries the same headers: a revalidated script must pass the CORS check too.
+    if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
         let cc = match k {
             "loader" => "public, max-age=300",
             "dashboard" => "no-cache",

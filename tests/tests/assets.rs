@@ -56,6 +56,14 @@ async fn assets_have_their_types_encodings_and_headers() {
 
     assert_eq!(get("/pixel/nope.wasm", "").await.unwrap().status(), 404);
 
+    // A revalidation (304) keeps the cross-origin headers, or the browser's CORS check fails.
+    let first = get("/pixel/ktra_pixel.js", "").await.unwrap();
+    let modified = first.headers()["last-modified"].clone();
+    let again = c.http.get(format!("{}/pixel/ktra_pixel.js", c.url)).header("if-modified-since", modified);
+    let again = again.send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["access-control-allow-origin"], "*");
+
     // The dashboard holds the admin key: only its own files run, and it is never framed.
     let dash = get("/dashboard/", "").await.unwrap();
     assert_eq!(dash.status(), 200);
