@@ -437,3 +437,48 @@ async fn memory_mode_counts_what_a_crash_lost() {
     assert_eq!(lost as usize, acked + 1, "every row the crash took is counted");
     assert!(col.terminate());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_mode_with_clickhouse_down_acknowledges_only_what_it_can_spool() {
+    let ch = PrivateClickHouse::start("memdown");
+    let dir = fresh_dir("fault-memdown");
+    // ClickHouse unreachable and a small spool: it fills within seconds.
+    let cfg = write_config(&dir, "http://127.0.0.1:9", 300_000);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("durability = \"disk\"", "durability = \"memory\"");
+    std::fs::write(&cfg, text).unwrap();
+    let col = CollectorProcess::start(&cfg, &[]);
+    let client = Arc::new(Client::new(&col.url).await);
+    let url = Arc::new(Mutex::new(col.url.clone()));
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut senders = Vec::new();
+    for _ in 0..4 {
+        let (client, url) = (client.clone(), url.clone());
+        senders.push(tokio::spawn(async move {
+            let (mut acked, mut refused) = (Vec::new(), 0);
+            while Instant::now() < until {
+                // One attempt each: a refusal is the client's to retry, not ours to count.
+                match client.send(&url, 20, Instant::now() + Duration::from_millis(1)).await {
+                    Some(ids) => acked.extend(ids),
+                    None => refused += 1,
+                }
+            }
+            (acked, refused)
+        }));
+    }
+    let (mut acked, mut refused) = (HashSet::new(), 0);
+    for s in senders {
+        let (ids, r) = s.await.unwrap();
+        acked.extend(ids);
+        refused += r;
+    }
+    assert!(refused > 0, "the spool filled: later requests were refused (503), not acknowledged");
+    assert!(col.terminate(), "a clean stop spills what memory holds");
+    let mut cfg_back = std::fs::read_to_string(&cfg).unwrap();
+    cfg_back = cfg_back.replace("http://127.0.0.1:9", &ch.url());
+    std::fs::write(&cfg, cfg_back).unwrap();
+    let col = CollectorProcess::start(&cfg, &[]);
+    let stored = wait_stored(&ch.url(), acked.len() as u64, Duration::from_secs(60)).await;
+    eprintln!("memory mode, ClickHouse down: acknowledged {} events, refused {refused} requests, stored {stored}", acked.len());
+    assert_eq!(stored, acked.len() as u64, "every acknowledged event arrives");
+    assert!(col.terminate());
+}

@@ -195,7 +195,7 @@ impl Sink {
     pub async fn submit(&self, rows: Rows) -> Result<(), SubmitError> {
         match self.durability {
             Durability::Memory => {
-                let bytes = rows.bytes();
+                let bytes = rows.bytes() + spool::RECORD_OVERHEAD;
                 if !self.budget.try_reserve(bytes) {
                     return Err(SubmitError::MemoryFull);
                 }
@@ -220,7 +220,7 @@ impl Sink {
     /// answering fast matters more, e.g. an email click's redirect). In
     /// memory mode the rows count against the budget like any others.
     pub fn try_send(&self, rows: Rows) -> Result<(), QueueFull> {
-        let bytes = if self.durability == Durability::Memory { rows.bytes() } else { 0 };
+        let bytes = if self.durability == Durability::Memory { rows.bytes() + spool::RECORD_OVERHEAD } else { 0 };
         if bytes > 0 && !self.budget.try_reserve(bytes) {
             return Err(QueueFull);
         }

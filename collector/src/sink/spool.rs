@@ -18,6 +18,9 @@ use std::sync::Mutex;
 
 const HEADER: usize = 8;
 const META: usize = 5;
+/// Spool bytes a record takes besides its rows: header, tag, row count, and
+/// the payload's varint row count.
+pub const RECORD_OVERHEAD: usize = HEADER + META + 5;
 
 /// How a record's payload is encoded: its tag byte's high bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use super::WriterConfig;
 use crate::sink::clickhouse::backoff;
 use crate::sink::insert::{insert_isolating, InsertCtx};
 use crate::sink::rows::{BoxFuture, Rows};
-use crate::sink::spool::Encoding;
+use crate::sink::spool::{Encoding, RECORD_OVERHEAD};
 use crate::sink::{MemoryBudget, SinkHealth};
 use crate::telemetry as t;
 use ktra_schema::row::{encode_rows, TableRow};
@@ -118,8 +118,10 @@ impl<T: TableRow> Default for Buffer<T> {
 
 impl<T: TableRow> TableBuffer for Buffer<T> {
     fn push(&mut self, rows: Rows) {
+        // What the request reserved: its rows and one record's overhead.
+        let reserved = rows.bytes() + RECORD_OVERHEAD;
         let Ok(rows) = rows.downcast::<T>() else { return };
-        self.bytes += rows.iter().map(TableRow::approx_size).sum::<usize>();
+        self.bytes += reserved;
         self.rows.extend(rows);
         self.first_at.get_or_insert_with(Instant::now);
     }
