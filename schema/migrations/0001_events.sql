@@ -57,4 +57,6 @@ CREATE TABLE IF NOT EXISTS events {{on_cluster}}
 )
 ENGINE = {{engine:ReplacingMergeTree(received_at)}}
 PARTITION BY toYYYYMM(ts)
-ORDER BY (site_id, toDate(ts), event_type, event_id);
+ORDER BY (site_id, toDate(ts), event_type, event_id)
+-- On a cluster: one session's events (and every copy of one event) on one shard.
+{{shard_key:cityHash64(site_id, session_id)}};

@@ -25,4 +25,6 @@ CREATE TABLE IF NOT EXISTS consent_log {{on_cluster}}
 )
 ENGINE = {{engine:ReplacingMergeTree()}}
 PARTITION BY toYYYYMM(recorded_at)
-ORDER BY (site_id, recorded_at, consent_id);
+ORDER BY (site_id, recorded_at, consent_id)
+-- On a cluster: copies of one decision on one shard.
+{{shard_key:cityHash64(consent_id)}};

@@ -17,7 +17,9 @@ CREATE TABLE IF NOT EXISTS email_clicks {{on_cluster}}
 )
 ENGINE = {{engine:ReplacingMergeTree()}}
 PARTITION BY toYYYYMM(clicked_at)
-ORDER BY (site_id, toDate(clicked_at), click_id);
+ORDER BY (site_id, toDate(clicked_at), click_id)
+-- On a cluster: copies of one click on one shard.
+{{shard_key:cityHash64(click_id)}};
 
 CREATE TABLE IF NOT EXISTS email_opens {{on_cluster}}
 (
@@ -34,4 +36,6 @@ CREATE TABLE IF NOT EXISTS email_opens {{on_cluster}}
 )
 ENGINE = {{engine:ReplacingMergeTree()}}
 PARTITION BY toYYYYMM(opened_at)
-ORDER BY (site_id, toDate(opened_at), open_id);
+ORDER BY (site_id, toDate(opened_at), open_id)
+-- On a cluster: copies of one open on one shard.
+{{shard_key:cityHash64(open_id)}};

@@ -10,4 +10,6 @@ CREATE TABLE IF NOT EXISTS lead_consent {{on_cluster}}
     recorded_at DateTime
 )
 ENGINE = {{engine:ReplacingMergeTree()}}
-ORDER BY (site_id, lead_id);
+ORDER BY (site_id, lead_id)
+-- On a cluster: one lead's records on one shard.
+{{shard_key:cityHash64(site_id, lead_id)}};

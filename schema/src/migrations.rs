@@ -13,8 +13,9 @@
 //!
 //! On a cluster each data table `T` is created as `T_local` on every node
 //! (`ON CLUSTER`, Replicated engine) and `T` becomes a `Distributed` table over
-//! it, sharded so that copies of one event (retries, replays) land on the
-//! same shard, where `FINAL` folds them; the writer and every query keep using
+//! it, sharded by the key its migration declares (`{{shard_key:expr}}`,
+//! removed from the SQL itself) so that copies of one event (retries,
+//! replays) land on the same shard, where `FINAL` folds them; the writer and every query keep using
 //! `T`; `ALTER TABLE T` goes to `T_local` and then `T`. (Cluster DDL needs
 //! ZooKeeper; it is unit-tested here, not run.)
 
@@ -82,15 +83,26 @@ pub struct Deployment {
     pub database: Option<String>,
 }
 
-/// The sharding key of each data table on a cluster: one session's events
-/// (and so every copy of one event) on one shard.
-pub const SHARD_KEYS: &[(&str, &str)] = &[
-    ("events", "cityHash64(site_id, session_id)"),
-    ("consent_log", "cityHash64(consent_id)"),
-    ("email_clicks", "cityHash64(click_id)"),
-    ("email_opens", "cityHash64(open_id)"),
-    ("lead_consent", "cityHash64(site_id, lead_id)"),
-];
+/// The sharding key of data table `table` on a cluster, as its migration
+/// declares it (`{{shard_key:expr}}` in the `CREATE TABLE`); `None` for
+/// tables that are not distributed.
+pub fn shard_key(table: &str) -> Option<String> {
+    MIGRATIONS.iter().flat_map(|m| split_statements(m.sql)).find_map(|stmt| {
+        let rest = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS ")?;
+        (rest.split_whitespace().next() == Some(table)).then(|| take_shard_key(&stmt).1).flatten()
+    })
+}
+
+/// The statement without its `{{shard_key:…}}` placeholder, and the key.
+fn take_shard_key(stmt: &str) -> (String, Option<String>) {
+    const OPEN: &str = "{{shard_key:";
+    let Some(start) = stmt.find(OPEN) else { return (stmt.to_string(), None) };
+    let Some(len) = stmt[start..].find("}}") else { return (stmt.to_string(), None) };
+    let key = stmt[start + OPEN.len()..start + len].trim().to_string();
+    let mut out = stmt.to_string();
+    out.replace_range(start..start + len + 2, "");
+    (out.trim().to_string(), Some(key))
+}
 
 /// Whether `s` is a safe ClickHouse identifier (database, table, cluster).
 pub fn is_identifier(s: &str) -> bool {
@@ -123,7 +135,7 @@ pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<Str
         // The runner treats "column already exists" as applied on these servers.
         text = text.replace("ADD COLUMN IF NOT EXISTS", "ADD COLUMN");
     }
-    let stmts = split_statements(&text);
+    let stmts: Vec<String> = split_statements(&text).iter().map(|s| take_shard_key(s).0).collect();
     match &deploy.cluster {
         Some(c) if is_identifier(c) => distribute(stmts, c, deploy.database.as_deref().unwrap_or("ktra")),
         _ => stmts,
@@ -140,14 +152,14 @@ fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> 
     for stmt in stmts {
         if let Some(rest) = stmt.strip_prefix(ALTER) {
             let table = rest.split_whitespace().next().unwrap_or("");
-            if SHARD_KEYS.iter().any(|(t, _)| *t == table) {
+            if shard_key(table).is_some() {
                 out.push(format!("{ALTER}{table}_local{}", &rest[table.len()..]));
             }
             out.push(stmt);
             continue;
         }
         let table = stmt.strip_prefix(PREFIX).and_then(|rest| rest.split_whitespace().next()).unwrap_or("");
-        let Some((_, key)) = SHARD_KEYS.iter().find(|(t, _)| *t == table) else {
+        let Some(key) = shard_key(table) else {
             out.push(stmt);
             continue;
         };
@@ -242,7 +254,8 @@ mod tests {
         assert!(events_local.contains("ReplicatedReplacingMergeTree("), "{events_local}");
         assert!(stmts.iter().any(|s| s
             == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
-        for (t, _) in SHARD_KEYS {
+        for t in ["events", "consent_log", "email_clicks", "email_opens", "lead_consent"] {
+            assert!(shard_key(t).is_some(), "{t} declares its shard key");
             assert!(
                 stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t}_local "))),
                 "{t}_local"
