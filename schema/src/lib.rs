@@ -1,6 +1,7 @@
 //! `ktra-schema` — the contracts shared by every ktra part.
 //!
-//! Owns: the event batch wire format sent by the pixel ([`wire`]), the limits
+//! Owns: the event batch wire format sent by the pixel ([`wire`]), the consent
+//! decision the banner sends ([`consent`]), the limits
 //! and validation every event passes before it is stored ([`limits`],
 //! [`validate`]), the ClickHouse row types (behind the `clickhouse` feature, so
 //! the pixel does not pull them), and the ClickHouse migrations and analyst
@@ -11,6 +12,7 @@
 //! `wasm32-unknown-unknown`.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod consent;
 pub mod limits;
 pub mod migrations;
 pub mod queries;

@@ -10,6 +10,7 @@
 //!  "events":[{"id":"0b6b…","type":"page_view","ts":1732240000000,
 //!             "url":"https://shop.example/","referrer":"","title":"Home"}]}
 //! ```
+use ktra_facts::{campaign, events};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -62,18 +63,47 @@ pub struct Utm {
 }
 
 impl Utm {
-    /// Each field with its wire name, in declaration order.
+    /// Each field with its wire name (`ktra_facts::campaign::PARAMS`), in
+    /// declaration order.
     pub fn fields(&self) -> [(&'static str, &Option<String>); 8] {
-        [
-            ("source", &self.source),
-            ("medium", &self.medium),
-            ("campaign", &self.campaign),
-            ("term", &self.term),
-            ("content", &self.content),
-            ("gclid", &self.gclid),
-            ("fbclid", &self.fbclid),
-            ("msclkid", &self.msclkid),
-        ]
+        let values = [
+            &self.source,
+            &self.medium,
+            &self.campaign,
+            &self.term,
+            &self.content,
+            &self.gclid,
+            &self.fbclid,
+            &self.msclkid,
+        ];
+        std::array::from_fn(|i| (campaign::PARAMS[i].1, values[i]))
+    }
+}
+
+#[cfg(test)]
+mod utm_tests {
+    use super::Utm;
+
+    /// serde's field names are written out (derive takes literals): each
+    /// must be the `ktra_facts` campaign field `fields()` pairs its value with.
+    #[test]
+    fn utm_fields_are_the_campaign_fields() {
+        let v = |i: u8| Some(format!("v{i}"));
+        let all = Utm {
+            source: v(0),
+            medium: v(1),
+            campaign: v(2),
+            term: v(3),
+            content: v(4),
+            gclid: v(5),
+            fbclid: v(6),
+            msclkid: v(7),
+        };
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 8);
+        for (name, value) in all.fields() {
+            assert_eq!(json[name].as_str(), value.as_deref(), "{name}");
+        }
     }
 }
 
@@ -112,21 +142,21 @@ impl EventType {
         Self::Custom,
     ];
 
-    /// The wire and column name (`page_view`, ...).
+    /// The wire and column name (`page_view`, ...): `ktra_facts::events`.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::PageView => "page_view",
-            Self::Scroll => "scroll",
-            Self::Engagement => "engagement",
-            Self::FormSubmit => "form_submit",
-            Self::VideoStart => "video_start",
-            Self::VideoProgress => "video_progress",
-            Self::VideoComplete => "video_complete",
-            Self::Purchase => "purchase",
-            Self::OutboundClick => "outbound_click",
-            Self::EmailClick => "email_click",
-            Self::Identify => "identify",
-            Self::Custom => "custom",
+            Self::PageView => events::PAGE_VIEW,
+            Self::Scroll => events::SCROLL,
+            Self::Engagement => events::ENGAGEMENT,
+            Self::FormSubmit => events::FORM_SUBMIT,
+            Self::VideoStart => events::VIDEO_START,
+            Self::VideoProgress => events::VIDEO_PROGRESS,
+            Self::VideoComplete => events::VIDEO_COMPLETE,
+            Self::Purchase => events::PURCHASE,
+            Self::OutboundClick => events::OUTBOUND_CLICK,
+            Self::EmailClick => events::EMAIL_CLICK,
+            Self::Identify => events::IDENTIFY,
+            Self::Custom => events::CUSTOM,
         }
     }
 

@@ -2,7 +2,6 @@
 //! `GET /v1/config/{site}` (what the banner needs), and the consent check
 //! applied to every event batch.
 use super::token::Claims;
-use super::PURPOSES;
 use crate::config::SiteConfig;
 use crate::enrich::parse_user_agent;
 use crate::error::ApiError;
@@ -16,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ktra_schema::consent::{validate_decision, ConsentAction, ConsentDecision, Purpose};
 use ktra_schema::row::ConsentRow;
 use ktra_schema::RejectReason;
 use serde::{Deserialize, Serialize};
@@ -89,51 +89,10 @@ pub fn check_claims(c: &Claims, site_id: &str, site: &SiteConfig, now: u64, revo
     if revoked {
         return Err(consent_err(RejectReason::ConsentWithdrawn, "consent was withdrawn or replaced"));
     }
-    if !(c.grants("analytics") && c.grants("marketing")) {
+    if !Purpose::ALL.iter().all(|p| c.grants(p.as_str())) {
         return Err(consent_err(RejectReason::ConsentPurposes, "consent does not grant both analytics and marketing"));
     }
     Ok(())
-}
-
-/// A decision as the banner sends it.
-#[derive(Debug, Deserialize)]
-pub struct ConsentRequest {
-    /// Site id.
-    pub site: String,
-    /// `grant`, `deny`, `change` or `withdraw`.
-    pub action: String,
-    /// `banner`, `settings`, `gpc` or `api`.
-    #[serde(default)]
-    pub source: String,
-    /// Granted optional purposes.
-    #[serde(default)]
-    pub granted: Vec<String>,
-    /// Denied optional purposes.
-    #[serde(default)]
-    pub denied: Vec<String>,
-    /// Banner revision shown (default: the site's current one).
-    #[serde(default)]
-    pub revision: Option<u32>,
-    /// Banner language.
-    #[serde(default)]
-    pub language: String,
-    /// Hash of the banner texts shown.
-    #[serde(default)]
-    pub text_hash: String,
-    /// The previous token, if any.
-    #[serde(default)]
-    pub previous: Option<String>,
-    /// Visitor id, sent by older banners with a withdrawal. Never trusted:
-    /// what a withdrawal erases is proven by `previous`, the visitor's token.
-    #[serde(default)]
-    pub vid: Option<String>,
-    /// A UUID the banner makes once per decision: the same decision re-sent
-    /// after a lost answer is recorded once and answered with the same token.
-    #[serde(default)]
-    pub decision_id: Option<String>,
-    /// The browser reported Global Privacy Control.
-    #[serde(default)]
-    pub gpc: bool,
 }
 
 /// The answer to a decision.
@@ -163,10 +122,6 @@ impl Clone for ConsentResponse {
     }
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad(RejectReason::BadValue, message)
-}
-
 /// `POST /v1/consent`.
 pub async fn post_consent(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap, body: Body) -> Response {
     let origin = meta.origin.clone();
@@ -183,6 +138,9 @@ pub async fn post_consent(State(state): State<AppState>, meta: ClientMeta, heade
     resp
 }
 
+/// Read → site and origin → validate (ktra-schema) → a retry of a known
+/// decision gets its answer → prove the previous token → record the proof →
+/// revoke the replaced token → queue the erasure → sign the new token.
 async fn record(
     state: &AppState,
     meta: ClientMeta,
@@ -192,95 +150,27 @@ async fn record(
     state.client_limit.check(&meta.rate_key()).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, 16 * 1024).await?;
-    let req: ConsentRequest = serde_json::from_slice(&bytes).map_err(|e| {
+    let req: ConsentDecision = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid consent decision: {e}"))
     })?;
     let site = state.site(&req.site).ok_or_else(|| {
-        ApiError::bad(
-            RejectReason::UnknownSite,
-            format!("unknown site {:?}", req.site.chars().take(64).collect::<String>()),
-        )
+        let site = req.site.chars().take(64).collect::<String>();
+        ApiError::bad(RejectReason::UnknownSite, format!("unknown site {site:?}"))
     })?;
     if !origin_allowed(site, meta.origin.as_deref()) {
         return Err(ApiError::Origin(meta.origin.unwrap_or_default()));
     }
-    let action: &'static str = match req.action.as_str() {
-        "grant" => "grant",
-        "deny" => "deny",
-        "change" => "change",
-        "withdraw" => "withdraw",
-        other => return Err(bad(format!("action {other:?} must be grant, deny, change or withdraw"))),
-    };
-    let source: &'static str = match req.source.as_str() {
-        "" | "banner" => "banner",
-        "settings" => "settings",
-        "gpc" => "gpc",
-        "api" => "api",
-        other => return Err(bad(format!("source {other:?} must be banner, settings, gpc or api"))),
-    };
-    let clean = |v: &[String], field: &str| -> Result<Vec<String>, ApiError> {
-        let mut out = Vec::new();
-        for p in v {
-            if p == "necessary" {
-                continue;
-            }
-            if !PURPOSES.contains(&p.as_str()) {
-                return Err(bad(format!("{field} has unknown purpose {p:?}; use analytics, marketing")));
-            }
-            if !out.contains(p) {
-                out.push(p.clone());
-            }
-        }
-        Ok(out)
-    };
-    let mut granted = clean(&req.granted, "granted")?;
-    let mut denied = clean(&req.denied, "denied")?;
-    if action == "withdraw" || action == "deny" {
-        granted.clear();
-    }
-    for p in PURPOSES {
-        if !granted.iter().any(|g| g == p) && !denied.iter().any(|d| d == p) {
-            denied.push(p.to_string());
-        }
-    }
-    if granted.iter().any(|g| denied.contains(g)) {
-        return Err(bad("a purpose cannot be both granted and denied"));
-    }
-    let revision = req.revision.unwrap_or(site.revision);
-    if revision > site.revision {
-        return Err(bad(format!("revision {revision} is newer than the site's current revision {}", site.revision)));
-    }
-    if req.language.len() > 16 || !req.language.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
-        return Err(bad("language must be a short language tag"));
-    }
-    if req.text_hash.len() > 128 {
-        return Err(bad("text_hash is longer than 128 bytes"));
-    }
-    if let Some(v) = req.vid.as_deref() {
-        if v.len() > 2 * ktra_schema::limits::MAX_ID_LEN {
-            return Err(bad("vid is too long"));
-        }
-    }
-    let decision = match req.decision_id.as_deref() {
-        None | Some("") => None,
-        Some(d) => Some(
-            ktra_schema::validate::parse_uuid(d)
-                .map(|_| d.to_ascii_lowercase())
-                .ok_or_else(|| bad("decision_id must be a UUID"))?,
-        ),
-    };
-    let dedup_key = decision.as_ref().map(|d| (req.site.clone(), d.clone()));
-    if let Some(k) = &dedup_key {
-        if let Some(answer) = state.decisions.get(k) {
-            metrics::counter!(t::CONSENT_DECISIONS, "action" => "repeated").increment(1);
-            return Ok(answer);
-        }
+    let d = validate_decision(&req, site.revision).map_err(|r| ApiError::bad(r.reason, r.message))?;
+    let dedup_key = d.decision_id.as_ref().map(|id| (req.site.clone(), id.clone()));
+    if let Some(answer) = dedup_key.as_ref().and_then(|k| state.decisions.get(k)) {
+        metrics::counter!(t::CONSENT_DECISIONS, "action" => "repeated").increment(1);
+        return Ok(answer);
     }
 
     let now = unix_now();
-    // The previous decision this one replaces: only a genuine, unexpired
-    // token of this site counts. It is the proof that the caller is the
-    // visitor whose decision is replaced, withdrawn or erased.
+    // The decision this one replaces: only a genuine, unexpired token of this
+    // site counts. It is the proof that the caller is the visitor whose
+    // decision is replaced, withdrawn or erased.
     let previous = req
         .previous
         .as_deref()
@@ -290,31 +180,26 @@ async fn record(
     let expires_at = now + max_age;
     // A decision id names the decision for good: a copy recorded by another
     // collector (or before a restart) has the same consent id.
-    let consent_id = decision.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let consent_id = d.decision_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let root = previous.as_ref().map(|p| p.root_id().to_string()).unwrap_or_else(|| consent_id.clone());
+    let withdraw = d.action == ConsentAction::Withdraw;
+    let names = |ps: &[Purpose]| ps.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>();
     let ua = parse_user_agent(&meta.user_agent);
-    let geo = state.geo.lookup(meta.ip);
     let row = ConsentRow {
         consent_id: consent_id.clone(),
         site_id: req.site.clone(),
-        action: action.to_string(),
-        source: source.to_string(),
-        granted: granted.clone(),
-        denied,
-        revision,
+        action: d.action.as_str().into(),
+        source: d.source.as_str().into(),
+        granted: names(&d.granted),
+        denied: names(&d.denied),
+        revision: d.revision,
         language: req.language.clone(),
         text_hash: req.text_hash.clone(),
         previous_id: previous.as_ref().map(|p| p.consent_id.clone()).unwrap_or_default(),
         // Only a proven withdrawal names its visitor (for the operator's erasure by visitor id).
-        visitor_id: match (action, &previous, req.vid.as_deref()) {
-            ("withdraw", Some(_), Some(v)) => {
-                let v = v.split('.').next().unwrap_or(v);
-                if ktra_schema::validate::is_token_id(v) { v.to_string() } else { String::new() }
-            }
-            _ => String::new(),
-        },
+        visitor_id: if withdraw && previous.is_some() { d.vid.clone().unwrap_or_default() } else { String::new() },
         gpc: u8::from(req.gpc || meta.gpc),
-        country: geo.country,
+        country: state.geo.lookup(meta.ip).country,
         browser: ua.browser,
         os: ua.os,
         device: ua.device,
@@ -327,13 +212,12 @@ async fn record(
         .submit(Rows::one(row))
         .await
         .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })?;
-    metrics::counter!(t::CONSENT_DECISIONS, "action" => action).increment(1);
+    metrics::counter!(t::CONSENT_DECISIONS, "action" => d.action.as_str()).increment(1);
     if let Some(p) = &previous {
         state.revocations.revoke(&p.consent_id, p.expires.max(now + 1));
     }
-
     // Erasure only with proof: the withdrawn chain is the one the caller's token names.
-    let erase = action == "withdraw" && site.erase_on_withdraw && previous.is_some();
+    let erase = withdraw && site.erase_on_withdraw && previous.is_some();
     if let (true, Some(p)) = (erase, &previous) {
         state
             .erasures
@@ -344,8 +228,8 @@ async fn record(
         version: 1,
         consent_id: consent_id.clone(),
         site: req.site.clone(),
-        purposes: granted,
-        revision,
+        purposes: names(&d.granted),
+        revision: d.revision,
         expires: expires_at,
         root,
     };

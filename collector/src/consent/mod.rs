@@ -8,6 +8,3 @@ pub mod erasure;
 pub mod handler;
 pub mod revocations;
 pub mod token;
-
-/// The optional purposes a visitor can grant (`necessary` is always on).
-pub const PURPOSES: [&str; 2] = ["analytics", "marketing"];
