@@ -27,7 +27,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ktra_schema::row::{EmailClickRow, EmailOpenRow};
+use ktra_schema::row::{EmailClickRow, EmailOpenRow, TableRow};
 use ktra_schema::RejectReason;
 use std::net::SocketAddr;
 use url::Url;
@@ -150,10 +150,51 @@ pub fn with_click_id(dest: &Url, click_id: &str) -> Url {
     out
 }
 
-/// Whether this click or open may store its lead, geo and device (the site's
-/// `email_tracking` and the lead's recorded consent).
-fn tracked(state: &AppState, claims: &LinkClaims) -> bool {
-    state.site(&claims.site).is_some_and(|site| state.leads.may_track(&claims.site, site, &claims.lead))
+/// What a click or open may record about the person behind it: the lead,
+/// geo and device only where the site's `email_tracking` and the lead's
+/// recorded consent allow.
+struct Seen {
+    lead_id: String,
+    geo: crate::enrich::Geo,
+    ua: crate::enrich::UaInfo,
+}
+
+/// Records one click or open: nothing for `HEAD` or a client over its email
+/// rate limit, else the row `make` builds from what may be recorded. Returns
+/// the outcome label.
+fn record<T: TableRow>(
+    state: &AppState,
+    method: &Method,
+    meta: &ClientMeta,
+    claims: &LinkClaims,
+    dropped: bool,
+    make: impl FnOnce(Seen) -> T,
+) -> &'static str {
+    if method == Method::HEAD {
+        return "head";
+    }
+    if state.email_limit.check(&meta.rate_key()).is_err() {
+        // The person still reaches the page or sees the image; a flood records nothing.
+        return "rate_limited";
+    }
+    if dropped {
+        return "bot_dropped";
+    }
+    let tracked =
+        state.site(&claims.site).is_some_and(|site| state.leads.may_track(&claims.site, site, &claims.lead));
+    let seen = if tracked {
+        Seen { lead_id: claims.lead.clone(), geo: state.geo.lookup(meta.ip), ua: parse_user_agent(&meta.user_agent) }
+    } else {
+        Seen { lead_id: String::new(), geo: Default::default(), ua: Default::default() }
+    };
+    match state.sink.try_send(Rows::one(make(seen))) {
+        Ok(()) if !tracked => "anonymous",
+        Ok(()) => "recorded",
+        Err(_) => {
+            metrics::counter!(t::DROPPED_ROWS, "table" => T::TABLE, "reason" => "queue_full").increment(1);
+            "queue_full"
+        }
+    }
 }
 
 fn unix_u32(now: u64) -> u32 {
@@ -179,43 +220,23 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
     let click_id = new_id();
     let location = with_click_id(&dest, &click_id);
     let location = HeaderValue::from_str(location.as_str()).map_err(|_| Refused { kind, error: LinkError::Invalid })?;
-
     let is_bot = proxy::is_machine(&meta.user_agent);
-    let outcome = if method == Method::HEAD {
-        "head"
-    } else if state.email_limit.check(&meta.rate_key()).is_err() {
-        // The person still reaches the page; a flood records nothing.
-        "rate_limited"
-    } else if is_bot && state.config.bots == BotPolicy::Drop {
-        "bot_dropped"
-    } else {
-        let tracked = tracked(state, &claims);
-        let ua = if tracked { parse_user_agent(&meta.user_agent) } else { Default::default() };
-        let geo = if tracked { state.geo.lookup(meta.ip) } else { Default::default() };
-        let row = EmailClickRow {
-            click_id,
-            site_id: claims.site,
-            lead_id: if tracked { claims.lead } else { String::new() },
-            message_id: claims.message,
-            destination: dest.to_string(),
-            clicked_at: unix_u32(now_secs()),
-            country: geo.country,
-            region: geo.region,
-            city: geo.city,
-            browser: ua.browser,
-            os: ua.os,
-            device: ua.device,
-            is_bot: u8::from(is_bot),
-        };
-        match state.sink.try_send(Rows::one(row)) {
-            Ok(()) if !tracked => "anonymous",
-            Ok(()) => "recorded",
-            Err(_) => {
-                metrics::counter!(t::DROPPED_ROWS, "table" => "email_clicks", "reason" => "queue_full").increment(1);
-                "queue_full"
-            }
-        }
-    };
+    let dropped = is_bot && state.config.bots == BotPolicy::Drop;
+    let outcome = record(state, method, meta, &claims, dropped, |seen| EmailClickRow {
+        click_id,
+        site_id: claims.site.clone(),
+        lead_id: seen.lead_id,
+        message_id: claims.message.clone(),
+        destination: dest.to_string(),
+        clicked_at: unix_u32(now_secs()),
+        country: seen.geo.country,
+        region: seen.geo.region,
+        city: seen.geo.city,
+        browser: seen.ua.browser,
+        os: seen.ua.os,
+        device: seen.ua.device,
+        is_bot: u8::from(is_bot),
+    });
     count(kind, outcome);
     let mut resp = (StatusCode::FOUND, Body::empty()).into_response();
     let h = resp.headers_mut();
@@ -241,35 +262,19 @@ fn open_inner(state: &AppState, method: &Method, meta: &ClientMeta, file: &str) 
     let kind = Kind::Open;
     let signed = file.strip_suffix(".gif").ok_or(Refused { kind, error: LinkError::Invalid })?;
     let (claims, _) = open_link(state, kind, signed)?;
-    let outcome = if method == Method::HEAD {
-        "head"
-    } else if state.email_limit.check(&meta.rate_key()).is_err() {
-        "rate_limited"
-    } else {
-        let tracked = tracked(state, &claims);
-        let ua = if tracked { parse_user_agent(&meta.user_agent) } else { Default::default() };
-        let is_proxy = proxy::is_machine(&meta.user_agent) || proxy::is_apple_network(meta.ip);
-        let row = EmailOpenRow {
-            open_id: new_id(),
-            site_id: claims.site,
-            lead_id: if tracked { claims.lead } else { String::new() },
-            message_id: claims.message,
-            opened_at: unix_u32(now_secs()),
-            is_proxy: u8::from(is_proxy),
-            country: if tracked { state.geo.lookup(meta.ip).country } else { String::new() },
-            browser: ua.browser,
-            os: ua.os,
-            device: ua.device,
-        };
-        match state.sink.try_send(Rows::one(row)) {
-            Ok(()) if !tracked => "anonymous",
-            Ok(()) => "recorded",
-            Err(_) => {
-                metrics::counter!(t::DROPPED_ROWS, "table" => "email_opens", "reason" => "queue_full").increment(1);
-                "queue_full"
-            }
-        }
-    };
+    let is_proxy = proxy::is_machine(&meta.user_agent) || proxy::is_apple_network(meta.ip);
+    let outcome = record(state, method, meta, &claims, false, |seen| EmailOpenRow {
+        open_id: new_id(),
+        site_id: claims.site.clone(),
+        lead_id: seen.lead_id,
+        message_id: claims.message.clone(),
+        opened_at: unix_u32(now_secs()),
+        is_proxy: u8::from(is_proxy),
+        country: seen.geo.country,
+        browser: seen.ua.browser,
+        os: seen.ua.os,
+        device: seen.ua.device,
+    });
     count(kind, outcome);
     let mut resp = (StatusCode::OK, Bytes::from_static(&PIXEL_GIF)).into_response();
     let h = resp.headers_mut();
