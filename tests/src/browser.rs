@@ -1,6 +1,8 @@
 //! Real headless Chromium for end-to-end tests, driven over WebDriver
-//! (chromedriver, plain HTTP with reqwest), and a static server for the test
-//! pages in `tests/pages/`.
+//! (Debian's chromedriver, with the fantoccini client), and a static server
+//! for the test pages in `tests/pages/`. What is ours is how Chromium is
+//! started (flags, profile, viewport), chromedriver's lifecycle, and
+//! helpers that wait with a message saying what was awaited.
 //!
 //! The pages are served from `http://localhost:PORT` while the collector
 //! runs on `http://127.0.0.1:PORT2`: two sites, as for a real site owner
@@ -17,11 +19,16 @@
 //! [`exclusive`] first: one browser test at a time in a test binary (two
 //! Chromiums on two cores would also only slow each other down).
 use base64::Engine as _;
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+use fantoccini::elements::ElementRef;
+use fantoccini::error::CmdError;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, RwLock};
@@ -33,6 +40,7 @@ pub const DESKTOP_UA: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
 /// Window size, also the size of screenshots.
 pub const WINDOW: (u32, u32) = (1200, 800);
+/// How a script's result names an element (W3C WebDriver).
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -208,35 +216,11 @@ async fn serve_page(
 
 // ---- the browser -------------------------------------------------------------
 
-/// Keys for [`Browser::press`] (WebDriver key codes).
-#[derive(Debug, Clone, Copy)]
-pub enum Key {
-    Tab,
-    Enter,
-    Escape,
-    End,
-}
+/// Keys for [`Browser::press`].
+pub use fantoccini::key::Key;
 
-impl Key {
-    fn code(self) -> &'static str {
-        match self {
-            Key::Tab => "\u{E004}",
-            Key::Enter => "\u{E007}",
-            Key::Escape => "\u{E00C}",
-            Key::End => "\u{E010}",
-        }
-    }
-}
-
-/// A WebDriver element reference.
-#[derive(Debug, Clone)]
-pub struct Element(Value);
-
-impl Element {
-    fn id(&self) -> &str {
-        self.0[ELEMENT_KEY].as_str().unwrap_or_default()
-    }
-}
+/// An element of the page, from [`Browser::find`] or [`Browser::element_by_js`].
+pub use fantoccini::elements::Element;
 
 /// One resource the page requested, from `performance.getEntriesByType('resource')`.
 #[derive(Debug, Clone)]
@@ -247,14 +231,59 @@ pub struct Resource {
     pub start: f64,
 }
 
-/// Headless Chromium behind its own chromedriver; both (and every Chromium
-/// process) are killed on drop.
+/// A session command fantoccini has no method for: chromedriver's
+/// `se/log`, and an element property as JSON (fantoccini's `prop` makes
+/// it a string). `path` follows `/session/{id}/`.
+#[derive(Debug)]
+struct SessionCmd {
+    /// `http::Method`, which reqwest re-exports.
+    method: reqwest::Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for SessionCmd {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/{}", session.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(Value::to_string))
+    }
+}
+
+/// The result of a WebDriver command, or a panic saying which one failed.
+#[track_caller]
+fn must<T>(what: impl std::fmt::Display, r: Result<T, CmdError>) -> T {
+    r.unwrap_or_else(|e| panic!("WebDriver {what}: {e}"))
+}
+
+/// Headless Chromium behind its own chromedriver, driven with fantoccini;
+/// both (and every Chromium process) are ended on drop.
 pub struct Browser {
-    http: reqwest::Client,
-    driver: Child,
-    port: u16,
+    client: Client,
+    /// `http://127.0.0.1:PORT/`: chromedriver.
+    driver_url: String,
     session: String,
+    /// Dropped after the session is closed.
+    _driver: Driver,
+}
+
+/// chromedriver in a process group of its own, and the profile directory:
+/// on drop the group is killed and the directory removed.
+struct Driver {
+    child: Child,
     profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let pgid = self.child.id();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
 }
 
 impl Browser {
@@ -273,20 +302,18 @@ impl Browser {
             .stderr(Stdio::null());
         // Its own process group: Chromium's processes join it, and drop ends the group.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let driver = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let mut b = Self { http, driver, port, session: String::new(), profile };
-        let status = format!("http://127.0.0.1:{port}/status");
-        let client = b.http.clone();
-        wait_until("chromedriver to be ready", Duration::from_secs(15), || {
-            let (c, u) = (client.clone(), status.clone());
-            async move {
-                let v: Value = c.get(&u).send().await.ok()?.json().await.ok()?;
-                v["value"]["ready"].as_bool().filter(|r| *r)
-            }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
+        // From here on, a panic still ends chromedriver (drop of `driver`).
+        let driver = Driver { child, profile };
+        let driver_url = format!("http://127.0.0.1:{port}/");
+        let status = format!("{driver_url}status");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        wait_until("chromedriver to be ready", Duration::from_secs(15), || async {
+            let v: Value = http.get(&status).send().await.ok()?.json().await.ok()?;
+            v["value"]["ready"].as_bool().filter(|r| *r)
         })
         .await;
-        let data_dir = b.profile.join("data");
+        let data_dir = driver.profile.join("data");
         let args = [
             "--headless=new".to_string(),
             "--no-sandbox".into(),
@@ -302,89 +329,68 @@ impl Browser {
             format!("--user-agent={DESKTOP_UA}"),
             format!("--window-size={},{}", WINDOW.0, WINDOW.1),
         ];
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let caps = json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": {"script": 30_000, "pageLoad": 30_000, "implicit": 0},
             "goog:chromeOptions": {"binary": chrome_bin, "args": args},
             "goog:loggingPrefs": {"browser": "ALL"}
-        }}});
-        let r: Value = b
-            .http
-            .post(format!("http://127.0.0.1:{port}/session"))
-            .json(&caps)
-            .send()
+        });
+        let Value::Object(caps) = caps else { unreachable!() };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver_url)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
-        b.session = format!("http://127.0.0.1:{port}/session/{id}");
+            .unwrap_or_else(|e| panic!("no WebDriver session from {driver_bin} with {chrome_bin}: {e}"));
+        let session = must("session id", client.session_id().await).unwrap_or_default();
+        let b = Self { client, driver_url, session, _driver: driver };
         // --window-size includes the (headless) window frame: make the viewport itself WINDOW.
         let inner = b.js("return [innerWidth, innerHeight]", vec![]).await;
         let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
         if (w, h) != (u64::from(WINDOW.0), u64::from(WINDOW.1)) && w > 0 {
-            let rect = b.get("window/rect").await;
-            let width = rect["width"].as_u64().unwrap_or(0) + u64::from(WINDOW.0) - w;
-            let height = rect["height"].as_u64().unwrap_or(0) + u64::from(WINDOW.1) - h;
-            b.post("window/rect", json!({"width": width, "height": height})).await;
+            let (_, _, width, height) = must("window rect", b.client.get_window_rect().await);
+            let width = width + u64::from(WINDOW.0) - w;
+            let height = height + u64::from(WINDOW.1) - h;
+            must(
+                "set window size",
+                b.client.set_window_size(width.try_into().unwrap(), height.try_into().unwrap()).await,
+            );
         }
         b
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let url = if path.is_empty() { self.session.clone() } else { format!("{}/{path}", self.session) };
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
-        let ok = resp.status().is_success();
-        let v: Value = resp.json().await.map_err(|e| format!("WebDriver {path}: {e}"))?;
-        if ok {
-            Ok(v["value"].clone())
-        } else {
-            Err(format!("WebDriver {path}: {} {}", v["value"]["error"], v["value"]["message"]))
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.cmd(reqwest::Method::POST, path, Some(body)).await.unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.cmd(reqwest::Method::GET, path, None).await.unwrap_or_else(|e| panic!("{e}"))
+    async fn session_cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, CmdError> {
+        self.client.issue_cmd(SessionCmd { method, path: path.to_string(), body }).await
     }
 
     /// Loads `url` and waits for its `load` event.
     pub async fn goto(&self, url: &str) {
-        self.post("url", json!({"url": url})).await;
+        must(format_args!("goto {url}"), self.client.goto(url).await);
     }
 
     /// Reloads the page.
     pub async fn refresh(&self) {
-        self.post("refresh", json!({})).await;
+        must("refresh", self.client.refresh().await);
     }
 
     /// The address bar.
     pub async fn current_url(&self) -> String {
-        self.get("url").await.as_str().unwrap_or_default().to_string()
+        must("current url", self.client.current_url().await).into()
     }
 
     /// Runs a function body in the page (`arguments` holds `args`) and returns its result.
     pub async fn js(&self, body: &str, args: Vec<Value>) -> Value {
-        self.post("execute/sync", json!({"script": body, "args": args})).await
+        must(format_args!("script {body}"), self.client.execute(body, args).await)
     }
 
     /// Like [`Self::js`] but an error is returned, not a panic (a page being left).
     pub async fn try_js(&self, body: &str) -> Result<Value, String> {
-        self.cmd(reqwest::Method::POST, "execute/sync", Some(json!({"script": body, "args": []}))).await
+        self.client.execute(body, vec![]).await.map_err(|e| format!("WebDriver script: {e}"))
     }
 
     /// Runs an async function body; it finishes by calling `arguments[arguments.length - 1](result)`.
     pub async fn js_async(&self, body: &str, args: Vec<Value>) -> Value {
-        self.post("execute/async", json!({"script": body, "args": args})).await
+        must(format_args!("async script {body}"), self.client.execute_async(body, args).await)
     }
 
     /// Polls the expression `expr` in the page until it is truthy; returns its value.
@@ -399,45 +405,44 @@ impl Browser {
 
     /// The element matching `css` in the document.
     pub async fn find(&self, css: &str) -> Element {
-        Element(self.post("element", json!({"using": "css selector", "value": css})).await)
+        must(format_args!("find {css}"), self.client.find(Locator::Css(css)).await)
     }
 
     /// The element a script returns (e.g. one inside a shadow root).
     pub async fn element_by_js(&self, body: &str) -> Element {
         let v = self.js(body, vec![]).await;
-        assert!(v.get(ELEMENT_KEY).is_some(), "the script returned no element: {v}\n{body}");
-        Element(v)
+        let id = v.get(ELEMENT_KEY).and_then(Value::as_str);
+        let id = id.unwrap_or_else(|| panic!("the script returned no element: {v}\n{body}"));
+        Element::from_element_id(self.client.clone(), ElementRef::from(id.to_string()))
     }
 
     /// Clicks an element as a user would (scrolled into view, real pointer events).
     pub async fn click(&self, el: &Element) {
-        self.post(&format!("element/{}/click", el.id()), json!({})).await;
+        must("click", el.click().await);
     }
 
     /// Types `text` into an element.
     pub async fn type_into(&self, el: &Element, text: &str) {
-        self.post(&format!("element/{}/value", el.id()), json!({"text": text})).await;
+        must("type", el.send_keys(text).await);
     }
 
     /// A DOM property of an element (`href`, `value`, `checked`, …).
     pub async fn property(&self, el: &Element, name: &str) -> Value {
-        self.get(&format!("element/{}/property/{name}", el.id())).await
+        let path = format!("element/{}/property/{name}", el.element_id());
+        must(&path, self.session_cmd(reqwest::Method::GET, &path, None).await)
     }
 
     /// Empties an input or textarea.
     pub async fn clear(&self, el: &Element) {
-        self.post(&format!("element/{}/clear", el.id()), json!({})).await;
+        must("clear", el.clear().await);
     }
 
     /// Presses and releases a key on whatever has the focus.
     pub async fn press(&self, key: Key) {
-        let k = key.code();
-        self.post(
-            "actions",
-            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                {"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]}]}),
-        )
-        .await;
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() });
+        must(format_args!("press {key:?}"), self.client.perform_actions(keys).await);
     }
 
     /// What has the focus, looking through shadow roots: the element's
@@ -455,16 +460,8 @@ impl Browser {
 
     /// Cookies of the current page as WebDriver sees them (also HttpOnly ones), name → value.
     pub async fn cookies(&self) -> Vec<(String, String)> {
-        let v = self.get("cookie").await;
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        (c["name"].as_str().unwrap_or("").to_string(), c["value"].as_str().unwrap_or("").to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        let all = must("cookies", self.client.get_all_cookies().await);
+        all.iter().map(|c| (c.name().to_string(), c.value().to_string())).collect()
     }
 
     /// One cookie of the current page (WebDriver view), if set.
@@ -510,8 +507,7 @@ impl Browser {
 
     /// A PNG of the viewport.
     pub async fn screenshot_png(&self) -> Vec<u8> {
-        let b64 = self.get("screenshot").await;
-        base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).unwrap()
+        must("screenshot", self.client.screenshot().await)
     }
 
     /// Saves a PNG of the viewport as `target/screenshots/<name>.png`; returns its path.
@@ -528,7 +524,7 @@ impl Browser {
 
     /// The browser console since the last call (for failure messages).
     pub async fn console(&self) -> Vec<String> {
-        match self.cmd(reqwest::Method::POST, "se/log", Some(json!({"type": "browser"}))).await {
+        match self.session_cmd(reqwest::Method::POST, "se/log", Some(json!({"type": "browser"}))).await {
             Ok(Value::Array(a)) => a
                 .iter()
                 .map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
@@ -540,44 +536,19 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ask chromedriver to close Chromium, then end the whole process group.
-        if let Some(path) = self.session.split_once(&format!("127.0.0.1:{}", self.port)).map(|(_, p)| p.to_string()) {
-            let _ = blocking_delete(self.port, &path);
-        }
-        let pgid = self.driver.id();
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// `DELETE path` without a runtime (drop may run outside one), bounded by timeouts.
-fn blocking_delete(port: u16, path: &str) -> std::io::Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
-    // Read the whole response, not to EOF: chromedriver keeps the
-    // connection open, so waiting for EOF took the full read timeout.
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if len.is_some_and(|len| buf.len() >= end + 4 + len) {
-                return Ok(());
-            }
-        }
+        // Ask chromedriver to close Chromium before `driver` ends the process
+        // group. On a thread with a runtime of its own: drop may run outside
+        // a runtime, or inside the test's, which is blocked here, so the
+        // session task of `client` cannot run.
+        let (url, id) = (self.driver_url.clone(), self.session.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let session = Client::with_existing_session(&url, &id, HttpConnector::new()).await.ok()?;
+                tokio::time::timeout(Duration::from_secs(10), session.close()).await.ok()?.ok()
+            })
+        })
+        .join();
     }
 }
 
