@@ -8,9 +8,9 @@ use crate::json::push_u64;
 use alloc::string::String;
 
 /// Visitor cookie name.
-pub const VID: &str = "ktra_vid";
+pub const VID: &str = ktra_facts::names::VISITOR_COOKIE;
 /// Session cookie name.
-pub const SID: &str = "ktra_sid";
+pub const SID: &str = ktra_facts::names::SESSION_COOKIE;
 /// Longest visitor cookie life: 13 × 30 days (under 13 calendar months).
 pub const VID_LIFE_S: u64 = 13 * 30 * 86_400;
 /// Session inactivity timeout.

@@ -9,7 +9,7 @@
 use alloc::string::String;
 
 /// The `localStorage` key holding the current session's attributes.
-pub const STORAGE_KEY: &str = "ktra_sess";
+pub const STORAGE_KEY: &str = ktra_facts::names::SESSION_STORAGE_KEY;
 
 /// Where a visit came from: the `utm` object text (empty for none) and the
 /// email click id (empty for none).

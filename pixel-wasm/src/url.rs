@@ -22,7 +22,7 @@ pub const CAMPAIGN: [(&str, &str); 8] = [
     ("msclkid", "msclkid"),
 ];
 /// The email click id parameter added by the collector's link redirect.
-pub const EMAIL_CLICK_PARAM: &str = "ktra_ec";
+pub const EMAIL_CLICK_PARAM: &str = ktra_facts::names::EMAIL_CLICK_PARAM;
 
 /// The batch's `utm` object for a landing URL whose (decoded, trimmed) parameters
 /// `param` returns; empty when the URL has none of [`CAMPAIGN`]: what the
