@@ -1,23 +1,31 @@
-//! `cargo xtask bench [--soak SECONDS] [--phase-secs SECONDS] [--no-web-build]`:
+//! `cargo xtask bench [--soak SECONDS] [--phase-secs SECONDS] [--no-web-build] [--report-only]`:
 //! ktra's benchmarks on this machine, bounded in time (about 7 minutes with
-//! the defaults, builds cached), loopback only, and `BENCHMARKS.md` plus
-//! `docs/bench-latency.svg` written from what was measured.
+//! the defaults, builds cached), loopback only. Every figure lands in one
+//! JSON document, `target/bench/results.json` ([`results`]), and
+//! `BENCHMARKS.md` plus `docs/bench-latency.svg` are rendered from it;
+//! `--report-only` renders them again from an existing document.
 //!
 //! Stages: release builds → browser asset sizes (`target/web`, built first)
 //! → criterion micro-benchmarks (`benches/benches/micro.rs`) and a callgrind
 //! profile of the per-event path → end to end ([`e2e`]: a fresh private
 //! ClickHouse, the release collector in both durability modes, the
 //! parse-and-discard ceiling, ClickHouse stopped and the spool drained,
-//! the database ceiling and floor, a soak) → the report ([`report`]).
+//! the database ceiling and floor, a soak) → the document ([`collect`], with
+//! the goals of [`targets`]) → the report ([`report`]) and the plot
+//! ([`plot`], drawn with `plotters`).
 //!
 //! Benchmarks measure; nothing here fails on a missed target: targets are
 //! printed PASS/MISS. The exit code is non-zero only when a stage could not
 //! run.
+mod collect;
 mod e2e;
+mod phase;
+mod plot;
 mod procs;
 mod profile;
 mod report;
-mod svg;
+mod results;
+mod targets;
 
 use crate::{cargo, install, proc, root, target_dir, web};
 use anyhow::{bail, Context, Result};
@@ -32,12 +40,14 @@ pub struct Options {
     pub phase_secs: f64,
     /// Build the web assets first (else measure `target/web` as it is).
     pub build_web: bool,
+    /// Only render the report from an existing `target/bench/results.json`.
+    pub report_only: bool,
 }
 
 impl Options {
     /// Parses `bench`'s arguments.
     pub fn parse(args: &[String]) -> Result<Options> {
-        let mut o = Options { soak: 60, phase_secs: 5.0, build_web: true };
+        let mut o = Options { soak: 60, phase_secs: 5.0, build_web: true, report_only: false };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -50,7 +60,10 @@ impl Options {
                         .context("--phase-secs needs seconds (≥ 1)")?
                 }
                 "--no-web-build" => o.build_web = false,
-                _ => bail!("usage: cargo xtask bench [--soak SECONDS] [--phase-secs SECONDS] [--no-web-build]"),
+                "--report-only" => o.report_only = true,
+                _ => bail!(
+                    "usage: cargo xtask bench [--soak SECONDS] [--phase-secs SECONDS] [--no-web-build] [--report-only]"
+                ),
             }
         }
         if o.soak > 240 {
@@ -97,6 +110,12 @@ fn parse_bencher(lines: &[String]) -> Vec<Micro> {
 pub fn run(opts: &Options) -> Result<ExitCode> {
     let started = Instant::now();
     let dir = target_dir().join("bench");
+    let results_path = dir.join("results.json");
+    if opts.report_only {
+        let results = results::Results::load(&results_path)?;
+        write_report(&results, &results_path)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     install::ensure(install::Needs::CLICKHOUSE)?;
     let hw = profile::hardware_counters();
@@ -148,6 +167,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             &exe,
             "decode_validate_enrich/20",
             "ktra_benches::pipeline::rows*",
+            &[("validate", "validate_event"), ("enrich", "build_row")],
             &mut b.commands,
         ) {
             Ok(c) => Some(c),
@@ -167,13 +187,12 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         Err(e) => {
             // Still write what was measured: the report says what failed.
             eprintln!("[bench] end-to-end part failed: {e:#}");
-            e2e::E2e { notes: vec![format!("the end-to-end part failed: {e:#}")], ..Default::default() }
+            phase::E2e { notes: vec![format!("the end-to-end part failed: {e:#}")], ..Default::default() }
         }
     };
     let failed = e2e.phases.is_empty();
 
-    let r = report::Inputs {
-        opts,
+    let inputs = collect::Inputs {
         micro,
         micro_secs,
         callgrind,
@@ -184,20 +203,41 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         web_note,
         commands: std::mem::take(&mut b.commands),
         total_secs: started.elapsed().as_secs_f64(),
-        bench: &b,
+        phase_secs: b.phase_secs,
+        warmup_secs: b.warmup_secs,
+        connections: b.connections,
     };
-    let (md, svg, verdicts) = report::render(&r);
+    let results = collect::collect(opts, inputs);
+    results.save(&results_path)?;
+    write_report(&results, &results_path)?;
+    println!("in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Renders `BENCHMARKS.md` and the plot from `results` and prints the verdicts.
+fn write_report(results: &results::Results, source: &std::path::Path) -> Result<()> {
+    let root = root();
+    let shown = source.strip_prefix(&root).unwrap_or(source).display().to_string();
+    let md = report::render(results, &shown);
+    let svg = plot::render(
+        results,
+        &format!(
+            "open loop, latency from the intended send time (coordinated omission corrected); {} keep-alive connections; loopback, {} shared cores",
+            results.run.connections,
+            results.run.machine.iter().find(|[k, _]| k.starts_with("cores")).map_or("?", |[_, v]| v.as_str())
+        ),
+    )?;
     let md_path = root.join("BENCHMARKS.md");
     let svg_path = root.join("docs/bench-latency.svg");
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
     std::fs::write(&svg_path, svg).with_context(|| format!("writing {}", svg_path.display()))?;
     println!();
-    for v in &verdicts {
-        println!("{v}");
+    for v in report::verdicts(results) {
+        println!("{}", v.line());
     }
-    println!("wrote {} and {} in {:.0} s", md_path.display(), svg_path.display(), started.elapsed().as_secs_f64());
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    println!("wrote {} and {} from {shown}", md_path.display(), svg_path.display());
+    Ok(())
 }
 
 #[cfg(test)]

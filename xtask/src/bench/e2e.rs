@@ -3,6 +3,7 @@
 //! against the parse-and-discard ceiling; the collector with ClickHouse
 //! stopped (the spool path) and the drain once it is back; the database
 //! ceiling and floor. Every phase's events are counted in ClickHouse.
+use super::phase::{mb, E2e, PerfProfile, Phase, Soak};
 use super::procs::{self, Served};
 use crate::clickhouse::Server;
 use crate::proc;
@@ -17,109 +18,6 @@ pub const DATABASE: &str = "ktra_bench";
 pub const DB_DIRECT: &str = "ktra_bench_direct";
 /// The collector's secret in the benchmark (loopback only).
 const SECRET: &str = "bench-secret-not-for-production-0123456789abcdef";
-
-/// One load phase against one server.
-#[derive(Debug, Clone, Default)]
-pub struct Phase {
-    /// Visitor-id tag, also the file name of its raw report.
-    pub tag: String,
-    /// What served it.
-    pub system: &'static str,
-    /// Events per request.
-    pub events: usize,
-    /// `None` for closed-loop saturation, else the offered share of saturation (%).
-    pub pct: Option<u32>,
-    /// Offered requests/s (open loop).
-    pub offered_rps: Option<f64>,
-    /// The load generator's report.
-    pub report: Value,
-    /// Server CPU seconds over the phase (for ktra: until every event arrived).
-    pub server_cpu_s: f64,
-    /// ClickHouse CPU seconds over the same window.
-    pub ch_cpu_s: Option<f64>,
-    /// Server peak RSS (`VmHWM`) after the phase, bytes.
-    pub hwm: u64,
-    /// Events counted in ClickHouse for this phase, when checked.
-    pub arrived: Option<u64>,
-    /// Seconds from the end of the load until every event was in ClickHouse.
-    pub arrival_s: Option<f64>,
-}
-
-impl Phase {
-    fn f(&self, k: &str) -> f64 {
-        self.report.get(k).and_then(Value::as_f64).unwrap_or(0.0)
-    }
-    /// Completed requests/s in the measured window.
-    pub fn rps(&self) -> f64 {
-        self.f("rps")
-    }
-    /// Accepted events/s in the measured window.
-    pub fn eps(&self) -> f64 {
-        self.f("eps")
-    }
-    /// A latency percentile field (`p50_us`, ...), in ms.
-    pub fn ms(&self, k: &str) -> f64 {
-        self.f(k) / 1000.0
-    }
-    /// Events answered 2xx over the whole run (what must arrive).
-    pub fn ok_events(&self) -> u64 {
-        self.f("ok_events") as u64
-    }
-    /// Non-2xx answers, connection errors and unsent tickets.
-    pub fn errors(&self) -> u64 {
-        let statuses: u64 = self
-            .report
-            .get("statuses")
-            .and_then(Value::as_object)
-            .map(|m| m.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0);
-        statuses + self.f("io_errors") as u64 + self.f("unsent") as u64
-    }
-    /// Events per second from the first request until the last event was in
-    /// ClickHouse (warm-up included): what the whole write path sustains.
-    pub fn sustained_eps(&self) -> Option<f64> {
-        let load = self.f("warmup_s") + self.f("seconds");
-        self.arrival_s.map(|a| self.ok_events() as f64 / (load + a))
-    }
-    /// Server CPU microseconds per accepted event.
-    pub fn cpu_us_per_event(&self) -> f64 {
-        let n = self.ok_events();
-        if n == 0 {
-            return 0.0;
-        }
-        self.server_cpu_s * 1e6 / n as f64
-    }
-}
-
-/// RSS over the soak run.
-#[derive(Debug, Clone, Default)]
-pub struct Soak {
-    /// The phase itself.
-    pub phase: Phase,
-    /// (seconds since start, RSS bytes).
-    pub samples: Vec<(f64, u64)>,
-}
-
-/// Everything the end-to-end part measured.
-#[derive(Debug, Default)]
-pub struct E2e {
-    /// ClickHouse `SELECT version()`.
-    pub ch_version: String,
-    /// Every load phase, in order.
-    pub phases: Vec<Phase>,
-    /// The soak run.
-    pub soak: Option<Soak>,
-    /// `ktra-bench db-bulk` report.
-    pub db_bulk: Option<Value>,
-    /// `ktra-bench db-per-event` report.
-    pub db_floor: Option<Value>,
-    /// Seconds the restarted collectors took to ship the spool filled while ClickHouse was down.
-    pub drain_s: Option<f64>,
-    /// perf profiles of the collector at saturation: (title, share by component, top symbols).
-    pub perf: Vec<(String, String, String)>,
-    /// Problems met (a phase that failed, events that did not arrive).
-    pub notes: Vec<String>,
-}
 
 /// Settings and the log of commands run.
 pub struct Bench {
@@ -377,7 +275,12 @@ impl Bench {
                 [("pf1", 1usize, "single-event POSTs"), ("pf20", 20, "batched POSTs (20 events)")]
             {
                 match self.profile(&a, tag, events) {
-                    Ok((cats, top)) => e2e.perf.push((format!("collector (disk) at saturation, {title}"), cats, top)),
+                    Ok((components, symbols)) => e2e.perf.push(PerfProfile {
+                        tag: tag.into(),
+                        title: format!("collector (disk) at saturation, {title}"),
+                        components,
+                        symbols,
+                    }),
                     Err(e) => e2e.notes.push(format!("perf profile {tag} failed: {e:#}")),
                 }
             }
@@ -528,11 +431,6 @@ impl Bench {
         ));
         Ok(Soak { phase: p, samples })
     }
-}
-
-/// Bytes as MB (10^6).
-pub fn mb(b: u64) -> f64 {
-    b as f64 / 1e6
 }
 
 fn wait_tables(ch: &Server) -> Result<()> {

@@ -59,15 +59,28 @@ pub fn micro_executable() -> Result<PathBuf> {
     bail!("cargo did not report the micro-benchmark executable")
 }
 
+/// What callgrind counted.
+pub struct Callgrind {
+    /// Top frames by self cost.
+    pub self_top: String,
+    /// Top frames by inclusive cost.
+    pub inclusive_top: String,
+    /// (name, % of the collected instructions spent inside the function
+    /// whose symbol contains the pattern), for each of `inside`.
+    pub shares: Vec<(&'static str, f64)>,
+}
+
 /// Callgrind over `bench` (a criterion filter) with collection limited to
-/// `function` and what it calls. Returns (self-cost top frames, inclusive top frames).
+/// `function` and what it calls; `inside` = (name, symbol pattern) of the
+/// functions whose inclusive share is wanted.
 pub fn callgrind(
     dir: &Path,
     exe: &Path,
     bench: &str,
     function: &str,
+    inside: &[(&'static str, &str)],
     commands: &mut Vec<String>,
-) -> Result<(String, String)> {
+) -> Result<Callgrind> {
     let out = dir.join("callgrind.out");
     let mut cmd = proc::command("valgrind", dir);
     cmd.args(["--tool=callgrind", &format!("--toggle-collect={function}")])
@@ -87,10 +100,23 @@ pub fn callgrind(
             .arg(&out)
             .output()
             .context("callgrind_annotate")?;
-        Ok(top_functions(&String::from_utf8_lossy(&o.stdout), inclusive, 16))
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
     };
     commands.push("callgrind_annotate --inclusive=no|yes --threshold=99 --auto=no target/bench/callgrind.out".into());
-    Ok((annotate(false)?, annotate(true)?))
+    let inclusive = annotate(true)?;
+    let (costs, total) = costs(&inclusive, true);
+    let shares = inside
+        .iter()
+        .map(|&(name, pattern)| {
+            let ir = costs.iter().filter(|(f, _)| f.contains(pattern)).map(|c| c.1).max().unwrap_or(0);
+            (name, ir as f64 * 100.0 / total.max(1) as f64)
+        })
+        .collect();
+    Ok(Callgrind {
+        self_top: top_functions(&annotate(false)?, false, 16),
+        inclusive_top: top_functions(&inclusive, true, 16),
+        shares,
+    })
 }
 
 /// Frames of the harness, not of the code measured.
@@ -111,6 +137,17 @@ const HARNESS: &[&str] = &[
 /// per source file), drops harness frames, and renders the top `n` as
 /// `  Ir  share  function`. Inclusive costs take the largest line instead of the sum.
 pub fn top_functions(text: &str, inclusive: bool, n: usize) -> String {
+    let (costs, total) = costs(text, inclusive);
+    costs
+        .iter()
+        .take(n)
+        .map(|(f, c)| format!("{:>13} {:>6.2} %  {}", c, *c as f64 * 100.0 / total.max(1) as f64, shorten(f)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Per-function costs of `callgrind_annotate` output, largest first, and the total.
+fn costs(text: &str, inclusive: bool) -> (Vec<(String, u64)>, u64) {
     let mut costs: Vec<(String, u64)> = Vec::new();
     let mut total = 0u64;
     for line in text.lines() {
@@ -143,13 +180,7 @@ pub fn top_functions(text: &str, inclusive: bool, n: usize) -> String {
         }
     }
     costs.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let total = total.max(1);
-    costs
-        .iter()
-        .take(n)
-        .map(|(f, c)| format!("{:>13} {:>6.2} %  {}", c, *c as f64 * 100.0 / total as f64, shorten(f)))
-        .collect::<Vec<_>>()
-        .join("\n")
+    (costs, total)
 }
 
 /// Shortens long generic paths in a symbol for the report.
