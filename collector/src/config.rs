@@ -46,6 +46,8 @@ pub struct Config {
     pub geoip: GeoIpConfig,
     /// Consent enforcement.
     pub consent: ConsentConfig,
+    /// Webhook delivery (behavioural triggers).
+    pub webhooks: WebhooksConfig,
     /// Sites, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
 }
@@ -211,6 +213,71 @@ pub struct SiteConfig {
     pub texts: BTreeMap<String, BTreeMap<String, String>>,
     /// What an email click or open stores about the lead (see [`EmailTracking`]).
     pub email_tracking: EmailTracking,
+    /// Endpoints that receive behavioural triggers (`[[sites.ID.webhooks]]`).
+    pub webhooks: Vec<WebhookEndpoint>,
+}
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Allow http and loopback/private targets (tests, local receivers). Default false: https and
+    /// public addresses only.
+    pub allow_private_targets: bool,
+    /// Waits before each retry, in seconds; its length + 1 is the number of attempts. Default
+    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 8 attempts over about 27.6 hours.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Timeout of one delivery attempt, in seconds. Default 10.
+    pub timeout_secs: u64,
+    /// Attempts in flight per endpoint at most. Default 4.
+    pub concurrency_per_endpoint: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            retry_schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+            timeout_secs: 10,
+            concurrency_per_endpoint: 4,
+        }
+    }
+}
+
+/// One webhook endpoint of a site.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookEndpoint {
+    /// Target URL (https unless `webhooks.allow_private_targets`).
+    pub url: String,
+    /// Signing secret, `whsec_<base64>` (Standard Webhooks).
+    pub secret: String,
+    /// Triggers delivered to it (`page_visit`, `video_complete`, ...).
+    pub triggers: Vec<String>,
+    /// Narrows the triggers.
+    pub filter: TriggerFilter,
+    /// `lead` (default), `session` or `event`: how often one trigger fires.
+    pub once_per: String,
+    /// `engaged`: seconds of engaged time on one page. Default 30.
+    pub engaged_secs: u64,
+}
+
+/// Conditions on the event that fires a trigger; empty fields match anything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriggerFilter {
+    /// Page path glob (`*` matches any run of characters).
+    pub path: String,
+    /// Video id.
+    pub video_id: String,
+    /// Form id.
+    pub form_id: String,
+    /// Product id.
+    pub product_id: String,
+    /// Email message id.
+    pub message_id: String,
+    /// UTM campaign.
+    pub utm_campaign: String,
 }
 
 /// What an email click or open stores about its lead.
@@ -246,6 +313,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             geoip: GeoIpConfig::default(),
             consent: ConsentConfig::default(),
+            webhooks: WebhooksConfig::default(),
             sites: BTreeMap::new(),
         }
     }
@@ -288,6 +356,7 @@ impl Default for SiteConfig {
             default_language: "en".into(),
             texts: BTreeMap::new(),
             email_tracking: EmailTracking::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -414,6 +483,10 @@ impl Config {
             }
             if site.consent_days == 0 || site.consent_days > 396 {
                 return Err(ConfigError::Invalid(format!("site {id}: consent_days must be 1..=396 (13 months)")));
+            }
+            for w in &site.webhooks {
+                crate::automate::check_endpoint(w, self.webhooks.allow_private_targets)
+                    .map_err(|e| ConfigError::Invalid(format!("site {id}: webhook {:?}: {e}", w.url)))?;
             }
         }
         Ok(())

@@ -6,7 +6,8 @@
 //! [`sink`] (queue, batching writer, ClickHouse, migrations). [`consent`]
 //! issues and checks signed consent tokens; [`admin`] exports and erases a
 //! visitor; [`email`] signs tracking links and records their clicks and
-//! opens; [`assets`] serves the loader, banner and pixel.
+//! opens; [`automate`] turns what identified visitors do into signed
+//! webhooks; [`assets`] serves the loader, banner and pixel.
 //!
 //! It does not own the wire format or the schema (crate `ktra-schema`), nor
 //! the browser code (`consent-banner/`, `pixel-wasm/`).
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod automate;
 pub mod config;
 pub mod consent;
 pub mod email;
@@ -135,7 +137,10 @@ pub async fn serve(
         settle,
         stop_rx.clone(),
     ));
-    let parts = state::Parts { sink, spool, geo, clickhouse: client, revocations, erasures };
+    let webhooks = Arc::new(automate::deliver::Queue::open(&sp.dir).map_err(spool_err)?);
+    let automations = Arc::new(automate::Automations::open(&sp.dir, webhooks.clone()).map_err(spool_err)?);
+    let deliveries = tokio::spawn(webhooks.run(config.webhooks.clone(), sink.clone(), stop_rx.clone()));
+    let parts = state::Parts { sink, spool, geo, clickhouse: client, revocations, erasures, automations };
     let state = AppState::new(config, parts);
     let background = tokio::spawn(background(state.clone(), stop_rx.clone()));
     let refresh = tokio::spawn(refresh(state.clone(), stop_rx.clone()));
@@ -158,6 +163,7 @@ pub async fn serve(
     let _ = background.await;
     let _ = refresh.await;
     let _ = eraser.await;
+    let _ = deliveries.await;
     if let Some(m) = metrics_server {
         let _ = m.await;
     }

@@ -48,6 +48,8 @@ pub struct Inner {
     pub decisions: crate::consent::decisions::Decisions,
     /// Leads with recorded consent (email tracking).
     pub leads: Arc<crate::email::leads::ConsentedLeads>,
+    /// Behavioural triggers and their webhook queue.
+    pub automations: Arc<crate::automate::Automations>,
 }
 
 /// What [`AppState::new`] needs besides the configuration.
@@ -64,6 +66,8 @@ pub struct Parts {
     pub revocations: Arc<Revocations>,
     /// Erasures (loaded from their journal).
     pub erasures: Arc<crate::consent::erasure::Erasures>,
+    /// Behavioural triggers (loaded from their journals).
+    pub automations: Arc<crate::automate::Automations>,
 }
 
 impl std::ops::Deref for AppState {
@@ -76,7 +80,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(config: Config, parts: Parts) -> Self {
-        let Parts { sink, spool, geo, clickhouse, revocations, erasures } = parts;
+        let Parts { sink, spool, geo, clickhouse, revocations, erasures, automations } = parts;
         let limits = &config.limits;
         let all_origins = config.sites.values().flat_map(|s| s.origins.iter().cloned()).collect();
         let secret = config.secret.as_bytes();
@@ -89,6 +93,7 @@ impl AppState {
             geo,
             revocations,
             erasures,
+            automations,
             decisions: Default::default(),
             leads: Default::default(),
             email_limit: crate::ingest::ratelimit::RateLimiter::new(

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "0004_sessions", sql: include_str!("../migrations/0004_sessions.sql") },
     Migration { version: 5, name: "0005_consent_root", sql: include_str!("../migrations/0005_consent_root.sql") },
     Migration { version: 6, name: "0006_lead_consent", sql: include_str!("../migrations/0006_lead_consent.sql") },
+    Migration {
+        version: 7,
+        name: "0007_webhook_deliveries",
+        sql: include_str!("../migrations/0007_webhook_deliveries.sql"),
+    },
 ];
 
 /// The table recording applied migrations.
@@ -254,7 +259,7 @@ mod tests {
         assert!(events_local.contains("ReplicatedReplacingMergeTree("), "{events_local}");
         assert!(stmts.iter().any(|s| s
             == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
-        for t in ["events", "consent_log", "email_clicks", "email_opens", "lead_consent"] {
+        for t in ["events", "consent_log", "email_clicks", "email_opens", "lead_consent", "webhook_deliveries"] {
             assert!(shard_key(t).is_some(), "{t} declares its shard key");
             assert!(
                 stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t}_local "))),

@@ -199,6 +199,30 @@ impl TableRow for LeadConsentRow {
     const TAG: u8 = 5;
 }
 
+/// A row of `webhook_deliveries`: one delivery attempt.
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct WebhookDeliveryRow {
+    pub delivery_id: String,
+    pub site_id: String,
+    pub endpoint: String,
+    pub trigger_name: String,
+    pub event_id: String,
+    pub lead_id: String,
+    pub attempt: u16,
+    /// `delivered`, `failed` (will retry), `gave_up`, `dropped` (withdrawal).
+    pub status: String,
+    pub http_status: u16,
+    pub error: String,
+    pub latency_ms: u32,
+    pub attempted_at: u32,
+}
+
+impl TableRow for WebhookDeliveryRow {
+    const TABLE: &'static str = "webhook_deliveries";
+    const TAG: u8 = 6;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,6 +215,10 @@ async fn record(
     metrics::counter!(t::CONSENT_DECISIONS, "action" => d.action.as_str()).increment(1);
     if let Some(p) = &previous {
         state.revocations.revoke(&p.consent_id, p.expires.max(now + 1));
+        // Nothing more is sent about a visitor who no longer grants marketing.
+        if !d.granted.contains(&Purpose::Marketing) {
+            state.automations.queue.drop_chain(p.root_id(), &state.sink);
+        }
     }
     // Erasure only with proof: the withdrawn chain is the one the caller's token names.
     let erase = withdraw && site.erase_on_withdraw && previous.is_some();

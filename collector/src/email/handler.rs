@@ -222,8 +222,9 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
     let location = HeaderValue::from_str(location.as_str()).map_err(|_| Refused { kind, error: LinkError::Invalid })?;
     let is_bot = proxy::is_machine(&meta.user_agent);
     let dropped = is_bot && state.config.bots == BotPolicy::Drop;
+    let id = click_id.clone();
     let outcome = record(state, method, meta, &claims, dropped, |seen| EmailClickRow {
-        click_id,
+        click_id: id,
         site_id: claims.site.clone(),
         lead_id: seen.lead_id,
         message_id: claims.message.clone(),
@@ -237,6 +238,10 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
         device: seen.ua.device,
         is_bot: u8::from(is_bot),
     });
+    if outcome == "recorded" && !is_bot {
+        // The lead's visitor lands with ktra_ec=<click id>: its triggers know the lead.
+        state.automations.note_click(&click_id, &claims.lead, &claims.message);
+    }
     count(kind, outcome);
     let mut resp = (StatusCode::FOUND, Body::empty()).into_response();
     let h = resp.headers_mut();
@@ -389,6 +394,13 @@ mod tests {
             clickhouse: clickhouse::Client::default(),
             revocations: Default::default(),
             erasures: std::sync::Arc::new(crate::consent::erasure::Erasures::open(&dir).unwrap()),
+            automations: std::sync::Arc::new(
+                crate::automate::Automations::open(
+                    &dir,
+                    std::sync::Arc::new(crate::automate::deliver::Queue::open(&dir).unwrap()),
+                )
+                .unwrap(),
+            ),
             spool,
         };
         (AppState::new(cfg, parts), rx)

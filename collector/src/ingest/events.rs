@@ -181,12 +181,17 @@ async fn handle(
             .filter(|r| r.event_type == "identify" && !r.lead_id.is_empty())
             .map(|r| r.lead_id.clone())
             .collect();
+        // Triggers see only what was stored; rows are copied only for sites with webhooks.
+        let for_triggers = (!site.webhooks.is_empty()).then(|| rows.clone());
         state.sink.submit(Rows::new(rows)).await.map_err(|e| {
             refuse(site_id, accepted)(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })
         })?;
         // A visitor who granted marketing and identified makes the lead consented (email tracking).
         for lead in &leads {
             state.leads.grant(site_id, lead);
+        }
+        if let Some(rows) = for_triggers {
+            state.automations.observe(site, &rows, u64::try_from(now).unwrap_or(0));
         }
     }
     Ok(Outcome { site: site_id.to_string(), answer: EventsResponse { accepted, rejected }, bots: 0 })

@@ -11,6 +11,7 @@ use super::spool::Record;
 use crate::telemetry as t;
 use ktra_schema::row::{
     decode_rows, encode_rows, ConsentRow, EmailClickRow, EmailOpenRow, EventRow, LeadConsentRow, TableRow,
+    WebhookDeliveryRow,
 };
 use std::any::Any;
 use std::future::Future;
@@ -27,6 +28,7 @@ pub static TABLES: &[&dyn Table] = &[
     &TableOf::<EmailClickRow>(PhantomData),
     &TableOf::<EmailOpenRow>(PhantomData),
     &TableOf::<LeadConsentRow>(PhantomData),
+    &TableOf::<WebhookDeliveryRow>(PhantomData),
 ];
 
 /// The table with spool tag `tag`.

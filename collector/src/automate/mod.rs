@@ -1,0 +1,280 @@
+//! Behavioural triggers: acting on what an identified, consenting visitor
+//! does (a lead visits a page, plays or completes a video, submits a form,
+//! buys...), by signed webhooks to the site owner's endpoints.
+//!
+//! [`Automations::observe`] runs on the ingest path after a batch is
+//! accepted: it only matches rows against the site's endpoints and queues
+//! deliveries ([`deliver`]), never waiting on a network. A trigger fires only
+//! for a visitor tied to a lead (an `identify` event, or an email click of a
+//! lead with recorded consent), and the batch's events carried a valid token
+//! granting marketing (the collector stores nothing else). `once_per`
+//! (`lead`, `session`, `event`) is kept in `webhook-fired.jsonl` beside the
+//! spool, so a restart or a replayed batch never fires twice.
+pub mod deliver;
+
+use crate::config::{SiteConfig, TriggerFilter, WebhookEndpoint};
+use crate::sink::journal::Journal;
+use ktra_schema::row::EventRow;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// What a site owner can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// A lead viewed a page.
+    PageVisit,
+    /// A lead started a video.
+    VideoPlay,
+    /// A lead watched a video to the end.
+    VideoComplete,
+    /// A lead submitted a form.
+    FormSubmit,
+    /// A lead arrived from a tracked email link.
+    LinkClick,
+    /// A visitor identified as a lead.
+    LeadIdentified,
+    /// A purchase.
+    Purchase,
+    /// Engaged time on a page reached the endpoint's `engaged_secs`.
+    Engaged,
+}
+
+impl Trigger {
+    /// Every trigger.
+    pub const ALL: [Trigger; 8] = [
+        Self::PageVisit,
+        Self::VideoPlay,
+        Self::VideoComplete,
+        Self::FormSubmit,
+        Self::LinkClick,
+        Self::LeadIdentified,
+        Self::Purchase,
+        Self::Engaged,
+    ];
+
+    /// The name in configs and payloads.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PageVisit => "page_visit",
+            Self::VideoPlay => "video_play",
+            Self::VideoComplete => "video_complete",
+            Self::FormSubmit => "form_submit",
+            Self::LinkClick => "link_click",
+            Self::LeadIdentified => "lead_identified",
+            Self::Purchase => "purchase",
+            Self::Engaged => "engaged",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The trigger an event row is, for an endpoint (engagement depends on its threshold).
+    fn of(row: &EventRow, endpoint: &WebhookEndpoint) -> Option<Self> {
+        Some(match row.event_type.as_str() {
+            "page_view" => Self::PageVisit,
+            "video_start" => Self::VideoPlay,
+            "video_complete" => Self::VideoComplete,
+            "form_submit" => Self::FormSubmit,
+            "email_click" => Self::LinkClick,
+            "identify" => Self::LeadIdentified,
+            "purchase" => Self::Purchase,
+            "engagement" if u64::from(row.engaged_ms) >= endpoint.engaged_secs.max(1) * 1000 => Self::Engaged,
+            _ => return None,
+        })
+    }
+}
+
+/// Checks an endpoint's URL, secret, triggers and `once_per`.
+pub fn check_endpoint(w: &WebhookEndpoint, allow_private: bool) -> Result<(), String> {
+    deliver::check_target(&w.url, allow_private)?;
+    deliver::secret_key(&w.secret)?;
+    if w.triggers.is_empty() {
+        return Err("no triggers".into());
+    }
+    if let Some(t) = w.triggers.iter().find(|t| Trigger::parse(t).is_none()) {
+        return Err(format!("unknown trigger {t:?}"));
+    }
+    if !matches!(w.once_per.as_str(), "" | "lead" | "session" | "event") {
+        return Err("once_per must be lead, session or event".into());
+    }
+    Ok(())
+}
+
+/// `*`-glob match of a whole string.
+fn glob(pattern: &str, s: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = s.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    for (i, p) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        }
+        match rest.find(p) {
+            Some(at) => rest = &rest[at + p.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+fn matches(f: &TriggerFilter, row: &EventRow, message_id: &str) -> bool {
+    let eq = |want: &str, got: &str| want.is_empty() || want == got;
+    (f.path.is_empty() || glob(&f.path, &row.path))
+        && eq(&f.video_id, &row.video_id)
+        && eq(&f.form_id, &row.form_id)
+        && eq(&f.product_id, &row.product_id)
+        && eq(&f.message_id, message_id)
+        && eq(&f.utm_campaign, &row.utm_campaign)
+}
+
+/// Most visitor→lead and click→lead entries kept in memory.
+const MAX_LINKS: usize = 200_000;
+
+/// A lead and the message of the email click it came from, if any.
+#[derive(Debug, Clone, Default)]
+struct Lead {
+    lead_id: String,
+    message_id: String,
+}
+
+/// The triggers of every site, and what they need to remember.
+pub struct Automations {
+    /// Pending deliveries.
+    pub queue: Arc<deliver::Queue>,
+    visitors: Mutex<HashMap<(String, String), Lead>>,
+    clicks: Mutex<HashMap<String, Lead>>,
+    fired: Mutex<HashSet<String>>,
+    fired_journal: Journal<String>,
+}
+
+impl std::fmt::Debug for Automations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Automations").finish_non_exhaustive()
+    }
+}
+
+fn bounded_insert<K: std::hash::Hash + Eq, V>(m: &Mutex<HashMap<K, V>>, k: K, v: V) {
+    let mut m = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if m.len() >= MAX_LINKS && !m.contains_key(&k) {
+        m.clear();
+    }
+    m.insert(k, v);
+}
+
+impl Automations {
+    /// State kept in `dir` (beside the spool).
+    pub fn open(dir: &Path, queue: Arc<deliver::Queue>) -> std::io::Result<Self> {
+        let (fired_journal, fired) = Journal::open(&dir.join("webhook-fired.jsonl"))?;
+        Ok(Self {
+            queue,
+            visitors: Mutex::default(),
+            clicks: Mutex::default(),
+            fired: Mutex::new(fired.into_iter().collect()),
+            fired_journal,
+        })
+    }
+
+    /// An email click of a lead with recorded consent (so `ktra_ec` on the
+    /// landing page ties the visitor to the lead).
+    pub fn note_click(&self, click_id: &str, lead_id: &str, message_id: &str) {
+        if !lead_id.is_empty() {
+            let lead = Lead { lead_id: lead_id.into(), message_id: message_id.into() };
+            bounded_insert(&self.clicks, click_id.to_string(), lead);
+        }
+    }
+
+    fn lead_of(&self, row: &EventRow) -> Option<Lead> {
+        let key = (row.site_id.clone(), row.visitor_id.clone());
+        if !row.lead_id.is_empty() {
+            let known = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned());
+            let lead = Lead {
+                lead_id: row.lead_id.clone(),
+                message_id: known.map(|l| l.message_id).unwrap_or_default(),
+            };
+            bounded_insert(&self.visitors, key, lead.clone());
+            return Some(lead);
+        }
+        if let Some(l) = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Some(l);
+        }
+        let click = self.clicks.lock().ok().and_then(|m| m.get(&row.email_click_id).cloned())?;
+        bounded_insert(&self.visitors, key, click.clone());
+        Some(click)
+    }
+
+    /// Matches accepted rows against `site`'s endpoints and queues what fires.
+    /// Rows must have been accepted under a token granting marketing.
+    pub fn observe(&self, site: &SiteConfig, rows: &[EventRow], now_ms: u64) {
+        if site.webhooks.is_empty() {
+            return;
+        }
+        for row in rows {
+            let Some(lead) = self.lead_of(row) else { continue };
+            for (index, endpoint) in site.webhooks.iter().enumerate() {
+                let Some(trigger) = Trigger::of(row, endpoint) else { continue };
+                if !endpoint.triggers.iter().any(|t| t == trigger.as_str())
+                    || !matches(&endpoint.filter, row, &lead.message_id)
+                {
+                    continue;
+                }
+                let scope = match endpoint.once_per.as_str() {
+                    "session" => format!("session/{}", row.session_id),
+                    "event" => format!("event/{}", row.event_id),
+                    _ => format!("lead/{}", lead.lead_id),
+                };
+                let key = format!("{}/{index}/{}/{scope}", row.site_id, trigger.as_str());
+                if !self.fired.lock().map(|mut f| f.insert(key.clone())).unwrap_or(false) {
+                    continue;
+                }
+                if let Err(e) = self.fired_journal.append(&key) {
+                    tracing::error!(error = %e, "cannot persist a fired trigger");
+                }
+                self.queue.push(deliver::Delivery::new(endpoint, trigger, row, &lead.lead_id, &lead.message_id, now_ms));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("/pricing*", "/pricing/pro"));
+        assert!(glob("/course/*/done", "/course/a/b/done"));
+        assert!(!glob("/course/*/done", "/course/a/b"));
+        assert!(glob("/", "/") && !glob("/", "/x"));
+        assert!(glob("*", "anything"));
+    }
+
+    #[test]
+    fn endpoints_are_checked() {
+        let ok = WebhookEndpoint {
+            url: "https://hooks.example/x".into(),
+            secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into(),
+            triggers: vec!["video_complete".into()],
+            ..Default::default()
+        };
+        assert!(check_endpoint(&ok, false).is_ok());
+        let bad = |f: &dyn Fn(&mut WebhookEndpoint)| {
+            let mut w = ok.clone();
+            f(&mut w);
+            check_endpoint(&w, false).is_err()
+        };
+        assert!(bad(&|w| w.url = "http://hooks.example/x".into()), "https only");
+        assert!(bad(&|w| w.url = "https://127.0.0.1/x".into()), "no loopback");
+        assert!(bad(&|w| w.url = "https://10.1.2.3/x".into()), "no private");
+        assert!(bad(&|w| w.secret = "plain".into()));
+        assert!(bad(&|w| w.triggers = vec!["nope".into()]));
+        assert!(bad(&|w| w.once_per = "day".into()));
+        let mut local = ok.clone();
+        local.url = "http://127.0.0.1:9/x".into();
+        assert!(check_endpoint(&local, true).is_ok(), "allowed by config");
+    }
+}
