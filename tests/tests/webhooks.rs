@@ -1,0 +1,238 @@
+//! Behavioural triggers against the real collector and ClickHouse, with a
+//! real HTTP receiver of the test's own on loopback: rules fire once per
+//! lead with a valid Standard Webhooks signature, only for identified
+//! visitors, retries keep one `webhook-id` and every attempt is logged, and a
+//! withdrawal drops what is queued.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use ktra_collector::automate::deliver::sign;
+use ktra_collector::config::{TriggerFilter, WebhookEndpoint};
+use ktra_tests::*;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const SECRET: &str = "whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ=";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Got {
+    id: String,
+    timestamp: u64,
+    signature: String,
+    body: String,
+}
+
+/// A webhook receiver on loopback that answers with the given statuses in
+/// turn (then 200) and keeps what it got.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    async fn start(statuses: Vec<u16>) -> Self {
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let script = Arc::new(Mutex::new(statuses.into_iter()));
+        let (g, sc) = (got.clone(), script.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap, body: String| {
+                let (g, sc) = (g.clone(), sc.clone());
+                async move {
+                    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    g.lock().unwrap().push(Got {
+                        id: h("webhook-id"),
+                        timestamp: h("webhook-timestamp").parse().unwrap_or(0),
+                        signature: h("webhook-signature"),
+                        body,
+                    });
+                    let status = sc.lock().unwrap().next().unwrap_or(200);
+                    StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, got }
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Got> {
+        let until = std::time::Instant::now() + WAIT;
+        while self.got().len() < n && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.got()
+    }
+}
+
+fn endpoint(url: &str, trigger: &str, filter: TriggerFilter) -> WebhookEndpoint {
+    WebhookEndpoint {
+        url: url.into(),
+        secret: SECRET.into(),
+        triggers: vec![trigger.into()],
+        filter,
+        ..Default::default()
+    }
+}
+
+async fn start(name: &str, endpoints: Vec<WebhookEndpoint>, schedule: Vec<u64>) -> (Ch, TestCollector) {
+    let ch = Ch::fresh(name).await;
+    let mut cfg = test_config(&ch);
+    cfg.webhooks.allow_private_targets = true;
+    cfg.webhooks.retry_schedule_secs = schedule;
+    cfg.sites.get_mut(&ch.name).unwrap().webhooks = endpoints;
+    let c = TestCollector::start(cfg).await;
+    (ch, c)
+}
+
+fn video(kind: &str, id: &str) -> Value {
+    event(kind, "https://shop.example/course/intro", json!({"video_id": id}))
+}
+
+#[tokio::test]
+async fn a_video_complete_rule_fires_once_per_lead_signed_and_only_for_leads() {
+    let rx = Receiver::start(vec![]).await;
+    let filter = TriggerFilter { video_id: "intro".into(), ..Default::default() };
+    let (ch, c) = start("wh_video", vec![endpoint(&rx.url, "video_complete", filter)], vec![1]).await;
+
+    // A visitor who identified as a lead completes the video twice, and another video.
+    let token = c.grant_site().await;
+    let ident = event("identify", "https://shop.example/signup", json!({"lead_id": "lead-7"}));
+    assert_eq!(c.post(&c.batch(&token, "v-lead", "s1", vec![ident])).await.0, 202);
+    for v in [video("video_complete", "intro"), video("video_complete", "intro"), video("video_complete", "other")] {
+        assert_eq!(c.post(&c.batch(&token, "v-lead", "s1", vec![v])).await.0, 202);
+    }
+    // A consenting visitor who never identified completes it too: no lead, no trigger.
+    let anon = c.grant_site().await;
+    assert_eq!(c.post(&c.batch(&anon, "v-anon", "s2", vec![video("video_complete", "intro")])).await.0, 202);
+
+    let got = rx.wait_for(1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got_after = rx.got();
+    assert_eq!(got_after.len(), 1, "exactly once per lead: {got_after:?}");
+    let g = &got[0];
+    assert_eq!(sign(SECRET, &g.id, g.timestamp, &g.body).unwrap(), g.signature, "a valid signature");
+    let body: Value = serde_json::from_str(&g.body).unwrap();
+    assert_eq!(body["type"], "video_complete");
+    assert_eq!((body["data"]["lead_id"].as_str(), body["data"]["video_id"].as_str()), (Some("lead-7"), Some("intro")));
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'), "RFC 3339: {body}");
+    let sql = "SELECT count() FROM webhook_deliveries WHERE status = 'delivered' AND lead_id = 'lead-7'";
+    assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_retries_with_one_webhook_id_and_every_attempt_is_logged() {
+    let rx = Receiver::start(vec![500, 500, 500]).await;
+    let (ch, c) = start("wh_retry", vec![endpoint(&rx.url, "lead_identified", TriggerFilter::default())], vec![1, 1, 1, 1]).await;
+    let token = c.grant_site().await;
+    let ident = event("identify", "https://shop.example/signup", json!({"lead_id": "lead-r"}));
+    assert_eq!(c.post(&c.batch(&token, "v", "s", vec![ident])).await.0, 202);
+    let got = rx.wait_for(4).await;
+    assert_eq!(got.len(), 4, "three failures, then delivered: {got:?}");
+    assert!(got.iter().all(|g| g.id == got[0].id), "one webhook-id across retries");
+    assert!(got.iter().all(|g| g.body == got[0].body), "the same body every time");
+    let sql = format!("SELECT count() FROM webhook_deliveries WHERE delivery_id = '{}'", got[0].id);
+    assert_eq!(ch.wait_count(&sql, 4, WAIT).await, 4, "every attempt is a row");
+    let rows = ch.rows("SELECT attempt, status, http_status FROM webhook_deliveries ORDER BY attempt").await;
+    assert_eq!(rows.iter().map(|r| r["status"].as_str().unwrap()).collect::<Vec<_>>(), ["failed", "failed", "failed", "delivered"]);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_withdrawal_drops_queued_deliveries_and_stops_triggers() {
+    // Always failing, retried only after a minute: the delivery waits in the queue.
+    let rx = Receiver::start(vec![503; 10]).await;
+    let (ch, c) = start("wh_withdraw", vec![endpoint(&rx.url, "page_visit", TriggerFilter::default())], vec![60]).await;
+    let token = c.grant_site().await;
+    let ident = event("identify", "https://shop.example/", json!({"lead_id": "lead-w"}));
+    let pv = event("page_view", "https://shop.example/pricing", json!({}));
+    assert_eq!(c.post(&c.batch(&token, "vw", "sw", vec![ident, pv])).await.0, 202);
+    assert_eq!(rx.wait_for(1).await.len(), 1, "the first attempt");
+    let (s, _) = c.consent(json!({"site": c.site, "action": "withdraw", "previous": token})).await;
+    assert_eq!(s, 200);
+    let sql = "SELECT count() FROM webhook_deliveries WHERE status = 'dropped' AND lead_id = 'lead-w'";
+    assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1, "the queued delivery is dropped and logged");
+    let (s, _) = c.post(&c.batch(&token, "vw", "sw", vec![event("page_view", "https://shop.example/x", json!({}))])).await;
+    assert_eq!(s, 403, "the withdrawn token fires nothing more");
+    assert_eq!(rx.got().len(), 1);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_killed_between_attempts_delivers_after_restart_and_never_twice() {
+    use ktra_tests::server::CollectorProcess;
+    // Fails once; the retry comes 3 s later, after the SIGKILL and the restart.
+    let rx = Receiver::start(vec![500]).await;
+    let ch = Ch::fresh("wh_kill").await;
+    let dir = fresh_dir("wh-kill");
+    let cfg_path = dir.join("ktra.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            r#"listen = "127.0.0.1:0"
+secret = "webhook-kill-secret-0123456789abcdef-0123"
+admin_key = "{ADMIN_KEY}"
+[clickhouse]
+url = "{url}"
+database = "{db}"
+batch_max_ms = 100
+[spool]
+dir = "{spool}"
+[limits]
+per_client_per_sec = 0
+[webhooks]
+allow_private_targets = true
+retry_schedule_secs = [3, 3]
+[sites.{site}]
+[[sites.{site}.webhooks]]
+url = "{hook}"
+secret = "{SECRET}"
+triggers = ["lead_identified"]
+"#,
+            url = ch.url,
+            db = ch.db,
+            spool = dir.join("spool").display(),
+            site = ch.name,
+            hook = rx.url,
+        ),
+    )
+    .unwrap();
+    let col = CollectorProcess::start(&cfg_path, &[]);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/consent", col.url))
+        .body(json!({"site": ch.name, "action": "grant", "granted": ["analytics", "marketing"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let ident = event("identify", "https://shop.example/", json!({"lead_id": "lead-k"}));
+    let r = http
+        .post(format!("{}/v1/events", col.url))
+        .header("user-agent", CHROME_UA)
+        .body(batch_for(&ch.name, &token, "vk", "sk", vec![ident]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(rx.wait_for(1).await.len(), 1, "the first attempt failed (500)");
+    col.kill();
+    let col = CollectorProcess::start(&cfg_path, &[]);
+    let got = rx.wait_for(2).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let got_after = rx.got();
+    assert_eq!(got.len(), 2, "delivered after the restart: {got:?}");
+    assert_eq!(got_after.len(), 2, "and never again");
+    assert_eq!(got[0].id, got[1].id, "the same webhook-id");
+    assert!(col.terminate());
+}
