@@ -128,7 +128,7 @@ pub fn run() -> Result<ExitCode> {
         clickhouse = Some(server);
         Ok((true, Counts::default(), note))
     });
-    let ch_url = clickhouse.as_ref().map(Server::url);
+    let ch_url = clickhouse.as_ref().map(|server| server.url());
 
     stage(&mut stages, "cargo test", || {
         if dump_dir.exists() {

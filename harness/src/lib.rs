@@ -1,0 +1,18 @@
+//! The dev harness shared by `cargo xtask` and `ktra-tests`: one launcher for
+//! a private ClickHouse server on loopback ([`ClickHouse`]).
+//!
+//! What it owns: the server's config (Debian's clickhouse-server 18.16
+//! format), its directory, free loopback ports, start, wait-until-ready,
+//! stop, kill and restart, and plain HTTP queries (the `ureq` client). What it
+//! does not: supervising processes beyond one server (xtask's process groups
+//! and Ctrl-C handling plug in through [`Process`]), the schema (the
+//! collector's migrations), or any product behaviour.
+//!
+//! Errors are `anyhow`, as in xtask: they end up in front of a developer,
+//! printed by xtask or in a failing test's panic.
+
+mod clickhouse;
+mod process;
+
+pub use clickhouse::{free_ports, ClickHouse};
+pub use process::{terminate, Process};
