@@ -167,7 +167,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             &exe,
             "decode_validate_enrich/20",
             "ktra_benches::pipeline::rows*",
-            &[("validate", "validate_event"), ("enrich", "build_row")],
+            &[("validate", "validate_event"), ("enrich", "build_row"), ("url_parse", "url::ParseOptions::parse")],
             &mut b.commands,
         ) {
             Ok(c) => Some(c),

@@ -194,6 +194,7 @@ fn stages(r: &mut Results, callgrind: Option<&Callgrind>) {
             r.put(format!("callgrind.{stage}_pct"), pct, "%", Neutral);
             r.put(format!("stage.{stage}.ns_per_event"), ns * pct / 100.0, "ns", Lower);
         }
+        r.put("callgrind.url_parse_pct", share("url_parse"), "%", Neutral);
     }
     if let Some(ns) = per_op(r, "spool_json_encode/20") {
         r.put("stage.spool.ns_per_event", ns, "ns", Lower);

@@ -22,6 +22,13 @@ pub(super) fn stages(md: &mut String, r: &Results) {
         w!(md, "| {stage} | {ns:.0} | {:.0} % | {src} |", ns * 100.0 / total.max(1.0));
     }
     w!(md, "| **all five** | **{total:.0}** | | |\n");
+    if let Some(url) = r.get("callgrind.url_parse_pct") {
+        w!(
+            md,
+            "Inside decode → validate → enrich, URL parsing (`url::ParseOptions::parse`, inclusive) is {url:.1} % of the instructions \
+             (callgrind).\n"
+        );
+    }
     w!(
         md,
         "Not in the table: the consent token check (`consent_token_verify/1`) and the user agent (`user_agent_parse/1`) are paid once per \
