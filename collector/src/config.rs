@@ -215,6 +215,9 @@ pub struct SiteConfig {
     pub email_tracking: EmailTracking,
     /// Endpoints that receive behavioural triggers (`[[sites.ID.webhooks]]`).
     pub webhooks: Vec<WebhookEndpoint>,
+    /// Keys for server-to-server calls acting for this site only (`Authorization: Bearer`),
+    /// each at least 32 characters (`KTRA_SITE_<ID>_API_KEY` adds one).
+    pub api_keys: Vec<String>,
 }
 
 /// Webhook delivery settings.
@@ -357,6 +360,7 @@ impl Default for SiteConfig {
             texts: BTreeMap::new(),
             email_tracking: EmailTracking::default(),
             webhooks: Vec::new(),
+            api_keys: Vec::new(),
         }
     }
 }
@@ -451,6 +455,9 @@ impl Config {
                         } else if let Some(id) = rest.strip_suffix("_HOSTS") {
                             let site = self.sites.entry(id.to_ascii_lowercase()).or_default();
                             site.hosts = split_list(&v);
+                        } else if let Some(id) = rest.strip_suffix("_API_KEY") {
+                            let site = self.sites.entry(id.to_ascii_lowercase()).or_default();
+                            site.api_keys.push(v);
                         }
                     }
                 }
@@ -483,6 +490,9 @@ impl Config {
             }
             if site.consent_days == 0 || site.consent_days > 396 {
                 return Err(ConfigError::Invalid(format!("site {id}: consent_days must be 1..=396 (13 months)")));
+            }
+            if site.api_keys.iter().any(|k| k.len() < MIN_KEY_BYTES) {
+                return Err(ConfigError::Invalid(format!("site {id}: api_keys must be at least {MIN_KEY_BYTES} characters")));
             }
             for w in &site.webhooks {
                 crate::automate::check_endpoint(w, self.webhooks.allow_private_targets)

@@ -56,6 +56,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats/sites", get(stats::sites))
         .route("/v1/stats/live", get(stats::live))
         .route("/v1/stats/{query}", get(stats::query))
+        .route("/v1/hooks", post(automate::hooks::subscribe).get(automate::hooks::list))
+        .route("/v1/hooks/samples/{trigger}", get(automate::hooks::samples))
+        .route("/v1/hooks/{id}", delete(automate::hooks::unsubscribe))
         .route("/c/{signed}", get(email::handler::click))
         .route("/o/{file}", get(email::handler::open))
         .route("/healthz", get(health::healthz))
@@ -139,7 +142,13 @@ pub async fn serve(
     ));
     let webhooks = Arc::new(automate::deliver::Queue::open(&sp.dir).map_err(spool_err)?);
     let automations = Arc::new(automate::Automations::open(&sp.dir, webhooks.clone()).map_err(spool_err)?);
-    let deliveries = tokio::spawn(webhooks.run(config.webhooks.clone(), sink.clone(), stop_rx.clone()));
+    let deliveries = tokio::spawn(webhooks.clone().run(
+        config.webhooks.clone(),
+        sink.clone(),
+        automations.subscriptions.clone(),
+        client.clone(),
+        stop_rx.clone(),
+    ));
     let parts = state::Parts { sink, spool, geo, clickhouse: client, revocations, erasures, automations };
     let state = AppState::new(config, parts);
     let background = tokio::spawn(background(state.clone(), stop_rx.clone()));
@@ -210,6 +219,9 @@ async fn refresh(state: AppState, mut stop: watch::Receiver<bool>) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let loaded = consent::revocations::load(&state.clickhouse, &revs, since).await;
         let leads = email::leads::load(&state.clickhouse, &state.leads, since).await;
+        if let Err(e) = state.automations.subscriptions.load(&state.clickhouse).await {
+            tracing::debug!(error = %e, "refresh of webhook subscriptions failed");
+        }
         match (loaded, leads) {
             (Ok(_), Ok(_)) => {
                 // Overlap by two periods so that late-inserted rows are not missed.

@@ -223,6 +223,26 @@ impl TableRow for WebhookDeliveryRow {
     const TAG: u8 = 6;
 }
 
+/// A row of `webhook_subscriptions`: one version of a REST hook.
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct WebhookSubscriptionRow {
+    pub id: String,
+    pub site_id: String,
+    pub target_url: String,
+    pub trigger_name: String,
+    /// The filter as JSON (`{"path": "/pricing*"}`).
+    pub filter: String,
+    pub secret: String,
+    pub deleted: u8,
+    pub updated_at: u32,
+}
+
+impl TableRow for WebhookSubscriptionRow {
+    const TABLE: &'static str = "webhook_subscriptions";
+    const TAG: u8 = 7;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,3 +236,74 @@ triggers = ["lead_identified"]
     assert_eq!(got[0].id, got[1].id, "the same webhook-id");
     assert!(col.terminate());
 }
+
+const SITE_KEY: &str = "site-key-0123456789abcdef-0123456789abcdef";
+
+#[tokio::test]
+async fn rest_hooks_subscribe_deliver_signed_list_and_unsubscribe_on_410() {
+    let rx = Receiver::start(vec![200, 410]).await;
+    let ch = Ch::fresh("wh_rest").await;
+    let mut cfg = test_config(&ch);
+    cfg.webhooks.allow_private_targets = true;
+    cfg.webhooks.retry_schedule_secs = vec![1];
+    cfg.sites.get_mut(&ch.name).unwrap().api_keys = vec![SITE_KEY.into()];
+    let mut other = site();
+    other.api_keys = vec!["other-site-key-0123456789abcdef-0123456789".into()];
+    cfg.sites.insert("zz_other".into(), other); // sorts after the test site (TestCollector takes the first)
+    let c = TestCollector::start(cfg).await;
+    let hooks = format!("{}/v1/hooks", c.url);
+    let body = json!({"site": c.site, "target_url": rx.url, "trigger": "page_visit", "filter": {"path": "/pricing*"}});
+    let post = |key: Option<&str>, body: &Value| {
+        let mut r = c.http.post(&hooks).json(body);
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        r.send()
+    };
+    assert_eq!(post(None, &body).await.unwrap().status(), 401);
+    let other_key = "other-site-key-0123456789abcdef-0123456789";
+    assert_eq!(post(Some(other_key), &body).await.unwrap().status(), 403, "a key acts for its own site only");
+    let bad = json!({"site": c.site, "target_url": rx.url, "trigger": "nope"});
+    assert_eq!(post(Some(SITE_KEY), &bad).await.unwrap().status(), 400);
+    let r = post(Some(SITE_KEY), &body).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let (id, secret) = (created["id"].as_str().unwrap().to_string(), created["secret"].as_str().unwrap().to_string());
+    assert!(secret.starts_with("whsec_"), "{created}");
+    let list: Value =
+        c.http.get(format!("{hooks}?site={}", c.site)).bearer_auth(SITE_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert!(list[0].get("secret").is_none(), "secrets are not listed");
+    let samples: Value = c
+        .http
+        .get(format!("{hooks}/samples/page_visit"))
+        .bearer_auth(SITE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(samples[0]["type"], "page_visit");
+
+    // An identified visitor views the pricing page twice (once per event for REST hooks).
+    let token = c.grant_site().await;
+    let ident = event("identify", "https://shop.example/", json!({"lead_id": "lead-z"}));
+    let views: Vec<Value> = (0..2).map(|_| event("page_view", "https://shop.example/pricing/pro", json!({}))).collect();
+    assert_eq!(c.post(&c.batch(&token, "vz", "sz", vec![ident])).await.0, 202);
+    assert_eq!(c.post(&c.batch(&token, "vz", "sz", views)).await.0, 202);
+    let got = rx.wait_for(2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    for g in &got {
+        assert_eq!(sign(&secret, &g.id, g.timestamp, &g.body).unwrap(), g.signature, "signed with the hook's secret");
+    }
+    // The second answered 410: the hook is gone, here and in ClickHouse.
+    let sql = format!("SELECT count() FROM webhook_subscriptions FINAL WHERE id = '{id}' AND deleted = 1");
+    assert_eq!(ch.wait_count(&sql, 1, WAIT).await, 1);
+    let list: Value =
+        c.http.get(format!("{hooks}?site={}", c.site)).bearer_auth(SITE_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list, json!([]));
+    let r = c.http.delete(format!("{hooks}/{id}")).bearer_auth(SITE_KEY).send().await.unwrap();
+    assert_eq!(r.status(), 404, "already unsubscribed");
+    c.stop().await;
+}

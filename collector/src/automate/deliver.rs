@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify, Semaphore};
 
-/// Delivery attempts, by outcome (`delivered`, `failed`, `gave_up`, `dropped`).
+/// Delivery attempts, by outcome (`delivered`, `failed`, `gave_up`, `gone`, `dropped`).
 pub const WEBHOOK_ATTEMPTS: &str = "ktra_webhook_attempts_total";
 
 /// One delivery: what to send where, and where it stands.
@@ -54,6 +54,9 @@ pub struct Delivery {
     /// The visitor's consent chain (a withdrawal drops its deliveries).
     #[serde(default)]
     pub consent_root: String,
+    /// The REST hook it goes to (a 410 unsubscribes it); none for config endpoints.
+    #[serde(default)]
+    pub subscription: Option<String>,
 }
 
 fn rfc3339(ms: u64) -> String {
@@ -98,6 +101,7 @@ impl Delivery {
             attempts: 0,
             next_at: now_ms,
             consent_root: row.consent_root.clone(),
+            subscription: None,
         }
     }
 }
@@ -243,8 +247,16 @@ impl Queue {
         dropped.len()
     }
 
-    /// Sends due deliveries until `stop`.
-    pub async fn run(self: Arc<Self>, cfg: WebhooksConfig, sink: Sink, mut stop: watch::Receiver<bool>) {
+    /// Sends due deliveries until `stop`; a REST hook whose target answers
+    /// 410 is unsubscribed through `subs`.
+    pub async fn run(
+        self: Arc<Self>,
+        cfg: WebhooksConfig,
+        sink: Sink,
+        subs: Arc<super::hooks::Subscriptions>,
+        clickhouse: clickhouse::Client,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
             .redirect(reqwest::redirect::Policy::none())
@@ -270,8 +282,16 @@ impl Queue {
                 in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(d.id.clone());
                 let (queue, client, cfg, sink, in_flight) =
                     (self.clone(), client.clone(), cfg.clone(), sink.clone(), in_flight.clone());
+                let (subs, ch) = (subs.clone(), clickhouse.clone());
                 tokio::spawn(async move {
-                    queue.attempt(&client, &cfg, &sink, d.clone()).await;
+                    if queue.attempt(&client, &cfg, &sink, d.clone()).await == Some(410) {
+                        if let Some(id) = &d.subscription {
+                            match subs.unsubscribe(&ch, &d.site, id).await {
+                                Ok(_) => tracing::info!(hook = %id, "target answered 410: unsubscribed"),
+                                Err(e) => tracing::warn!(hook = %id, error = %e, "cannot unsubscribe after 410"),
+                            }
+                        }
+                    }
                     in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&d.id);
                     drop(permit);
                     queue.notify.notify_one();
@@ -287,7 +307,8 @@ impl Queue {
         }
     }
 
-    async fn attempt(&self, client: &reqwest::Client, cfg: &WebhooksConfig, sink: &Sink, d: Delivery) {
+    /// One attempt; returns the HTTP status, if any.
+    async fn attempt(&self, client: &reqwest::Client, cfg: &WebhooksConfig, sink: &Sink, d: Delivery) -> Option<u16> {
         let started = Instant::now();
         let ts = now_ms() / 1000;
         let outcome = async {
@@ -312,6 +333,7 @@ impl Queue {
         let attempts = d.attempts.saturating_add(1);
         let (status, http, error) = match &outcome {
             Ok(s) if (200..300).contains(s) => ("delivered", *s, String::new()),
+            Ok(410) if d.subscription.is_some() => ("gone", 410, "HTTP 410: unsubscribed".to_string()),
             Ok(s) => ("failed", *s, format!("HTTP {s}")),
             Err(e) => ("failed", 0, e.clone()),
         };
@@ -321,7 +343,7 @@ impl Queue {
         let updated = {
             let mut list = self.list();
             let Some(pos) = list.iter().position(|p| p.id == d.id) else {
-                return; // dropped meanwhile (withdrawal)
+                return None; // dropped meanwhile (withdrawal)
             };
             if status == "failed" {
                 let wait_ms = schedule[usize::from(attempts) - 1].saturating_mul(1000);
@@ -345,6 +367,7 @@ impl Queue {
         if self.list().is_empty() {
             self.compact();
         }
+        outcome.ok()
     }
 }
 

@@ -11,6 +11,7 @@
 //! (`lead`, `session`, `event`) is kept in `webhook-fired.jsonl` beside the
 //! spool, so a restart or a replayed batch never fires twice.
 pub mod deliver;
+pub mod hooks;
 
 use crate::config::{SiteConfig, TriggerFilter, WebhookEndpoint};
 use crate::sink::journal::Journal;
@@ -146,6 +147,8 @@ struct Lead {
 pub struct Automations {
     /// Pending deliveries.
     pub queue: Arc<deliver::Queue>,
+    /// REST hook subscriptions.
+    pub subscriptions: Arc<hooks::Subscriptions>,
     visitors: Mutex<HashMap<(String, String), Lead>>,
     clicks: Mutex<HashMap<String, Lead>>,
     fired: Mutex<HashSet<String>>,
@@ -172,6 +175,7 @@ impl Automations {
         let (fired_journal, fired) = Journal::open(&dir.join("webhook-fired.jsonl"))?;
         Ok(Self {
             queue,
+            subscriptions: Arc::default(),
             visitors: Mutex::default(),
             clicks: Mutex::default(),
             fired: Mutex::new(fired.into_iter().collect()),
@@ -209,13 +213,17 @@ impl Automations {
 
     /// Matches accepted rows against `site`'s endpoints and queues what fires.
     /// Rows must have been accepted under a token granting marketing.
-    pub fn observe(&self, site: &SiteConfig, rows: &[EventRow], now_ms: u64) {
-        if site.webhooks.is_empty() {
+    pub fn observe(&self, site_id: &str, site: &SiteConfig, rows: &[EventRow], now_ms: u64) {
+        // Config endpoints by position, REST hooks by id.
+        let mut endpoints: Vec<(String, Option<String>, WebhookEndpoint)> =
+            site.webhooks.iter().enumerate().map(|(i, w)| (format!("cfg{i}"), None, w.clone())).collect();
+        endpoints.extend(self.subscriptions.of(site_id).into_iter().map(|s| (format!("sub:{}", s.id), Some(s.id), s.endpoint)));
+        if endpoints.is_empty() {
             return;
         }
         for row in rows {
             let Some(lead) = self.lead_of(row) else { continue };
-            for (index, endpoint) in site.webhooks.iter().enumerate() {
+            for (name, subscription, endpoint) in &endpoints {
                 let Some(trigger) = Trigger::of(row, endpoint) else { continue };
                 if !endpoint.triggers.iter().any(|t| t == trigger.as_str())
                     || !matches(&endpoint.filter, row, &lead.message_id)
@@ -227,14 +235,16 @@ impl Automations {
                     "event" => format!("event/{}", row.event_id),
                     _ => format!("lead/{}", lead.lead_id),
                 };
-                let key = format!("{}/{index}/{}/{scope}", row.site_id, trigger.as_str());
+                let key = format!("{}/{name}/{}/{scope}", row.site_id, trigger.as_str());
                 if !self.fired.lock().map(|mut f| f.insert(key.clone())).unwrap_or(false) {
                     continue;
                 }
                 if let Err(e) = self.fired_journal.append(&key) {
                     tracing::error!(error = %e, "cannot persist a fired trigger");
                 }
-                self.queue.push(deliver::Delivery::new(endpoint, trigger, row, &lead.lead_id, &lead.message_id, now_ms));
+                let mut d = deliver::Delivery::new(endpoint, trigger, row, &lead.lead_id, &lead.message_id, now_ms);
+                d.subscription = subscription.clone();
+                self.queue.push(d);
             }
         }
     }

@@ -182,7 +182,8 @@ async fn handle(
             .map(|r| r.lead_id.clone())
             .collect();
         // Triggers see only what was stored; rows are copied only for sites with webhooks.
-        let for_triggers = (!site.webhooks.is_empty()).then(|| rows.clone());
+        let hooked = !site.webhooks.is_empty() || !state.automations.subscriptions.of(site_id).is_empty();
+        let for_triggers = hooked.then(|| rows.clone());
         state.sink.submit(Rows::new(rows)).await.map_err(|e| {
             refuse(site_id, accepted)(ApiError::Unavailable { retry_after: 2, message: format!("{e}; retry later") })
         })?;
@@ -191,7 +192,7 @@ async fn handle(
             state.leads.grant(site_id, lead);
         }
         if let Some(rows) = for_triggers {
-            state.automations.observe(site, &rows, u64::try_from(now).unwrap_or(0));
+            state.automations.observe(site_id, site, &rows, u64::try_from(now).unwrap_or(0));
         }
     }
     Ok(Outcome { site: site_id.to_string(), answer: EventsResponse { accepted, rejected }, bots: 0 })

@@ -11,7 +11,7 @@ use super::spool::Record;
 use crate::telemetry as t;
 use ktra_schema::row::{
     decode_rows, encode_rows, ConsentRow, EmailClickRow, EmailOpenRow, EventRow, LeadConsentRow, TableRow,
-    WebhookDeliveryRow,
+    WebhookDeliveryRow, WebhookSubscriptionRow,
 };
 use std::any::Any;
 use std::future::Future;
@@ -29,6 +29,7 @@ pub static TABLES: &[&dyn Table] = &[
     &TableOf::<EmailOpenRow>(PhantomData),
     &TableOf::<LeadConsentRow>(PhantomData),
     &TableOf::<WebhookDeliveryRow>(PhantomData),
+    &TableOf::<WebhookSubscriptionRow>(PhantomData),
 ];
 
 /// The table with spool tag `tag`.
