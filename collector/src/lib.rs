@@ -55,6 +55,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/leads/{site}/{lead}/consent", post(admin::record_lead_consent))
         .route("/v1/stats/sites", get(stats::sites))
         .route("/v1/stats/live", get(stats::live))
+        .route("/v1/stats/webhooks", get(automate::activity::activity))
+        .route("/v1/admin/webhooks/{id}/redeliver", post(automate::activity::redeliver))
         .route("/v1/stats/{query}", get(stats::query))
         .route("/v1/hooks", post(automate::hooks::subscribe).get(automate::hooks::list))
         .route("/v1/hooks/samples/{trigger}", get(automate::hooks::samples))

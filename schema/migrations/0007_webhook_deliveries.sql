@@ -1,6 +1,7 @@
 -- One row per webhook delivery attempt (behavioural triggers): which
 -- endpoint, for which trigger, event and lead, the attempt number, and how it
--- went. `delivery_id` is the `webhook-id` header, the same on every attempt.
+-- went. `delivery_id` is the `webhook-id` header, the same on every attempt;
+-- `body` is what was sent (the dashboard redelivers it).
 CREATE TABLE IF NOT EXISTS webhook_deliveries {{on_cluster}}
 (
     delivery_id  String,
@@ -14,6 +15,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries {{on_cluster}}
     http_status  UInt16,
     error        String,
     latency_ms   UInt32,
+    body         String,
     attempted_at DateTime
 )
 ENGINE = {{engine:ReplacingMergeTree()}}

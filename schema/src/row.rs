@@ -215,6 +215,8 @@ pub struct WebhookDeliveryRow {
     pub http_status: u16,
     pub error: String,
     pub latency_ms: u32,
+    /// The JSON body sent (the same on every attempt).
+    pub body: String,
     pub attempted_at: u32,
 }
 

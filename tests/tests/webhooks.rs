@@ -145,6 +145,20 @@ async fn a_failing_receiver_gets_retries_with_one_webhook_id_and_every_attempt_i
     assert_eq!(ch.wait_count(&sql, 4, WAIT).await, 4, "every attempt is a row");
     let rows = ch.rows("SELECT attempt, status, http_status FROM webhook_deliveries ORDER BY attempt").await;
     assert_eq!(rows.iter().map(|r| r["status"].as_str().unwrap()).collect::<Vec<_>>(), ["failed", "failed", "failed", "delivered"]);
+
+    // The activity log shows the endpoint healthy and every attempt; a redelivery sends it again.
+    let url = format!("{}/v1/stats/webhooks?site={}", c.url, c.site);
+    assert_eq!(c.http.get(&url).send().await.unwrap().status(), 401, "the admin key is required");
+    let log: Value = c.http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(log["endpoints"][0]["health"], "healthy", "{log}");
+    assert_eq!(log["deliveries"].as_array().unwrap().len(), 4, "{log}");
+    let failed: Value =
+        c.http.get(format!("{url}&status=failed")).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(failed["deliveries"].as_array().unwrap().len(), 3, "filtered by status");
+    let again = format!("{}/v1/admin/webhooks/{}/redeliver", c.url, got[0].id);
+    assert_eq!(c.http.post(&again).bearer_auth(ADMIN_KEY).send().await.unwrap().status(), 200);
+    let got = rx.wait_for(5).await;
+    assert_eq!((got.len(), got[4].id.as_str(), got[4].body.as_str()), (5, got[0].id.as_str(), got[0].body.as_str()));
     c.stop().await;
 }
 

@@ -389,6 +389,7 @@ fn record(sink: &Sink, d: &Delivery, status: &'static str, http_status: u16, err
         http_status,
         error: ktra_schema::validate::truncate(error, 512).to_string(),
         latency_ms,
+        body: d.body.clone(),
         attempted_at: u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX),
     };
     if sink.try_send(Rows::one(row)).is_err() {

@@ -10,6 +10,7 @@
 //! granting marketing (the collector stores nothing else). `once_per`
 //! (`lead`, `session`, `event`) is kept in `webhook-fired.jsonl` beside the
 //! spool, so a restart or a replayed batch never fires twice.
+pub mod activity;
 pub mod deliver;
 pub mod hooks;
 
