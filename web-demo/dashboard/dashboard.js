@@ -11,6 +11,7 @@
  * The file is served as written (the build copies it), so it is the code the
  * browser runs. */
 
+import { automationsQuery, renderAutomations, wireAutomations } from './automations.js';
 import { KEY_STORE, PREF_STORE, BASE, API, LIVE_MS, DAY, COLORS, GRID_COLOR, MUTED_COLOR, KEY_REJECTED, QUERIES, $,
   $$, state, integerFormat, oneDecimalFormat, regionNames, num, int, money, pct, secs, duration, dayLabel, country,
   orNone, orDash, HTML_ESCAPES, esc, sum, groupSum, dateInput, computeRange, rangeLabel, days, perDay } from './common.js';
@@ -45,6 +46,12 @@ const queryString = (params) =>
 
 /** Fetches every query for the picked site and range, then redraws every panel and the cards.
  * A failed query fails only the panels that need it. */
+/** Fetches and draws the automations panel (unless a newer load started). */
+async function loadAutomations(load = state.load) {
+  const answer = await api(automationsQuery()).catch((error) => error);
+  if (load === state.load) renderAutomations(answer);
+}
+
 async function loadAll() {
   const range = computeRange();
   if (!range || range.from >= range.to) {
@@ -95,6 +102,7 @@ async function loadAll() {
   const rowsOrNone = {};
   for (const q of QUERIES) rowsOrNone[q] = Array.isArray(results[q]) ? results[q] : [];
   kpis(rowsOrNone);
+  await loadAutomations(load);
   dash.dataset.state = failed ? 'partial' : 'ready';
   dash.dataset.loadedAt = String(Date.now());
   status(failed ? `${failed} panel(s) failed to load` : `Updated ${new Date().toLocaleTimeString('en-GB')}`, failed > 0);
@@ -264,6 +272,7 @@ document.addEventListener('DOMContentLoaded', () => {
     if (state.key) start();
   });
   $('#logout').addEventListener('click', () => signOut(''));
+  wireAutomations(() => loadAutomations());
   $('#site').addEventListener('change', (e) => {
     state.site = e.target.value;
     state.live.seen = null;
