@@ -16,6 +16,7 @@ pub mod consent;
 pub mod limits;
 pub mod migrations;
 pub mod queries;
+pub mod reject;
 pub mod validate;
 pub mod wire;
 
