@@ -1,5 +1,6 @@
 //! Turning page events and API calls into ktra events.
-use crate::host::{arg, Args, Host, Op};
+use crate::event::{Form, Order, Prop, Props, VideoEvent};
+use crate::host::Host;
 use crate::json::{cut, quote, Obj};
 use crate::marks::{newly_reached, play_pct};
 use crate::pixel::Pixel;
@@ -37,7 +38,7 @@ impl<H: Host> Pixel<H> {
     }
 
     pub(crate) fn measure_scroll(&mut self, now: f64) {
-        let pct = self.h.get(Op::Scrolled) as u32; // a failure (-1) is 0
+        let pct = self.h.scrolled() as u32; // a failure (-1) is 0
         let new = newly_reached(&SCROLL_DEPTHS, self.page.scroll, pct);
         self.page.scroll |= new;
         for (i, d) in SCROLL_DEPTHS.iter().enumerate() {
@@ -51,10 +52,10 @@ impl<H: Host> Pixel<H> {
 
     /// A click (`aux` for `auxclick`) with `button`; outbound when the host
     /// found a link that leaves the site.
-    pub(crate) fn on_click(&mut self, args: &Args, now: f64, button: f64, aux: f64) {
+    pub(crate) fn on_click(&mut self, link: Option<&str>, button: f64, aux: bool, now: f64) {
         self.active(now);
         // Only the middle button opens a link by auxclick.
-        if let (Some(Some(href)), true) = (args.first(), aux == 0.0 || button == 1.0) {
+        if let (Some(href), true) = (link, !aux || button == 1.0) {
             let mut e = self.event(kind::OUTBOUND_CLICK, now);
             e.str("target", href, MAX_URL_LEN);
             self.push(e, now);
@@ -64,13 +65,10 @@ impl<H: Host> Pixel<H> {
     /// A form submission: its field names (never values; the host sends
     /// the email value of `data-ktra-identify` forms only), and for such a
     /// form an `identify`.
-    pub(crate) fn on_submit(&mut self, args: &Args, now: f64) {
-        let mut form_id = arg(args, 0);
-        if form_id.is_empty() {
-            form_id = arg(args, 1);
-        }
+    pub(crate) fn on_submit(&mut self, form: Form, now: f64) {
+        let form_id = if form.id().is_empty() { form.name() } else { form.id() };
         let mut fields = String::from("[");
-        for name in args.iter().skip(4).take(MAX_FORM_FIELDS).flatten() {
+        for name in form.fields().iter().take(MAX_FORM_FIELDS).flatten() {
             if !name.is_empty() {
                 if fields.len() > 1 {
                     fields.push_str(",");
@@ -81,23 +79,22 @@ impl<H: Host> Pixel<H> {
         fields.push_str("]");
         let mut e = self.event(kind::FORM_SUBMIT, now);
         e.opt("form_id", form_id, MAX_ID_LEN);
-        e.opt("form_action", arg(args, 2), MAX_URL_LEN);
+        e.opt("form_action", form.action(), MAX_URL_LEN);
         e.raw("fields", &fields);
         self.push(e, now);
-        if let Some(Some(email)) = args.get(3) {
-            self.identify_with(email, "", now);
+        if let Some(email) = form.email() {
+            self.identify(email, "", now);
         }
     }
 
-    /// `play`, `timeupdate` or `ended` of a `<video>` at `time` of
+    /// `play`, `timeupdate` or `ended` of the `<video>` `id` at `time` of
     /// `duration` seconds: its milestones, once each per page view.
-    pub(crate) fn on_media(&mut self, args: &Args, now: f64, time: f64, duration: f64) {
-        let id = arg(args, 1);
+    pub(crate) fn on_video(&mut self, what: VideoEvent, id: &str, time: f64, duration: f64, now: f64) {
         // Milestones as bits: 0 start, 1..=3 the `VIDEO_MARKS`, 4 complete.
-        let reached = match arg(args, 0) {
-            "play" => 1,
-            "ended" => 1 << 4,
-            _ => play_pct(time, duration).map_or(0, |pct| newly_reached(&VIDEO_MARKS, 0, pct) << 1),
+        let reached = match what {
+            VideoEvent::Play => 1,
+            VideoEvent::Ended => 1 << 4,
+            VideoEvent::Progress => play_pct(time, duration).map_or(0, |pct| newly_reached(&VIDEO_MARKS, 0, pct) << 1),
         };
         // Videos are told apart by a hash of their id: no copy of the id
         // kept, and a collision (1 in 4 billion) only merges two videos' marks.
@@ -128,42 +125,37 @@ impl<H: Host> Pixel<H> {
     }
 
     /// `track(name, props)`.
-    pub(crate) fn custom(&mut self, args: &Args, now: f64) {
-        let name = arg(args, 0);
+    pub(crate) fn custom(&mut self, name: &str, props: Props, now: f64) {
         if name.is_empty() {
             return;
         }
         let mut e = self.event(kind::CUSTOM, now);
         e.str("name", name, MAX_ID_LEN);
-        add_props(&mut e, args, 1);
+        add_props(&mut e, props);
         self.push(e, now);
     }
 
     /// `purchase({order_id, value, currency, product_id, product_name, ...})`;
     /// other keys become props. Ignored without an order id.
-    pub(crate) fn purchase(&mut self, args: &Args, now: f64) {
-        let order_id = arg(args, 0);
+    pub(crate) fn purchase(&mut self, order: Order, now: f64) {
+        let order_id = order.order_id();
         if order_id.is_empty() {
             return;
         }
         let mut e = self.event(kind::PURCHASE, now);
         e.str("order_id", order_id, MAX_ID_LEN);
-        if let Some(Some(value)) = args.get(1) {
+        if let Some(value) = order.value() {
             e.raw("value", value); // a finite number as JS prints it: JSON
         }
-        e.opt("currency", arg(args, 2), MAX_ID_LEN);
-        e.opt("product_id", arg(args, 3), MAX_ID_LEN);
-        e.opt("product_name", arg(args, 4), MAX_TEXT_LEN);
-        add_props(&mut e, args, 5);
+        e.opt("currency", order.currency(), MAX_ID_LEN);
+        e.opt("product_id", order.product_id(), MAX_ID_LEN);
+        e.opt("product_name", order.product_name(), MAX_TEXT_LEN);
+        add_props(&mut e, order.props());
         self.push(e, now);
     }
 
-    /// `identify({email} | {lead_id})`.
-    pub(crate) fn identify(&mut self, args: &Args, now: f64) {
-        self.identify_with(arg(args, 0), arg(args, 1), now);
-    }
-
-    fn identify_with(&mut self, email: &str, lead: &str, now: f64) {
+    /// `identify({email} | {lead_id})`, or a `data-ktra-identify` form's email.
+    pub(crate) fn identify(&mut self, email: &str, lead: &str, now: f64) {
         // The host sends emails trimmed and lower case; one without an @ is
         // no email.
         let email = if email.bytes().any(|b| b == b'@') { email } else { "" };
@@ -177,23 +169,18 @@ impl<H: Host> Pixel<H> {
     }
 }
 
-/// Adds the props in `args` from `from` on (key, typed value pairs: see
-/// `host::ev::TRACK`; at most `MAX_PROPS`, keys of at most
-/// `MAX_PROP_KEY_LEN` bytes, string values cut) to an event.
-fn add_props(e: &mut Obj, args: &Args, from: usize) {
+/// Adds `props` (at most `MAX_PROPS`, keys of at most `MAX_PROP_KEY_LEN`
+/// bytes, string values cut) to an event.
+fn add_props(e: &mut Obj, props: Props) {
     let mut o = Obj::new();
     let mut n = 0;
-    let mut i = from;
-    while let (Some(Some(key)), Some(Some(v))) = (args.get(i), args.get(i + 1)) {
-        i += 2;
+    for (key, value) in props.iter() {
         if n == MAX_PROPS || key.is_empty() || key.len() > MAX_PROP_KEY_LEN {
             continue;
         }
-        let value = v.get(1..).unwrap_or("");
-        match v.as_bytes().first() {
-            Some(b's') => o.str(key, value, MAX_PROP_VALUE_LEN),
-            Some(b'b' | b'n') => o.raw(key, value), // `true`/`false`, or a number as JS prints it
-            _ => continue,
+        match value {
+            Prop::Str(s) => o.str(key, s, MAX_PROP_VALUE_LEN),
+            Prop::Json(json) => o.raw(key, json), // `true`/`false`, or a number as JS prints it
         }
         n += 1;
     }

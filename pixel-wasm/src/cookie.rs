@@ -1,7 +1,7 @@
 //! First-party cookies: `ktra_vid` (visitor) and `ktra_sid` (session).
 //!
 //! Both are host-only (no `Domain`), `Path=/`, `SameSite=Lax`, and `Secure`
-//! on https pages (attributes the host's `Op::SetCookie` adds). `ktra_vid` holds `<uuid>.<created unix seconds>` so that
+//! on https pages (attributes `Host::set_cookie` adds). `ktra_vid` holds `<uuid>.<created unix seconds>` so that
 //! every start can re-set its `Max-Age` to end at the earlier of creation +
 //! 13 months and the consent expiry, without ever extending it.
 use crate::json::push_u64;
@@ -16,7 +16,7 @@ pub const VID_LIFE_S: u64 = 13 * 30 * 86_400;
 /// Session inactivity timeout.
 pub const SESSION_S: u64 = 30 * 60;
 
-/// The `name=value` part of a cookie assignment (`Op::SetCookie` adds the
+/// The `name=value` part of a cookie assignment (`Host::set_cookie` adds the
 /// attributes).
 pub fn pair(name: &str, value: &str) -> String {
     let mut s = String::from(name);

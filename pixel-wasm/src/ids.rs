@@ -1,5 +1,5 @@
 //! Identifiers the collector accepts. (New UUIDs come from the host's
-//! `Op::Uuid`.)
+//! `Host::uuid`.)
 
 /// Whether `s` is an opaque id the collector accepts (visitor, session,
 /// click): 1 to 128 characters of `[A-Za-z0-9_.-]`.

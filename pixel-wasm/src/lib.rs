@@ -20,12 +20,16 @@
 //!   wiring, no product decisions;
 //! - the core, this crate: every decision (visitor and session, which
 //!   events, milestones, engagement, batching, retries, the wire JSON).
-//!   It is generic over [`host::Host`], so it runs natively against a
-//!   simulated page in tests (`sim`), and in the browser over one import.
+//!   It works on typed values: what the page says arrives as an
+//!   [`event::PageEvent`], what the pixel asks goes through the typed
+//!   methods of [`host::Host`]. So it runs natively against a simulated
+//!   page in tests (`sim`), and in the browser over one import.
 //!
-//! [`host`] documents the ABI between the two and why it replaced
-//! wasm-bindgen's glue and web-sys: size. Gzipped, wasm + host JS is
-//! ~10.1 KB (budget 10 KB, `cargo xtask test`), from 19 KB with bindings.
+//! [`abi`] is the numeric ABI between the two halves (spoken only at the
+//! boundary, `web`) and says why it replaced wasm-bindgen's glue and
+//! web-sys: size. Gzipped, wasm + host JS is ~10.2 KB (budget 10 KB,
+//! `ktra_facts::budgets`, enforced by `cargo xtask test`), from 19 KB with
+//! bindings.
 //!
 //! # Contract with the loader and the collector
 //! - `ktra_pixel.js` exports: `default({module_or_path})` (loads the wasm),
@@ -88,10 +92,12 @@
 
 extern crate alloc;
 
+pub mod abi;
 pub mod batch;
 mod collect;
 pub mod cookie;
 pub mod engage;
+pub mod event;
 pub mod host;
 pub mod ids;
 pub mod json;

@@ -1,6 +1,6 @@
 //! Milestones reported once per page view: scroll depths and video marks.
 //! A set of reached marks is a bit mask over the marks array. (How far the
-//! page was scrolled is the host's `Op::Scrolled`.)
+//! page was scrolled is `Host::scrolled`.)
 
 /// Play position in percent, or `None` when the duration is unknown or
 /// infinite (live streams).

@@ -4,10 +4,11 @@
 use crate::batch::{self, Header};
 use crate::cookie::{self, SID, VID};
 use crate::engage::Engage;
-use crate::host::{arg, ev, Args, Host, Op};
+use crate::event::PageEvent;
+use crate::host::{Host, Task};
 use crate::ids::is_token_id;
 use crate::json::Obj;
-use crate::send::{schedule, Sender, Task};
+use crate::send::Sender;
 use crate::session::{self, Source};
 use crate::url::{email_click_id, page_key, EMAIL_CLICK_PARAM};
 use crate::wire::{kind, MAX_ID_LEN, MAX_TEXT_LEN};
@@ -64,41 +65,30 @@ pub struct Pixel<H: Host> {
     in_nav: bool,
 }
 
-/// Handles one call from the page: `code` (see [`ev`]) at `now` (ms since
-/// the epoch) with strings `args` and numbers `a`, `b`.
-pub fn on_event<H: Host + Clone>(
-    state: &mut Option<Pixel<H>>,
-    h: &H,
-    args: &Args,
-    code: u32,
-    now: f64,
-    a: f64,
-    b: f64,
-) {
-    match code {
-        ev::START => start(state, h, args, now, a),
-        ev::STOP => stop(state, h),
-        _ => {
-            if let Some(p) = state {
-                if !p.handle(args, code, now, a, b) {
-                    stop(state, h); // the consent expired
-                }
-            }
+/// Handles one call from the page at `now` (ms since the epoch).
+#[inline(always)] // into `k_ev`, with `PageEvent::decode`: one match
+pub fn on_event<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, event: PageEvent, now: f64) {
+    if let PageEvent::Start { endpoint, site, token, exp_s } = event {
+        start(state, h, endpoint, site, token, exp_s, now);
+    } else if matches!(event, PageEvent::Stop) {
+        stop(state, h);
+    } else if let Some(p) = state {
+        if !p.handle(event, now) {
+            stop(state, h); // the consent expired
         }
     }
 }
 
-/// Reads `endpoint`, `site`, `token` and the expiry; `None` when unusable
-/// (no site or endpoint, or the consent already expired).
-fn config(args: &Args, now: f64, exp: f64) -> Option<(String, String, String, u64)> {
-    let (endpoint, site) = (arg(args, 0), arg(args, 1));
+/// The events URL, site, token and expiry of a `start`; `None` when
+/// unusable (no site or endpoint, or the consent already expired).
+fn config(endpoint: &str, site: &str, token: &str, exp: f64, now: f64) -> Option<(String, String, String, u64)> {
     if endpoint.is_empty() || site.is_empty() || exp.is_nan() || exp * 1000.0 <= now {
         return None;
     }
     let trim = usize::from(endpoint.as_bytes().last() == Some(&b'/'));
     let mut url = String::from(endpoint.get(..endpoint.len() - trim).unwrap_or(endpoint));
     url.push_str("/v1/events");
-    Some((url, String::from(site), String::from(arg(args, 2)), exp as u64))
+    Some((url, String::from(site), String::from(token), exp as u64))
 }
 
 /// Starts the pixel, or refreshes the consent of a running one.
@@ -109,8 +99,16 @@ fn config(args: &Args, now: f64, exp: f64) -> Option<(String, String, String, u6
 /// `document.cookie` and `localStorage` takes a few milliseconds that the
 /// loader's call should not block. Any call arriving before that task runs
 /// it first.
-fn start<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, args: &Args, now: f64, exp: f64) {
-    let Some((endpoint, site, consent, exp_s)) = config(args, now, exp) else { return };
+fn start<H: Host + Clone>(
+    state: &mut Option<Pixel<H>>,
+    h: &H,
+    endpoint: &str,
+    site: &str,
+    token: &str,
+    exp: f64,
+    now: f64,
+) {
+    let Some((endpoint, site, consent, exp_s)) = config(endpoint, site, token, exp, now) else { return };
     if let Some(p) = state {
         // A renewed consent: new token and expiry for what is sent from
         // now on, and the visitor cookie's life bound to the new expiry.
@@ -120,9 +118,9 @@ fn start<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, args: &Args, now:
         p.set_vid_cookie(now);
         return;
     }
-    h.put(Op::Endpoint, &endpoint);
+    h.set_endpoint(&endpoint);
     let p = Pixel::new(h.clone(), site, consent, exp_s, now);
-    schedule(&p.h, Task::Init, 0.0);
+    p.h.set_timer(Task::Init, 0.0);
     *state = Some(p);
 }
 
@@ -131,9 +129,9 @@ fn start<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, args: &Args, now:
 pub fn detach<H: Host>(state: &mut Option<Pixel<H>>) {
     if let Some(p) = state.take() {
         if p.listening {
-            p.h.num(Op::Listen, "", 0.0);
+            p.h.listen(false);
         }
-        p.h.num(Op::ClearTimers, "", 0.0);
+        p.h.clear_timers();
     }
 }
 
@@ -141,20 +139,19 @@ pub fn detach<H: Host>(state: &mut Option<Pixel<H>>) {
 /// the stored session go. The cookies go even when it was not running.
 fn stop<H: Host>(state: &mut Option<Pixel<H>>, h: &H) {
     detach(state);
-    h.put(Op::SetCookie, &cookie::pair(VID, ""));
-    h.put(Op::SetCookie, &cookie::pair(SID, ""));
-    h.put(Op::Unstore, "");
+    h.set_cookie(&cookie::pair(VID, ""), 0);
+    h.set_cookie(&cookie::pair(SID, ""), 0);
+    h.unstore();
 }
 
 impl<H: Host> Pixel<H> {
     fn new(h: H, site: String, consent: String, exp_s: u64, now: f64) -> Pixel<H> {
-        let landing =
-            Source { utm: h.str(Op::Campaign), ec: email_click_id(h.text(Op::Param, EMAIL_CLICK_PARAM, 0.0)) };
+        let landing = Source { utm: h.campaign(), ec: email_click_id(h.param(EMAIL_CLICK_PARAM)) };
         let mut p = Pixel {
             send: Sender::new(),
             page: Page {
-                url: h.str(Op::Href),
-                referrer: h.str(Op::Referrer),
+                url: h.href(),
+                referrer: h.referrer(),
                 scroll: 0,
                 videos: [(0, 0); MAX_VIDEOS],
                 engage: Engage::default(),
@@ -181,46 +178,45 @@ impl<H: Host> Pixel<H> {
 
     /// Handles a call of a running pixel; `false` when the pixel must stop:
     /// the consent has expired, or `ktra_vid` is gone (see [`Pixel::touch`]).
-    fn handle(&mut self, args: &Args, code: u32, now: f64, a: f64, b: f64) -> bool {
+    #[inline(always)] // see `on_event`
+    fn handle(&mut self, event: PageEvent, now: f64) -> bool {
         if now >= self.exp_ms() {
             return false;
         }
         // The start's deferred work comes first, whoever calls.
         self.init(now);
-        match code {
-            ev::TRACK => self.custom(args, now),
-            ev::PURCHASE => self.purchase(args, now),
-            ev::IDENTIFY => self.identify(args, now),
-            ev::TIMER => self.tick(arg(args, 0), now),
-            ev::RESPONSE => {
-                let retry_after = cookie::parse_u64(arg(args, 0));
-                self.send.response(&self.h, a as u32, b, retry_after, now);
+        match event {
+            PageEvent::Track { name, props } => self.custom(name, props, now),
+            PageEvent::Purchase(order) => self.purchase(order, now),
+            PageEvent::Identify { email, lead_id } => self.identify(email, lead_id, now),
+            PageEvent::Timer(task) => self.tick(task, now),
+            PageEvent::Response { request, status, retry_after } => {
+                self.send.response(&self.h, request, status, retry_after, now);
             }
-            ev::NAV => schedule(&self.h, Task::Nav, NAV_DELAY_MS),
-            ev::SCROLL => {
+            PageEvent::Navigated => self.h.set_timer(Task::Nav, NAV_DELAY_MS),
+            PageEvent::Scroll => {
                 self.active(now);
-                schedule(&self.h, Task::Scroll, SCROLL_DELAY_MS);
+                self.h.set_timer(Task::Scroll, SCROLL_DELAY_MS);
             }
-            ev::HIDE if b != 0.0 || self.hidden() => self.on_hide(now),
-            ev::CLICK => self.on_click(args, now, a, b),
-            ev::SUBMIT => self.on_submit(args, now),
-            ev::MEDIA => self.on_media(args, now, a, b),
-            _ => self.active(now), // input, or the page shown again
+            PageEvent::Visibility { leaving } if leaving || self.hidden() => self.on_hide(now),
+            PageEvent::Click { link, button, aux } => self.on_click(link, button, aux, now),
+            PageEvent::Submit(form) => self.on_submit(form, now),
+            PageEvent::Video { what, id, time, duration } => self.on_video(what, id, time, duration, now),
+            // Input, or the page shown again (start and stop never get here).
+            _ => self.active(now),
         }
         !self.gone
     }
 
-    /// A task's timer fired (`task`: its name; the start's deferred work
-    /// already ran in `handle`).
-    pub(crate) fn tick(&mut self, task: &str, now: f64) {
-        if task == Task::Nav.name() {
-            self.navigated(now);
-        } else if task == Task::Scroll.name() {
-            self.measure_scroll(now);
-        } else if task == Task::Flush.name() {
-            self.send.seal();
-        } else if task == Task::Retry.name() {
-            self.send.retry_due();
+    /// A task's timer fired (the start's deferred work already ran in
+    /// `handle`).
+    pub(crate) fn tick(&mut self, task: Task, now: f64) {
+        match task {
+            Task::Nav => self.navigated(now),
+            Task::Scroll => self.measure_scroll(now),
+            Task::Flush => self.send.seal(),
+            Task::Retry => self.send.retry_due(),
+            Task::Init => {}
         }
         self.send.pump(&self.h, now);
     }
@@ -231,11 +227,11 @@ impl<H: Host> Pixel<H> {
         let Some(landing) = self.landing.take() else { return };
         // The email click id has done its job once read: take it out of the
         // address bar (before the history proxies: no second page view).
-        self.h.num(Op::Strip, EMAIL_CLICK_PARAM, 0.0);
+        self.h.strip_param(EMAIL_CLICK_PARAM);
         // The page as it is now: an app's router may have changed the URL
         // since `start` (one page view, with the document's referrer).
-        self.page.url = self.h.str(Op::Href);
-        self.h.num(Op::Listen, "", 1.0);
+        self.page.url = self.h.href();
+        self.h.listen(true);
         self.listening = true;
         if self.identify_visitor(&landing, now) && !landing.ec.is_empty() {
             let mut e = self.event(kind::EMAIL_CLICK, now);
@@ -244,14 +240,14 @@ impl<H: Host> Pixel<H> {
         }
         self.page_view(now);
         // Measured later still: reading layout may take a while.
-        schedule(&self.h, Task::Scroll, 300.0);
+        self.h.set_timer(Task::Scroll, 300.0);
     }
 
     /// Sets up `ktra_vid`, `ktra_sid` and the session's source. Returns
     /// whether a new session started.
     fn identify_visitor(&mut self, landing: &Source, now: f64) -> bool {
         let now_s = (now / 1000.0) as u64;
-        let vid_cookie = self.h.text(Op::Cookie, VID, 0.0).unwrap_or_default();
+        let vid_cookie = self.h.cookie(VID).unwrap_or_default();
         let (vid, created) = match cookie::parse_vid(&vid_cookie, now_s) {
             Some((id, created)) if cookie::vid_max_age(created, now_s, self.exp_s) > 0 => (String::from(id), created),
             _ => (self.uuid(), now_s),
@@ -259,7 +255,7 @@ impl<H: Host> Pixel<H> {
         self.vid = vid;
         self.vid_created = created;
         self.set_vid_cookie(now);
-        let live = self.h.text(Op::Cookie, SID, 0.0).filter(|s| is_token_id(s));
+        let live = self.h.cookie(SID).filter(|s| is_token_id(s));
         match live.map(|sid| {
             let stored = self.stored_source(&sid);
             (sid, stored)
@@ -288,11 +284,11 @@ impl<H: Host> Pixel<H> {
         if now - self.last_touch < TOUCH_MS {
             return;
         }
-        if self.h.text(Op::Cookie, VID, 0.0).is_none() {
+        if self.h.cookie(VID).is_none() {
             self.gone = true;
             return;
         }
-        match self.h.text(Op::Cookie, SID, 0.0).filter(|s| is_token_id(s)) {
+        match self.h.cookie(SID).filter(|s| is_token_id(s)) {
             Some(s) if s == self.sid => self.refresh_sid(now),
             Some(s) => {
                 let source = self.stored_source(&s);
@@ -306,7 +302,7 @@ impl<H: Host> Pixel<H> {
     fn new_session(&mut self, source: Source, now: f64) {
         let sid = self.uuid();
         self.switch_session(sid, source);
-        self.h.put(Op::Store, &session::encode(&self.sid, &self.source));
+        self.h.store(&session::encode(&self.sid, &self.source));
         self.refresh_sid(now);
     }
 
@@ -334,16 +330,16 @@ impl<H: Host> Pixel<H> {
 
     /// The source stored for session `sid` (none when missing or stale).
     fn stored_source(&self, sid: &str) -> Source {
-        session::decode(&self.h.str(Op::Stored), sid).unwrap_or_default()
+        session::decode(&self.h.stored(), sid).unwrap_or_default()
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age_s: u64) {
-        self.h.num(Op::SetCookie, &cookie::pair(name, value), max_age_s as f64);
+        self.h.set_cookie(&cookie::pair(name, value), max_age_s);
     }
 
     /// Whether the page is hidden (background tab, minimized).
     pub(crate) fn hidden(&self) -> bool {
-        self.h.get(Op::Hidden) == 1.0
+        self.h.hidden()
     }
 
     /// The batch prefix for the current visitor, session and consent.
@@ -361,7 +357,7 @@ impl<H: Host> Pixel<H> {
 
     /// A fresh UUID v4.
     pub(crate) fn uuid(&self) -> String {
-        self.h.str(Op::Uuid)
+        self.h.uuid()
     }
 
     /// Starts an event about the current page. An SPA navigation whose
@@ -384,7 +380,7 @@ impl<H: Host> Pixel<H> {
     /// Reports a page view of the current page.
     fn page_view(&mut self, now: f64) {
         let mut e = self.event(kind::PAGE_VIEW, now);
-        e.str("title", &self.h.str(Op::Title), MAX_TEXT_LEN);
+        e.str("title", &self.h.title(), MAX_TEXT_LEN);
         self.push(e, now);
     }
 
@@ -403,7 +399,7 @@ impl<H: Host> Pixel<H> {
     /// After `pushState`/`replaceState`/`popstate` settled: a page view if
     /// the URL names another page (engagement of the previous one first).
     fn navigated(&mut self, now: f64) {
-        let href = self.h.str(Op::Href);
+        let href = self.h.href();
         if href.is_empty() || page_key(&href) == page_key(&self.page.url) {
             return;
         }
@@ -414,7 +410,7 @@ impl<H: Host> Pixel<H> {
         self.page.videos = [(0, 0); MAX_VIDEOS];
         self.page_view(now);
         self.in_nav = false;
-        schedule(&self.h, Task::Scroll, 500.0);
+        self.h.set_timer(Task::Scroll, 500.0);
     }
 
     /// Consent expiry, ms since epoch.

@@ -3,7 +3,7 @@
 //! (one per task, kept by the host) that drive flushes, retries and
 //! deferred page work.
 use crate::batch;
-use crate::host::{Host, Op};
+use crate::host::{Host, Task};
 use crate::retry::{backoff_ms, classify, Outcome, MAX_ATTEMPTS};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -20,34 +20,6 @@ pub const MAX_OUTBOX: usize = 64;
 /// Sender generations, so that a fetch settling after a stop (or a stop
 /// and a new start) is not taken for the new sender's request.
 static GENERATION: AtomicU32 = AtomicU32::new(1);
-
-/// Work driven by timers, one per task (the host keeps the earliest asked).
-#[derive(Clone, Copy)]
-pub enum Task {
-    /// Seal the queue into a request body and send.
-    Flush,
-    /// A backoff ended: send again.
-    Retry,
-    /// A history change settled: maybe a page view.
-    Nav,
-    /// Measure scroll depth.
-    Scroll,
-    /// The start's deferred work.
-    Init,
-}
-
-impl Task {
-    /// The task's name in `Op::SetTimer` and the timer event.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Task::Flush => "f",
-            Task::Retry => "r",
-            Task::Nav => "n",
-            Task::Scroll => "s",
-            Task::Init => "i",
-        }
-    }
-}
 
 /// Queue, outbox and the retry state.
 pub struct Sender {
@@ -99,7 +71,7 @@ impl Sender {
             self.seal();
             self.pump(h, now);
         } else {
-            schedule(h, Task::Flush, FLUSH_MS);
+            h.set_timer(Task::Flush, FLUSH_MS);
         }
     }
 
@@ -123,7 +95,7 @@ impl Sender {
             self.attempts = 0;
         }
         if let Some(body) = &self.current {
-            self.inflight = h.num(Op::Fetch, body, f64::from(self.gen)) > 0.0;
+            self.inflight = h.fetch(body, self.gen);
         }
     }
 
@@ -137,9 +109,9 @@ impl Sender {
         self.attempts += 1;
         if classify(status) == Outcome::Retry && self.attempts < MAX_ATTEMPTS {
             let retry_after = if status == 429 || status == 503 { retry_after } else { None };
-            let wait = backoff_ms(self.attempts, retry_after, h.get(Op::Random));
+            let wait = backoff_ms(self.attempts, retry_after, h.random());
             self.wait_until = now + wait;
-            schedule(h, Task::Retry, wait);
+            h.set_timer(Task::Retry, wait);
             return;
         }
         // Delivered, refused for good, or out of attempts.
@@ -157,17 +129,11 @@ impl Sender {
             }
         }
         // A body the browser refuses stays for later.
-        self.outbox.retain(|body| h.num(Op::Beacon, body, 0.0) != 1.0);
+        self.outbox.retain(|body| !h.beacon(body));
     }
 
     /// The backoff ended (its timer fired).
     pub fn retry_due(&mut self) {
         self.wait_until = 0.0;
     }
-}
-
-/// Asks for `task` to run in `delay_ms` (or earlier, if it is already due
-/// earlier).
-pub fn schedule(h: &impl Host, task: Task, delay_ms: f64) {
-    h.num(Op::SetTimer, task.name(), delay_ms);
 }

@@ -1,37 +1,23 @@
 //! URLs: the `ktra_ec` email click id, and page identity for SPA
-//! navigations. (The landing's campaign is the host's `Op::Campaign`;
-//! taking `ktra_ec` out of the address bar its `Op::Strip`; which links
-//! leave the site its `ev::CLICK`.)
+//! navigations. (The landing's campaign is `Host::campaign`; taking
+//! `ktra_ec` out of the address bar `Host::strip_param`; which links leave
+//! the site the page tells with its `PageEvent::Click`.)
 #[cfg(all(test, not(target_arch = "wasm32")))]
 use crate::{json::Obj, wire::MAX_TEXT_LEN};
 use alloc::string::String;
 
-/// URL parameters kept as the session's campaign, and their names in the
-/// batch's `utm` object (`Utm` field order). The page reads them (the
-/// host's `Op::Campaign`); this copy serves the native tests' simulated
-/// page.
-#[cfg(all(test, not(target_arch = "wasm32")))]
-pub const CAMPAIGN: [(&str, &str); 8] = [
-    ("utm_source", "source"),
-    ("utm_medium", "medium"),
-    ("utm_campaign", "campaign"),
-    ("utm_term", "term"),
-    ("utm_content", "content"),
-    ("gclid", "gclid"),
-    ("fbclid", "fbclid"),
-    ("msclkid", "msclkid"),
-];
 /// The email click id parameter added by the collector's link redirect.
 pub const EMAIL_CLICK_PARAM: &str = ktra_facts::names::EMAIL_CLICK_PARAM;
 
 /// The batch's `utm` object for a landing URL whose (decoded, trimmed) parameters
-/// `param` returns; empty when the URL has none of [`CAMPAIGN`]: what the
-/// host's `Op::Campaign` gives, for the native tests' simulated page.
+/// `param` returns; empty when the URL has none of the campaign parameters
+/// (`ktra_facts::campaign`): what `Host::campaign` gives, for the native
+/// tests' simulated page.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub fn utm_json(mut param: impl FnMut(&str) -> Option<String>) -> String {
     let mut o = Obj::new();
     let mut any = false;
-    for (p, field) in CAMPAIGN {
+    for (p, field) in ktra_facts::campaign::PARAMS {
         let v = param(p).unwrap_or_default();
         let v = v.trim(); // as the host trims
         if !v.is_empty() {

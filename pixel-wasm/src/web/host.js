@@ -80,7 +80,7 @@ function send(code, args = [], a, b) {
       at += bytes.length;
       memory[at++] = 0xff; // end of this string
     }
-    wasm.k_ev(code, Date.now(), +a || 0, +b || 0);
+    wasm.k_ev(code, Date.now(), a, b); // numbers as the wasm API converts them: NaN for none
   } catch (e) {
     // not loaded yet, or a trap in the pixel: never the page's problem
   }
@@ -124,7 +124,7 @@ const OPS = [
     const timer = timers[task], due = Date.now() + ms;
     if (!timer || due < timer[1]) {
       clearTimeout(timer?.[0]);
-      timers[task] = [setTimeout(() => { delete timers[task]; send(TIMER, [task]); }, ms), due];
+      timers[task] = [setTimeout(() => { delete timers[task]; send(TIMER, [], task); }, ms), due];
     }
   },
   /*CLEAR_TIMERS*/ () => {

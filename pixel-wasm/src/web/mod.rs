@@ -1,5 +1,6 @@
 //! The browser side: the wasm's one import and two exports (the ABI in
-//! [`crate::host`]), the global state, the allocator and the panic handler.
+//! [`crate::abi`]) behind the typed [`Host`] and [`PageEvent`], the global
+//! state, the allocator and the panic handler.
 //! The page side is `host.js`, minified into `ktra_pixel.js` by `cargo xtask
 //! build-web`; it loads the wasm itself.
 //!
@@ -9,7 +10,10 @@
 //! (`cargo test --target wasm32-unknown-unknown`) run under
 //! wasm-bindgen-test, which imports the very same `host.js` through
 //! wasm-bindgen instead.
-use crate::host::{split_args, Host, Op, MAX_ARGS};
+use crate::abi::{split_args, Op, MAX_ARGS};
+use crate::event::PageEvent;
+use crate::host::{Host, Task};
+use crate::json::hex_digit;
 use crate::pixel::{on_event, Pixel};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -48,25 +52,98 @@ extern "C" {
     fn k_do(op: u32, ptr: *const u8, len: usize, n: f64) -> f64;
 }
 
-/// The page as reached through `host.js`.
+/// Runs `op` with a string and a number; its numeric result.
+#[inline(always)]
+fn num(op: Op, s: &str, n: f64) -> f64 {
+    k_do(op as u32, s.as_ptr(), s.len(), n)
+}
+
+/// Runs `op` without arguments; its string result, empty for none.
+fn str(op: Op) -> String {
+    text(op, "").unwrap_or_default()
+}
+
+/// Runs `op`; its string result.
+fn text(op: Op, s: &str) -> Option<String> {
+    if num(op, s, 0.0) < 0.0 {
+        return None;
+    }
+    // `k_do` put the string where `k_buf` said (a string op always
+    // calls `k_buf`, so the scratch is never stale).
+    let bytes = SCRATCH.with(core::mem::take)?;
+    #[allow(unsafe_code)]
+    // SAFETY: as in `utf8`: `host.js` wrote `TextEncoder` output.
+    Some(unsafe { String::from_utf8_unchecked(bytes) })
+}
+
+/// The page as reached through `host.js`: each method one op.
 #[derive(Clone)]
 pub struct Js;
 
 impl Host for Js {
-    fn num(&self, op: Op, s: &str, n: f64) -> f64 {
-        k_do(op as u32, s.as_ptr(), s.len(), n)
+    fn href(&self) -> String {
+        str(Op::Href)
     }
-
-    fn text(&self, op: Op, s: &str, n: f64) -> Option<String> {
-        if self.num(op, s, n) < 0.0 {
-            return None;
-        }
-        // `k_do` put the string where `k_buf` said (a string op always
-        // calls `k_buf`, so the scratch is never stale).
-        let bytes = SCRATCH.with(core::mem::take)?;
-        #[allow(unsafe_code)]
-        // SAFETY: as in `utf8`: `host.js` wrote `TextEncoder` output.
-        Some(unsafe { String::from_utf8_unchecked(bytes) })
+    fn referrer(&self) -> String {
+        str(Op::Referrer)
+    }
+    fn title(&self) -> String {
+        str(Op::Title)
+    }
+    fn param(&self, name: &str) -> Option<String> {
+        text(Op::Param, name)
+    }
+    fn campaign(&self) -> String {
+        str(Op::Campaign)
+    }
+    fn hidden(&self) -> bool {
+        num(Op::Hidden, "", 0.0) == 1.0
+    }
+    fn scrolled(&self) -> f64 {
+        num(Op::Scrolled, "", 0.0)
+    }
+    fn cookie(&self, name: &str) -> Option<String> {
+        text(Op::Cookie, name)
+    }
+    fn set_cookie(&self, name_value: &str, max_age_s: u64) {
+        num(Op::SetCookie, name_value, max_age_s as f64);
+    }
+    fn stored(&self) -> String {
+        str(Op::Stored)
+    }
+    fn store(&self, session: &str) {
+        num(Op::Store, session, 0.0);
+    }
+    fn unstore(&self) {
+        num(Op::Unstore, "", 0.0);
+    }
+    fn strip_param(&self, name: &str) -> bool {
+        num(Op::Strip, name, 0.0) == 1.0
+    }
+    fn listen(&self, on: bool) {
+        num(Op::Listen, "", f64::from(u8::from(on)));
+    }
+    fn set_timer(&self, task: Task, ms: f64) {
+        // The task's code as the string: host.js keeps one timer per string.
+        num(Op::SetTimer, hex_digit(task as u8), ms);
+    }
+    fn clear_timers(&self) {
+        num(Op::ClearTimers, "", 0.0);
+    }
+    fn set_endpoint(&self, url: &str) {
+        num(Op::Endpoint, url, 0.0);
+    }
+    fn fetch(&self, body: &str, request: u32) -> bool {
+        num(Op::Fetch, body, f64::from(request)) > 0.0
+    }
+    fn beacon(&self, body: &str) -> bool {
+        num(Op::Beacon, body, 0.0) == 1.0
+    }
+    fn random(&self) -> f64 {
+        num(Op::Random, "", 0.0)
+    }
+    fn uuid(&self) -> String {
+        str(Op::Uuid)
     }
 }
 
@@ -100,15 +177,17 @@ pub extern "C" fn k_buf(len: usize) -> *mut u8 {
         .unwrap_or(core::ptr::null_mut())
 }
 
-/// Export: a call from the page (`host::ev` codes) at `now` ms, its
-/// strings in the scratch area.
+/// Export: a call from the page (an `abi::Ev` code) at `now` ms, its
+/// strings in the scratch area; decoded here, once.
 #[allow(unsafe_code)] // `no_mangle` only, as above.
 #[no_mangle]
 pub extern "C" fn k_ev(code: u32, now: f64, a: f64, b: f64) {
     let Some(buf) = SCRATCH.with(core::mem::take) else { return };
     let mut args = [None; MAX_ARGS];
     let n = split_args(&buf, utf8, &mut args);
-    STATE.with(|s| on_event(s, &Js, args.get(..n).unwrap_or(&[]), code, now, a, b));
+    if let Some(event) = PageEvent::decode(code, args.get(..n).unwrap_or(&[]), a, b) {
+        STATE.with(|s| on_event(s, &Js, event, now));
+    }
 }
 
 /// Bytes written by `host.js` as text.

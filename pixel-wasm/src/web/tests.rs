@@ -563,32 +563,32 @@ async fn bad_or_expired_configuration_does_not_start() {
 
 #[wasm_bindgen_test]
 async fn host_reads_cookies_by_exact_name() {
-    use crate::host::{Host, Op};
+    use crate::host::Host;
     reset("/cookies");
     for c in ["xktra_vid=no", "ktra_vid=abc.123", "ktra_sidx=no", "ktra_sid=s1"] {
         set(&doc(), "cookie", &js_str(&format!("{c}; Path=/")));
     }
     let js = super::Js;
-    assert_eq!(js.text(Op::Cookie, "ktra_vid", 0.0).as_deref(), Some("abc.123"));
-    assert_eq!(js.text(Op::Cookie, "ktra_sid", 0.0).as_deref(), Some("s1"));
-    assert_eq!(js.text(Op::Cookie, "missing", 0.0), None);
+    assert_eq!(js.cookie("ktra_vid").as_deref(), Some("abc.123"));
+    assert_eq!(js.cookie("ktra_sid").as_deref(), Some("s1"));
+    assert_eq!(js.cookie("missing"), None);
     for c in ["xktra_vid", "ktra_sidx"] {
         set(&doc(), "cookie", &js_str(&format!("{c}=; Path=/; Max-Age=0")));
     }
     stop();
-    assert_eq!(js.text(Op::Cookie, "ktra_vid", 0.0), None);
+    assert_eq!(js.cookie("ktra_vid"), None);
 }
 
 #[wasm_bindgen_test]
 async fn host_strips_a_parameter_and_keeps_the_rest_as_written() {
-    use crate::host::{Host, Op};
+    use crate::host::Host;
     reset("/strip");
     let cases = crate::host::STRIP_CASES;
     let origin = get_str(&get(&win(), "location"), "origin");
     for (from, to) in cases {
         call(&get(&win(), "history"), "replaceState", &[JsValue::NULL, js_str(""), js_str(from)]);
-        let stripped = super::Js.num(Op::Strip, "ktra_ec", 0.0);
-        assert_eq!(stripped == 1.0, to.is_some(), "{from}");
+        let stripped = super::Js.strip_param("ktra_ec");
+        assert_eq!(stripped, to.is_some(), "{from}");
         assert_eq!(href(), format!("{origin}{}", to.unwrap_or(from)), "{from}");
     }
 }
@@ -614,9 +614,9 @@ async fn scroll_depths_follow_the_viewport_on_a_tall_page() {
 
 #[wasm_bindgen_test]
 async fn ids_are_distinct_uuid_v4() {
-    use crate::host::{Host, Op};
+    use crate::host::Host;
     reset("/ids");
-    let ids: Vec<String> = (0..200).map(|_| super::Js.str(Op::Uuid)).collect();
+    let ids: Vec<String> = (0..200).map(|_| super::Js.uuid()).collect();
     for id in &ids {
         let b = ktra_schema::validate::parse_uuid(id).unwrap();
         assert_eq!(b[6] >> 4, 4, "{id}: version 4");
