@@ -1,129 +1,45 @@
 //! Real processes for fault tests: a private ClickHouse server the test may
-//! stop and start (its own data dir and ports, so other tests are not
-//! disturbed), and the collector binary the test may SIGKILL or SIGTERM.
+//! kill and restart (the shared launcher, `ktra-harness`, in a directory and
+//! on ports of its own, so other tests are not disturbed), and the collector
+//! binary the test may SIGKILL or SIGTERM.
+use ktra_harness::ClickHouse;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn server_binary() -> (PathBuf, Vec<&'static str>) {
-    for p in ["/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"] {
-        if Path::new(p).exists() {
-            return (p.into(), vec![]);
-        }
-    }
-    ("clickhouse".into(), vec!["server"])
-}
-
-/// `GET /ping` answers `Ok.` (plain std: no HTTP client process needed).
-fn ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    (buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")) && buf.ends_with("Ok.\n")
-}
-
-/// A private ClickHouse server.
-pub struct PrivateClickHouse {
-    dir: PathBuf,
-    pub http_port: u16,
-    child: Option<Child>,
-}
+/// A private ClickHouse server whose directory is removed when dropped.
+pub struct PrivateClickHouse(ClickHouse);
 
 impl PrivateClickHouse {
-    /// Writes a config under a fresh directory and starts the server.
+    /// Starts a server in a fresh directory and waits until it answers.
     pub fn start(name: &str) -> Self {
         let dir = crate::fresh_dir(&format!("ch-{name}"));
-        let (http, tcp, inter) = (free_port(), free_port(), free_port());
-        let d = dir.display();
-        std::fs::write(
-            dir.join("config.xml"),
-            format!(
-                r#"<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog><size>10M</size><count>1</count></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>{http}</http_port><tcp_port>{tcp}</tcp_port><interserver_http_port>{inter}</interserver_http_port>
-  <path>{d}/data/</path><tmp_path>{d}/data/tmp/</tmp_path>
-  <user_files_path>{d}/data/user_files/</user_files_path><format_schema_path>{d}/data/format_schemas/</format_schema_path>
-  <users_config>{d}/users.xml</users_config>
-  <default_profile>default</default_profile><default_database>default</default_database>
-  <timezone>UTC</timezone>
-  <mark_cache_size>134217728</mark_cache_size>
-</yandex>
-"#
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("users.xml"),
-            r#"<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>::1</ip><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
-</yandex>
-"#,
-        )
-        .unwrap();
-        let mut s = Self { dir, http_port: http, child: None };
-        s.resume();
-        s
+        Self(ClickHouse::start(dir, true).unwrap_or_else(|e| {
+            panic!("private ClickHouse did not start (is it installed? run `cargo xtask test`): {e:#}")
+        }))
     }
 
     /// Base URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        self.0.url()
     }
 
     /// Starts the server again on the same data and ports; waits until it answers.
     pub fn resume(&mut self) {
-        let (bin, args) = server_binary();
-        let child = Command::new(bin)
-            .args(args)
-            .arg(format!("--config-file={}", self.dir.join("config.xml").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start clickhouse-server (is it installed? run `cargo xtask test`)");
-        self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if ping(self.http_port) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "private ClickHouse did not start: {}",
-                std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.0.restart().unwrap_or_else(|e| panic!("private ClickHouse did not restart: {e:#}"));
     }
 
     /// Stops the server (SIGKILL: the harshest outage) and waits for it to exit.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.0.kill();
     }
 }
 
 impl Drop for PrivateClickHouse {
     fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.kill();
+        let _ = std::fs::remove_dir_all(self.0.dir());
     }
 }
 
@@ -183,17 +99,10 @@ impl CollectorProcess {
 
     /// SIGTERM, then waits for a clean exit (up to 60 s); returns whether it exited 0.
     pub fn terminate(mut self) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.success();
-            }
-            if Instant::now() > until {
-                let _ = self.child.kill();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        match ktra_harness::terminate(&mut self.child, Duration::from_secs(60)) {
+            Ok(Some(status)) => status.success(),
+            // Still running (or unwaitable): Drop kills it.
+            _ => false,
         }
     }
 }
