@@ -1,9 +1,12 @@
-//! A minimal MaxMind DB (`.mmdb`) writer, so that GeoIP tests run on data
-//! they define themselves: IPv4 networks mapped to country, region and city
-//! in the GeoIP2-City layout. Implements the parts of the MaxMind DB format
-//! 2.0 spec that such a file needs: a binary search tree with 32-bit records,
-//! the data section (maps, UTF-8 strings, unsigned integers, arrays) and the
-//! metadata section.
+//! GeoIP databases the tests define themselves: IPv4 networks mapped to
+//! country, region and city in the GeoIP2-City layout, written as MaxMind DB
+//! (`.mmdb`) files by the `maxminddb-writer` crate. This module only says
+//! what a record holds; the file format (search tree, data section,
+//! metadata) is the crate's. The test below reads the file back with
+//! `maxminddb`, the collector's reader.
+use maxminddb_writer::paths::IpAddrWithMask;
+use maxminddb_writer::Database;
+use serde::Serialize;
 use std::net::Ipv4Addr;
 
 /// One network and what it maps to.
@@ -21,158 +24,110 @@ pub struct Entry {
     pub city: &'static str,
 }
 
-enum Value<'a> {
-    Str(&'a str),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    Map(Vec<(&'a str, Value<'a>)>),
-    Array(Vec<Value<'a>>),
+/// The GeoIP2-City fields the collector reads.
+#[derive(Serialize)]
+struct CityRecord {
+    city: Named,
+    country: Country,
+    subdivisions: [Subdivision; 1],
 }
 
-fn control(out: &mut Vec<u8>, ty: u8, size: usize) {
-    let (ext, base) = if ty > 7 { (Some(ty - 7), 0u8) } else { (None, ty << 5) };
-    let (small, extra): (u8, Vec<u8>) = if size < 29 {
-        (size as u8, vec![])
-    } else if size < 29 + 256 {
-        (29, vec![(size - 29) as u8])
-    } else {
-        let s = size - 285;
-        (30, vec![(s >> 8) as u8, s as u8])
-    };
-    out.push(base | small);
-    if let Some(e) = ext {
-        out.push(e);
-    }
-    out.extend(extra);
+#[derive(Serialize)]
+struct Named {
+    names: English,
 }
 
-fn encode(out: &mut Vec<u8>, v: &Value<'_>) {
-    match v {
-        Value::Str(s) => {
-            control(out, 2, s.len());
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::U16(n) => uint(out, 5, u64::from(*n)),
-        Value::U32(n) => uint(out, 6, u64::from(*n)),
-        Value::U64(n) => uint(out, 9, *n),
-        Value::Map(pairs) => {
-            control(out, 7, pairs.len());
-            for (k, v) in pairs {
-                encode(out, &Value::Str(k));
-                encode(out, v);
-            }
-        }
-        Value::Array(items) => {
-            control(out, 11, items.len());
-            for i in items {
-                encode(out, i);
-            }
-        }
-    }
+#[derive(Serialize)]
+struct English {
+    en: &'static str,
 }
 
-fn uint(out: &mut Vec<u8>, ty: u8, n: u64) {
-    let bytes = n.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count();
-    control(out, ty, 8 - skip);
-    out.extend_from_slice(&bytes[skip..]);
+#[derive(Serialize)]
+struct Country {
+    iso_code: &'static str,
+    names: English,
+}
+
+#[derive(Serialize)]
+struct Subdivision {
+    iso_code: &'static str,
 }
 
 /// Builds the database file contents.
 pub fn build(entries: &[Entry]) -> Vec<u8> {
-    // Data section: one record per entry.
-    let mut data = Vec::new();
-    let mut offsets = Vec::new();
+    let mut db = Database::default();
+    db.metadata.database_type = "GeoIP2-City".into();
+    db.metadata.binary_format_major_version = 2;
+    db.metadata.build_epoch = 1_700_000_000;
+    db.metadata.languages = vec!["en".into()];
+    db.metadata.description = [("en".into(), "ktra test database".into())].into();
     for e in entries {
-        offsets.push(data.len());
-        let record = Value::Map(vec![
-            ("city", Value::Map(vec![("names", Value::Map(vec![("en", Value::Str(e.city))]))])),
-            (
-                "country",
-                Value::Map(vec![
-                    ("iso_code", Value::Str(e.country)),
-                    ("names", Value::Map(vec![("en", Value::Str(e.country))])),
-                ]),
-            ),
-            ("subdivisions", Value::Array(vec![Value::Map(vec![("iso_code", Value::Str(e.region))])])),
-        ]);
-        encode(&mut data, &record);
+        let record = CityRecord {
+            city: Named { names: English { en: e.city } },
+            country: Country { iso_code: e.country, names: English { en: e.country } },
+            subdivisions: [Subdivision { iso_code: e.region }],
+        };
+        let data = db.insert_value(record).expect("a GeoIP2-City record serializes");
+        db.insert_node(IpAddrWithMask::new(e.net.into(), e.prefix), data);
     }
-
-    // Tree: node i has [left, right]; None = empty, Some(Ok(n)) = node, Some(Err(d)) = data index.
-    let mut nodes: Vec<[Option<Result<usize, usize>>; 2]> = vec![[None, None]];
-    for (di, e) in entries.iter().enumerate() {
-        let bits = u32::from(e.net);
-        let mut node = 0;
-        for depth in 0..e.prefix {
-            let bit = ((bits >> (31 - depth)) & 1) as usize;
-            if depth + 1 == e.prefix {
-                nodes[node][bit] = Some(Err(di));
-            } else {
-                node = match nodes[node][bit] {
-                    Some(Ok(n)) => n,
-                    _ => {
-                        nodes.push([None, None]);
-                        let n = nodes.len() - 1;
-                        nodes[node][bit] = Some(Ok(n));
-                        n
-                    }
-                };
-            }
-        }
-    }
-    let node_count = nodes.len();
-    let mut out = Vec::new();
-    for n in &nodes {
-        for r in n {
-            let v = match r {
-                None => node_count,
-                Some(Ok(i)) => *i,
-                Some(Err(d)) => node_count + 16 + offsets[*d],
-            };
-            out.extend_from_slice(&(v as u32).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&[0u8; 16]);
-    out.extend_from_slice(&data);
-    out.extend_from_slice(b"\xAB\xCD\xEFMaxMind.com");
-    let meta = Value::Map(vec![
-        ("binary_format_major_version", Value::U16(2)),
-        ("binary_format_minor_version", Value::U16(0)),
-        ("build_epoch", Value::U64(1_700_000_000)),
-        ("database_type", Value::Str("GeoIP2-City")),
-        ("description", Value::Map(vec![("en", Value::Str("ktra test database"))])),
-        ("ip_version", Value::U16(4)),
-        ("languages", Value::Array(vec![Value::Str("en")])),
-        ("node_count", Value::U32(node_count as u32)),
-        ("record_size", Value::U16(32)),
-    ]);
-    encode(&mut out, &meta);
-    out
+    db.write_to(Vec::new()).expect("writing to memory cannot fail")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ktra_collector::enrich::{Geo, GeoIp};
+    use maxminddb::{geoip2, Reader};
+
+    /// London on 81.2.69.0/24, Berlin on 203.0.113.0/`berlin_prefix`.
+    fn test_db(berlin_prefix: u8) -> Vec<u8> {
+        build(&[
+            Entry { net: Ipv4Addr::new(81, 2, 69, 0), prefix: 24, country: "GB", region: "ENG", city: "London" },
+            Entry {
+                net: Ipv4Addr::new(203, 0, 113, 0),
+                prefix: berlin_prefix,
+                country: "DE",
+                region: "BE",
+                city: "Berlin",
+            },
+        ])
+    }
+
+    #[test]
+    fn maxminddb_reads_back_what_was_written() {
+        let db = test_db(24);
+        let reader = Reader::from_source(db.as_slice()).unwrap();
+        assert_eq!(reader.metadata.database_type, "GeoIP2-City");
+        assert_eq!(reader.metadata.ip_version, 4);
+        for (ip, country, region, city) in
+            [("81.2.69.142", "GB", "ENG", "London"), ("203.0.113.200", "DE", "BE", "Berlin")]
+        {
+            let record: geoip2::City = reader.lookup(ip.parse().unwrap()).unwrap().unwrap();
+            assert_eq!(record.country.and_then(|c| c.iso_code), Some(country), "{ip}");
+            let subdivisions = record.subdivisions.unwrap_or_default();
+            assert_eq!(subdivisions.first().and_then(|s| s.iso_code), Some(region), "{ip}");
+            assert_eq!(record.city.and_then(|c| c.names).and_then(|n| n.get("en").copied()), Some(city), "{ip}");
+        }
+        for ip in ["81.2.70.1", "203.0.112.255", "8.8.8.8", "0.0.0.0", "255.255.255.255"] {
+            assert!(reader.lookup::<geoip2::City>(ip.parse().unwrap()).unwrap().is_none(), "{ip}");
+        }
+    }
 
     #[test]
     fn the_collectors_reader_finds_what_was_written() {
-        let db = build(&[
-            Entry { net: Ipv4Addr::new(81, 2, 69, 0), prefix: 24, country: "GB", region: "ENG", city: "London" },
-            Entry { net: Ipv4Addr::new(203, 0, 113, 0), prefix: 25, country: "DE", region: "BE", city: "Berlin" },
-        ]);
-        let dir = std::env::temp_dir().join(format!("ktra-mmdb-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::fresh_dir("mmdb");
         let path = dir.join("t.mmdb");
-        std::fs::write(&path, db).unwrap();
+        std::fs::write(&path, test_db(25)).unwrap();
         let geo = GeoIp::open(&path).unwrap();
         assert_eq!(
             geo.lookup("81.2.69.142".parse().unwrap()),
             Geo { country: "GB".into(), region: "ENG".into(), city: "London".into() }
         );
-        assert_eq!(geo.lookup("203.0.113.5".parse().unwrap()).city, "Berlin");
+        assert_eq!(
+            geo.lookup("203.0.113.5".parse().unwrap()),
+            Geo { country: "DE".into(), region: "BE".into(), city: "Berlin".into() }
+        );
+        // Outside the /25.
         assert_eq!(geo.lookup("203.0.113.200".parse().unwrap()), Geo::default());
         assert_eq!(geo.lookup("8.8.8.8".parse().unwrap()), Geo::default());
     }
