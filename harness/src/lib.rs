@@ -8,6 +8,12 @@
 //! and Ctrl-C handling plug in through [`Process`]), the schema (the
 //! collector's migrations), or any product behaviour.
 //!
+//! Why the launcher is ours: the crates that exist either connect to a
+//! server someone else runs (`clickhouse-testing`) or start one in Docker
+//! (`testcontainers`), and ktra's machines run Debian's `clickhouse-server`
+//! binary with no container runtime. What it does need from outside, an HTTP
+//! client, is a kept library.
+//!
 //! Errors are `anyhow`, as in xtask: they end up in front of a developer,
 //! printed by xtask or in a failing test's panic.
 
