@@ -192,7 +192,13 @@ async fn handle(
             state.leads.grant(site_id, lead);
         }
         if let Some(rows) = for_triggers {
-            state.automations.observe(site_id, site, &rows, u64::try_from(now).unwrap_or(0));
+            // A trigger that fires journals its delivery (fsync): never on the request's time.
+            let (state, site_id, now) = (state.clone(), site_id.to_string(), u64::try_from(now).unwrap_or(0));
+            tokio::task::spawn_blocking(move || {
+                if let Some(site) = state.site(&site_id) {
+                    state.automations.observe(&site_id, site, &rows, now);
+                }
+            });
         }
     }
     Ok(Outcome { site: site_id.to_string(), answer: EventsResponse { accepted, rejected }, bots: 0 })
