@@ -109,6 +109,7 @@ fn parse_bencher(lines: &[String]) -> Vec<Micro> {
 /// Runs the benchmark and writes the report.
 pub fn run(opts: &Options) -> Result<ExitCode> {
     let started = Instant::now();
+    let load_at_start = collect::load_average();
     let dir = target_dir().join("bench");
     let results_path = dir.join("results.json");
     if opts.report_only {
@@ -206,6 +207,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         phase_secs: b.phase_secs,
         warmup_secs: b.warmup_secs,
         connections: b.connections,
+        load_at_start,
     };
     let results = collect::collect(opts, inputs);
     results.save(&results_path)?;

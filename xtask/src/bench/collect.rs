@@ -42,6 +42,8 @@ pub struct Inputs {
     pub warmup_secs: f64,
     /// Load generator connections.
     pub connections: usize,
+    /// `/proc/loadavg` when the run started.
+    pub load_at_start: String,
 }
 
 /// Builds the document.
@@ -116,7 +118,7 @@ fn run(opts: &Options, i: &Inputs) -> Run {
         warmup_s: i.warmup_secs,
         soak_s: opts.soak,
         connections: i.connections,
-        machine: machine(&i.e2e.ch_version),
+        machine: machine(&i.e2e.ch_version, &i.load_at_start),
         clickhouse: i.e2e.ch_version.clone(),
         hw_counters: i.hw_counters,
         perf_sampling: i.perf_sampling,
@@ -275,14 +277,19 @@ fn first_line_with(path: &str, key: &str) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn machine(ch_version: &str) -> Vec<[String; 2]> {
+/// `/proc/loadavg`'s three averages.
+pub fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().take(3).collect::<Vec<_>>().join(", ")
+}
+
+fn machine(ch_version: &str, load_at_start: &str) -> Vec<[String; 2]> {
     let mem_kb: f64 = first_line_with("/proc/meminfo", "MemTotal").trim_end_matches("kB").trim().parse().unwrap_or(0.0);
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|t| t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned())))
         .unwrap_or_else(|| "unknown".into());
     let disk = sh("df", &["-h", "--output=source,fstype,size", &crate::target_dir().display().to_string()]);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     [
         ("CPU", first_line_with("/proc/cpuinfo", "model name")),
         ("cores (nproc)", std::thread::available_parallelism().map_or_else(|_| "?".into(), |n| n.to_string())),
@@ -290,7 +297,8 @@ fn machine(ch_version: &str) -> Vec<[String; 2]> {
         ("OS", os),
         ("kernel", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()),
         ("target/ filesystem", disk.lines().last().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")),
-        ("load average at the end (1, 5, 15 min)", load.split_whitespace().take(3).collect::<Vec<_>>().join(", ")),
+        ("load average at the start (1, 5, 15 min)", load_at_start.to_owned()),
+        ("load average at the end (1, 5, 15 min)", load_average()),
         ("rustc", sh("rustc", &["-V"])),
         (
             "ClickHouse",

@@ -153,7 +153,8 @@ where
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(56)
-        .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())
+        // A hair wider than the decades, so that their own ticks are labelled.
+        .build_cartesian_2d((xlo * 0.999..xhi * 1.001).log_scale(), (ylo * 0.999..yhi * 1.001).log_scale())
         .map_err(|e| anyhow!("{e}"))?;
     chart
         .configure_mesh()
