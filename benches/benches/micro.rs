@@ -102,7 +102,7 @@ fn sink_benches(c: &mut Criterion) {
             })
         })
     });
-    // The disk mode's spool record: JSON rows written by the writer, read back by the shipper.
+    // Spool records of earlier versions: JSON rows (still read after an upgrade).
     let twenty = rows(20);
     c.bench_function("spool_json_encode/20", |bench| {
         bench.iter(|| black_box(serde_json::to_vec(black_box(&twenty)).unwrap()))
@@ -110,6 +110,14 @@ fn sink_benches(c: &mut Criterion) {
     let json = serde_json::to_vec(&twenty).unwrap();
     c.bench_function("spool_json_decode/20", |bench| {
         bench.iter(|| black_box(serde_json::from_slice::<Vec<EventRow>>(black_box(&json)).unwrap()))
+    });
+    // What the sink writes now: postcard rows (the JSON pair above is what earlier versions wrote).
+    c.bench_function("spool_binary_encode/20", |bench| {
+        bench.iter(|| black_box(ktra_schema::row::encode_rows(black_box(&twenty))))
+    });
+    let binary = ktra_schema::row::encode_rows(&twenty);
+    c.bench_function("spool_binary_decode/20", |bench| {
+        bench.iter(|| black_box(ktra_schema::row::decode_rows::<EventRow>(black_box(&binary)).unwrap()))
     });
 }
 

@@ -198,10 +198,10 @@ fn stages(r: &mut Results, callgrind: Option<&Callgrind>) {
         }
         r.put("callgrind.url_parse_pct", share("url_parse"), "%", Neutral);
     }
-    if let Some(ns) = per_op(r, "spool_json_encode/20") {
+    if let Some(ns) = per_op(r, "spool_binary_encode/20") {
         r.put("stage.spool.ns_per_event", ns, "ns", Lower);
     }
-    if let (Some(read), Some(insert)) = (per_op(r, "spool_json_decode/20"), per_op(r, "rowbinary_insert_mock/1000")) {
+    if let (Some(read), Some(insert)) = (per_op(r, "spool_binary_decode/20"), per_op(r, "rowbinary_insert_mock/1000")) {
         r.put("stage.ship.ns_per_event", read + insert, "ns", Lower);
     }
 }

@@ -138,8 +138,10 @@ pub const MICRO: &[(&str, &str)] = &[
     ("consent_token_verify", "`TokenKey::verify` (HMAC-SHA256 + base64 + JSON), once per request"),
     ("link_verify", "`email::link::verify` of a signed tracking link"),
     ("rowbinary_insert_mock", "`clickhouse` insert: RowBinary + LZ4 + HTTP to `clickhouse::test::Mock`"),
-    ("spool_json_encode", "a spool record of rows as JSON (`serde_json::to_vec`)"),
-    ("spool_json_decode", "reading a JSON spool record back"),
+    ("spool_json_encode", "a spool record of rows as JSON, as earlier versions wrote it (`serde_json::to_vec`)"),
+    ("spool_json_decode", "reading such a JSON spool record back"),
+    ("spool_binary_encode", "a spool record as the sink writes it: postcard rows (`encode_rows`)"),
+    ("spool_binary_decode", "reading a binary spool record back (`decode_rows`)"),
 ];
 
 /// Per-stage cost of one event: (stage, measure, where the figure comes from).
@@ -151,8 +153,8 @@ pub const STAGES: &[(&str, &str, &str)] = &[
     ),
     ("validate", "stage.validate.ns_per_event", "`decode_validate_enrich/20` per event × callgrind's share of `validate_event`"),
     ("enrich", "stage.enrich.ns_per_event", "`decode_validate_enrich/20` per event × callgrind's share of `build_row`"),
-    ("spool", "stage.spool.ns_per_event", "`spool_json_encode/20` per row (JSON records; see the note below the table)"),
-    ("ship", "stage.ship.ns_per_event", "`spool_json_decode/20` + `rowbinary_insert_mock/1000` per row"),
+    ("spool", "stage.spool.ns_per_event", "`spool_binary_encode/20` per row"),
+    ("ship", "stage.ship.ns_per_event", "`spool_binary_decode/20` + `rowbinary_insert_mock/1000` per row"),
 ];
 
 /// Writes each target's goal and direction into its measure.

@@ -32,8 +32,8 @@ pub(super) fn stages(md: &mut String, r: &Results) {
     w!(
         md,
         "Not in the table: the consent token check (`consent_token_verify/1`) and the user agent (`user_agent_parse/1`) are paid once per \
-         request, not per event. The spool row is the cost of a JSON record: the micro-benchmark still encodes JSON, while the sink writes \
-         binary (postcard) records since the spool moved to them, so the spool and ship rows overstate what the sink spends now.\n"
+         request, not per event. The spool and ship rows are the binary (postcard) records the sink writes; `spool_json_*` in the \
+         micro-benchmarks is the JSON record of earlier versions, for comparison.\n"
     );
 }
 
