@@ -4,7 +4,8 @@
 //! [`crate::limits::MAX_CAMPAIGN_LEN`] bytes.
 
 /// The landing URL's query parameters that make the campaign, each with
-/// the `utm` object field it becomes, in `Utm`'s field order.
+/// the `utm` object field it becomes (its name without [`UTM_PREFIX`]), in
+/// `Utm`'s field order.
 pub const PARAMS: [(&str, &str); 8] = [
     ("utm_source", "source"),
     ("utm_medium", "medium"),
@@ -15,3 +16,18 @@ pub const PARAMS: [(&str, &str); 8] = [
     ("fbclid", "fbclid"),
     ("msclkid", "msclkid"),
 ];
+
+/// What a parameter's name has before its field's (`utm_source` is `source`).
+pub const UTM_PREFIX: &str = "utm_";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_the_params_without_the_prefix() {
+        for (param, field) in PARAMS {
+            assert_eq!(param.strip_prefix(UTM_PREFIX).unwrap_or(param), field);
+        }
+    }
+}

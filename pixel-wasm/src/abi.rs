@@ -207,10 +207,11 @@ pub fn split_args<'a>(buf: &'a [u8], utf8: impl Fn(&'a [u8]) -> &'a str, out: &m
 
 /// The constants host.js is built with, as (name, JS expression): `OP.*`
 /// and `EV.*` the codes of [`Op`] and [`Ev`] (`OP.SET_COOKIE`), `ARG.*`
-/// the args markers, `NAME.*` the first-party names it uses. The one
-/// source of host.js's numbers and names: `cargo xtask build-web` passes
-/// each to esbuild as `--define:NAME=VALUE`, the Chromium tests set them
-/// as globals.
+/// the args markers, `NAME.*` the first-party names it uses, `CAMPAIGN.*`
+/// the campaign's parameters, their prefix and the longest value taken
+/// (`ktra_facts`). The one source of host.js's numbers and names: `cargo
+/// xtask build-web` passes each to esbuild as `--define:NAME=VALUE`, the
+/// Chromium tests set them as globals.
 #[cfg(any(test, not(target_arch = "wasm32")))]
 pub fn js_defines() -> alloc::vec::Vec<(String, String)> {
     use alloc::format;
@@ -224,6 +225,11 @@ pub fn js_defines() -> alloc::vec::Vec<(String, String)> {
     out.push((String::from("ARG.NONE"), format!("{ARG_NONE}")));
     let key = ktra_facts::names::SESSION_STORAGE_KEY;
     out.push((String::from("NAME.SESSION_STORAGE_KEY"), format!("\"{key}\"")));
+    let params: alloc::vec::Vec<String> =
+        ktra_facts::campaign::PARAMS.iter().map(|(param, _)| format!("\"{param}\"")).collect();
+    out.push((String::from("CAMPAIGN.PARAMS"), format!("[{}]", params.join(","))));
+    out.push((String::from("CAMPAIGN.PREFIX"), format!("\"{}\"", ktra_facts::campaign::UTM_PREFIX)));
+    out.push((String::from("CAMPAIGN.MAX_BYTES"), format!("{}", ktra_facts::limits::MAX_CAMPAIGN_LEN)));
     out
 }
 
@@ -277,51 +283,14 @@ mod tests {
     fn host_js_constants() {
         let defines = js_defines();
         let get = |k: &str| defines.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("OP.SET_COOKIE"), Some("6"));
-        assert_eq!(get("EV.MEDIA"), Some("13"));
+        assert_eq!(get("OP.SET_COOKIE"), Some(format!("{}", Op::SetCookie as u32).as_str()));
+        assert_eq!(get("EV.MEDIA"), Some(format!("{}", Ev::Media as u32).as_str()));
         assert_eq!(get("ARG.NONE"), Some("254"));
         assert_eq!(get("NAME.SESSION_STORAGE_KEY"), Some("\"ktra_sess\""));
-        assert_eq!(defines.len(), Op::ALL.len() + Ev::ALL.len() + 3);
-    }
-}
-
-/// Until host.js is built from [`js_defines`]: its hand-written codes
-/// must match.
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod host_js_drift {
-    use super::*;
-
-    const HOST_JS: &str = include_str!("web/host.js");
-
-    #[test]
-    fn host_js_op_table_matches_op_order() {
-        let labels: Vec<String> = HOST_JS
-            .split("/*")
-            .filter_map(|s| s.split_once("*/").map(|(l, _)| l))
-            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
-            .map(String::from)
-            .collect();
-        let ops: Vec<String> = Op::NAMES.iter().map(|n| screaming(n)).collect();
-        assert_eq!(labels, ops, "host.js OPS labels differ from Op");
-    }
-
-    #[test]
-    fn host_js_event_codes_match() {
-        for (code, name) in Ev::NAMES.iter().enumerate() {
-            let decl = format!("{} = {code}", screaming(name));
-            assert!(HOST_JS.contains(&decl), "host.js lacks `{decl}`");
-        }
-    }
-
-    #[test]
-    fn host_js_campaign_is_ktra_facts_campaign() {
-        for (param, _) in ktra_facts::campaign::PARAMS {
-            assert!(HOST_JS.contains(&format!("'{param}'")), "host.js does not read {param}");
-        }
-    }
-
-    #[test]
-    fn host_js_uses_the_storage_key() {
-        assert!(HOST_JS.contains(&format!("'{}'", ktra_facts::names::SESSION_STORAGE_KEY)));
+        let params = get("CAMPAIGN.PARAMS").unwrap();
+        assert!(params.starts_with("[\"utm_source\",") && params.ends_with(",\"msclkid\"]"), "{params}");
+        assert_eq!(get("CAMPAIGN.PREFIX"), Some("\"utm_\""));
+        assert_eq!(get("CAMPAIGN.MAX_BYTES"), Some("256"));
+        assert_eq!(defines.len(), Op::ALL.len() + Ev::ALL.len() + 6);
     }
 }

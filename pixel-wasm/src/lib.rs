@@ -17,9 +17,10 @@
 //! - the host, `src/web/host.js` (hand-written, minified): it loads the
 //!   wasm, listens to the page, and reads and writes the platform (DOM,
 //!   cookies, storage, history, timers, fetch, sendBeacon) when asked —
-//!   wiring, no product decisions;
-//! - the core, this crate: every decision (visitor and session, which
-//!   events, milestones, engagement, batching, retries, the wire JSON).
+//!   wiring, with three product rules it keeps for size (below);
+//! - the core, this crate: every other decision (visitor and session,
+//!   which events, milestones, engagement, batching, retries, the wire
+//!   JSON).
 //!   It works on typed values: what the page says arrives as an
 //!   [`event::PageEvent`], what the pixel asks goes through the typed
 //!   methods of [`host::Host`]. So it runs natively against a simulated
@@ -30,6 +31,19 @@
 //! web-sys: size. Gzipped, wasm + host JS is ~10.2 KB (budget 10 KB,
 //! `ktra_facts::budgets`, enforced by `cargo xtask test`), from 19 KB with
 //! bindings.
+//!
+//! # What stays in JS, and why
+//! Each was moved into Rust and measured (gzipped, wasm + host JS, against
+//! the 10 240 B budget), and moved back:
+//! - the landing's campaign (`Op::Campaign`): +228 B in Rust (wasm +356,
+//!   JS -128). Its facts are not written in JS: the parameters, their
+//!   prefix and the longest value come from `ktra_facts` at build.
+//! - which link leaves the site (`Ev::Click`): +188 B with JS passing the
+//!   link's and the page's host names, more when Rust parses the URLs.
+//! - which controls of a form are fields, and which one holds the email of
+//!   a `data-ktra-identify` form (`Ev::Submit`): over +1 KB, and reading
+//!   the values of all fields into Rust to choose would be worse for
+//!   privacy than choosing where they are.
 //!
 //! # Contract with the loader and the collector
 //! - `ktra_pixel.js` exports: `default({module_or_path})` (loads the wasm),

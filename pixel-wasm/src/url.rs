@@ -3,7 +3,7 @@
 //! `ktra_ec` out of the address bar `Host::strip_param`; which links leave
 //! the site the page tells with its `PageEvent::Click`.)
 #[cfg(all(test, not(target_arch = "wasm32")))]
-use crate::{json::Obj, wire::MAX_TEXT_LEN};
+use crate::{json::Obj, wire::MAX_CAMPAIGN_LEN};
 use alloc::string::String;
 
 /// The email click id parameter added by the collector's link redirect.
@@ -20,8 +20,8 @@ pub fn utm_json(mut param: impl FnMut(&str) -> Option<String>) -> String {
     for (p, field) in ktra_facts::campaign::PARAMS {
         let v = param(p).unwrap_or_default();
         let v = v.trim(); // as the host trims
-        if !v.is_empty() {
-            o.str(field, v, MAX_TEXT_LEN);
+        if !v.is_empty() && v.len() <= MAX_CAMPAIGN_LEN {
+            o.str(field, v, usize::MAX);
             any = true;
         }
     }
@@ -119,6 +119,9 @@ mod tests {
         assert_eq!(utm_json(test_param("https://shop.example/?q=shoes")), "");
         assert_eq!(utm_json(test_param("https://shop.example/?utm_source=")), "");
         assert_eq!(utm_json(test_param("https://shop.example/")), "");
+        let long = "x".repeat(MAX_CAMPAIGN_LEN + 1);
+        let url = format!("https://s.example/?utm_source={long}&utm_medium=m");
+        assert_eq!(utm_json(test_param(&url)), r#"{"medium":"m"}"#, "longer than the collector takes: left out");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - pixel: `ktra-pixel` for wasm32 (`wasm-release` profile) → wasm-opt
 //!   `-Oz` → `pixel/ktra_pixel_bg.wasm`; its JS host
 //!   (`pixel-wasm/src/web/host.js`, which also loads the wasm) minified by
-//!   esbuild → `pixel/ktra_pixel.js`
+//!   esbuild → `pixel/ktra_pixel.js`, its constants (op and event codes,
+//!   names) generated from the Rust definitions (`ktra_pixel::abi::js_defines`)
 //! - banner: every top-level `*.js`/`*.css` of `consent-banner/` minified with
 //!   esbuild (`ktra.js` loader, `banner.js`, `banner.css` are required)
 //! - dashboard: `web-demo/dashboard/` copied to `dashboard/`
@@ -148,6 +149,9 @@ fn build_pixel(web: &Path) -> Result<()> {
                 "--strip-debug",
                 "--strip-producers",
                 "--strip-target-features",
+                // rustc exports `__heap_base` and `__data_end` for tools;
+                // nothing reads them here.
+                "--remove-exports=__*",
                 // rustc places data at 1 MiB: the low 1 KiB is never used.
                 "--low-memory-unused",
                 "--converge",
@@ -156,9 +160,38 @@ fn build_pixel(web: &Path) -> Result<()> {
             .arg(out.join("ktra_pixel_bg.wasm"))
             .arg(&wasm),
     )?;
-    // `--bundle` (of one file) for tree shaking: the event-code constants
-    // are inlined, their declarations dropped.
-    esbuild(&root.join("pixel-wasm/src/web/host.js"), &out.join("ktra_pixel.js"), &["--format=esm", "--bundle"])
+    // host.js's constants come from the Rust definitions, as `--define`s
+    // esbuild inlines. `--bundle` (of one file) for tree shaking.
+    let defines: Vec<String> =
+        ktra_pixel::abi::js_defines().into_iter().map(|(name, value)| format!("--define:{name}={value}")).collect();
+    let mut args = vec!["--format=esm", "--bundle"];
+    args.extend(defines.iter().map(String::as_str));
+    let host_js = out.join("ktra_pixel.js");
+    esbuild(&root.join("pixel-wasm/src/web/host.js"), &host_js, &args)?;
+    undefined_constants(&host_js)
+}
+
+/// Fails when the built host still names a build-time constant: one that
+/// `js_defines` does not define would be a `ReferenceError` in the page.
+fn undefined_constants(host_js: &Path) -> Result<()> {
+    let built = std::fs::read_to_string(host_js).with_context(|| format!("reading {}", host_js.display()))?;
+    let defines = ktra_pixel::abi::js_defines();
+    let spaces: std::collections::BTreeSet<&str> =
+        defines.iter().filter_map(|(name, _)| Some(name.split_once('.')?.0)).collect();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    for space in spaces {
+        let mut from = 0;
+        while let Some(i) = built[from..].find(&format!("{space}.")).map(|i| i + from) {
+            from = i + 1;
+            if i > 0 && (is_ident(built.as_bytes()[i - 1]) || built.as_bytes()[i - 1] == b'.') {
+                continue; // part of another name
+            }
+            let rest = &built[i + space.len() + 1..];
+            let name = &rest[..rest.bytes().position(|b| !is_ident(b)).unwrap_or(rest.len())];
+            bail!("{} uses {space}.{name}, which ktra_pixel::abi::js_defines does not define", host_js.display());
+        }
+    }
+    Ok(())
 }
 
 fn esbuild(input: &Path, output: &Path, extra: &[&str]) -> Result<()> {

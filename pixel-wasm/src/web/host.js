@@ -1,55 +1,55 @@
 // The pixel's JS host: the page side of ktra-pixel. It keeps no state of
 // the pixel's: it reads and writes the platform (DOM, cookies, storage,
 // history, timers, fetch, sendBeacon) when the wasm asks, and forwards page
-// events to the wasm as facts, read the way JS reads them best (which link
-// leaves the site, which controls are fields, the landing's campaign
-// parameters, API values as JS converts them). What is sent and when —
-// visitor and sessions, ids, milestones, engagement, batching, retries,
-// the wire JSON, consent expiry — is Rust's (pixel-wasm/src/pixel.rs).
+// events to the wasm as facts, with API values as JS converts them. What is
+// sent and when — visitor and sessions, ids, milestones, engagement,
+// batching, retries, the wire JSON, consent expiry — is Rust's
+// (pixel-wasm/src/pixel.rs). Three rules stay here because each costs the
+// wasm far more than it saves here (measured; see pixel-wasm/src/lib.rs):
+// the landing's campaign, which link leaves the site, and which controls
+// of a form are fields (and which holds an identify form's email).
 //
-// The ABI (pixel-wasm/src/host.rs documents it; a native test checks that
-// the names below match it, in order):
+// The ABI (pixel-wasm/src/abi.rs documents it):
 // - wasm -> JS: one import, `ktra.k_do(op, ptr, len, n) -> number`: `op`
-//   indexes OPS, (ptr, len) is a UTF-8 string in wasm memory, `n` a number.
-//   Ops that produce a string write it into wasm memory through the export
-//   `k_buf(len) -> ptr` and return its length, or -1 for none.
-// - JS -> wasm: one export, `k_ev(code, now, a, b)`: `code` is one of the
-//   event codes below; the call's strings are in the `k_buf` area, each
-//   followed by a 0xFF byte, 0xFE standing for none (neither byte occurs
-//   in UTF-8).
+//   is an op code (OP.*), (ptr, len) a UTF-8 string in wasm memory, `n` a
+//   number. Ops that produce a string write it into wasm memory through
+//   the export `k_buf(len) -> ptr` and return its length, or -1 for none.
+// - JS -> wasm: one export, `k_ev(code, now, a, b)`: `code` is an event
+//   code (EV.*); the call's strings are in the `k_buf` area, each followed
+//   by ARG.END, ARG.NONE standing for none.
 // The default export loads the wasm; the loader calls it, then `start`.
 // Nothing here throws into the page: every entry point catches.
 //
+// Build-time constants: OP.*, EV.*, ARG.*, NAME.* and CAMPAIGN.* are not
+// written down here. They come from the Rust definitions
+// (`ktra_pixel::abi::js_defines`): `cargo xtask build-web` passes them to
+// esbuild as `--define`s, which inlines them; the Chromium tests set them
+// as globals. So they are read only inside functions, never while this
+// module loads.
+//
 // Size: the built file counts toward the pixel's hard budget (wasm + this,
 // 10240 B gzipped). esbuild bundles and minifies it, renaming every name
-// that is not exported, so names are for the reader; the event codes are
-// inlined as numbers. The OPS labels are comments (the test reads them).
-
-// Event codes (pixel-wasm/src/host.rs `ev`).
-const START = 0, STOP = 1, TRACK = 2, PURCHASE = 3, IDENTIFY = 4, TIMER = 5, RESPONSE = 6, NAV = 7, ACTIVE = 8,
-  SCROLL = 9, HIDE = 10, CLICK = 11, SUBMIT = 12, MEDIA = 13;
+// that is not exported, so names are for the reader.
 
 // Page events listened to on window in the capture phase (which sees every
 // element's events, also non-bubbling media events, and elements added
-// later), and the code each is forwarded as (ACTIVE for the rest).
+// later). `onPageEvent` says what each is forwarded as.
 const TYPES = 'click auxclick submit play timeupdate ended scroll popstate visibilitychange pagehide pointerdown keydown touchstart mousemove'.split(' ');
-const CODES = [CLICK, CLICK, SUBMIT, MEDIA, MEDIA, MEDIA, SCROLL, NAV, HIDE, HIDE];
 
-const STORAGE_KEY = 'ktra_sess';
-// Campaign parameters, as ktra-schema's `Utm` (its field without "utm_").
-const CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid', 'msclkid'];
 // Aliases: once minified, one letter at each use instead of the global's name.
 const win = window, doc = document, loc = location, hist = history;
 const encoder = new TextEncoder(), decoder = new TextDecoder();
 
 let wasm; // the wasm instance's exports
-let endpoint = ''; // where batches go (ENDPOINT)
+let ops; // the op table, by op code (`bind` makes it)
+let endpoint = ''; // where batches go (OP.ENDPOINT)
 let historyProxies = []; // [method, original, proxy] for pushState and replaceState
 let timers = {}; // by task name: [setTimeout handle, due time in ms]
 
 /** Connects the host to the wasm instance's exports. */
 export function bind(exports) {
   wasm = exports;
+  ops = makeOps();
 }
 
 /** Loads the wasm (`{module_or_path}`: its URL) and connects the host to it. */
@@ -70,7 +70,7 @@ function give(s) {
 // non-string) and numbers `a`, `b`.
 function send(code, args = [], a, b) {
   try {
-    const encoded = args.map(s => (typeof s == 'string' ? encoder.encode(s) : [0xfe]));
+    const encoded = args.map(s => (typeof s == 'string' ? encoder.encode(s) : [ARG.NONE]));
     const total = encoded.reduce((sum, bytes) => sum + bytes.length + 1, 0), ptr = wasm.k_buf(total);
     // After k_buf: growing the wasm memory detaches the old buffer.
     const memory = new Uint8Array(wasm.memory.buffer, ptr, total);
@@ -78,7 +78,7 @@ function send(code, args = [], a, b) {
     for (const bytes of encoded) {
       memory.set(bytes, at);
       at += bytes.length;
-      memory[at++] = 0xff; // end of this string
+      memory[at++] = ARG.END;
     }
     wasm.k_ev(code, Date.now(), a, b); // numbers as the wasm API converts them: NaN for none
   } catch (e) {
@@ -86,31 +86,34 @@ function send(code, args = [], a, b) {
   }
 }
 
-// The op table, in `Op` order. Each op gets the call's string and number;
-// a number result goes back as it is, anything else as 0.
-const OPS = [
-  /*HREF*/ () => give(loc.href),
-  /*REFERRER*/ () => give(doc.referrer),
-  /*TITLE*/ () => give(doc.title),
-  /*PARAM*/ name => give(new URLSearchParams(loc.search).get(name)?.trim()),
-  /*CAMPAIGN*/ () => {
-    // The landing's campaign as the batch's `utm` object: utm_* and ad
-    // click ids, trimmed, cut to 512 characters; none without any.
+// The op table, by op code. Each op gets the call's string and number; its
+// result goes back as the wasm API converts it (a boolean as 1 or 0,
+// nothing as NaN, which the pixel reads as no answer).
+const makeOps = () => ({
+  [OP.HREF]: () => give(loc.href),
+  [OP.REFERRER]: () => give(doc.referrer),
+  [OP.TITLE]: () => give(doc.title),
+  [OP.PARAM]: name => give(new URLSearchParams(loc.search).get(name)?.trim()),
+  [OP.CAMPAIGN]: () => {
+    // The landing's campaign as the batch's `utm` object: each parameter
+    // (CAMPAIGN.PARAMS) as its name without CAMPAIGN.PREFIX, trimmed; a value longer
+    // than the collector takes (CAMPAIGN.MAX_BYTES of UTF-8) is left out (a
+    // cut click id would be wrong anyway); none without any.
     const query = new URLSearchParams(loc.search), utm = {};
-    for (const param of CAMPAIGN) {
+    for (const param of CAMPAIGN.PARAMS) {
       const value = query.get(param)?.trim();
-      if (value) utm[param.replace('utm_', '')] = value.slice(0, 512);
+      if (value && encoder.encode(value).length <= CAMPAIGN.MAX_BYTES) utm[param.replace(CAMPAIGN.PREFIX, '')] = value;
     }
     return give(Object.keys(utm).length ? JSON.stringify(utm) : null);
   },
-  /*COOKIE*/ name => give(doc.cookie.split('; ').find(c => c.split('=')[0] == name)?.slice(name.length + 1)),
-  /*SET_COOKIE*/ (nameValue, maxAge) => {
+  [OP.COOKIE]: name => give(doc.cookie.split('; ').find(c => c.split('=')[0] == name)?.slice(name.length + 1)),
+  [OP.SET_COOKIE]: (nameValue, maxAge) => {
     doc.cookie = nameValue + '; Path=/; Max-Age=' + maxAge + '; SameSite=Lax' + (loc.protocol == 'https:' ? '; Secure' : '');
   },
-  /*STORED*/ () => give(localStorage.getItem(STORAGE_KEY)),
-  /*STORE*/ session => localStorage.setItem(STORAGE_KEY, session),
-  /*UNSTORE*/ () => localStorage.removeItem(STORAGE_KEY),
-  /*STRIP*/ name => {
+  [OP.STORED]: () => give(localStorage.getItem(NAME.SESSION_STORAGE_KEY)),
+  [OP.STORE]: session => localStorage.setItem(NAME.SESSION_STORAGE_KEY, session),
+  [OP.UNSTORE]: () => localStorage.removeItem(NAME.SESSION_STORAGE_KEY),
+  [OP.STRIP]: name => {
     // By hand rather than URLSearchParams, which would re-encode the rest.
     const url = new URL(loc.href), pairs = url.search.slice(1).split('&'), kept = pairs.filter(p => p.split('=')[0] != name);
     if (kept.length == pairs.length) return 0;
@@ -118,47 +121,46 @@ const OPS = [
     hist.replaceState(hist.state, '', url);
     return 1;
   },
-  /*LISTEN*/ (_, on) => listen(on),
-  /*SET_TIMER*/ (task, ms) => {
+  [OP.LISTEN]: listen,
+  [OP.SET_TIMER]: (task, ms) => {
     // One timer per task: an earlier due time replaces a later one, never the reverse.
     const timer = timers[task], due = Date.now() + ms;
     if (!timer || due < timer[1]) {
       clearTimeout(timer?.[0]);
-      timers[task] = [setTimeout(() => { delete timers[task]; send(TIMER, [], task); }, ms), due];
+      timers[task] = [setTimeout(() => { delete timers[task]; send(EV.TIMER, [], task); }, ms), due];
     }
   },
-  /*CLEAR_TIMERS*/ () => {
+  [OP.CLEAR_TIMERS]: () => {
     for (const task in timers) clearTimeout(timers[task][0]);
     timers = {};
   },
-  /*ENDPOINT*/ url => { endpoint = url; },
-  // `request` comes back with the RESPONSE: the status, 0 when the request failed.
-  /*FETCH*/ (body, request) => fetch(endpoint, { method: 'POST', keepalive: true, body }).then(
-    r => send(RESPONSE, [text(r.headers.get('Retry-After'))], request, r.status),
-    () => send(RESPONSE, [], request, 0),
+  [OP.ENDPOINT]: url => { endpoint = url; },
+  // `request` comes back with the response: its status, 0 when the request failed.
+  [OP.FETCH]: (body, request) => fetch(endpoint, { method: 'POST', keepalive: true, body }).then(
+    r => send(EV.RESPONSE, [text(r.headers.get('Retry-After'))], request, r.status),
+    () => send(EV.RESPONSE, [], request, 0),
   ) && 1,
-  /*BEACON*/ body => +navigator.sendBeacon(endpoint, body),
-  /*RANDOM*/ () => Math.random(),
-  /*UUID*/ () => {
+  [OP.BEACON]: body => navigator.sendBeacon(endpoint, body),
+  [OP.RANDOM]: () => Math.random(),
+  [OP.UUID]: () => {
     // A blob URL ends in a fresh random (v4) UUID (File API), on http
     // pages too, where crypto.randomUUID is missing.
     const url = URL.createObjectURL(new Blob());
     URL.revokeObjectURL(url);
     return give(url.slice(-36));
   },
-  /*HIDDEN*/ () => +doc.hidden,
-  /*SCROLLED*/ () => {
+  [OP.HIDDEN]: () => doc.hidden,
+  [OP.SCROLLED]: () => {
     // Percent of the page seen; a page that fits, or within 2 px of its end: 100.
     const height = doc.documentElement.scrollHeight, seen = Math.max(win.scrollY, 0) + win.innerHeight;
     return seen + 2 >= height ? 100 : (seen / height) * 100;
   },
-];
+});
 
 /** The wasm's one import. */
 export function k_do(op, ptr, len, n) {
   try {
-    const result = OPS[op](decoder.decode(new Uint8Array(wasm.memory.buffer, ptr, len)), n);
-    return typeof result == 'number' ? result : 0;
+    return ops[op](decoder.decode(new Uint8Array(wasm.memory.buffer, ptr, len)), n);
   } catch (e) {
     return -1;
   }
@@ -167,14 +169,17 @@ export function k_do(op, ptr, len, n) {
 // A page event, forwarded with the facts Rust needs about its target.
 function onPageEvent(e) {
   try {
-    const type = e.type, target = e.target, code = CODES[TYPES.indexOf(type)] ?? ACTIVE;
+    const type = e.type, target = e.target;
+    // By TYPES: what each forwards as, input for the rest.
+    const code = [EV.CLICK, EV.CLICK, EV.SUBMIT, EV.MEDIA, EV.MEDIA, EV.MEDIA, EV.SCROLL, EV.NAV, EV.HIDE, EV.HIDE][
+      TYPES.indexOf(type)] ?? EV.ACTIVE;
     const attr = name => target.getAttribute(name);
-    if (code == CLICK) {
+    if (code == EV.CLICK) {
       // A link that leaves the site: http(s) to another host, "www." aside.
-      const link = target.closest && target.closest('a[href]'), site = host => host.replace(/^www\./, '');
+      const link = target.closest?.('a[href]'), site = host => host.replace(/^www\./, '');
       const outbound = link && /^https?:$/.test(link.protocol) && link.hostname && site(link.hostname) != site(loc.hostname);
       send(code, outbound ? [link.href] : [], e.button, type == 'auxclick');
-    } else if (code == SUBMIT) {
+    } else if (code == EV.SUBMIT) {
       // Controls a visitor fills in, by name; a value only for the email
       // field of a data-ktra-identify form: the one the attribute names,
       // else the first type=email, else the first whose name has "email".
@@ -186,7 +191,7 @@ function onPageEvent(e) {
           || fields.find(f => /email/i.test(name(f))))?.value)?.toLowerCase() ?? '';
       send(code, [attr('id'), attr('name'), typeof action == 'string' ? action : attr('action'), email,
         ...new Set(fields.filter(f => !/^(submit|button|reset|image|hidden)$/.test(fieldType(f))).map(name))]);
-    } else if (code == MEDIA) {
+    } else if (code == EV.MEDIA) {
       // <video> only, known by its id, else its source.
       target.tagName == 'VIDEO' && send(code, [type, attr('id') || target.currentSrc], target.currentTime, target.duration);
     } else {
@@ -197,17 +202,17 @@ function onPageEvent(e) {
   }
 }
 
-// Attaches (on = 1) or removes (on = 0) the listener and the history proxies.
+// OP.LISTEN: attaches (on = 1) or removes (on = 0) the listener and the history proxies.
 // A proxy calls the original with the caller's `this` and arguments, passes
 // its result and exceptions through, and then tells the pixel.
-function listen(on) {
+function listen(_, on) {
   for (const type of TYPES) win[on ? 'addEventListener' : 'removeEventListener'](type, onPageEvent, true);
   if (on) {
     historyProxies = ['pushState', 'replaceState'].flatMap(method => {
       const original = hist[method];
       if (typeof original != 'function') return [];
       const proxy = new Proxy(original, {
-        apply: (fn, self, args) => { const result = Reflect.apply(fn, self, args); send(NAV); return result; },
+        apply: (fn, self, args) => { const result = Reflect.apply(fn, self, args); send(EV.NAV); return result; },
       });
       hist[method] = proxy;
       return [[method, original, proxy]];
@@ -237,14 +242,14 @@ const flat = (o, skip = []) => (o && typeof o == 'object' ? Object.keys(o) : [])
 const PURCHASE_FIELDS = ['order_id', 'value', 'currency', 'product_id', 'product_name'];
 
 /** Starts the pixel: `{endpoint, site, token, exp}` (consent expiry, Unix seconds). */
-export const start = c => send(START, [c?.endpoint, c?.site, c?.token], c?.exp);
+export const start = c => send(EV.START, [c?.endpoint, c?.site, c?.token], c?.exp);
 /** Stops the pixel and removes what it left (consent withdrawn). */
-export const stop = () => send(STOP);
+export const stop = () => send(EV.STOP);
 /** A custom event with flat props. */
-export const track = (name, props) => send(TRACK, [text(name), ...flat(props)]);
+export const track = (name, props) => send(EV.TRACK, [text(name), ...flat(props)]);
 /** A purchase: `{order_id, value, currency, product_id, product_name, ...props}`. */
 export const purchase = o =>
-  send(PURCHASE, [id(o?.order_id), num(o?.value), text(o?.currency)?.toUpperCase(), id(o?.product_id), o?.product_name,
+  send(EV.PURCHASE, [id(o?.order_id), num(o?.value), text(o?.currency)?.toUpperCase(), id(o?.product_id), o?.product_name,
     ...flat(o, PURCHASE_FIELDS)]);
 /** Links the visitor to a lead: `{email}` or `{lead_id}`. */
-export const identify = o => send(IDENTIFY, [text(o?.email)?.toLowerCase(), id(o?.lead_id)]);
+export const identify = o => send(EV.IDENTIFY, [text(o?.email)?.toLowerCase(), id(o?.lead_id)]);

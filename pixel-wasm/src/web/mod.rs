@@ -185,9 +185,11 @@ pub extern "C" fn k_ev(code: u32, now: f64, a: f64, b: f64) {
     let Some(buf) = SCRATCH.with(core::mem::take) else { return };
     let mut args = [None; MAX_ARGS];
     let n = split_args(&buf, utf8, &mut args);
-    if let Some(event) = PageEvent::decode(code, args.get(..n).unwrap_or(&[]), a, b) {
-        STATE.with(|s| on_event(s, &Js, event, now));
-    }
+    STATE.with(|s| {
+        if let Some(event) = PageEvent::decode(code, args.get(..n).unwrap_or(&[]), a, b) {
+            on_event(s, &Js, event, now);
+        }
+    });
 }
 
 /// Bytes written by `host.js` as text.

@@ -123,9 +123,24 @@ fn install_fakes() {
     });
 }
 
+/// host.js's build-time constants (`abi::js_defines`), which the shipped
+/// build inlines, as globals: `OP.HREF` and the like.
+fn define_host_constants() {
+    for (name, value) in crate::abi::js_defines() {
+        let (space, key) = name.split_once('.').unwrap();
+        let mut object = get(&win(), space);
+        if object.is_undefined() {
+            object = Object::new().into();
+            set(&win(), space, &object);
+        }
+        set(&object, key, &js_sys::JSON::parse(&value).unwrap());
+    }
+}
+
 /// A clean page: pixel stopped, nothing recorded, the URL set to `path`.
 fn reset(path: &str) {
     install_fakes();
+    define_host_constants();
     bind(wasm_bindgen::exports());
     stop();
     SENT.with(|s| s.borrow_mut().clear());
@@ -341,6 +356,21 @@ async fn email_click_is_reported_once_and_leaves_the_address_bar() {
     assert_ne!(b.sid, sid);
     assert_eq!(b.ec, None);
     assert_eq!(b.utm.clone().unwrap().gclid.as_deref(), Some("G1"));
+    stop();
+}
+
+#[wasm_bindgen_test]
+async fn campaign_values_longer_than_the_collector_takes_are_left_out() {
+    let max = ktra_facts::limits::MAX_CAMPAIGN_LEN;
+    let fits = "%C3%A9".repeat(max / 2); // "é": two bytes each
+    let over = format!("{fits}x");
+    reset(&format!("/utm?utm_source={fits}&utm_medium={over}&utm_campaign=%20spring%20"));
+    start_now(config()).await;
+    pagehide();
+    let utm = batches()[0].utm.clone().unwrap();
+    assert_eq!(utm.source.map(|s| s.len()), Some(max));
+    assert_eq!(utm.medium, None);
+    assert_eq!(utm.campaign.as_deref(), Some("spring"));
     stop();
 }
 
