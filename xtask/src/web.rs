@@ -131,7 +131,7 @@ fn build_pixel(web: &Path) -> Result<()> {
     let wasm = target_dir().join("ktra_pixel.scrubbed.wasm");
     std::fs::write(&wasm, &bytes).with_context(|| format!("writing {}", wasm.display()))?;
     // No wasm-bindgen step: the module's one import is its own JS host's
-    // (see pixel-wasm/src/host.rs).
+    // (see pixel-wasm/src/abi.rs).
     proc::run(
         "wasm-opt",
         proc::command(install::wasm_opt(), &root)

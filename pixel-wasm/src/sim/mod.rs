@@ -9,7 +9,7 @@
 //! collector's `validate_event`. The scenarios are in [`scenarios`], one
 //! file per subject.
 //!
-//! `src/web/tests.rs` runs the same kind of scenarios in Chromium through
+//! `src/web/tests/` runs the same kind of scenarios in Chromium through
 //! the real DOM; these go further where time matters (backoff, sessions,
 //! expiry) without sleeping.
 #![allow(clippy::unwrap_used)]
