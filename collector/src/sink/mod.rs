@@ -180,13 +180,17 @@ impl Sink {
     }
 
     fn enqueue(&self, env: Envelope) -> Result<(), QueueFull> {
+        // Counted before it is sent: the writer may take it (and count it off) at once.
+        let q = self.health.queued.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         match self.tx.try_send(env) {
             Ok(()) => {
-                let q = self.health.queued.fetch_add(1, Ordering::Relaxed) + 1;
                 metrics::gauge!(crate::telemetry::QUEUE_DEPTH).set(q as f64);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_)) => Err(QueueFull),
+            Err(mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_)) => {
+                self.health.queued.fetch_sub(1, Ordering::Relaxed);
+                Err(QueueFull)
+            }
         }
     }
 
