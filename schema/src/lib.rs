@@ -12,6 +12,9 @@
 //! `wasm32-unknown-unknown`.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+/// The facts shared with the pixel and the JS (`ktra-facts`).
+pub use ktra_facts as facts;
+
 pub mod consent;
 pub mod limits;
 pub mod migrations;

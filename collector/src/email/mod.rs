@@ -26,7 +26,7 @@ use link::{LinkClaims, LinkError};
 use serde::{Deserialize, Serialize};
 
 /// Query parameter added to the destination of a click.
-pub const CLICK_PARAM: &str = "ktra_ec";
+pub const CLICK_PARAM: &str = ktra_schema::facts::names::EMAIL_CLICK_PARAM;
 
 /// Tracking-link requests, by `kind` (`click`, `open`) and `outcome`
 /// (`recorded`, `anonymous`, `head`, `bot_dropped`, `rate_limited`, `queue_full`, `invalid`, `expired`,

@@ -12,9 +12,8 @@ pub struct PageUrl {
     pub params: Vec<(&'static str, String)>,
 }
 
-/// Query parameters the collector reads from landing URLs.
-pub const CAMPAIGN_PARAMS: [&str; 8] =
-    ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid"];
+/// Query parameters the collector reads from landing URLs (one list, in `ktra-facts`).
+pub use ktra_schema::facts::campaign::PARAMS as CAMPAIGN_PARAMS;
 
 /// `raw` without the query parameters `deny` names (case-insensitive; a
 /// pattern ending in `*` matches a prefix). Anything that is not an absolute
@@ -52,7 +51,7 @@ impl PageUrl {
         let mut params = Vec::new();
         if u.query().is_some() {
             for (k, v) in u.query_pairs() {
-                if let Some(name) = CAMPAIGN_PARAMS.iter().find(|n| **n == k) {
+                if let Some((name, _)) = CAMPAIGN_PARAMS.iter().find(|(n, _)| *n == k) {
                     if !v.is_empty() && !params.iter().any(|(p, _)| p == name) {
                         params.push((*name, v.into_owned()));
                     }
