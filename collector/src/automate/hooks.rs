@@ -182,7 +182,11 @@ pub async fn subscribe(
         updated_at: unix_now(),
     };
     Subscriptions::store(&state.clickhouse, &row).await?;
-    state.automations.subscriptions.set(&req.site, |v| v.push(to_subscription(&row)));
+    // The refresh may have read the new row back already: one entry per id.
+    state.automations.subscriptions.set(&req.site, |v| {
+        v.retain(|s| s.id != row.id);
+        v.push(to_subscription(&row));
+    });
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": row.id, "secret": secret }))).into_response())
 }
 
