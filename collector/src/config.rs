@@ -368,8 +368,28 @@ impl Default for SiteConfig {
 /// Query parameters stripped by default: credentials, personal data and
 /// one-time links that must never reach an analytics store.
 pub const DEFAULT_STRIP_PARAMS: &[&str] = &[
-    "token", "access_token", "id_token", "refresh_token", "auth*", "password", "pass", "pwd", "secret", "key",
-    "api_key", "apikey", "email", "mail", "e-mail", "reset*", "session*", "sid", "code", "otp", "signature", "sig",
+    "token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "auth*",
+    "password",
+    "pass",
+    "pwd",
+    "secret",
+    "key",
+    "api_key",
+    "apikey",
+    "email",
+    "mail",
+    "e-mail",
+    "reset*",
+    "session*",
+    "sid",
+    "code",
+    "otp",
+    "signature",
+    "sig",
 ];
 
 /// Least length of the secret and of the admin key, in bytes.
@@ -425,9 +445,10 @@ impl Config {
                 }
                 "SECRET" => self.secret = v,
                 "METRICS_LISTEN" => {
-                    self.metrics_listen = Some(
-                        v.parse().map_err(|_| ConfigError::Invalid(format!("KTRA_METRICS_LISTEN {v:?} is not an address")))?,
-                    )
+                    self.metrics_listen =
+                        Some(v.parse().map_err(|_| {
+                            ConfigError::Invalid(format!("KTRA_METRICS_LISTEN {v:?} is not an address"))
+                        })?)
                 }
                 "ADMIN_KEY" => self.admin_key = v,
                 "ASSETS_DIR" => self.assets_dir = Some(v.into()),
@@ -492,7 +513,9 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("site {id}: consent_days must be 1..=396 (13 months)")));
             }
             if site.api_keys.iter().any(|k| k.len() < MIN_KEY_BYTES) {
-                return Err(ConfigError::Invalid(format!("site {id}: api_keys must be at least {MIN_KEY_BYTES} characters")));
+                return Err(ConfigError::Invalid(format!(
+                    "site {id}: api_keys must be at least {MIN_KEY_BYTES} characters"
+                )));
             }
             for w in &site.webhooks {
                 crate::automate::check_endpoint(w, self.webhooks.allow_private_targets)

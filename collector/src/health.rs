@@ -1,8 +1,8 @@
 //! Liveness, readiness and Prometheus metrics.
 use crate::ingest::ClientMeta;
 use crate::state::AppState;
-use axum::http::HeaderMap;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -92,7 +92,8 @@ impl<P: Process> ClickHouse<P> {
                 .timeout_recv_body(Some(QUERY_TIMEOUT))
                 .build(),
         );
-        let server = ClickHouse { http_port, tcp_port, dir, spawn: Box::new(spawn), process: Mutex::new(process), http };
+        let server =
+            ClickHouse { http_port, tcp_port, dir, spawn: Box::new(spawn), process: Mutex::new(process), http };
         server.wait_ready()?;
         Ok(server)
     }

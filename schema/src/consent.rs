@@ -150,8 +150,9 @@ pub fn validate_decision(d: &ConsentDecision, current_revision: u32) -> Result<V
         .ok_or_else(|| bad(format!("action {:?} must be grant, deny, change or withdraw", d.action)))?;
     let source = match d.source.as_str() {
         "" => ConsentSource::Banner,
-        s => ConsentSource::parse(s)
-            .ok_or_else(|| bad(format!("source {s:?} must be banner, settings, gpc or api")))?,
+        s => {
+            ConsentSource::parse(s).ok_or_else(|| bad(format!("source {s:?} must be banner, settings, gpc or api")))?
+        }
     };
     let mut granted = purposes(&d.granted, "granted")?;
     let mut denied = purposes(&d.denied, "denied")?;
@@ -184,7 +185,9 @@ pub fn validate_decision(d: &ConsentDecision, current_revision: u32) -> Result<V
     }
     let decision_id = match d.decision_id.as_deref() {
         None | Some("") => None,
-        Some(id) => Some(parse_uuid(id).map(|_| id.to_ascii_lowercase()).ok_or_else(|| bad("decision_id must be a UUID"))?),
+        Some(id) => {
+            Some(parse_uuid(id).map(|_| id.to_ascii_lowercase()).ok_or_else(|| bad("decision_id must be a UUID"))?)
+        }
     };
     // The pixel's cookie is `<visitor id>.<created>`; events carry the id alone.
     let vid = d.vid.as_deref().map(|v| v.split('.').next().unwrap_or(v)).filter(|v| crate::validate::is_token_id(v));
@@ -210,7 +213,10 @@ mod tests {
 
     #[test]
     fn purposes_are_normalised_and_checked() {
-        let d = ConsentDecision { granted: vec!["analytics".into(), "necessary".into(), "analytics".into()], ..decision("change") };
+        let d = ConsentDecision {
+            granted: vec!["analytics".into(), "necessary".into(), "analytics".into()],
+            ..decision("change")
+        };
         let v = validate_decision(&d, 1).unwrap();
         assert_eq!((v.granted, v.denied), (vec![Purpose::Analytics], vec![Purpose::Marketing]));
         let w = ConsentDecision { granted: vec!["analytics".into()], ..decision("withdraw") };
@@ -219,7 +225,11 @@ mod tests {
             decision("nope"),
             ConsentDecision { source: "x".into(), ..decision("grant") },
             ConsentDecision { granted: vec!["ads".into()], ..decision("grant") },
-            ConsentDecision { granted: vec!["analytics".into()], denied: vec!["analytics".into()], ..decision("change") },
+            ConsentDecision {
+                granted: vec!["analytics".into()],
+                denied: vec!["analytics".into()],
+                ..decision("change")
+            },
             ConsentDecision { revision: Some(2), ..decision("grant") },
             ConsentDecision { language: "en;drop".into(), ..decision("grant") },
             ConsentDecision { decision_id: Some("nope".into()), ..decision("grant") },

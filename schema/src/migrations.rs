@@ -264,7 +264,15 @@ mod tests {
         assert!(events_local.contains("ReplicatedReplacingMergeTree("), "{events_local}");
         assert!(stmts.iter().any(|s| s
             == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
-        for t in ["events", "consent_log", "email_clicks", "email_opens", "lead_consent", "webhook_deliveries", "webhook_subscriptions"] {
+        for t in [
+            "events",
+            "consent_log",
+            "email_clicks",
+            "email_opens",
+            "lead_consent",
+            "webhook_deliveries",
+            "webhook_subscriptions",
+        ] {
             assert!(shard_key(t).is_some(), "{t} declares its shard key");
             assert!(
                 stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS {t}_local "))),

@@ -146,7 +146,9 @@ pub fn check_amplification(stored: usize, body_len: usize) -> Result<(), Reject>
     if stored > max {
         return Err(Reject::new(
             RejectReason::Amplification,
-            format!("the batch would store {stored} bytes from a body of {body_len} (limit {max}); send fewer shared bytes"),
+            format!(
+                "the batch would store {stored} bytes from a body of {body_len} (limit {max}); send fewer shared bytes"
+            ),
         ));
     }
     Ok(())

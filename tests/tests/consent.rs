@@ -196,8 +196,7 @@ async fn admin_export_and_erasure_leave_zero_rows_for_the_visitor() {
     let url = format!("{}/v1/admin/visitors/{}/vis_gone", c.url, c.site);
     assert_eq!(c.http.get(&url).send().await.unwrap().status(), 401, "no key");
     assert_eq!(c.http.get(&url).bearer_auth("wrong-key-wrong-ke").send().await.unwrap().status(), 401, "wrong key");
-    let export: serde_json::Value =
-        c.http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    let export: serde_json::Value = c.http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
     assert_eq!(export["events"].as_array().unwrap().len(), 2);
     assert_eq!(export["consent_log"].as_array().unwrap().len(), 1);
 

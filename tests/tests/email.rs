@@ -5,11 +5,11 @@
 //! endpoints.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use ktra_collector::config::EmailTracking;
 use ktra_collector::consent::token::TokenKey;
 use ktra_collector::email::link::{self, LinkClaims};
 use ktra_collector::email::SignedLinks;
 use ktra_schema::queries::{self, Param};
-use ktra_collector::config::EmailTracking;
 use ktra_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

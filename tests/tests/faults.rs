@@ -300,7 +300,10 @@ async fn sigterm_under_load_stores_every_acknowledged_event() {
         .unwrap();
     let stored_ids: HashSet<&str> = text.lines().collect();
     let acked_stored = acked.iter().filter(|id| stored_ids.contains(id.as_str())).count() as u64;
-    eprintln!("fault 3 (SIGTERM under load): acknowledged {}, of them stored {acked_stored}, stored {stored} after exit", acked.len());
+    eprintln!(
+        "fault 3 (SIGTERM under load): acknowledged {}, of them stored {acked_stored}, stored {stored} after exit",
+        acked.len()
+    );
     assert!(!acked.is_empty());
     assert_eq!(acked_stored, acked.len() as u64, "every acknowledged event is stored");
 }
@@ -491,7 +494,10 @@ async fn memory_mode_with_clickhouse_down_acknowledges_only_what_it_can_spool() 
     std::fs::write(&cfg, cfg_back).unwrap();
     let col = CollectorProcess::start(&cfg, &[]);
     let stored = wait_stored(&ch.url(), acked.len() as u64, Duration::from_secs(60)).await;
-    eprintln!("memory mode, ClickHouse down: acknowledged {} events, refused {refused} requests, stored {stored}", acked.len());
+    eprintln!(
+        "memory mode, ClickHouse down: acknowledged {} events, refused {refused} requests, stored {stored}",
+        acked.len()
+    );
     assert_eq!(stored, acked.len() as u64, "every acknowledged event arrives");
     assert!(col.terminate());
 }

@@ -16,7 +16,9 @@ fn pv(url: &str) -> Vec<Value> {
 
 /// Minimal events: the smallest body that makes a row.
 fn tiny_events(n: usize) -> Vec<Value> {
-    (0..n).map(|_| json!({"id": uuid::Uuid::new_v4().to_string(), "type": "page_view", "url": "https://a.b/"})).collect()
+    (0..n)
+        .map(|_| json!({"id": uuid::Uuid::new_v4().to_string(), "type": "page_view", "url": "https://a.b/"}))
+        .collect()
 }
 
 /// Waits until ClickHouse has no unfinished mutation in the test database.
@@ -90,8 +92,7 @@ async fn nothing_is_erased_without_the_visitors_token_and_everything_with_it() {
     assert_eq!((s, v["erased"].as_bool()), (200, Some(false)), "{v}");
     // A token of someone else (the attacker's own) does not reach the victim's chain either.
     let attacker = c.grant_site().await;
-    let (s, v) =
-        c.consent(json!({"site": c.site, "action": "withdraw", "vid": "victim", "previous": attacker})).await;
+    let (s, v) = c.consent(json!({"site": c.site, "action": "withdraw", "vid": "victim", "previous": attacker})).await;
     assert_eq!((s, v["erased"].as_bool()), (200, Some(true)), "{v}");
     tokio::time::sleep(Duration::from_secs(8)).await;
     mutations_done(&ch).await;
@@ -149,10 +150,7 @@ async fn a_burst_of_withdrawals_is_one_mutation_per_table_per_interval() {
     assert_eq!(ch.wait_count("SELECT count() FROM events", 2, Duration::from_secs(60)).await, 2, "every proven one");
     mutations_done(&ch).await;
     let mutations = ch
-        .count(&format!(
-            "SELECT count() FROM system.mutations WHERE database = '{}' AND table = 'events'",
-            ch.db
-        ))
+        .count(&format!("SELECT count() FROM system.mutations WHERE database = '{}' AND table = 'events'", ch.db))
         .await;
     // One mutation per interval that had due tombstones: the burst spans a
     // few intervals at most; never one per withdrawal.
@@ -333,9 +331,8 @@ async fn an_email_click_of_a_lead_without_consent_stores_no_lead_geo_or_device()
     };
     let links: Value = sign("lead-a").await.unwrap().json().await.unwrap();
     let nofollow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let click = |url: String| {
-        nofollow.get(url).header("user-agent", CHROME_UA).header("x-forwarded-for", "81.2.69.10").send()
-    };
+    let click =
+        |url: String| nofollow.get(url).header("user-agent", CHROME_UA).header("x-forwarded-for", "81.2.69.10").send();
     assert_eq!(click(links["click_url"].as_str().unwrap().to_string()).await.unwrap().status(), 302);
     assert_eq!(ch.wait_count("SELECT count() FROM email_clicks", 1, WAIT).await, 1);
     let row = &ch.rows("SELECT lead_id, message_id, country, browser, device FROM email_clicks").await[0];

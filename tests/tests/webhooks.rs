@@ -133,7 +133,8 @@ async fn a_video_complete_rule_fires_once_per_lead_signed_and_only_for_leads() {
 #[tokio::test]
 async fn a_failing_receiver_gets_retries_with_one_webhook_id_and_every_attempt_is_logged() {
     let rx = Receiver::start(vec![500, 500, 500]).await;
-    let (ch, c) = start("wh_retry", vec![endpoint(&rx.url, "lead_identified", TriggerFilter::default())], vec![1, 1, 1, 1]).await;
+    let (ch, c) =
+        start("wh_retry", vec![endpoint(&rx.url, "lead_identified", TriggerFilter::default())], vec![1, 1, 1, 1]).await;
     let token = c.grant_site().await;
     let ident = event("identify", "https://shop.example/signup", json!({"lead_id": "lead-r"}));
     assert_eq!(c.post(&c.batch(&token, "v", "s", vec![ident])).await.0, 202);
@@ -144,7 +145,10 @@ async fn a_failing_receiver_gets_retries_with_one_webhook_id_and_every_attempt_i
     let sql = format!("SELECT count() FROM webhook_deliveries WHERE delivery_id = '{}'", got[0].id);
     assert_eq!(ch.wait_count(&sql, 4, WAIT).await, 4, "every attempt is a row");
     let rows = ch.rows("SELECT attempt, status, http_status FROM webhook_deliveries ORDER BY attempt").await;
-    assert_eq!(rows.iter().map(|r| r["status"].as_str().unwrap()).collect::<Vec<_>>(), ["failed", "failed", "failed", "delivered"]);
+    assert_eq!(
+        rows.iter().map(|r| r["status"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["failed", "failed", "failed", "delivered"]
+    );
 
     // The activity log shows the endpoint healthy and every attempt; a redelivery sends it again.
     let url = format!("{}/v1/stats/webhooks?site={}", c.url, c.site);
@@ -176,7 +180,8 @@ async fn a_withdrawal_drops_queued_deliveries_and_stops_triggers() {
     assert_eq!(s, 200);
     let sql = "SELECT count() FROM webhook_deliveries WHERE status = 'dropped' AND lead_id = 'lead-w'";
     assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1, "the queued delivery is dropped and logged");
-    let (s, _) = c.post(&c.batch(&token, "vw", "sw", vec![event("page_view", "https://shop.example/x", json!({}))])).await;
+    let (s, _) =
+        c.post(&c.batch(&token, "vw", "sw", vec![event("page_view", "https://shop.example/x", json!({}))])).await;
     assert_eq!(s, 403, "the withdrawn token fires nothing more");
     assert_eq!(rx.got().len(), 1);
     c.stop().await;
@@ -284,8 +289,16 @@ async fn rest_hooks_subscribe_deliver_signed_list_and_unsubscribe_on_410() {
     let created: Value = r.json().await.unwrap();
     let (id, secret) = (created["id"].as_str().unwrap().to_string(), created["secret"].as_str().unwrap().to_string());
     assert!(secret.starts_with("whsec_"), "{created}");
-    let list: Value =
-        c.http.get(format!("{hooks}?site={}", c.site)).bearer_auth(SITE_KEY).send().await.unwrap().json().await.unwrap();
+    let list: Value = c
+        .http
+        .get(format!("{hooks}?site={}", c.site))
+        .bearer_auth(SITE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert!(list[0].get("secret").is_none(), "secrets are not listed");
     let samples: Value = c
@@ -314,8 +327,16 @@ async fn rest_hooks_subscribe_deliver_signed_list_and_unsubscribe_on_410() {
     // The second answered 410: the hook is gone, here and in ClickHouse.
     let sql = format!("SELECT count() FROM webhook_subscriptions FINAL WHERE id = '{id}' AND deleted = 1");
     assert_eq!(ch.wait_count(&sql, 1, WAIT).await, 1);
-    let list: Value =
-        c.http.get(format!("{hooks}?site={}", c.site)).bearer_auth(SITE_KEY).send().await.unwrap().json().await.unwrap();
+    let list: Value = c
+        .http
+        .get(format!("{hooks}?site={}", c.site))
+        .bearer_auth(SITE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list, json!([]));
     let r = c.http.delete(format!("{hooks}/{id}")).bearer_auth(SITE_KEY).send().await.unwrap();
     assert_eq!(r.status(), 404, "already unsubscribed");

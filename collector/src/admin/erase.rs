@@ -46,12 +46,16 @@ pub async fn erase_visitor(
         .fetch_all()
         .await?;
     let clicks: Vec<String> = client
-        .query("SELECT DISTINCT email_click_id FROM events WHERE site_id = ? AND visitor_id = ? AND email_click_id != ''")
+        .query(
+            "SELECT DISTINCT email_click_id FROM events WHERE site_id = ? AND visitor_id = ? AND email_click_id != ''",
+        )
         .bind(site)
         .bind(vid)
         .fetch_all()
         .await?;
-    let by_lead = |table: &str| format!("SELECT count() FROM {table} WHERE site_id = ? AND has(CAST(? AS Array(String)), lead_id)");
+    let by_lead = |table: &str| {
+        format!("SELECT count() FROM {table} WHERE site_id = ? AND has(CAST(? AS Array(String)), lead_id)")
+    };
     let mut erased = Erased { events: count("events", by_visitor).await?, ..Erased::default() };
     if include_consent {
         erased.consent_log = count("consent_log", by_visitor).await?;
@@ -79,7 +83,10 @@ pub async fn erase_visitor(
         .await?;
     for table in ["email_opens", "lead_consent"] {
         client
-            .query(&format!("ALTER TABLE {} DELETE WHERE site_id = ? AND has(CAST(? AS Array(String)), lead_id)", target(table)))
+            .query(&format!(
+                "ALTER TABLE {} DELETE WHERE site_id = ? AND has(CAST(? AS Array(String)), lead_id)",
+                target(table)
+            ))
             .bind(site)
             .bind(&leads)
             .execute()

@@ -5,15 +5,15 @@
 pub mod erase;
 
 use crate::error::ApiError;
-use crate::state::AppState;
-use axum::extract::{Path, State};
 use crate::ingest::ClientMeta;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
+use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use std::net::IpAddr;
 use axum::Json;
 use ktra_schema::validate::is_token_id;
+use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 /// Proof that a request carried the admin key: add `_: Admin` to a handler.

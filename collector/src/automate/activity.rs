@@ -52,7 +52,11 @@ fn internal(e: clickhouse::error::Error) -> ApiError {
 }
 
 /// `GET /v1/stats/webhooks`.
-pub async fn activity(State(state): State<AppState>, _: Admin, Query(q): Query<ActivityQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn activity(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<Value>, ApiError> {
     let site = state.site(&q.site).ok_or_else(|| ApiError::NotFound("unknown site".into()))?;
     let attempts: Vec<Attempt> = state
         .clickhouse
@@ -85,7 +89,8 @@ pub async fn activity(State(state): State<AppState>, _: Admin, Query(q): Query<A
         .map_err(internal)?;
     let mut endpoints: Vec<Value> = Vec::new();
     let configured = site.webhooks.iter().map(|w| (w.url.clone(), "config", w.triggers.clone()));
-    let rest = state.automations.subscriptions.of(&q.site).into_iter().map(|s| (s.endpoint.url, "rest", s.endpoint.triggers));
+    let rest =
+        state.automations.subscriptions.of(&q.site).into_iter().map(|s| (s.endpoint.url, "rest", s.endpoint.triggers));
     for (url, source, triggers) in configured.chain(rest) {
         let st = states.iter().find(|s| s.endpoint == url);
         let health = match st {
@@ -126,7 +131,11 @@ struct Sent {
 
 /// `POST /v1/admin/webhooks/{delivery_id}/redeliver`: sends the delivery
 /// again now, same `webhook-id` and body, to its endpoint if it is still configured.
-pub async fn redeliver(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn redeliver(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let sent: Option<Sent> = state
         .clickhouse
         .query(
@@ -137,9 +146,11 @@ pub async fn redeliver(State(state): State<AppState>, _: Admin, Path(id): Path<S
         .fetch_optional()
         .await
         .map_err(internal)?;
-    let sent = sent.ok_or_else(|| ApiError::NotFound(format!("no delivery {:?}", id.chars().take(64).collect::<String>())))?;
+    let sent =
+        sent.ok_or_else(|| ApiError::NotFound(format!("no delivery {:?}", id.chars().take(64).collect::<String>())))?;
     let site = state.site(&sent.site_id).ok_or_else(|| ApiError::NotFound("unknown site".into()))?;
-    let subscription = state.automations.subscriptions.of(&sent.site_id).into_iter().find(|s| s.endpoint.url == sent.endpoint);
+    let subscription =
+        state.automations.subscriptions.of(&sent.site_id).into_iter().find(|s| s.endpoint.url == sent.endpoint);
     let secret = site
         .webhooks
         .iter()
@@ -147,7 +158,8 @@ pub async fn redeliver(State(state): State<AppState>, _: Admin, Path(id): Path<S
         .map(|w| w.secret.clone())
         .or_else(|| subscription.as_ref().map(|s| s.endpoint.secret.clone()))
         .ok_or_else(|| ApiError::NotFound("the delivery's endpoint is no longer configured".into()))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     state.automations.queue.push(Delivery {
         id: id.clone(),
         site: sent.site_id,

@@ -126,7 +126,11 @@ pub fn sign(secret: &str, id: &str, timestamp: u64, body: &str) -> Result<String
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
                 || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
         }
         IpAddr::V6(v6) => {
@@ -413,7 +417,9 @@ mod tests {
 
     #[test]
     fn private_addresses_are_private() {
-        for ip in ["127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.1.1", "100.64.0.1", "::1", "fd00::1", "::ffff:10.0.0.1"] {
+        for ip in
+            ["127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.1.1", "100.64.0.1", "::1", "fd00::1", "::ffff:10.0.0.1"]
+        {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["81.2.69.1", "2001:4860::1"] {

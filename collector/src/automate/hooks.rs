@@ -88,7 +88,9 @@ impl Subscriptions {
             ins.write(row).await?;
             ins.end().await
         };
-        write.await.map_err(|e| ApiError::Unavailable { retry_after: 5, message: format!("cannot store the hook: {e}") })
+        write
+            .await
+            .map_err(|e| ApiError::Unavailable { retry_after: 5, message: format!("cannot store the hook: {e}") })
     }
 
     /// Unsubscribes `id` of `site` (a 410 from its target, or `DELETE`).

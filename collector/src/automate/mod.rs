@@ -197,10 +197,8 @@ impl Automations {
         let key = (row.site_id.clone(), row.visitor_id.clone());
         if !row.lead_id.is_empty() {
             let known = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned());
-            let lead = Lead {
-                lead_id: row.lead_id.clone(),
-                message_id: known.map(|l| l.message_id).unwrap_or_default(),
-            };
+            let lead =
+                Lead { lead_id: row.lead_id.clone(), message_id: known.map(|l| l.message_id).unwrap_or_default() };
             bounded_insert(&self.visitors, key, lead.clone());
             return Some(lead);
         }
@@ -218,7 +216,9 @@ impl Automations {
         // Config endpoints by position, REST hooks by id.
         let mut endpoints: Vec<(String, Option<String>, WebhookEndpoint)> =
             site.webhooks.iter().enumerate().map(|(i, w)| (format!("cfg{i}"), None, w.clone())).collect();
-        endpoints.extend(self.subscriptions.of(site_id).into_iter().map(|s| (format!("sub:{}", s.id), Some(s.id), s.endpoint)));
+        endpoints.extend(
+            self.subscriptions.of(site_id).into_iter().map(|s| (format!("sub:{}", s.id), Some(s.id), s.endpoint)),
+        );
         if endpoints.is_empty() {
             return;
         }

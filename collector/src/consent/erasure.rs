@@ -148,14 +148,20 @@ async fn apply(
         .await?;
     if !clicks.is_empty() {
         client
-            .query(&format!("ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), click_id)", mutation_target("email_clicks", cluster)))
+            .query(&format!(
+                "ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), click_id)",
+                mutation_target("email_clicks", cluster)
+            ))
             .bind(&clicks)
             .execute()
             .await?;
         metrics::counter!(t::ERASURE_MUTATIONS, "table" => "email_clicks").increment(1);
     }
     client
-        .query(&format!("ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), consent_root)", mutation_target("events", cluster)))
+        .query(&format!(
+            "ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), consent_root)",
+            mutation_target("events", cluster)
+        ))
         .bind(&roots)
         .execute()
         .await?;

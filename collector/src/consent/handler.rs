@@ -223,10 +223,10 @@ async fn record(
     // Erasure only with proof: the withdrawn chain is the one the caller's token names.
     let erase = withdraw && site.erase_on_withdraw && previous.is_some();
     if let (true, Some(p)) = (erase, &previous) {
-        state
-            .erasures
-            .request(&req.site, p.root_id())
-            .map_err(|e| ApiError::Unavailable { retry_after: 2, message: format!("cannot record the erasure: {e}") })?;
+        state.erasures.request(&req.site, p.root_id()).map_err(|e| ApiError::Unavailable {
+            retry_after: 2,
+            message: format!("cannot record the erasure: {e}"),
+        })?;
     }
     let claims = Claims {
         version: 1,

@@ -180,8 +180,7 @@ fn record<T: TableRow>(
     if dropped {
         return "bot_dropped";
     }
-    let tracked =
-        state.site(&claims.site).is_some_and(|site| state.leads.may_track(&claims.site, site, &claims.lead));
+    let tracked = state.site(&claims.site).is_some_and(|site| state.leads.may_track(&claims.site, site, &claims.lead));
     let seen = if tracked {
         Seen { lead_id: claims.lead.clone(), geo: state.geo.lookup(meta.ip), ua: parse_user_agent(&meta.user_agent) }
     } else {
@@ -467,7 +466,10 @@ mod tests {
         let resp = app.clone().oneshot(get(firefox)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);
         let r = click_row(&mut rx);
-        assert!(r.is_bot == 0 && r.lead_id.is_empty() && r.browser.is_empty(), "a lead without recorded consent is counted per message only");
+        assert!(
+            r.is_bot == 0 && r.lead_id.is_empty() && r.browser.is_empty(),
+            "a lead without recorded consent is counted per message only"
+        );
         state2.leads.grant("demo", "L");
         let resp = app.oneshot(get(firefox)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND);

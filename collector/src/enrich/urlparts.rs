@@ -35,7 +35,8 @@ pub fn strip_params(raw: &str, deny: &[String]) -> String {
         .split('&')
         .filter(|p| {
             let key = p.split('=').next().unwrap_or("");
-            let key = url::form_urlencoded::parse(key.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
+            let key =
+                url::form_urlencoded::parse(key.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
             !p.is_empty() && !denied(&key)
         })
         .collect();

@@ -17,8 +17,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ktra_schema::row::{EventRow, TableRow};
 use ktra_schema::limits::MAX_BODY_BYTES;
+use ktra_schema::row::{EventRow, TableRow};
 use ktra_schema::validate::truncate;
 use ktra_schema::{check_amplification, validate_batch, validate_event, Batch, RawEvent, RejectReason};
 use serde::Serialize;
@@ -123,17 +123,15 @@ fn now_ms() -> i64 {
 
 /// Read → check site, origin, batch fields, consent, site budget → validate
 /// each event → enrich → bound the stored bytes → submit.
-async fn handle(
-    state: &AppState,
-    meta: ClientMeta,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Outcome, Refusal> {
+async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<Outcome, Refusal> {
     state.client_limit.check(&meta.rate_key()).map_err(|w| refuse("unknown", 0)(ApiError::RateLimited(w)))?;
     check_content_type(headers).map_err(refuse("unknown", 0))?;
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await.map_err(refuse("unknown", 0))?;
     let batch: Batch<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|e| {
-        refuse("unknown", 1)(ApiError::bad(RejectReason::MalformedJson, format!("body is not a valid event batch: {e}")))
+        refuse("unknown", 1)(ApiError::bad(
+            RejectReason::MalformedJson,
+            format!("body is not a valid event batch: {e}"),
+        ))
     })?;
     let n = batch.events.len();
     let Some(site) = state.site(&batch.site) else {
@@ -243,7 +241,9 @@ fn build_rows(
                 }
                 rows.push(build_row(ctx, valid));
             }
-            Err(r) => rejected.push(RejectedEvent { index, id: Some(id), reason: r.reason.as_str(), message: r.message }),
+            Err(r) => {
+                rejected.push(RejectedEvent { index, id: Some(id), reason: r.reason.as_str(), message: r.message })
+            }
         }
     }
     (rows, rejected)

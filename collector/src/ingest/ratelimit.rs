@@ -74,7 +74,8 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         match map.get(key) {
             None => Ok(()),
             Some(b) => {
-                let tokens = (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
+                let tokens =
+                    (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
                 if tokens >= 1.0 {
                     Ok(())
                 } else {

@@ -35,7 +35,8 @@ pub async fn insert_isolating<T: TableRow>(
     let before = rows.len();
     rows.retain(|r| !ctx.erasures.is_erased(r.consent_root()));
     if rows.len() < before {
-        metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "erased").increment((before - rows.len()) as u64);
+        metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "erased")
+            .increment((before - rows.len()) as u64);
     }
     if rows.is_empty() {
         return Ok(());

@@ -101,7 +101,11 @@ mod tests {
         let (j, items) = Journal::<(String, u64)>::open(&path).unwrap();
         assert_eq!(items, vec![("a".to_string(), 1), ("b".to_string(), 2)]);
         j.append(&("after-torn".into(), 3)).unwrap();
-        assert_eq!(Journal::<(String, u64)>::open(&path).unwrap().1.len(), 3, "the torn line does not swallow the next");
+        assert_eq!(
+            Journal::<(String, u64)>::open(&path).unwrap().1.len(),
+            3,
+            "the torn line does not swallow the next"
+        );
         j.rewrite(&[("b".to_string(), 2)]).unwrap();
         j.append(&("d".into(), 4)).unwrap();
         let (_, items) = Journal::<(String, u64)>::open(&path).unwrap();

@@ -79,9 +79,7 @@ impl MemoryBudget {
         let room = usize::try_from(self.spool.max_bytes().saturating_sub(self.spool.stats().pending_bytes))
             .unwrap_or(usize::MAX);
         let limit = self.max.min(room);
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| (u + n <= limit).then_some(u + n))
-            .is_ok()
+        self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| (u + n <= limit).then_some(u + n)).is_ok()
     }
 
     /// Releases `n` bytes.

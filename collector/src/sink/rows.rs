@@ -45,7 +45,11 @@ pub trait Table: Send + Sync {
     fn tag(&self) -> u8;
     /// Decodes spool records (off the runtime) and inserts their rows.
     /// `Ok(rows)` once stored or dead-lettered; `Err` to retry the same records.
-    fn ship<'a>(&'a self, ctx: &'a InsertCtx, records: Vec<Record>) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>>;
+    fn ship<'a>(
+        &'a self,
+        ctx: &'a InsertCtx,
+        records: Vec<Record>,
+    ) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>>;
 }
 
 /// [`Table`] for row type `T`.
@@ -70,7 +74,11 @@ impl<T: TableRow> Table for TableOf<T> {
         T::TAG
     }
 
-    fn ship<'a>(&'a self, ctx: &'a InsertCtx, records: Vec<Record>) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>> {
+    fn ship<'a>(
+        &'a self,
+        ctx: &'a InsertCtx,
+        records: Vec<Record>,
+    ) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>> {
         Box::pin(async move {
             let spool = ctx.spool.clone();
             // A 10 000-row round is tens of milliseconds of CPU: off the request workers.
