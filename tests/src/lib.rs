@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod mmdb;
+pub mod pages;
 pub mod server;
 
 use ktra_collector::config::{Config, SiteConfig};

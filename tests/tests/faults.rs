@@ -90,9 +90,14 @@ impl Client {
     }
 }
 
-async fn ch_count(ch: &str, sql: &str) -> u64 {
+/// Runs `sql` on the private server's `ktra` database; its text answer.
+async fn ch_text(ch: &str, sql: &str) -> String {
     let r = reqwest::Client::new().post(format!("{ch}/?database=ktra")).body(sql.to_string()).send().await.unwrap();
-    r.text().await.unwrap().trim().parse().unwrap_or(0)
+    r.text().await.unwrap()
+}
+
+async fn ch_count(ch: &str, sql: &str) -> u64 {
+    ch_text(ch, sql).await.trim().parse().unwrap_or(0)
 }
 
 async fn wait_stored(ch: &str, want: u64, timeout: Duration) -> u64 {
@@ -125,15 +130,7 @@ async fn traffic_page_views(ch: &str) -> u64 {
         ]),
     )
     .unwrap();
-    let text = reqwest::Client::new()
-        .post(format!("{ch}/?database=ktra"))
-        .body(format!("{sql} FORMAT JSONEachRow"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = ch_text(ch, &format!("{sql} FORMAT JSONEachRow")).await;
     text.lines().map(|l| num(&serde_json::from_str::<serde_json::Value>(l).unwrap()["page_views"]) as u64).sum()
 }
 
@@ -289,15 +286,7 @@ async fn sigterm_under_load_stores_every_acknowledged_event() {
     // request stored while its client gave up waiting (5 s timeout on a loaded machine) is
     // stored but not acknowledged: more may be stored, nothing acknowledged may be missing.
     let stored = ch_count(&ch.url(), "SELECT uniqExact(event_id) FROM events").await;
-    let text = reqwest::Client::new()
-        .post(format!("{}/?database=ktra", ch.url()))
-        .body("SELECT DISTINCT toString(event_id) FROM events")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = ch_text(&ch.url(), "SELECT DISTINCT toString(event_id) FROM events").await;
     let stored_ids: HashSet<&str> = text.lines().collect();
     let acked_stored = acked.iter().filter(|id| stored_ids.contains(id.as_str())).count() as u64;
     eprintln!(
