@@ -34,6 +34,18 @@ pub struct ClickHouse<P: Process = Child> {
     http: ureq::Agent,
 }
 
+/// How one node of a cluster differs from a lone server.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    /// HTTP, native TCP and interserver ports, picked by the caller (the
+    /// other nodes' config names them); free ones are picked when `None`.
+    pub ports: Option<[u16; 3]>,
+    /// Config elements added inside `<yandex>` (`<zookeeper>`, `<macros>`).
+    pub extra_xml: String,
+    /// Clusters added inside `<remote_servers>`, beside `ktra_local`.
+    pub clusters_xml: String,
+}
+
 /// Picks `n` distinct free loopback ports (all bound at once, then released).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners =
@@ -63,6 +75,17 @@ impl<P: Process> ClickHouse<P> {
     pub fn start_with(
         dir: impl Into<PathBuf>,
         fresh: bool,
+        spawn: impl FnMut(&mut Command) -> Result<P> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        Self::start_node(dir, fresh, &Node::default(), spawn)
+    }
+
+    /// [`ClickHouse::start_with`] for one node of a cluster: the ports its
+    /// peers know it by and extra config (ZooKeeper, macros, clusters).
+    pub fn start_node(
+        dir: impl Into<PathBuf>,
+        fresh: bool,
+        node: &Node,
         mut spawn: impl FnMut(&mut Command) -> Result<P> + Send + Sync + 'static,
     ) -> Result<Self> {
         let dir = dir.into();
@@ -72,9 +95,17 @@ impl<P: Process> ClickHouse<P> {
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
             std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating {}/{sub}", dir.display()))?;
         }
-        let ports = free_ports(3)?;
+        let ports = match node.ports {
+            Some(ports) => ports.to_vec(),
+            None => free_ports(3)?,
+        };
         let (http_port, tcp_port) = (ports[0], ports[1]);
-        write(&dir.join("config.xml"), &config_xml(&dir, http_port, tcp_port, ports[2]))?;
+        let mut config = config_xml(&dir, http_port, tcp_port, ports[2]);
+        // One element of each name: the server reads only the first.
+        config = config
+            .replace("    </remote_servers>", &format!("{}\n    </remote_servers>", node.clusters_xml))
+            .replace("</yandex>", &format!("{}\n</yandex>", node.extra_xml));
+        write(&dir.join("config.xml"), &config)?;
         write(&dir.join("users.xml"), USERS_XML)?;
         write(&dir.join("log/console.log"), "")?;
 

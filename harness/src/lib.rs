@@ -17,8 +17,12 @@
 //! Errors are `anyhow`, as in xtask: they end up in front of a developer,
 //! printed by xtask or in a failing test's panic.
 
+mod balancer;
 mod clickhouse;
+mod cluster;
 mod process;
 
-pub use clickhouse::{free_ports, ClickHouse};
+pub use balancer::Balancer;
+pub use clickhouse::{free_ports, ClickHouse, Node};
+pub use cluster::{Cluster, Layout, ZooKeeper, CLUSTER};
 pub use process::{terminate, Process};
