@@ -9,6 +9,12 @@
 //! The admin key and the token secret are generated once and kept in
 //! `target/demo-admin-key` and `target/demo-secret`, so consent tokens and
 //! dashboard logins survive restarts.
+//!
+//! `--cluster` runs the production shape instead of one server: ZooKeeper and
+//! two ClickHouse shards (`ktra-harness`'s cluster, in `target/demo-cluster/`,
+//! started empty every time), the schema applied `ON CLUSTER`, one collector
+//! per shard with its own spool, and haproxy in front of them with
+//! `trust_proxy` on; the printed collector URL is the load balancer's.
 use crate::clickhouse::Server;
 use crate::{cargo, install, proc, root, target_dir, web};
 use anyhow::{bail, Context, Result};
@@ -16,6 +22,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ktra_harness::{Balancer, ClickHouse, Cluster, Layout, CLUSTER};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,9 +32,88 @@ use tower::ServiceExt;
 const SITE_ID: &str = "demo";
 const COLLECTOR_START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs the demo until Ctrl-C (handled by [`proc`]) or until a server dies.
-pub fn run() -> Result<()> {
-    install::ensure(install::Needs::DEMO)?;
+/// Where the demo's events are stored.
+enum Store {
+    /// One private server (`target/clickhouse-demo`, data kept).
+    Single(Server),
+    /// ZooKeeper and two shards, one collector each.
+    Cluster(Cluster<proc::Guard>),
+}
+
+impl Store {
+    fn start(cluster: bool) -> Result<Self> {
+        if !cluster {
+            return Ok(Store::Single(Server::start("demo", false)?));
+        }
+        let dir = target_dir().join("demo-cluster/cluster");
+        let spawner = |label: &str| {
+            let label = label.to_owned();
+            move |cmd: &mut std::process::Command| proc::spawn(&label, cmd, false)
+        };
+        Ok(Store::Cluster(Cluster::start_with(dir, Layout::TwoShards, spawner)?))
+    }
+
+    /// One ClickHouse URL per collector.
+    fn urls(&self) -> Vec<String> {
+        match self {
+            Store::Single(server) => vec![server.url()],
+            Store::Cluster(cluster) => cluster.nodes.iter().map(|n| n.url()).collect(),
+        }
+    }
+
+    /// Fails once a server has exited.
+    fn check(&self) -> Result<()> {
+        let servers: Vec<&ClickHouse<proc::Guard>> = match self {
+            Store::Single(server) => vec![&**server],
+            Store::Cluster(cluster) => cluster.nodes.iter().collect(),
+        };
+        for server in servers {
+            if let Some(status) = server.exited()? {
+                bail!("ClickHouse exited ({status})\n{}", server.log_tail());
+            }
+        }
+        Ok(())
+    }
+
+    fn print(&self) {
+        for (i, url) in self.urls().iter().enumerate() {
+            let what = if matches!(self, Store::Single(_)) { String::new() } else { format!(" (shard {})", i + 1) };
+            println!("clickhouse  {url}  (database ktra){what}");
+        }
+    }
+
+    /// The native port of the server to query.
+    fn tcp_port(&self) -> u16 {
+        match self {
+            Store::Single(server) => server.tcp_port,
+            Store::Cluster(cluster) => cluster.nodes[0].tcp_port,
+        }
+    }
+}
+
+/// The demo config for the cluster: the committed one with `clickhouse.cluster`
+/// set and `trust_proxy` on (the collectors sit behind haproxy).
+fn cluster_config(demo_config: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(demo_config).with_context(|| format!("reading {}", demo_config.display()))?;
+    if text.contains("\ncluster") || text.contains("trust_proxy") || !text.contains("\n[clickhouse]\n") {
+        bail!("{} changed shape: set clickhouse.cluster and trust_proxy for --cluster by hand", demo_config.display());
+    }
+    let text = format!("trust_proxy = true\n{}", text).replacen(
+        "\n[clickhouse]\n",
+        &format!("\n[clickhouse]\ncluster = \"{CLUSTER}\"\n"),
+        1,
+    );
+    let dir = target_dir().join("demo-cluster");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("ktra.toml");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs the demo until Ctrl-C (handled by [`proc`]) or until a server dies;
+/// `cluster`: on ZooKeeper, two shards and two collectors behind haproxy.
+pub fn run(cluster: bool) -> Result<()> {
+    install::ensure(if cluster { install::Needs::DEMO_CLUSTER } else { install::Needs::DEMO })?;
     let web_dir = web::build()?;
     web::print_sizes(&web_dir);
 
@@ -41,37 +127,63 @@ pub fn run() -> Result<()> {
         proc::command(cargo(), &root).args(["build", "--release", "-p", "ktra-collector"]),
     )?;
     let bin = target_dir().join("release/ktra-collector");
+    let config = if cluster { cluster_config(&config)? } else { config };
 
-    let clickhouse = Server::start("demo", false)?;
+    let store = Store::start(cluster)?;
     let admin_key = persistent_secret("demo-admin-key", 16)?;
     let secret = persistent_secret("demo-secret", 32)?;
-    let spool = target_dir().join("demo-spool");
-    std::fs::create_dir_all(&spool).with_context(|| format!("creating {}", spool.display()))?;
+    let spools: Vec<PathBuf> = match cluster {
+        false => vec![target_dir().join("demo-spool")],
+        true => (1..=2).map(|i| target_dir().join(format!("demo-cluster/spool{i}"))).collect(),
+    };
+    for spool in &spools {
+        std::fs::create_dir_all(spool).with_context(|| format!("creating {}", spool.display()))?;
+    }
 
     // Bind the demo site first: its origin goes into the collector's config.
     let site_listener = TcpListener::bind("127.0.0.1:0").context("binding the demo site port")?;
     let site_url = format!("http://{}", site_listener.local_addr()?);
-    let listen = if TcpListener::bind("127.0.0.1:8080").is_ok() { "127.0.0.1:8080" } else { "127.0.0.1:0" };
+    let free_8080 = !cluster && TcpListener::bind("127.0.0.1:8080").is_ok();
+    let listen = if free_8080 { "127.0.0.1:8080" } else { "127.0.0.1:0" };
 
-    let env = |cmd: &mut std::process::Command| {
-        cmd.env("KTRA_CLICKHOUSE_URL", clickhouse.url())
+    // Collector `i` writes to server `i` (a cluster's shard) and spools to `spools[i]`.
+    let urls = store.urls();
+    let env_for = |i: usize, cmd: &mut std::process::Command| {
+        cmd.env("KTRA_CLICKHOUSE_URL", &urls[i])
             .env("KTRA_CLICKHOUSE_DATABASE", "ktra")
             .env("KTRA_ASSETS_DIR", &web_dir)
-            .env("KTRA_SPOOL_DIR", &spool)
+            .env("KTRA_SPOOL_DIR", &spools[i])
             .env("KTRA_ADMIN_KEY", &admin_key)
             .env("KTRA_SECRET", &secret)
             .env(format!("KTRA_SITE_{}_ORIGINS", SITE_ID.to_uppercase()), &site_url);
     };
+    let env = |cmd: &mut std::process::Command| env_for(0, cmd);
     let mut migrate = proc::command(&bin, &root);
     migrate.arg("migrate").arg("--config").arg(&config);
     env(&mut migrate);
     proc::run("ktra-collector migrate", &mut migrate)?;
 
-    let mut serve = proc::command(&bin, &root);
-    serve.arg("serve").arg("--config").arg(&config).env("KTRA_LISTEN", listen);
-    env(&mut serve);
-    let mut collector = proc::spawn("collector", &mut serve, true)?;
-    let collector_url = wait_for_listening(&mut collector)?;
+    let mut collectors = Vec::new();
+    let mut collector_urls = Vec::new();
+    for i in 0..urls.len() {
+        let mut serve = proc::command(&bin, &root);
+        serve.arg("serve").arg("--config").arg(&config).env("KTRA_LISTEN", listen);
+        env_for(i, &mut serve);
+        let name = if cluster { format!("collector {}", i + 1) } else { "collector".to_owned() };
+        let mut collector = proc::spawn(&name, &mut serve, true)?;
+        collector_urls.push(wait_for_listening(&mut collector)?);
+        collectors.push(collector);
+    }
+    let balancer = match cluster {
+        false => None,
+        true => {
+            let backends: Vec<String> =
+                collector_urls.iter().map(|u| u.trim_start_matches("http://").to_owned()).collect();
+            let dir = target_dir().join("demo-cluster/haproxy");
+            Some(Balancer::start_with(dir, &backends, |cmd| proc::spawn("haproxy", cmd, false))?)
+        }
+    };
+    let collector_url = balancer.as_ref().map_or_else(|| collector_urls[0].clone(), |b| b.url());
     let sign = |site: &str, lead: &str, message: &str, url: &str| -> Result<serde_json::Value> {
         let mut cmd = proc::command(&bin, &root);
         cmd.args(["sign-link", "--config"]).arg(&config);
@@ -100,21 +212,26 @@ pub fn run() -> Result<()> {
     let server = runtime.spawn(async move { axum::serve(listener, app).await });
 
     println!();
-    println!("collector   {collector_url}");
-    println!("clickhouse  {}  (database ktra)", clickhouse.url());
+    println!("collector   {collector_url}{}", if cluster { "  (haproxy)" } else { "" });
+    if cluster {
+        for (i, url) in collector_urls.iter().enumerate() {
+            println!("            {url}  (collector {}, shard {})", i + 1, i + 1);
+        }
+    }
+    store.print();
     println!("demo site   {site_url}");
     println!("dashboard   {collector_url}/dashboard  (admin key: {admin_key})");
     println!();
-    println!("query it:   clickhouse-client --host 127.0.0.1 --port {} --database ktra", clickhouse.tcp_port);
+    println!("query it:   clickhouse-client --host 127.0.0.1 --port {} --database ktra", store.tcp_port());
     println!("Ctrl-C stops everything.");
 
     loop {
-        if let Some(status) = collector.try_wait()? {
-            bail!("the collector exited ({status})");
+        for collector in &collectors {
+            if let Some(status) = collector.try_wait()? {
+                bail!("a collector exited ({status})");
+            }
         }
-        if let Some(status) = clickhouse.exited()? {
-            bail!("ClickHouse exited ({status})\n{}", clickhouse.log_tail());
-        }
+        store.check()?;
         if server.is_finished() {
             bail!("the demo site server stopped");
         }

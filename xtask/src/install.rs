@@ -1,7 +1,8 @@
 //! Installs what the demo and the tests need, each step checking first and
 //! skipping when the thing is already there (one line per step).
 //!
-//! - apt: `clickhouse-server clickhouse-client`; `chromium chromium-driver` (tests)
+//! - apt: `clickhouse-server clickhouse-client`; `chromium chromium-driver` (tests);
+//!   `zookeeper haproxy` (the cluster stage and `demo --cluster`)
 //! - rustup: the `wasm32-unknown-unknown` target
 //! - cargo: `wasm-bindgen-cli` at exactly the `wasm-bindgen` version of Cargo.lock
 //! - npm: `binaryen` (wasm-opt) and `esbuild` into `target/tools/node_modules`
@@ -29,17 +30,21 @@ pub struct Needs {
     pub chromium: bool,
     /// chdb (pip).
     pub chdb: bool,
+    /// ZooKeeper and haproxy (apt): a ClickHouse cluster behind collectors behind a load balancer.
+    pub cluster: bool,
 }
 
 impl Needs {
     /// Everything `cargo xtask test` uses.
-    pub const TEST: Needs = Needs { clickhouse: true, web: true, chromium: true, chdb: true };
+    pub const TEST: Needs = Needs { clickhouse: true, web: true, chromium: true, chdb: true, cluster: true };
     /// What `cargo xtask demo` uses.
-    pub const DEMO: Needs = Needs { clickhouse: true, web: true, chromium: false, chdb: false };
+    pub const DEMO: Needs = Needs { clickhouse: true, web: true, chromium: false, chdb: false, cluster: false };
+    /// What `cargo xtask demo --cluster` uses.
+    pub const DEMO_CLUSTER: Needs = Needs { cluster: true, ..Needs::DEMO };
     /// What `cargo xtask build-web` uses.
-    pub const WEB: Needs = Needs { clickhouse: false, web: true, chromium: false, chdb: false };
+    pub const WEB: Needs = Needs { clickhouse: false, web: true, chromium: false, chdb: false, cluster: false };
     /// What `cargo xtask clickhouse` uses.
-    pub const CLICKHOUSE: Needs = Needs { clickhouse: true, web: false, chromium: false, chdb: false };
+    pub const CLICKHOUSE: Needs = Needs { clickhouse: true, web: false, chromium: false, chdb: false, cluster: false };
 }
 
 fn step(msg: impl std::fmt::Display) {
@@ -54,6 +59,10 @@ pub fn ensure(needs: Needs) -> Result<()> {
     }
     if needs.chromium {
         apt.push(&["chromium", "chromium-driver"][..]);
+    }
+    if needs.cluster {
+        // ZooKeeper runs on the Java the package depends on; haproxy is the load balancer.
+        apt.push(&["zookeeper", "haproxy"][..]);
     }
     if needs.web && find_in_path("npm").is_none() {
         apt.push(&["nodejs", "npm"][..]);

@@ -1,8 +1,9 @@
 //! `cargo xtask …` — the project's own build and run tooling.
 //!
 //! Commands:
-//! - `demo` — install what is missing, build the web assets, start a private
+//! - `demo [--cluster]` — install what is missing, build the web assets, start a private
 //!   ClickHouse and the collector, serve the demo site; Ctrl-C stops it all.
+//!   `--cluster`: ZooKeeper, two ClickHouse shards, two collectors behind haproxy.
 //! - `test` — install everything, then every test tier; see [`test`].
 //! - `setup [--demo]` — installs only (everything, or only what `demo` needs).
 //! - `build-web` — builds the pixel, banner and dashboard into `target/web/`.
@@ -31,7 +32,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo                               install, build, run ClickHouse + collector + demo site
+  demo [--cluster]                   install, build, run ClickHouse + collector + demo site
+                                     (--cluster: ZooKeeper, two shards, two collectors, haproxy)
   test                               install, build, run every test stage and the budgets
   setup [--demo]                     only install what is missing (--demo: no Chromium, no chdb)
   build-web                          build pixel, banner and dashboard into target/web/
@@ -81,10 +83,11 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
     };
     let rest = &args[1..];
     match cmd.as_str() {
-        "demo" => {
-            no_args(cmd, rest)?;
-            demo::run()?;
-        }
+        "demo" => match rest {
+            [] => demo::run(false)?,
+            [flag] if flag == "--cluster" => demo::run(true)?,
+            _ => bail!("usage: cargo xtask demo [--cluster]"),
+        },
         "test" => {
             no_args(cmd, rest)?;
             return test::run();

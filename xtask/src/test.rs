@@ -2,7 +2,9 @@
 //!
 //! Stages: setup → web assets (size table) → fresh private ClickHouse
 //! (`target/clickhouse-test`) → `cargo test --workspace` (the pixel's native tests too)
-//! (unit, integration against ClickHouse, browser end-to-end) → wasm tests in
+//! (unit, integration against ClickHouse, browser end-to-end) → cluster (ZooKeeper,
+//! two ClickHouse servers in both layouts, two collectors behind haproxy:
+//! `tests/tests/cluster.rs`, ignored by the plain run) → wasm tests in
 //! headless Chromium → `tests/chdb/check.py` (schema and queries on current
 //! ClickHouse) → size budgets. Every stage runs even if an earlier one failed;
 //! ClickHouse is always stopped. The run ends with a stage table and one line
@@ -150,6 +152,18 @@ pub fn run() -> Result<ExitCode> {
             cmd.env("KTRA_TEST_CLICKHOUSE_URL", url);
         }
         run_tests("cargo test", &mut cmd, libtest_counts)
+    });
+
+    stage(&mut stages, "cluster", || {
+        // Starts its own ZooKeeper, servers, collectors and haproxy; needs none of the above
+        // but the collector binary (built by the cargo test stage; a no-op here then).
+        proc::run(
+            "cargo build -p ktra-collector",
+            proc::command(cargo(), &root).args(["build", "-p", "ktra-collector", "--bin", "ktra-collector"]),
+        )?;
+        let mut cmd = proc::command(cargo(), &root);
+        cmd.args(["test", "-p", "ktra-tests", "--test", "cluster", "--", "--ignored", "--nocapture"]);
+        run_tests("cluster tests", &mut cmd, libtest_counts)
     });
 
     stage(&mut stages, "wasm tests", || {
