@@ -124,13 +124,14 @@
   const utf8 = (s) => new TextEncoder().encode(s);
 
   // The texts to show, as {language, text: text by key}. The language is the
-  // first of <html lang>, the browser's, the site default and en that has
+  // first of <html lang>, the collector's choice among the site's languages
+  // by Accept-Language (`language`), the site default and en that has
   // texts, built in or configured (the full tag first, then its primary
   // subtag). Configured texts override built-in ones key by key; English
   // fills the gaps.
   const texts = () => {
     const site = config(), configured = site.texts || {};
-    for (const tag of [d.documentElement.lang, navigator.language, site.default_language, 'en']) {
+    for (const tag of [d.documentElement.lang, site.language, site.default_language, 'en']) {
       const full = (tag || '').toLowerCase();
       for (const lang of [full, full.split('-')[0]])
         if (BUILT_IN_TEXTS[lang] || configured[lang])
@@ -310,6 +311,7 @@
   let floatingButton; // created the first time it is needed
   let focusBefore; // where focus was when the dialog opened: it goes back there
   let firstDecision; // no valid decision existed when the dialog opened
+  let notice; // the dialog is the notice form of an opt_out region (not modal)
   let source; // `source` of a decision made in this dialog: banner or settings
   let categories; // the Customize view's switches
   let buttons; // the dialog's buttons by text key
@@ -332,8 +334,19 @@
 
   const show = () => {
     if (isOpen) return dialog.focus();
-    const current = shared.d(), { language, text } = texts(), url = privacyUrl();
+    let current = shared.d(), { language, text } = texts(), url = privacyUrl();
     firstDecision = !current?.ok;
+    // Where the collector says consent is implied (`implied`: an opt_out or
+    // none region), not refusing is the decision: recorded at once as a
+    // `notice` grant, or with GPC as a refusal. opt_out shows the notice
+    // form (the config's texts: a visible "do not sell or share"), which can
+    // be closed like a reopened banner; none shows nothing.
+    if ((notice = firstDecision && config().implied)) {
+      decide(GPC ? [] : BOTH, GPC ? 'gpc' : 'notice');
+      if (config().model == 'none') return;
+      current = shared.d();
+      firstDecision = 0;
+    }
     source = firstDecision ? 'banner' : 'settings';
     focusBefore = d.activeElement == host ? root.activeElement : d.activeElement;
     buttons = {};
@@ -355,14 +368,14 @@
         }),
         el('p', { id: `ktra-${key}-d`, class: 'ktra-desc' }, text[key + '_desc'])
       );
-    backdrop = el('div', { class: 'ktra-backdrop' });
+    backdrop = el('div', { class: notice ? '' : 'ktra-backdrop' });
     dialog = el(
       'div',
       {
         class: 'ktra-dialog',
         part: 'dialog',
         role: 'dialog',
-        'aria-modal': 'true',
+        'aria-modal': !notice,
         'aria-labelledby': 'ktra-title',
         'aria-describedby': 'ktra-text',
         tabindex: '-1',
@@ -409,7 +422,7 @@
     styled.then(() => isOpen && dialog.focus());
   };
   // Keep focus inside while open (e.g. focus moved by a page script).
-  d.addEventListener('focusin', (e) => isOpen && e.target != host && dialog.focus());
+  d.addEventListener('focusin', (e) => isOpen && !notice && e.target != host && dialog.focus());
 
   // Floating button that reopens the banner, once a decision exists.
   const showFloatingButton = () => {

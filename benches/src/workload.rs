@@ -52,6 +52,8 @@ pub fn consent_token(secret: &str, site: &str) -> String {
         revision: 1,
         expires: now + 7 * 86_400,
         root: String::new(),
+        model: String::new(),
+        implied: false,
     };
     TokenKey::derive(secret.as_bytes(), "consent").sign(&claims)
 }

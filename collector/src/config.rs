@@ -218,6 +218,12 @@ pub struct SiteConfig {
     /// Keys for server-to-server calls acting for this site only (`Authorization: Bearer`),
     /// each at least 32 characters (`KTRA_SITE_<ID>_API_KEY` adds one).
     pub api_keys: Vec<String>,
+    /// Consent model per region (`[sites.ID.regions]`, see [`crate::regions`]). Default: `opt_in` everywhere.
+    pub regions: crate::regions::Regions,
+    /// Banner text overrides per region, then language, then key (`[sites.ID.region_texts.US-CA.en]`).
+    pub region_texts: BTreeMap<String, crate::regions::texts::Texts>,
+    /// Languages the banner may speak, chosen by `Accept-Language`. Default en, de, fr, es.
+    pub languages: Vec<String>,
 }
 
 /// Webhook delivery settings.
@@ -361,6 +367,9 @@ impl Default for SiteConfig {
             email_tracking: EmailTracking::default(),
             webhooks: Vec::new(),
             api_keys: Vec::new(),
+            regions: Default::default(),
+            region_texts: BTreeMap::new(),
+            languages: crate::regions::texts::SHIPPED_LANGUAGES.iter().map(|l| l.to_string()).collect(),
         }
     }
 }
@@ -517,6 +526,7 @@ impl Config {
                     "site {id}: api_keys must be at least {MIN_KEY_BYTES} characters"
                 )));
             }
+            crate::regions::validate_site(site).map_err(|e| ConfigError::Invalid(format!("site {id}: {e}")))?;
             for w in &site.webhooks {
                 crate::automate::check_endpoint(w, self.webhooks.allow_private_targets)
                     .map_err(|e| ConfigError::Invalid(format!("site {id}: webhook {:?}: {e}", w.url)))?;

@@ -26,6 +26,7 @@ pub mod enrich;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod regions;
 pub mod server;
 pub mod sink;
 pub mod state;

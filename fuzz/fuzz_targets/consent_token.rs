@@ -19,6 +19,8 @@ fuzz_target!(|data: &[u8]| {
             revision: 1,
             expires: 1,
             root: String::new(),
+            model: String::new(),
+            implied: false,
         };
         assert_eq!(key.verify(&key.sign(&c)).ok(), Some(c));
     }

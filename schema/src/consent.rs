@@ -36,6 +36,38 @@ pub enum ConsentSource {
     Gpc,
     /// `ktra('consent', …)` from the page.
     Api,
+    /// The notice of an `opt_out` (or `none`) region, not refused: implied
+    /// consent, accepted only where the visitor's region allows it.
+    Notice,
+}
+
+/// How consent is obtained where the visitor is (`[sites.ID.regions]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentModel {
+    /// The banner: nothing before an explicit grant (GDPR).
+    #[default]
+    OptIn,
+    /// A notice: tracking until the visitor refuses or sends GPC (CCPA style).
+    OptOut,
+    /// No banner; a refusal (floating button, GPC) still stops tracking.
+    None,
+}
+
+impl ConsentModel {
+    /// Higher is stricter: `opt_in` > `opt_out` > `none`.
+    pub const fn strictness(self) -> u8 {
+        match self {
+            Self::OptIn => 2,
+            Self::OptOut => 1,
+            Self::None => 0,
+        }
+    }
+
+    /// Whether a visitor who has not refused counts as consenting (implied consent).
+    pub const fn allows_implied(self) -> bool {
+        !matches!(self, Self::OptIn)
+    }
 }
 
 /// The optional purposes (`necessary` is always on and never recorded).
@@ -67,7 +99,8 @@ macro_rules! names {
 }
 
 names!(ConsentAction { Grant = "grant", Deny = "deny", Change = "change", Withdraw = "withdraw" });
-names!(ConsentSource { Banner = "banner", Settings = "settings", Gpc = "gpc", Api = "api" });
+names!(ConsentSource { Banner = "banner", Settings = "settings", Gpc = "gpc", Api = "api", Notice = "notice" });
+names!(ConsentModel { OptIn = "opt_in", OptOut = "opt_out", None = "none" });
 names!(Purpose { Analytics = "analytics", Marketing = "marketing" });
 
 /// A decision as the banner sends it.
@@ -150,9 +183,8 @@ pub fn validate_decision(d: &ConsentDecision, current_revision: u32) -> Result<V
         .ok_or_else(|| bad(format!("action {:?} must be grant, deny, change or withdraw", d.action)))?;
     let source = match d.source.as_str() {
         "" => ConsentSource::Banner,
-        s => {
-            ConsentSource::parse(s).ok_or_else(|| bad(format!("source {s:?} must be banner, settings, gpc or api")))?
-        }
+        s => ConsentSource::parse(s)
+            .ok_or_else(|| bad(format!("source {s:?} must be banner, settings, gpc, api or notice")))?,
     };
     let mut granted = purposes(&d.granted, "granted")?;
     let mut denied = purposes(&d.denied, "denied")?;
@@ -209,6 +241,13 @@ mod tests {
         }
         assert_eq!(ConsentSource::parse("gpc"), Some(ConsentSource::Gpc));
         assert_eq!(Purpose::parse("necessary"), None);
+        for m in ConsentModel::ALL {
+            assert_eq!(ConsentModel::parse(m.as_str()), Some(*m));
+            let json = serde_json::to_string(m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()), "serde and column names agree");
+        }
+        assert!(ConsentModel::OptIn.strictness() > ConsentModel::OptOut.strictness());
+        assert!(ConsentModel::OptOut.strictness() > ConsentModel::None.strictness());
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub enum RejectReason {
     ConsentOldRevision,
     ConsentWithdrawn,
     ConsentPurposes,
+    /// Implied consent (an `opt_out` notice) where the visitor's region requires a grant.
+    ConsentModel,
+    /// Implied consent with Global Privacy Control on: GPC is a refusal.
+    ConsentGpc,
     RateLimited,
     Overloaded,
     SlowClient,
@@ -38,7 +42,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 26] = [
+    pub const ALL: [RejectReason; 28] = [
         Self::MalformedJson,
         Self::BodyTooLarge,
         Self::TooManyEvents,
@@ -52,6 +56,8 @@ impl RejectReason {
         Self::ConsentOldRevision,
         Self::ConsentWithdrawn,
         Self::ConsentPurposes,
+        Self::ConsentModel,
+        Self::ConsentGpc,
         Self::RateLimited,
         Self::Overloaded,
         Self::SlowClient,
@@ -83,6 +89,8 @@ impl RejectReason {
             Self::ConsentOldRevision => "consent_old_revision",
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::ConsentPurposes => "consent_purposes",
+            Self::ConsentModel => "consent_model",
+            Self::ConsentGpc => "consent_gpc",
             Self::RateLimited => "rate_limited",
             Self::Overloaded => "overloaded",
             Self::SlowClient => "slow_client",

@@ -132,6 +132,10 @@ pub struct ConsentRow {
     pub device: String,
     pub expires_at: u32,
     pub recorded_at: u32,
+    /// The `[sites.ID.regions]` rule that decided the model (`eu`, `US-CA`, `default`, `unknown`).
+    pub region: String,
+    /// The consent model in force for the visitor: `opt_in`, `opt_out` or `none`.
+    pub model: String,
 }
 
 impl TableRow for ConsentRow {

@@ -35,6 +35,8 @@ async fn forged_expired_other_site_old_revision_partial_and_missing_tokens_are_r
             revision: 2,
             expires: unix() + 3600,
             root: String::new(),
+            model: String::new(),
+            implied: false,
         };
         f(&mut cl);
         cl

@@ -7,6 +7,7 @@ use crate::enrich::parse_user_agent;
 use crate::error::ApiError;
 use crate::ingest::body::{check_content_type, read_limited};
 use crate::ingest::{cors, ClientMeta};
+use crate::regions;
 use crate::sink::Rows;
 use crate::state::{origin_allowed, AppState};
 use crate::telemetry as t;
@@ -15,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ktra_schema::consent::{validate_decision, ConsentAction, ConsentDecision, Purpose};
+use ktra_schema::consent::{validate_decision, ConsentAction, ConsentDecision, ConsentModel, ConsentSource, Purpose};
 use ktra_schema::row::ConsentRow;
 use ktra_schema::RejectReason;
 use serde::{Deserialize, Serialize};
@@ -38,13 +39,16 @@ pub struct EventConsent {
 }
 
 /// Checks the consent token of an event batch for `site_id`. Refuses a
-/// missing, forged, other-site, expired, old-revision, revoked token, and one
-/// that does not grant both analytics and marketing.
+/// missing, forged, other-site, expired, old-revision, revoked token, one
+/// that does not grant both analytics and marketing, and implied consent
+/// (an `opt_out` notice) where the request's region requires a grant or the
+/// browser sends GPC.
 pub fn check_event_consent(
     state: &AppState,
     site_id: &str,
     site: &SiteConfig,
     token: Option<&str>,
+    meta: &ClientMeta,
 ) -> Result<EventConsent, ApiError> {
     let enforce = state.config.consent.enforce;
     let Some(token) = token else {
@@ -72,6 +76,10 @@ pub fn check_event_consent(
         return Ok(consent);
     }
     check_claims(&claims, site_id, site, unix_now(), state.revocations.is_revoked(&claims.consent_id))?;
+    if claims.implied {
+        let here = regions::decide(&site.regions, &state.geo.lookup(meta.ip));
+        check_implied(here.model, meta.gpc)?;
+    }
     Ok(consent)
 }
 
@@ -91,6 +99,22 @@ pub fn check_claims(c: &Claims, site_id: &str, site: &SiteConfig, now: u64, revo
     }
     if !Purpose::ALL.iter().all(|p| c.grants(p.as_str())) {
         return Err(consent_err(RejectReason::ConsentPurposes, "consent does not grant both analytics and marketing"));
+    }
+    Ok(())
+}
+
+/// Implied consent holds only where the model allows it (an `opt_in` region
+/// needs an explicit grant, wherever the token was made) and never with GPC,
+/// which is a refusal.
+pub fn check_implied(model_here: ConsentModel, gpc: bool) -> Result<(), ApiError> {
+    if !model_here.allows_implied() {
+        return Err(consent_err(
+            RejectReason::ConsentModel,
+            "consent was implied by a notice, but the visitor's region requires an explicit grant",
+        ));
+    }
+    if gpc {
+        return Err(consent_err(RejectReason::ConsentGpc, "Global Privacy Control is a refusal of implied consent"));
     }
     Ok(())
 }
@@ -161,6 +185,14 @@ async fn record(
         return Err(ApiError::Origin(meta.origin.unwrap_or_default()));
     }
     let d = validate_decision(&req, site.revision).map_err(|r| ApiError::bad(r.reason, r.message))?;
+    // The model is the server's decision, from where the request comes from;
+    // nothing the caller sends changes it.
+    let geo = state.geo.lookup(meta.ip);
+    let region = regions::decide(&site.regions, &geo);
+    let implied = d.source == ConsentSource::Notice && !d.granted.is_empty();
+    if implied {
+        check_implied(region.model, req.gpc || meta.gpc)?;
+    }
     let dedup_key = d.decision_id.as_ref().map(|id| (req.site.clone(), id.clone()));
     if let Some(answer) = dedup_key.as_ref().and_then(|k| state.decisions.get(k)) {
         metrics::counter!(t::CONSENT_DECISIONS, "action" => "repeated").increment(1);
@@ -199,12 +231,14 @@ async fn record(
         // Only a proven withdrawal names its visitor (for the operator's erasure by visitor id).
         visitor_id: if withdraw && previous.is_some() { d.vid.clone().unwrap_or_default() } else { String::new() },
         gpc: u8::from(req.gpc || meta.gpc),
-        country: state.geo.lookup(meta.ip).country,
+        country: geo.country,
         browser: ua.browser,
         os: ua.os,
         device: ua.device,
         expires_at: u32::try_from(expires_at).unwrap_or(u32::MAX),
         recorded_at: u32::try_from(now).unwrap_or(u32::MAX),
+        region: region.region.clone(),
+        model: region.model.as_str().into(),
     };
     // Proof of consent is durable before the token is handed out.
     state
@@ -236,6 +270,8 @@ async fn record(
         revision: d.revision,
         expires: expires_at,
         root,
+        model: region.model.as_str().into(),
+        implied,
     };
     let answer =
         ConsentResponse { token: state.consent_key.sign(&claims), consent_id, expires_at, max_age, erased: erase };
@@ -262,16 +298,37 @@ pub struct SitePublicConfig<'a> {
     pub privacy_url: &'a str,
     /// Fallback language.
     pub default_language: &'a str,
-    /// Text overrides.
-    pub texts: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Text overrides, with the notice form's texts for `opt_out` and `none`.
+    pub texts: regions::texts::Texts,
+    /// The `[sites.ID.regions]` rule that decided the model (`eu`, `US-CA`, `default`, `unknown`).
+    pub region: String,
+    /// The consent model where the visitor is: `opt_in`, `opt_out` or `none`.
+    pub model: ConsentModel,
+    /// Whether not refusing counts as consent here (`opt_out`, `none`): the
+    /// banner records implied consent and shows the notice form (`opt_out`).
+    pub implied: bool,
+    /// The site language chosen by `Accept-Language` (else `default_language`).
+    pub language: String,
 }
 
 /// `GET /v1/config/{site}`.
-pub async fn get_config(State(state): State<AppState>, meta: ClientMeta, Path(site_id): Path<String>) -> Response {
+pub async fn get_config(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    Path(site_id): Path<String>,
+) -> Response {
     let Some(site) = state.site(&site_id) else {
         return ApiError::NotFound(format!("unknown site {:?}", site_id.chars().take(64).collect::<String>()))
             .into_response();
     };
+    let decision = regions::decide(&site.regions, &state.geo.lookup(meta.ip));
+    let implied = decision.model.allows_implied();
+    let mut languages: Vec<&str> = site.languages.iter().map(String::as_str).collect();
+    languages.extend(site.texts.keys().map(String::as_str));
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let language = regions::texts::choose_language(accept, &languages).unwrap_or(&site.default_language).to_string();
+    let region_texts = site.region_texts.get(&decision.region).or_else(|| site.region_texts.get(&decision.location));
     let body = SitePublicConfig {
         site: &site_id,
         revision: site.revision,
@@ -280,7 +337,11 @@ pub async fn get_config(State(state): State<AppState>, meta: ClientMeta, Path(si
         erase_on_withdraw: site.erase_on_withdraw,
         privacy_url: &site.privacy_url,
         default_language: &site.default_language,
-        texts: &site.texts,
+        texts: regions::texts::for_region(&site.texts, implied, region_texts),
+        region: decision.region,
+        model: decision.model,
+        implied,
+        language,
     };
     let mut resp = Json(body).into_response();
     match meta.origin.as_deref() {
@@ -290,7 +351,9 @@ pub async fn get_config(State(state): State<AppState>, meta: ClientMeta, Path(si
             resp.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    // The answer depends on where the visitor is: no shared cache may keep it.
+    resp.headers_mut().append(header::VARY, HeaderValue::from_static("Accept-Language"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=60"));
     resp
 }
 
@@ -311,6 +374,8 @@ mod tests {
             revision: 3,
             expires: 1000,
             root: String::new(),
+            model: String::new(),
+            implied: false,
         }
     }
 
@@ -337,5 +402,18 @@ mod tests {
             reason(check_claims(&only_analytics, "demo", &site(), 999, false)),
             Some(RejectReason::ConsentPurposes)
         );
+    }
+
+    #[test]
+    fn implied_consent_only_where_the_model_allows_and_never_with_gpc() {
+        let r = |m, gpc| match check_implied(m, gpc) {
+            Ok(()) => None,
+            Err(ApiError::Consent { reason, .. }) => Some(reason),
+            Err(e) => panic!("unexpected {e:?}"),
+        };
+        assert_eq!(r(ConsentModel::OptOut, false), None);
+        assert_eq!(r(ConsentModel::None, false), None);
+        assert_eq!(r(ConsentModel::OptIn, false), Some(RejectReason::ConsentModel));
+        assert_eq!(r(ConsentModel::OptOut, true), Some(RejectReason::ConsentGpc));
     }
 }

@@ -1,6 +1,6 @@
 //! Consent tokens: `<payload>.<signature>`, both base64url without padding.
 //! The payload is JSON the loader can read
-//! (`{"v":1,"c":id,"s":site,"p":[purposes],"r":revision,"e":expiry,"root":id}`); the
+//! (`{"v":1,"c":id,"s":site,"p":[purposes],"r":revision,"e":expiry,"root":id,"m":model,"i":implied}`); the
 //! signature is HMAC-SHA256 over the encoded payload with a key derived from
 //! the server secret, checked in constant time.
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -40,6 +40,15 @@ pub struct Claims {
     /// erase. Empty in tokens made before chains were bound: the token's own id.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub root: String,
+    /// The consent model in force where the decision was made (`opt_in`,
+    /// `opt_out`, `none`; see [`crate::regions`]). Empty in tokens made before
+    /// regions: `opt_in`.
+    #[serde(rename = "m", default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    /// Implied consent: an `opt_out` or `none` notice the visitor did not
+    /// refuse, not an explicit grant. Accepted only where the model allows it.
+    #[serde(rename = "i", default, skip_serializing_if = "std::ops::Not::not")]
+    pub implied: bool,
 }
 
 impl Claims {
@@ -164,6 +173,8 @@ mod tests {
             revision: 2,
             expires: 2_000_000_000,
             root: "c0".into(),
+            model: "opt_out".into(),
+            implied: true,
         }
     }
 

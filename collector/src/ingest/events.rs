@@ -146,7 +146,7 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
     validate_batch(&batch).map_err(|r| refused(ApiError::bad(r.reason, r.message)))?;
     // Consent: the token in the body, else the first-party cookie (custom domain).
     let token = batch.consent.as_deref().filter(|t| !t.is_empty()).or(meta.consent_cookie.as_deref());
-    let consent = crate::consent::handler::check_event_consent(state, site_id, site, token).map_err(refused)?;
+    let consent = crate::consent::handler::check_event_consent(state, site_id, site, token, &meta).map_err(refused)?;
     // The site's bucket is spent only by requests that passed origin and
     // consent: junk cannot use up a site's budget and get real visitors 429.
     state.site_limit.check(&batch.site).map_err(|w| refused(ApiError::RateLimited(w)))?;
