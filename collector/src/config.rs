@@ -218,6 +218,12 @@ pub struct SiteConfig {
     /// Keys for server-to-server calls acting for this site only (`Authorization: Bearer`),
     /// each at least 32 characters (`KTRA_SITE_<ID>_API_KEY` adds one).
     pub api_keys: Vec<String>,
+    /// Stripe's webhook signing secret (`whsec_…`) for `POST /v1/server/stripe/{site}`
+    /// (`KTRA_SITE_<ID>_STRIPE_SIGNING_SECRET`); empty refuses every Stripe call.
+    pub stripe_signing_secret: String,
+    /// External product or price ids (Stripe `price_…`/`prod_…`, a CRM's ids) → the
+    /// site's own product ids, applied to server-side events (`[sites.ID.products]`).
+    pub products: BTreeMap<String, String>,
     /// Consent model per region (`[sites.ID.regions]`, see [`crate::regions`]). Default: `opt_in` everywhere.
     pub regions: crate::regions::Regions,
     /// Banner text overrides per region, then language, then key (`[sites.ID.region_texts.US-CA.en]`).
@@ -265,7 +271,9 @@ pub struct WebhookEndpoint {
     pub triggers: Vec<String>,
     /// Narrows the triggers.
     pub filter: TriggerFilter,
-    /// `lead` (default), `session` or `event`: how often one trigger fires.
+    /// `lead`, `session` or `event`: how often one trigger fires. Default `lead`,
+    /// except for `purchase` and `subscription_cancel` (once per order) and `refund`
+    /// (once per refund).
     pub once_per: String,
     /// `engaged`: seconds of engaged time on one page. Default 30.
     pub engaged_secs: u64,
@@ -367,6 +375,8 @@ impl Default for SiteConfig {
             email_tracking: EmailTracking::default(),
             webhooks: Vec::new(),
             api_keys: Vec::new(),
+            stripe_signing_secret: String::new(),
+            products: BTreeMap::new(),
             regions: Default::default(),
             region_texts: BTreeMap::new(),
             languages: crate::regions::texts::SHIPPED_LANGUAGES.iter().map(|l| l.to_string()).collect(),
@@ -488,6 +498,9 @@ impl Config {
                         } else if let Some(id) = rest.strip_suffix("_API_KEY") {
                             let site = self.sites.entry(id.to_ascii_lowercase()).or_default();
                             site.api_keys.push(v);
+                        } else if let Some(id) = rest.strip_suffix("_STRIPE_SIGNING_SECRET") {
+                            let site = self.sites.entry(id.to_ascii_lowercase()).or_default();
+                            site.stripe_signing_secret = v;
                         }
                     }
                 }

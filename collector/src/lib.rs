@@ -28,6 +28,7 @@ pub mod health;
 pub mod ingest;
 pub mod regions;
 pub mod server;
+pub mod server_events;
 pub mod sink;
 pub mod state;
 pub mod stats;
@@ -59,6 +60,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats/webhooks", get(automate::activity::activity))
         .route("/v1/admin/webhooks/{id}/redeliver", post(automate::activity::redeliver))
         .route("/v1/stats/{query}", get(stats::query))
+        .route("/v1/server/events", post(server_events::events::post_server_events))
+        .route("/v1/server/stripe/{site}", post(server_events::stripe::post_stripe))
         .route("/v1/hooks", post(automate::hooks::subscribe).get(automate::hooks::list))
         .route("/v1/hooks/samples/{trigger}", get(automate::hooks::samples))
         .route("/v1/hooks/{id}", delete(automate::hooks::unsubscribe))

@@ -14,3 +14,8 @@ pub const OUTBOUND_CLICK: &str = "outbound_click";
 pub const EMAIL_CLICK: &str = "email_click";
 pub const IDENTIFY: &str = "identify";
 pub const CUSTOM: &str = "custom";
+
+// Server-side only (`POST /v1/server/events`, Stripe): never accepted from a browser.
+pub const REFUND: &str = "refund";
+pub const SUBSCRIPTION_CANCEL: &str = "subscription_cancel";
+pub const LEAD: &str = "lead";

@@ -1,4 +1,6 @@
--- First- and last-touch attribution of each purchase. A touch is a session
+-- First- and last-touch attribution of each order (the orders view: one row
+-- per order whoever reported it, revenue net of refunds; an order the server
+-- reported with the visitor's ktra_vid or a known lead id is the visitor's). A touch is a session
 -- of the same visitor that started at or before the purchase and came from
 -- an email link (touch_type 'email', touch = message id) or else carried a
 -- UTM campaign (touch_type 'utm', touch = utm_campaign). Touches may lie
@@ -19,11 +21,10 @@ SELECT
     argMaxIf(l, ta, l != '')                                                     AS lead_id
 FROM
 (
-    SELECT visitor_id, event_id, order_id, ts AS purchased_at, revenue, currency
-    FROM events FINAL
+    SELECT visitor_id, order_id, purchased_at, revenue, currency
+    FROM orders
     WHERE site_id = {site:String}
-      AND event_type = 'purchase'
-      AND ts >= {from:DateTime} AND ts < {to:DateTime}
+      AND purchased_at >= {from:DateTime} AND purchased_at < {to:DateTime}
       AND is_bot = 0
 ) AS purchases_in_window
 ALL LEFT JOIN
@@ -49,5 +50,5 @@ ALL LEFT JOIN
         WHERE site_id = {site:String} AND is_bot = 0
     ) AS click_rows USING (click_id)
 ) AS touches_of_visitors USING (visitor_id)
-GROUP BY visitor_id, event_id, order_id, purchased_at, revenue, currency
+GROUP BY visitor_id, order_id, purchased_at, revenue, currency
 ORDER BY purchased_at, order_id, visitor_id

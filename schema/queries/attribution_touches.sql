@@ -1,4 +1,5 @@
--- First- and last-touch attribution summed per touch: for every purchase in
+-- First- and last-touch attribution summed per touch: for every order (net
+-- revenue, counted once whoever reported it; see the orders view) in
 -- the window, the visitor's first and last touch at or before it (an email
 -- message, else a UTM campaign; see attribution_purchases), with purchases
 -- and revenue credited to each. touch_type 'none' collects purchases
@@ -28,11 +29,10 @@ FROM
             argMaxIf(t, ta, ta <= purchased_at AND t != '')                    AS last_t
         FROM
         (
-            SELECT visitor_id, event_id, ts AS purchased_at, revenue
-            FROM events FINAL
+            SELECT visitor_id, order_id, purchased_at, revenue
+            FROM orders
             WHERE site_id = {site:String}
-              AND event_type = 'purchase'
-              AND ts >= {from:DateTime} AND ts < {to:DateTime}
+              AND purchased_at >= {from:DateTime} AND purchased_at < {to:DateTime}
               AND is_bot = 0
         ) AS purchases_in_window
         ALL LEFT JOIN
@@ -57,7 +57,7 @@ FROM
                 WHERE site_id = {site:String} AND is_bot = 0
             ) AS click_rows USING (click_id)
         ) AS touches_of_visitors USING (visitor_id)
-        GROUP BY visitor_id, event_id
+        GROUP BY visitor_id, order_id
     )
 )
 GROUP BY touch_type, touch

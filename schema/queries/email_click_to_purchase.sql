@@ -1,4 +1,5 @@
--- Time from email click to purchase, per message. For each purchase by a
+-- Time from email click to purchase, per message. For each order (net
+-- revenue, counted once whoever reported it; see the orders view) by a
 -- visitor who arrived through an email link (in any of their sessions), the
 -- last such click before the purchase is credited, and the seconds between
 -- the click (collector time) and the purchase (browser time) are measured.
@@ -15,17 +16,16 @@ SELECT
 FROM
 (
     SELECT
-        event_id,
+        order_id,
         any(rev)                                                         AS rv,
         argMax(msg, clicked)                                             AS message_id,
         greatest(toInt64(any(bought)) - toInt64(max(clicked)), toInt64(0)) AS secs
     FROM
     (
-        SELECT visitor_id, event_id, toUInt32(ts) AS bought, revenue AS rev
-        FROM events FINAL
+        SELECT visitor_id, order_id, toUInt32(purchased_at) AS bought, revenue AS rev
+        FROM orders
         WHERE site_id = {site:String}
-          AND event_type = 'purchase'
-          AND ts >= {from:DateTime} AND ts < {to:DateTime}
+          AND purchased_at >= {from:DateTime} AND purchased_at < {to:DateTime}
           AND is_bot = 0
     ) AS purchases_in_window
     ALL INNER JOIN
@@ -45,7 +45,7 @@ FROM
         ) AS click_rows USING (click_id)
     ) AS visitor_clicks USING (visitor_id)
     WHERE clicked <= bought + 300
-    GROUP BY event_id
+    GROUP BY order_id
 )
 GROUP BY message_id
 ORDER BY purchases DESC, message_id

@@ -1,6 +1,7 @@
 //! `ktra-schema` — the contracts shared by every ktra part.
 //!
-//! Owns: the event batch wire format sent by the pixel ([`wire`]), the consent
+//! Owns: the event batch wire format sent by the pixel ([`wire`]) and by a
+//! site's server ([`server`]), the consent
 //! decision the banner sends ([`consent`]), the limits
 //! and validation every event passes before it is stored ([`limits`],
 //! [`validate`]), the ClickHouse row types (behind the `clickhouse` feature, so
@@ -20,11 +21,14 @@ pub mod limits;
 pub mod migrations;
 pub mod queries;
 pub mod reject;
+pub mod server;
 pub mod validate;
 pub mod wire;
 
 #[cfg(feature = "clickhouse")]
 pub mod row;
 
-pub use validate::{check_amplification, validate_batch, validate_event, Reject, RejectReason, ValidEvent};
+pub use validate::{
+    check_amplification, validate_batch, validate_event, validate_from, Reject, RejectReason, Sender, ValidEvent,
+};
 pub use wire::{Batch, EventType, RawEvent, Utm};

@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_webhook_subscriptions",
         sql: include_str!("../migrations/0008_webhook_subscriptions.sql"),
     },
+    Migration { version: 9, name: "0009_orders", sql: include_str!("../migrations/0009_orders.sql") },
     Migration { version: 10, name: "0010_consent_region", sql: include_str!("../migrations/0010_consent_region.sql") },
 ];
 

@@ -28,9 +28,11 @@ pub enum RejectReason {
     Overloaded,
     SlowClient,
     Amplification,
+    BadSignature,
     // Event level.
     InvalidEvent,
     UnknownType,
+    ServerOnly,
     BadEventId,
     MissingField,
     TooLong,
@@ -42,7 +44,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 28] = [
+    pub const ALL: [RejectReason; 30] = [
         Self::MalformedJson,
         Self::BodyTooLarge,
         Self::TooManyEvents,
@@ -62,8 +64,10 @@ impl RejectReason {
         Self::Overloaded,
         Self::SlowClient,
         Self::Amplification,
+        Self::BadSignature,
         Self::InvalidEvent,
         Self::UnknownType,
+        Self::ServerOnly,
         Self::BadEventId,
         Self::MissingField,
         Self::TooLong,
@@ -95,8 +99,10 @@ impl RejectReason {
             Self::Overloaded => "overloaded",
             Self::SlowClient => "slow_client",
             Self::Amplification => "amplification",
+            Self::BadSignature => "bad_signature",
             Self::InvalidEvent => "invalid_event",
             Self::UnknownType => "unknown_type",
+            Self::ServerOnly => "server_only",
             Self::BadEventId => "bad_event_id",
             Self::MissingField => "missing_field",
             Self::TooLong => "too_long",

@@ -30,6 +30,14 @@ pub trait TableRow:
     fn consent_root(&self) -> &str {
         ""
     }
+
+    /// Tags of earlier layouts of this table still read from spools.
+    const LEGACY_TAGS: &'static [u8] = &[];
+
+    /// Decodes a binary payload written under one of [`Self::LEGACY_TAGS`].
+    fn decode_legacy(_tag: u8, _payload: &[u8]) -> Result<Vec<Self>, postcard::Error> {
+        Err(postcard::Error::DeserializeBadEncoding)
+    }
 }
 
 /// Encodes rows as a compact binary spool payload.
@@ -42,10 +50,43 @@ pub fn decode_rows<T: TableRow>(payload: &[u8]) -> Result<Vec<T>, postcard::Erro
     postcard::from_bytes(payload)
 }
 
-/// A row of `events`.
-#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct EventRow {
+/// Declares [`EventRow`] and [`EventRowV1`] from one field list: the
+/// current row is the list plus `source`; the legacy layout (spool tag 1,
+/// written before `source` existed) is the list alone, so that records
+/// spooled by the previous version decode after an upgrade.
+macro_rules! event_rows {
+    ($($(#[$meta:meta])* pub $field:ident: $ty:ty,)*) => {
+        /// A row of `events`.
+        #[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+        #[allow(missing_docs)]
+        pub struct EventRow {
+            $($(#[$meta])* pub $field: $ty,)*
+            /// Who reported the event: `browser` (the pixel) or `server`
+            /// (`POST /v1/server/events`, Stripe). Absent in older JSON spool records.
+            #[serde(default = "browser")]
+            pub source: String,
+        }
+
+        /// A row of `events` as spooled before the `source` column (spool tag 1).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[allow(missing_docs)]
+        pub struct EventRowV1 {
+            $($(#[$meta])* pub $field: $ty,)*
+        }
+
+        impl From<EventRowV1> for EventRow {
+            fn from(r: EventRowV1) -> Self {
+                Self { $($field: r.$field,)* source: browser() }
+            }
+        }
+    };
+}
+
+fn browser() -> String {
+    "browser".into()
+}
+
+event_rows! {
     pub site_id: String,
     #[serde(with = "clickhouse::serde::uuid")]
     pub event_id: Uuid,
@@ -104,9 +145,17 @@ pub struct EventRow {
 
 impl TableRow for EventRow {
     const TABLE: &'static str = "events";
-    const TAG: u8 = 1;
+    /// 1 was the layout without `source` ([`EventRowV1`]).
+    const TAG: u8 = 8;
+    const LEGACY_TAGS: &'static [u8] = &[1];
     fn consent_root(&self) -> &str {
         &self.consent_root
+    }
+    fn decode_legacy(tag: u8, payload: &[u8]) -> Result<Vec<Self>, postcard::Error> {
+        match tag {
+            1 => Ok(postcard::from_bytes::<Vec<EventRowV1>>(payload)?.into_iter().map(Self::from).collect()),
+            _ => Err(postcard::Error::DeserializeBadEncoding),
+        }
     }
 }
 

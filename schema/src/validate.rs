@@ -154,11 +154,65 @@ pub fn check_amplification(stored: usize, body_len: usize) -> Result<(), Reject>
     Ok(())
 }
 
-/// Validates one event received at `now_ms`.
+/// Who reports an event: what it may report and what it must say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sender {
+    /// The pixel in a visitor's browser (`POST /v1/events`): every event is
+    /// about a page; server-only types are refused.
+    #[default]
+    Browser,
+    /// The site's own server with its site key (`POST /v1/server/events`,
+    /// Stripe): orders and leads only, no page needed.
+    Server,
+}
+
+impl Sender {
+    /// The `events.source` column value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Browser => "browser",
+            Self::Server => "server",
+        }
+    }
+
+    /// Whether this sender may report `kind`.
+    pub const fn may_send(self, kind: EventType) -> bool {
+        match self {
+            Self::Browser => !kind.server_only(),
+            Self::Server => {
+                matches!(kind, EventType::Purchase | EventType::Refund | EventType::SubscriptionCancel | EventType::Lead)
+            }
+        }
+    }
+}
+
+/// How far back a server's event time may lie: 400 days (a refund names
+/// its charge's time; a backfill sends old orders). Browsers get
+/// `MAX_PAST_MS` (72 hours).
+pub const MAX_SERVER_PAST_MS: i64 = 400 * 86_400 * 1000;
+
+/// Validates one event a browser sent, received at `now_ms`.
 pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
+    validate_from(Sender::Browser, ev, now_ms)
+}
+
+/// Validates one event `sender` reported, received at `now_ms`.
+pub fn validate_from(sender: Sender, ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
     let kind = EventType::parse(&ev.kind).ok_or_else(|| {
         Reject::new(RejectReason::UnknownType, format!("unknown event type {:?}", truncate(&ev.kind, 40)))
     })?;
+    if !sender.may_send(kind) {
+        return Err(match sender {
+            Sender::Browser => Reject::new(
+                RejectReason::ServerOnly,
+                format!("{} events come only from the site's server (POST /v1/server/events)", kind.as_str()),
+            ),
+            Sender::Server => Reject::new(
+                RejectReason::UnknownType,
+                format!("server events are purchase, refund, subscription_cancel or lead, not {}", kind.as_str()),
+            ),
+        });
+    }
     let id = parse_uuid(&ev.id)
         .ok_or_else(|| Reject::new(RejectReason::BadEventId, format!("id {:?} is not a UUID", truncate(&ev.id, 40))))?;
 
@@ -220,8 +274,10 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
         }
     }
 
-    // Every event is about a page.
-    require("url", kind, &ev.url)?;
+    // Every browser event is about a page.
+    if sender == Sender::Browser {
+        require("url", kind, &ev.url)?;
+    }
     match kind {
         EventType::Scroll => match ev.depth {
             Some(d) if SCROLL_DEPTHS.contains(&d) => {}
@@ -259,22 +315,30 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
                 None => return Err(Reject::new(RejectReason::MissingField, "video_progress event needs percent")),
             }
         }
-        EventType::Purchase => {
+        EventType::Purchase | EventType::Refund => {
             require("order_id", kind, &ev.order_id)?;
+            let what = kind.as_str();
             match ev.value {
+                // A refund is the amount given back (full or partial), stored as negative revenue.
+                Some(v) if kind == EventType::Refund && v == 0.0 => {
+                    return Err(Reject::new(RejectReason::BadValue, "refund value must be the amount refunded, above 0"))
+                }
                 Some(v) if v.is_finite() && (0.0..1e12).contains(&v) => {}
                 Some(_) => {
                     return Err(Reject::new(
                         RejectReason::BadValue,
-                        "purchase value must be a finite number from 0 to 1e12",
+                        format!("{what} value must be a finite number from 0 to 1e12"),
                     ))
                 }
-                None => return Err(Reject::new(RejectReason::MissingField, "purchase event needs value")),
+                None => return Err(Reject::new(RejectReason::MissingField, format!("{what} event needs value"))),
             }
             let cur = require("currency", kind, &ev.currency)?;
             if cur.len() != 3 || !cur.bytes().all(|c| c.is_ascii_alphabetic()) {
                 return Err(Reject::new(RejectReason::BadValue, "currency must be a 3-letter ISO 4217 code"));
             }
+        }
+        EventType::SubscriptionCancel => {
+            require("order_id", kind, &ev.order_id)?;
         }
         EventType::OutboundClick => {
             require("target", kind, &ev.target)?;
@@ -285,9 +349,10 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
                 return Err(Reject::new(RejectReason::BadValue, "click_id has characters outside [A-Za-z0-9_.-]"));
             }
         }
-        EventType::Identify => {
+        EventType::Identify | EventType::Lead => {
             if ev.email.as_deref().unwrap_or("").is_empty() && ev.lead_id.as_deref().unwrap_or("").is_empty() {
-                return Err(Reject::new(RejectReason::MissingField, "identify event needs email or lead_id"));
+                let what = kind.as_str();
+                return Err(Reject::new(RejectReason::MissingField, format!("{what} event needs email or lead_id")));
             }
             if let Some(e) = ev.email.as_deref() {
                 if !e.is_empty() && !e.contains('@') {
@@ -301,7 +366,17 @@ pub fn validate_event(ev: RawEvent, now_ms: i64) -> Result<ValidEvent, Reject> {
         EventType::PageView => {}
     }
 
-    let (ts_ms, ts_clamped) = clamp_ts(ev.ts, now_ms);
+    let (ts_ms, ts_clamped) = match sender {
+        Sender::Browser => clamp_ts(ev.ts, now_ms),
+        // A server reports orders of the past too (a refund names its charge's time).
+        Sender::Server => match ev.ts {
+            None => (now_ms, true),
+            Some(t) => {
+                let kept = t.clamp(now_ms - MAX_SERVER_PAST_MS, now_ms + MAX_FUTURE_MS);
+                (kept, kept != t)
+            }
+        },
+    };
     Ok(ValidEvent { id, kind, ts_ms, ts_clamped, raw: ev })
 }
 
@@ -354,6 +429,38 @@ mod tests {
         assert_eq!(v.kind, EventType::PageView);
         assert_eq!(v.ts_ms, NOW);
         assert!(!v.ts_clamped);
+    }
+
+    #[test]
+    fn orders_and_leads_come_only_from_the_server() {
+        let order = |kind: &str, value: Option<f64>| RawEvent {
+            order_id: Some("o-1".into()),
+            value,
+            currency: Some("EUR".into()),
+            url: None,
+            ..ev(kind)
+        };
+        for kind in ["refund", "subscription_cancel", "lead"] {
+            let e = validate_event(ev(kind), NOW).unwrap_err();
+            assert_eq!(e.reason, RejectReason::ServerOnly, "{kind} from a browser");
+        }
+        assert_eq!(validate_from(Sender::Server, ev("page_view"), NOW).unwrap_err().reason, RejectReason::UnknownType);
+        // No page needed from a server; a refund is an amount above 0.
+        assert!(validate_from(Sender::Server, order("purchase", Some(49.0)), NOW).is_ok());
+        assert_eq!(validate_event(order("purchase", Some(49.0)), NOW).unwrap_err().reason, RejectReason::MissingField);
+        assert!(validate_from(Sender::Server, order("refund", Some(10.5)), NOW).is_ok());
+        for bad in [Some(0.0), Some(-3.0), Some(f64::NAN)] {
+            let e = validate_from(Sender::Server, order("refund", bad), NOW).unwrap_err();
+            assert_eq!(e.reason, RejectReason::BadValue, "{bad:?}");
+        }
+        let e = validate_from(Sender::Server, order("refund", None), NOW).unwrap_err();
+        assert_eq!(e.reason, RejectReason::MissingField);
+        assert!(validate_from(Sender::Server, order("subscription_cancel", None), NOW).is_ok());
+        let no_order = RawEvent { url: None, ..ev("subscription_cancel") };
+        assert_eq!(validate_from(Sender::Server, no_order, NOW).unwrap_err().reason, RejectReason::MissingField);
+        let lead = RawEvent { lead_id: Some("L-1".into()), url: None, ..ev("lead") };
+        assert!(validate_from(Sender::Server, lead, NOW).is_ok());
+        assert!(validate_from(Sender::Server, RawEvent { url: None, ..ev("lead") }, NOW).is_err());
     }
 
     #[test]

@@ -123,11 +123,17 @@ pub enum EventType {
     EmailClick,
     Identify,
     Custom,
+    /// Server-side only: money returned on an order (negative revenue).
+    Refund,
+    /// Server-side only: a subscription ended.
+    SubscriptionCancel,
+    /// Server-side only: a lead created in the owner's CRM or checkout.
+    Lead,
 }
 
 impl EventType {
-    /// All event types, in documentation order.
-    pub const ALL: [EventType; 12] = [
+    /// All event types, in documentation order (browser types, then server-only ones).
+    pub const ALL: [EventType; 15] = [
         Self::PageView,
         Self::Scroll,
         Self::Engagement,
@@ -140,6 +146,9 @@ impl EventType {
         Self::EmailClick,
         Self::Identify,
         Self::Custom,
+        Self::Refund,
+        Self::SubscriptionCancel,
+        Self::Lead,
     ];
 
     /// The wire and column name (`page_view`, ...): `ktra_facts::events`.
@@ -157,7 +166,16 @@ impl EventType {
             Self::EmailClick => events::EMAIL_CLICK,
             Self::Identify => events::IDENTIFY,
             Self::Custom => events::CUSTOM,
+            Self::Refund => events::REFUND,
+            Self::SubscriptionCancel => events::SUBSCRIPTION_CANCEL,
+            Self::Lead => events::LEAD,
         }
+    }
+
+    /// Types only a site's server may report (with its site key): a browser
+    /// could otherwise erase revenue with a forged refund.
+    pub const fn server_only(self) -> bool {
+        matches!(self, Self::Refund | Self::SubscriptionCancel | Self::Lead)
     }
 
     /// Parses a wire name; `None` for anything else.

@@ -84,7 +84,7 @@ impl Delivery {
                 "session_id": row.session_id, "event_id": row.event_id.to_string(), "event_type": row.event_type,
                 "url": row.url, "path": row.path, "video_id": row.video_id, "form_id": row.form_id,
                 "product_id": row.product_id, "order_id": row.order_id, "revenue": row.revenue,
-                "currency": row.currency, "message_id": message_id, "email_click_id": row.email_click_id,
+                "currency": row.currency, "source": row.source, "message_id": message_id, "email_click_id": row.email_click_id,
                 "utm": {"source": row.utm_source, "medium": row.utm_medium, "campaign": row.utm_campaign},
             }
         })

@@ -113,7 +113,7 @@ impl Subscriptions {
 
 /// The site a bearer site key acts for. Wrong keys count against the
 /// client's failed-attempt budget, like the admin key.
-fn site_of_key(state: &AppState, headers: &HeaderMap, meta: &ClientMeta) -> Result<String, ApiError> {
+pub(crate) fn site_of_key(state: &AppState, headers: &HeaderMap, meta: &ClientMeta) -> Result<String, ApiError> {
     let Some(got) = headers.get(header::AUTHORIZATION) else { return Err(ApiError::Unauthorized) };
     state.admin_failures.peek(&meta.rate_key()).map_err(ApiError::RateLimited)?;
     let got = got.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim().as_bytes();
@@ -127,7 +127,7 @@ fn site_of_key(state: &AppState, headers: &HeaderMap, meta: &ClientMeta) -> Resu
 }
 
 /// The key acts for `site`, or the request is refused.
-fn key_for(state: &AppState, headers: &HeaderMap, meta: &ClientMeta, site: &str) -> Result<(), ApiError> {
+pub(crate) fn key_for(state: &AppState, headers: &HeaderMap, meta: &ClientMeta, site: &str) -> Result<(), ApiError> {
     let own = site_of_key(state, headers, meta)?;
     if own != site {
         return Err(ApiError::Consent {

@@ -36,15 +36,19 @@ pub enum Trigger {
     LinkClick,
     /// A visitor identified as a lead.
     LeadIdentified,
-    /// A purchase.
+    /// A purchase (once per order, whoever reported it).
     Purchase,
+    /// A refund of an order (server-side).
+    Refund,
+    /// A subscription ended (server-side).
+    SubscriptionCancel,
     /// Engaged time on a page reached the endpoint's `engaged_secs`.
     Engaged,
 }
 
 impl Trigger {
     /// Every trigger.
-    pub const ALL: [Trigger; 8] = [
+    pub const ALL: [Trigger; 10] = [
         Self::PageVisit,
         Self::VideoPlay,
         Self::VideoComplete,
@@ -52,6 +56,8 @@ impl Trigger {
         Self::LinkClick,
         Self::LeadIdentified,
         Self::Purchase,
+        Self::Refund,
+        Self::SubscriptionCancel,
         Self::Engaged,
     ];
 
@@ -65,6 +71,8 @@ impl Trigger {
             Self::LinkClick => "link_click",
             Self::LeadIdentified => "lead_identified",
             Self::Purchase => "purchase",
+            Self::Refund => "refund",
+            Self::SubscriptionCancel => "subscription_cancel",
             Self::Engaged => "engaged",
         }
     }
@@ -76,17 +84,27 @@ impl Trigger {
 
     /// The trigger an event row is, for an endpoint (engagement depends on its threshold).
     fn of(row: &EventRow, endpoint: &WebhookEndpoint) -> Option<Self> {
-        Some(match row.event_type.as_str() {
-            "page_view" => Self::PageVisit,
-            "video_start" => Self::VideoPlay,
-            "video_complete" => Self::VideoComplete,
-            "form_submit" => Self::FormSubmit,
-            "email_click" => Self::LinkClick,
-            "identify" => Self::LeadIdentified,
-            "purchase" => Self::Purchase,
-            "engagement" if u64::from(row.engaged_ms) >= endpoint.engaged_secs.max(1) * 1000 => Self::Engaged,
+        use ktra_schema::EventType as E;
+        Some(match E::parse(&row.event_type)? {
+            E::PageView => Self::PageVisit,
+            E::VideoStart => Self::VideoPlay,
+            E::VideoComplete => Self::VideoComplete,
+            E::FormSubmit => Self::FormSubmit,
+            E::EmailClick => Self::LinkClick,
+            E::Identify | E::Lead => Self::LeadIdentified,
+            E::Purchase => Self::Purchase,
+            E::Refund => Self::Refund,
+            E::SubscriptionCancel => Self::SubscriptionCancel,
+            E::Engagement if u64::from(row.engaged_ms) >= endpoint.engaged_secs.max(1) * 1000 => Self::Engaged,
             _ => return None,
         })
+    }
+
+    /// Whether the trigger is about an order: it fires once per order
+    /// (`once_per = "event"`, the default for these), whichever reports of
+    /// the order (browser, server, Stripe) arrive.
+    const fn per_order(self) -> bool {
+        matches!(self, Self::Purchase | Self::Refund | Self::SubscriptionCancel)
     }
 }
 
@@ -196,11 +214,18 @@ impl Automations {
     fn lead_of(&self, row: &EventRow) -> Option<Lead> {
         let key = (row.site_id.clone(), row.visitor_id.clone());
         if !row.lead_id.is_empty() {
+            // A server's report may name a lead and no visitor: nothing to remember then.
+            if row.visitor_id.is_empty() {
+                return Some(Lead { lead_id: row.lead_id.clone(), message_id: String::new() });
+            }
             let known = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned());
             let lead =
                 Lead { lead_id: row.lead_id.clone(), message_id: known.map(|l| l.message_id).unwrap_or_default() };
             bounded_insert(&self.visitors, key, lead.clone());
             return Some(lead);
+        }
+        if row.visitor_id.is_empty() {
+            return None;
         }
         if let Some(l) = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Some(l);
@@ -231,9 +256,13 @@ impl Automations {
                 {
                     continue;
                 }
-                let scope = match endpoint.once_per.as_str() {
-                    "session" => format!("session/{}", row.session_id),
-                    "event" => format!("event/{}", row.event_id),
+                let scope = match (endpoint.once_per.as_str(), trigger.per_order()) {
+                    ("session", _) => format!("session/{}", row.session_id),
+                    ("lead", _) => format!("lead/{}", lead.lead_id),
+                    // A refund fires per refund report, a purchase and a cancellation once per order.
+                    (_, true) if trigger == Trigger::Refund => format!("refund/{}/{}", row.order_id, row.event_id),
+                    (_, true) => format!("order/{}", row.order_id),
+                    ("event", false) => format!("event/{}", row.event_id),
                     _ => format!("lead/{}", lead.lead_id),
                 };
                 let key = format!("{}/{name}/{}/{scope}", row.site_id, trigger.as_str());

@@ -5,7 +5,7 @@ use super::urlparts::{bare_host, PageUrl};
 use super::{Geo, UaInfo};
 use ktra_schema::row::EventRow;
 use ktra_schema::wire::{PropValue, Utm};
-use ktra_schema::{EventType, ValidEvent};
+use ktra_schema::{EventType, Sender, ValidEvent};
 use sha2::{Digest, Sha256};
 
 /// What is the same for every event of one request.
@@ -31,6 +31,8 @@ pub struct RequestContext {
     pub ua: UaInfo,
     /// Receive time, Unix seconds.
     pub received_at: u32,
+    /// Who reported the events (`events.source`).
+    pub source: Sender,
 }
 
 /// `sha256:<hex>` of a trimmed, lowercased email address: a lead key the
@@ -93,6 +95,8 @@ pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
         from_email: !email_click_id.is_empty(),
     })
     .to_string();
+    // A server's report is about an order or a lead, not a visit: no channel of its own.
+    let channel = if ctx.source == Sender::Server { String::new() } else { channel };
 
     let lead_id = match (&raw.lead_id, &raw.email) {
         (Some(l), _) if !l.is_empty() => l.clone(),
@@ -153,7 +157,11 @@ pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
         video_id: s(&raw.video_id),
         video_percent: raw.percent.unwrap_or(0),
         order_id: s(&raw.order_id),
-        revenue: raw.value.unwrap_or(0.0),
+        // Refunds are negative revenue: every sum of `revenue` is net.
+        revenue: match ev.kind {
+            EventType::Refund => -raw.value.unwrap_or(0.0),
+            _ => raw.value.unwrap_or(0.0),
+        },
         currency: raw.currency.map(|c| c.to_ascii_uppercase()).unwrap_or_default(),
         product_id: s(&raw.product_id),
         product_name: s(&raw.product_name),
@@ -163,6 +171,7 @@ pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
         event_name: s(&raw.name),
         props_key,
         props_value,
+        source: ctx.source.as_str().to_string(),
     }
 }
 

@@ -20,7 +20,10 @@ use axum::Json;
 use ktra_schema::limits::MAX_BODY_BYTES;
 use ktra_schema::row::{EventRow, TableRow};
 use ktra_schema::validate::truncate;
-use ktra_schema::{check_amplification, validate_batch, validate_event, Batch, RawEvent, RejectReason};
+use ktra_schema::limits::MAX_ID_LEN;
+use ktra_schema::validate::is_token_id;
+use ktra_schema::{check_amplification, validate_batch, validate_from, Batch, RawEvent, RejectReason};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::HashSet;
@@ -50,7 +53,7 @@ pub struct EventsResponse {
 
 /// A batch refused as a whole: the error to answer, and the site and number
 /// of events it held, counted once in [`post_events`].
-struct Refusal {
+pub(crate) struct Refusal {
     site: String,
     events: usize,
     error: ApiError,
@@ -58,21 +61,33 @@ struct Refusal {
 
 /// What a handled batch came to: the answer, and known bots' events dropped
 /// silently (`bots = "drop"`: a bot is not told).
-struct Outcome {
-    site: String,
-    answer: EventsResponse,
-    bots: usize,
+pub(crate) struct Outcome {
+    pub(crate) site: String,
+    pub(crate) answer: EventsResponse,
+    pub(crate) bots: usize,
 }
 
 /// `refuse(site, n)(error)`: a [`Refusal`] of `n` events of `site`.
-fn refuse(site: &str, events: usize) -> impl FnOnce(ApiError) -> Refusal + '_ {
+pub(crate) fn refuse(site: &str, events: usize) -> impl FnOnce(ApiError) -> Refusal + '_ {
     move |error| Refusal { site: site.to_string(), events, error }
 }
 
 /// The handler: every refusal, whole-batch or per event, is counted here.
 pub async fn post_events(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap, body: Body) -> Response {
     let origin = meta.origin.clone();
-    let mut resp = match handle(&state, meta, &headers, body).await {
+    let mut resp = respond(handle(&state, meta, &headers, body).await);
+    if let Some(o) = origin.as_deref() {
+        if state.any_site_allows(o) && resp.status() != StatusCode::FORBIDDEN {
+            cors::allow(resp.headers_mut(), o);
+        }
+    }
+    resp
+}
+
+/// The answer to a handled batch (202 with the rejected events, or 400 when
+/// none was valid), or to a refused one; every refusal is counted here.
+pub(crate) fn respond(result: Result<Outcome, Refusal>) -> Response {
+    match result {
         Ok(Outcome { site, answer, bots }) => {
             let mut by_reason: Vec<(&'static str, u64)> = Vec::new();
             if bots > 0 {
@@ -105,16 +120,10 @@ pub async fn post_events(State(state): State<AppState>, meta: ClientMeta, header
             }
             error.into_response()
         }
-    };
-    if let Some(o) = origin.as_deref() {
-        if state.any_site_allows(o) && resp.status() != StatusCode::FORBIDDEN {
-            cors::allow(resp.headers_mut(), o);
-        }
     }
-    resp
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -168,10 +177,25 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         geo: state.geo.lookup(meta.ip),
         ua,
         received_at: u32::try_from(now / 1000).unwrap_or(u32::MAX),
+        source: ktra_schema::Sender::Browser,
     };
-    let (rows, rejected) = build_rows(&ctx, &batch.events, now, &state.config.strip_query_params);
+    let (rows, rejected) = build_rows::<RawEvent>(&ctx, &batch.events, now, &state.config.strip_query_params);
     let stored: usize = rows.iter().map(TableRow::approx_size).sum();
     check_amplification(stored, bytes.len()).map_err(|r| refused(ApiError::bad(r.reason, r.message)))?;
+    let accepted = store(state, site_id, site, rows, now).await?;
+    Ok(Outcome { site: site_id.to_string(), answer: EventsResponse { accepted, rejected }, bots: 0 })
+}
+
+/// Submits accepted rows, records the leads they identify as consented, and
+/// hands them to the site's triggers (off the request's time). Returns how
+/// many were stored.
+pub(crate) async fn store(
+    state: &AppState,
+    site_id: &str,
+    site: &crate::config::SiteConfig,
+    rows: Vec<EventRow>,
+    now: i64,
+) -> Result<usize, Refusal> {
     let accepted = rows.len();
     if accepted > 0 {
         let leads: Vec<String> = rows
@@ -199,12 +223,32 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
             });
         }
     }
-    Ok(Outcome { site: site_id.to_string(), answer: EventsResponse { accepted, rejected }, bots: 0 })
+    Ok(accepted)
 }
 
-/// Decodes and validates each event on its own; valid ones (query-string
-/// secrets stripped, duplicates within the batch dropped) become rows.
-fn build_rows(
+/// An event as one sender reports it: the event, and the visitor it names
+/// when that is not the request's (a server's report carries `vid`).
+pub(crate) trait Reported: DeserializeOwned {
+    /// The event and its own visitor id, if any.
+    fn into_parts(self) -> (RawEvent, Option<String>);
+}
+
+impl Reported for RawEvent {
+    fn into_parts(self) -> (RawEvent, Option<String>) {
+        (self, None)
+    }
+}
+
+impl Reported for ktra_schema::server::ServerEvent {
+    fn into_parts(self) -> (RawEvent, Option<String>) {
+        (self.event, self.vid.filter(|v| !v.is_empty()))
+    }
+}
+
+/// Decodes and validates each event on its own, as `ctx.source` may send
+/// it; valid ones (query-string secrets stripped, duplicates within the
+/// batch dropped) become rows.
+pub(crate) fn build_rows<E: Reported>(
     ctx: &RequestContext,
     events: &[Box<RawValue>],
     now: i64,
@@ -214,8 +258,8 @@ fn build_rows(
     let mut rejected = Vec::new();
     let mut seen = HashSet::with_capacity(events.len());
     for (index, raw) in events.iter().enumerate() {
-        let ev: RawEvent = match serde_json::from_str(raw.get()) {
-            Ok(ev) => ev,
+        let (ev, vid) = match serde_json::from_str::<E>(raw.get()) {
+            Ok(ev) => ev.into_parts(),
             Err(e) => {
                 let reason = RejectReason::InvalidEvent.as_str();
                 rejected.push(RejectedEvent { index, id: None, reason, message: e.to_string() });
@@ -223,7 +267,12 @@ fn build_rows(
             }
         };
         let id = truncate(&ev.id, 64).to_string();
-        match validate_event(ev, now) {
+        if let Some(v) = vid.as_deref().filter(|v| v.len() > MAX_ID_LEN || !is_token_id(v)) {
+            let message = format!("vid {:?} is not a ktra_vid ([A-Za-z0-9_.-], at most {MAX_ID_LEN})", truncate(v, 40));
+            rejected.push(RejectedEvent { index, id: Some(id), reason: RejectReason::BadValue.as_str(), message });
+            continue;
+        }
+        match validate_from(ctx.source, ev, now) {
             Ok(mut valid) => {
                 if !seen.insert(valid.id) {
                     rejected.push(RejectedEvent {
@@ -239,7 +288,11 @@ fn build_rows(
                         *v = strip_params(v, strip);
                     }
                 }
-                rows.push(build_row(ctx, valid));
+                let mut row = build_row(ctx, valid);
+                if let Some(vid) = vid {
+                    row.visitor_id = vid;
+                }
+                rows.push(row);
             }
             Err(r) => {
                 rejected.push(RejectedEvent { index, id: Some(id), reason: r.reason.as_str(), message: r.message })

@@ -32,9 +32,9 @@ pub static TABLES: &[&dyn Table] = &[
     &TableOf::<WebhookSubscriptionRow>(PhantomData),
 ];
 
-/// The table with spool tag `tag`.
+/// The table with spool tag `tag` (its current one, or an earlier layout's).
 pub fn table(tag: u8) -> Option<&'static dyn Table> {
-    TABLES.iter().copied().find(|t| t.tag() == tag)
+    TABLES.iter().copied().find(|t| t.tag() == tag || t.legacy_tags().contains(&tag))
 }
 
 /// What the sink does with the records of one table, whatever its row type.
@@ -43,6 +43,8 @@ pub trait Table: Send + Sync {
     fn name(&self) -> &'static str;
     /// Spool tag.
     fn tag(&self) -> u8;
+    /// Spool tags of earlier row layouts, still decoded.
+    fn legacy_tags(&self) -> &'static [u8];
     /// Decodes spool records (off the runtime) and inserts their rows.
     /// `Ok(rows)` once stored or dead-lettered; `Err` to retry the same records.
     fn ship<'a>(
@@ -58,7 +60,9 @@ pub struct TableOf<T>(PhantomData<fn() -> T>);
 /// Decodes a record's payload: binary (current) or JSON (spools written by
 /// earlier versions stay readable after an upgrade).
 pub fn decode_record<T: TableRow>(r: &Record) -> Result<Vec<T>, String> {
-    if r.binary {
+    if r.binary && r.tag != T::TAG {
+        T::decode_legacy(r.tag, &r.payload).map_err(|e| e.to_string())
+    } else if r.binary {
         decode_rows(&r.payload).map_err(|e| e.to_string())
     } else {
         serde_json::from_slice(&r.payload).map_err(|e| e.to_string())
@@ -72,6 +76,10 @@ impl<T: TableRow> Table for TableOf<T> {
 
     fn tag(&self) -> u8 {
         T::TAG
+    }
+
+    fn legacy_tags(&self) -> &'static [u8] {
+        T::LEGACY_TAGS
     }
 
     fn ship<'a>(
@@ -209,10 +217,11 @@ mod tests {
 
     #[test]
     fn every_table_has_its_own_tag_and_every_migrated_table_is_listed() {
-        let mut tags: Vec<u8> = TABLES.iter().map(|t| t.tag()).collect();
+        let mut tags: Vec<u8> = TABLES.iter().flat_map(|t| [&[t.tag()][..], t.legacy_tags()].concat()).collect();
+        let n = tags.len();
         tags.sort_unstable();
         tags.dedup();
-        assert_eq!(tags.len(), TABLES.len(), "tags are unique");
+        assert_eq!(tags.len(), n, "tags, current and legacy, are unique");
         assert!(tags.iter().all(|t| (1..=127).contains(t)), "the high bit marks the encoding");
         // Every table a migration creates (views and the bookkeeping table aside) is written by the sink.
         for m in ktra_schema::migrations::MIGRATIONS {
@@ -230,6 +239,21 @@ mod tests {
         for t in TABLES {
             assert!(ktra_schema::migrations::shard_key(t.name()).is_some(), "{}", t.name());
         }
+    }
+
+    #[test]
+    fn events_spooled_before_the_source_column_still_ship() {
+        use ktra_schema::row::EventRowV1;
+        let old = vec![EventRowV1 { site_id: "s".into(), event_type: "page_view".into(), ..Default::default() }];
+        let payload = postcard::to_allocvec(&old).unwrap();
+        let record = Record { end: Default::default(), tag: 1, binary: true, rows: 1, payload };
+        assert_eq!(table(1).map(|t| t.name()), Some("events"));
+        let rows = decode_record::<EventRow>(&record).unwrap();
+        assert_eq!((rows[0].site_id.as_str(), rows[0].source.as_str()), ("s", "browser"));
+        // JSON records of even older versions have no source either.
+        let payload = serde_json::to_vec(&old).unwrap();
+        let record = Record { end: Default::default(), tag: 1, binary: false, rows: 1, payload };
+        assert_eq!(decode_record::<EventRow>(&record).unwrap()[0].source, "browser");
     }
 
     #[test]
