@@ -22,6 +22,13 @@ pub fn client_for_database(cfg: &ClickHouseConfig, database: &str) -> Client {
     if !cfg.password.is_empty() {
         c = c.with_password(cfg.password.clone());
     }
+    if !cfg.cluster.is_empty() {
+        // An insert into a Distributed table returns once every shard stored
+        // its rows (not once queued on this node): an acknowledged batch is
+        // on its shards, a shard that is down sends the batch to the spool,
+        // and the Distributed table never holds rows a migration could drop.
+        c = c.with_option("insert_distributed_sync", "1");
+    }
     c
 }
 

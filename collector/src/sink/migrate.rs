@@ -52,8 +52,14 @@ pub async fn run(cfg: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
     for stmt in migrations::render(MIGRATIONS_TABLE_SQL, version, &deploy) {
         db.query(&stmt).execute().await.map_err(ch("create schema_migrations"))?;
     }
+    // On a cluster every shard keeps its own schema_migrations: a version
+    // applied `ON CLUSTER` through any node counts (`cluster()` reads them all).
+    let applied_sql = match &deploy.cluster {
+        Some(c) => format!("SELECT DISTINCT version FROM cluster({c}, {}, schema_migrations)", cfg.database),
+        None => "SELECT DISTINCT version FROM schema_migrations".to_string(),
+    };
     let applied: Vec<u32> = db
-        .query("SELECT DISTINCT version FROM schema_migrations")
+        .query(&applied_sql)
         .fetch_all()
         .await
         .map_err(ch("read schema_migrations"))?;
