@@ -50,6 +50,9 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Sites, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
+    /// The file this configuration was read from (set by [`Config::load`]; SIGHUP re-reads it).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 /// Known-bot policy.
@@ -218,6 +221,10 @@ pub struct SiteConfig {
     /// Keys for server-to-server calls acting for this site only (`Authorization: Bearer`),
     /// each at least 32 characters (`KTRA_SITE_<ID>_API_KEY` adds one).
     pub api_keys: Vec<String>,
+    /// Goals (`[sites.ID.goals.NAME]`, see [`crate::stats::defs`]); reloaded on SIGHUP.
+    pub goals: BTreeMap<String, crate::stats::defs::Goal>,
+    /// Funnels (`[sites.ID.funnels.NAME]`, see [`crate::stats::defs`]); reloaded on SIGHUP.
+    pub funnels: BTreeMap<String, crate::stats::defs::Funnel>,
     /// Stripe's webhook signing secret (`whsec_…`) for `POST /v1/server/stripe/{site}`
     /// (`KTRA_SITE_<ID>_STRIPE_SIGNING_SECRET`); empty refuses every Stripe call.
     pub stripe_signing_secret: String,
@@ -332,6 +339,7 @@ impl Default for Config {
             consent: ConsentConfig::default(),
             webhooks: WebhooksConfig::default(),
             sites: BTreeMap::new(),
+            path: None,
         }
     }
 }
@@ -375,6 +383,8 @@ impl Default for SiteConfig {
             email_tracking: EmailTracking::default(),
             webhooks: Vec::new(),
             api_keys: Vec::new(),
+            goals: BTreeMap::new(),
+            funnels: BTreeMap::new(),
             stripe_signing_secret: String::new(),
             products: BTreeMap::new(),
             regions: Default::default(),
@@ -450,6 +460,7 @@ impl Config {
         };
         cfg.apply_env(std::env::vars())?;
         cfg.validate()?;
+        cfg.path = path.map(Into::into);
         Ok(cfg)
     }
 
@@ -540,6 +551,8 @@ impl Config {
                 )));
             }
             crate::regions::validate_site(site).map_err(|e| ConfigError::Invalid(format!("site {id}: {e}")))?;
+            crate::stats::defs::check_site(&site.goals, &site.funnels)
+                .map_err(|e| ConfigError::Invalid(format!("site {id}: {e}")))?;
             for w in &site.webhooks {
                 crate::automate::check_endpoint(w, self.webhooks.allow_private_targets)
                     .map_err(|e| ConfigError::Invalid(format!("site {id}: webhook {:?}: {e}", w.url)))?;

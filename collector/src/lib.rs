@@ -57,6 +57,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/leads/{site}/{lead}/consent", post(admin::record_lead_consent))
         .route("/v1/stats/sites", get(stats::sites))
         .route("/v1/stats/live", get(stats::live))
+        .route("/v1/stats/funnel", get(stats::explore::funnel))
+        .route("/v1/stats/goals", get(stats::explore::goals))
+        .route("/v1/stats/traffic", get(stats::explore::traffic))
+        .route("/v1/stats/online", get(stats::explore::online))
+        .route("/v1/stats/retention", get(stats::explore::retention))
         .route("/v1/stats/webhooks", get(automate::activity::activity))
         .route("/v1/admin/webhooks/{id}/redeliver", post(automate::activity::redeliver))
         .route("/v1/stats/{query}", get(stats::query))
@@ -159,6 +164,7 @@ pub async fn serve(
     let state = AppState::new(config, parts);
     let background = tokio::spawn(background(state.clone(), stop_rx.clone()));
     let refresh = tokio::spawn(refresh(state.clone(), stop_rx.clone()));
+    let reload = tokio::spawn(stats::defs::reload_on_sighup(state.clone(), stop_rx.clone()));
     let metrics_server = match state.config.metrics_listen {
         Some(addr) => {
             let l = TcpListener::bind(addr).await?;
@@ -177,6 +183,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = background.await;
     let _ = refresh.await;
+    let _ = reload.await;
     let _ = eraser.await;
     let _ = deliveries.await;
     if let Some(m) = metrics_server {

@@ -50,6 +50,8 @@ pub struct Inner {
     pub leads: Arc<crate::email::leads::ConsentedLeads>,
     /// Behavioural triggers and their webhook queue.
     pub automations: Arc<crate::automate::Automations>,
+    /// Goals and funnels per site (replaced on SIGHUP).
+    pub definitions: crate::stats::defs::Definitions,
 }
 
 /// What [`AppState::new`] needs besides the configuration.
@@ -95,6 +97,7 @@ impl AppState {
             erasures,
             automations,
             decisions: Default::default(),
+            definitions: crate::stats::defs::Definitions::from_config(&config),
             leads: Default::default(),
             email_limit: crate::ingest::ratelimit::RateLimiter::new(
                 limits.email_per_client_per_sec,

@@ -1,17 +1,28 @@
 //! Dashboard data behind the admin bearer key:
 //!
-//! - `GET /v1/stats/sites`: the configured site ids and the query names;
+//! - `GET /v1/stats/sites`: the configured site ids, the query names, and each
+//!   site's goals and funnels ([`defs`], reloaded on SIGHUP);
 //! - `GET /v1/stats/{query}?site=S&from=UNIX&to=UNIX`: one query of the
 //!   analyst library (`ktra_schema::queries`, the `schema/queries/*.sql`
 //!   files) for a site and a time range, as `{"query", "rows": [...]}`;
+//! - funnels, goals, traffic (hourly up to two days), online now and weekly
+//!   retention ([`explore`]);
+//! - on every one of them `filter=` ([`filter`]), `compare=previous` and
+//!   `format=csv` ([`respond`]).
 //! - `GET /v1/stats/live?site=S&since=UNIX_MS`: the last events, so that a
 //!   site owner testing the snippet sees it work (visitor ids truncated).
 //!
 //! It owns parameter checking ([`params`]), running SQL and turning the answer
 //! into JSON ([`run`]) and the live view's SQL ([`live`]). It does not own the
 //! analyst SQL: the dashboard, the tests and the README use the one library.
+pub mod defs;
+pub mod explore;
+pub mod filter;
+pub mod funnel;
+pub mod goals;
 pub mod live;
 pub mod params;
+pub mod respond;
 pub mod run;
 
 use crate::admin::Admin;
@@ -22,18 +33,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ktra_schema::queries::{self, Param, QUERIES};
+use ktra_schema::queries::{self, QUERIES};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Stats requests answered, by `query` (a library name or `live`; never the
 /// raw path) and `outcome` (`ok`, `error`).
 pub const STATS_REQUESTS: &str = "ktra_stats_requests_total";
 
 /// Query-string parameters, or a 400 when they are not valid URL encoding.
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-fn params_of(q: Params) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn params_of(q: Params) -> Result<HashMap<String, String>, ApiError> {
     q.map(|Query(m)| m)
         .map_err(|e| ApiError::bad(ktra_schema::RejectReason::BadValue, format!("bad query string: {e}")))
 }
@@ -48,11 +59,18 @@ fn no_store(value: Value) -> Response {
 pub async fn sites(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let sites: Vec<&str> = state.config.sites.keys().map(String::as_str).collect();
     let names: Vec<&str> = QUERIES.iter().map(|q| q.name).collect();
-    Ok(no_store(json!({ "sites": sites, "queries": names })))
+    let definitions: serde_json::Map<String, Value> = sites
+        .iter()
+        .map(|id| {
+            let d = state.definitions.site(id);
+            (id.to_string(), json!({ "goals": d.goals, "funnels": d.funnels }))
+        })
+        .collect();
+    Ok(no_store(json!({ "sites": sites, "queries": names, "definitions": definitions })))
 }
 
-/// `GET /v1/stats/{query}?site=S&from=UNIX&to=UNIX`: the library query
-/// rendered with those parameters, run against ClickHouse.
+/// `GET /v1/stats/{query}?site=S&from=UNIX&to=UNIX[&filter&compare&format]`: the
+/// library query rendered with those parameters, run against ClickHouse.
 pub async fn query(
     State(state): State<AppState>,
     _: Admin,
@@ -61,17 +79,7 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let query = queries::get(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no query named {:?}", name.chars().take(64).collect::<String>())))?;
-    let p = params_of(q)?;
-    let site = params::site(&state, &p)?;
-    let range = params::range(&p)?;
-    let sql = queries::render(
-        query.sql,
-        &BTreeMap::from([("site", Param::Str(site)), ("from", Param::Time(range.from)), ("to", Param::Time(range.to))]),
-    )
-    .map_err(|e| ApiError::Internal(format!("rendering {}: {e}", query.name)))?;
-    let rows = run::json_rows(&state.clickhouse, &sql).await;
-    count(query.name, rows.is_ok());
-    Ok(no_store(json!({ "query": query.name, "rows": rows? })))
+    explore::library(&state, query, q).await
 }
 
 /// `GET /v1/stats/live?site=S&since=UNIX_MS`: the newest events (at most
@@ -86,6 +94,6 @@ pub async fn live(State(state): State<AppState>, _: Admin, q: Params) -> Result<
     Ok(no_store(json!({ "query": "live", "since": since, "rows": rows? })))
 }
 
-fn count(query: &'static str, ok: bool) {
+pub(crate) fn count(query: &'static str, ok: bool) {
     metrics::counter!(STATS_REQUESTS, "query" => query, "outcome" => if ok { "ok" } else { "error" }).increment(1);
 }

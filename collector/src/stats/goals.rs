@@ -1,0 +1,46 @@
+//! Goals: for each configured goal of a site, its conversions (matching
+//! events, each counted once), converted visitors, conversion rate (converted
+//! visitors over all visitors of the range) and revenue (the sum over the
+//! matching events: a purchase goal's sales).
+use super::defs::Goal;
+use ktra_schema::queries::quote;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// One row: `visitors`, then `cK`, `vK`, `rK` for the K-th goal (by name order).
+pub fn sql(goals: &BTreeMap<String, Goal>, site: &str, from: u32, to: u32, filter: &str) -> String {
+    let mut cols = vec!["uniqExact(visitor_id) AS visitors".to_string()];
+    for (k, g) in goals.values().enumerate() {
+        let c = g.sql();
+        cols.push(format!("countIf({c}) AS c{k}"));
+        cols.push(format!("uniqExactIf(visitor_id, {c}) AS v{k}"));
+        cols.push(format!("sumIf(revenue, {c}) AS r{k}"));
+    }
+    format!(
+        "SELECT {}\nFROM events FINAL\nWHERE site_id = {} AND ts >= toDateTime({from}) AND ts < toDateTime({to})\n  \
+         AND is_bot = 0 AND ({filter})",
+        cols.join(",\n    "),
+        quote(site),
+    )
+}
+
+/// The answer row as one object per goal.
+pub fn rows(goals: &BTreeMap<String, Goal>, row: &Value) -> Vec<Value> {
+    let num = |k: String| row.get(&k).and_then(Value::as_f64).unwrap_or(0.0);
+    let total = num("visitors".into());
+    goals
+        .iter()
+        .enumerate()
+        .map(|(k, (name, g))| {
+            let v = num(format!("v{k}"));
+            json!({
+                "goal": name,
+                "label": g.label(),
+                "conversions": num(format!("c{k}")) as u64,
+                "visitors": v as u64,
+                "conversion_rate": if total > 0.0 { (v / total * 10_000.0).round() / 10_000.0 } else { 0.0 },
+                "revenue": (num(format!("r{k}")) * 100.0).round() / 100.0,
+            })
+        })
+        .collect()
+}
