@@ -7,6 +7,7 @@
 
 use ktra_collector::stats::defs::{Funnel, Matcher, Order};
 use ktra_collector::stats::{explore, filter::Filter, funnel, goals, params::Range};
+use ktra_tests::browser::wait_until;
 use ktra_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -419,4 +420,58 @@ fn chdb(req: &Value) -> Value {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "chdb: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Funnels and goals change with the file and a SIGHUP, without a restart; a
+/// file that does not validate leaves the old ones in place.
+#[tokio::test]
+async fn funnels_reload_on_sighup() {
+    let ch = Ch::fresh("funnels_reload").await;
+    let dir = fresh_dir("funnels-reload");
+    let file = dir.join("ktra.toml");
+    let mut cfg = test_config(&ch);
+    cfg.path = Some(file.clone());
+    let c = TestCollector::start(cfg).await;
+    let q = format!("/v1/stats/funnel?funnel=signup&site=funnels_reload&from={T}&to={}", T + DAY);
+    assert_eq!(get(&c, &q).await.0, 404);
+
+    // The handler is installed by the collector's own task; give it a moment before the first signal.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let hup = || {
+        let ok = std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().unwrap();
+        assert!(ok.success());
+    };
+    std::fs::write(
+        &file,
+        "[sites.funnels_reload.funnels.signup]\nsteps = [{path = '/'}, {event = 'form_submit'}]\nwindow = '1d'\n\
+         [sites.funnels_reload.goals.lead]\nevent = 'form_submit'\n",
+    )
+    .unwrap();
+    hup();
+    let a = wait_until("the funnel after SIGHUP", std::time::Duration::from_secs(10), || async {
+        let (s, body) = get(&c, &q).await;
+        (s == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
+    })
+    .await;
+    assert_eq!(a["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(a["window_secs"], 86_400);
+
+    // One step only: refused, the two-step funnel stays.
+    // (Other collectors of this process count their own failed reloads too: no config file.)
+    let errors = || async {
+        let text = c.http.get(format!("{}/metrics", c.url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        metric(&text.text().await.unwrap(), "ktra_definitions_reloads_total", &[("outcome", "error")])
+    };
+    let before = errors().await;
+    std::fs::write(&file, "[sites.funnels_reload.funnels.signup]\nsteps = [{path = '/'}]\n").unwrap();
+    hup();
+    wait_until("the failed reload counted", std::time::Duration::from_secs(10), || async {
+        (errors().await > before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, body) = get(&c, &q).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["steps"].as_array().unwrap().len(), 2);
+    c.stop().await;
 }
