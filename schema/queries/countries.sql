@@ -6,6 +6,7 @@ FROM events FINAL
 WHERE site_id = {site:String}
   AND ts >= {from:DateTime} AND ts < {to:DateTime}
   AND is_bot = 0
+  AND source != 'server'
 GROUP BY country
 ORDER BY visitors DESC, country
 LIMIT 100

@@ -9,6 +9,7 @@ SELECT
         WHERE site_id = {site:String}
           AND ts >= {from:DateTime} AND ts < {to:DateTime}
           AND is_bot = 0
+          AND source != 'server'
     )                                         AS sessions_total,
     round(sessions_submitting / sessions_total, 4) AS conversion
 FROM events FINAL

@@ -15,6 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 const GMAIL_PROXY: &str = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+const SITE_KEY: &str = "queries-site-key-0123456789abcdef-01";
 
 #[allow(clippy::too_many_arguments)]
 async fn send(
@@ -174,6 +175,22 @@ async fn shop_day(c: &TestCollector, ch: &Ch) -> u64 {
     .await;
     let (s, _, _) = c.post_raw(b.to_string(), &[("x-forwarded-for", "198.51.100.1")]).await;
     assert_eq!(s, 202);
+    // The shop's server reports C's order too (counted once), refunds 5 of it, and
+    // reports an order of B's that no browser saw (B's visitor id passed to the checkout).
+    let server = |kind: &str, order: &str, value: f64, extra: Value| {
+        let mut e = json!({"id": uuid::Uuid::new_v4().to_string(), "type": kind, "order_id": order,
+            "value": value, "currency": if order == "o-2" { "USD" } else { "EUR" }});
+        e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        e
+    };
+    let events = vec![
+        server("purchase", "o-2", 20.0, json!({"vid": "vC"})),
+        server("refund", "o-2", 5.0, json!({})),
+        server("purchase", "o-4", 7.0, json!({"vid": "vB"})),
+    ];
+    let r = c.http.post(format!("{}/v1/server/events", c.url)).bearer_auth(SITE_KEY);
+    let r = r.json(&json!({"site": c.site, "events": events})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
     // A crawler, flagged and excluded from every query.
     send(
         c,
@@ -186,7 +203,7 @@ async fn shop_day(c: &TestCollector, ch: &Ch) -> u64 {
         vec![event("page_view", "https://shop.example/landing", json!({}))],
     )
     .await;
-    12 + 4 + 2 * 3 + 1
+    12 + 4 + 2 * 3 + 3 + 1
 }
 
 fn n(v: &Value) -> f64 {
@@ -220,7 +237,9 @@ fn assert_query(name: &str, rows: &[Value]) {
             let email = find(rows, "channel", "email");
             assert_eq!((n(&email["sessions"]), n(&email["purchases"]), n(&email["revenue"])), (1.0, 1.0, 49.5));
             assert_eq!(n(&find(rows, "channel", "search")["sessions"]), 1.0);
-            assert_eq!(find(rows, "channel", "social")["referrer_host"], "t.co");
+            let social = find(rows, "channel", "social");
+            assert_eq!(social["referrer_host"], "t.co");
+            assert_eq!((n(&social["purchases"]), n(&social["revenue"])), (1.0, 15.0), "browser + server once, net");
             assert_eq!(sum(rows, "sessions"), 3.0);
         }
         "utm_campaigns" => {
@@ -228,7 +247,7 @@ fn assert_query(name: &str, rows: &[Value]) {
             let t = find(rows, "utm_campaign", "launch-tweet");
             assert_eq!(
                 (t["utm_source"].as_str(), n(&t["sessions"]), n(&t["purchases"]), n(&t["revenue"])),
-                (Some("twitter"), 1.0, 1.0, 20.0)
+                (Some("twitter"), 1.0, 1.0, 15.0)
             );
             let r = find(rows, "utm_campaign", "spring");
             assert_eq!(
@@ -305,7 +324,7 @@ fn assert_query(name: &str, rows: &[Value]) {
             assert_eq!(got, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "Gmail's proxy fetch is not a human open");
         }
         "attribution_purchases" => {
-            assert_eq!(rows.len(), 3, "{rows:?}");
+            assert_eq!(rows.len(), 4, "{rows:?}");
             let touch = |order: &str| {
                 let r = find(rows, "order_id", order);
                 let s = |c: &str| r[c].as_str().unwrap().to_string();
@@ -325,9 +344,11 @@ fn assert_query(name: &str, rows: &[Value]) {
             assert_eq!(touch("o-1"), t("vA", 1.0, "email", "spring-news", "email", "spring-news", "lead-a"));
             assert_eq!(touch("o-2"), t("vC", 1.0, "utm", "launch-tweet", "utm", "launch-tweet", ""));
             assert_eq!(touch("o-3"), t("vB", 0.0, "none", "", "none", "", ""));
+            assert_eq!(touch("o-4"), t("vB", 0.0, "none", "", "none", "", ""), "the server's order joins vB");
             assert_eq!(
                 (n(&find(rows, "order_id", "o-2")["revenue"]), find(rows, "order_id", "o-2")["currency"].as_str()),
-                (20.0, Some("USD"))
+                (15.0, Some("USD")),
+                "net of the refund"
             );
         }
         "attribution_touches" => {
@@ -344,8 +365,8 @@ fn assert_query(name: &str, rows: &[Value]) {
                 got,
                 [
                     ("email".to_string(), "spring-news".to_string(), [1.0, 49.5, 1.0, 49.5]),
-                    ("utm".into(), "launch-tweet".into(), [1.0, 20.0, 1.0, 20.0]),
-                    ("none".into(), "".into(), [1.0, 10.0, 1.0, 10.0]),
+                    ("none".into(), "".into(), [2.0, 17.0, 2.0, 17.0]),
+                    ("utm".into(), "launch-tweet".into(), [1.0, 15.0, 1.0, 15.0]),
                 ]
             );
         }
@@ -361,6 +382,7 @@ async fn every_analyst_query_gives_the_expected_answer_on_real_data() {
     cfg.geoip.path = Some(geo_db());
     // The owner has a lawful basis for every recipient: clicks name their lead.
     cfg.sites.get_mut(&ch.name).unwrap().email_tracking = ktra_collector::config::EmailTracking::All;
+    cfg.sites.get_mut(&ch.name).unwrap().api_keys = vec![SITE_KEY.into()];
     let c = TestCollector::start(cfg).await;
     let want = shop_day(&c, &ch).await;
     assert_eq!(ch.wait_count("SELECT count() FROM events", want, WAIT).await, want);

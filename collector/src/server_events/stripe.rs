@@ -204,11 +204,14 @@ pub fn map(site: &str, ev: &Value) -> Result<Option<Report>, String> {
     Ok(Some(report))
 }
 
-/// The order whose purchase row keeps Stripe object `id` in its props.
-async fn order_of(state: &AppState, site: &str, id: &str) -> Option<String> {
-    let sql = "SELECT order_id FROM events WHERE site_id = ? AND event_type = 'purchase' \
-               AND source = 'server' AND has(props.value, ?) ORDER BY ts_ms LIMIT 1";
-    state.clickhouse.query(sql).bind(site).bind(id).fetch_optional::<String>().await.ok().flatten()
+/// The order a refund or cancellation is about, and its visitor and lead:
+/// the Stripe purchase row whose order id is `order`, or which keeps Stripe
+/// object `id` in its props.
+async fn order_of(state: &AppState, site: &str, order: &str, id: &str) -> Option<(String, String, String)> {
+    let sql = "SELECT order_id, visitor_id, lead_id FROM events WHERE site_id = ? AND event_type = 'purchase' \
+               AND source = 'server' AND (order_id = ? OR has(props.value, ?)) ORDER BY ts_ms LIMIT 1";
+    let q = state.clickhouse.query(sql).bind(site).bind(order).bind(id);
+    q.fetch_optional::<(String, String, String)>().await.ok().flatten()
 }
 
 /// The handler.
@@ -238,9 +241,13 @@ async fn handle(state: &AppState, site_id: &str, headers: &HeaderMap, body: Body
         .map_err(|e| refused(site_id, 1, ApiError::bad(RejectReason::MalformedJson, e.to_string())))?;
     let report = map(site_id, &ev).map_err(|e| refused(site_id, 1, ApiError::bad(RejectReason::InvalidEvent, e)))?;
     let Some(Report { mut event, lookup }) = report else { return Ok(None) };
-    if let Some(stripe_id) = lookup {
-        if let Some(order) = order_of(state, site_id, &stripe_id).await {
+    if event.event.kind != "purchase" {
+        // The purchase row gives the order id (when Stripe named another object) and its visitor and lead.
+        let order = event.event.order_id.clone().unwrap_or_default();
+        if let Some((order, vid, lead)) = order_of(state, site_id, &order, lookup.as_deref().unwrap_or("")).await {
             event.event.order_id = Some(order);
+            event.vid = event.vid.or((!vid.is_empty()).then_some(vid));
+            event.event.lead_id = event.event.lead_id.or((!lead.is_empty()).then_some(lead));
         }
     }
     let raw = serde_json::value::to_raw_value(&event).map_err(|e| refused(site_id, 1, ApiError::Internal(e.to_string())))?;
