@@ -50,6 +50,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Sites, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
+    /// TLS termination for tracking domains (`[tls]`, see [`crate::tls`]).
+    pub tls: crate::tls::TlsConfig,
     /// The file this configuration was read from (set by [`Config::load`]; SIGHUP re-reads it).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -339,6 +341,7 @@ impl Default for Config {
             consent: ConsentConfig::default(),
             webhooks: WebhooksConfig::default(),
             sites: BTreeMap::new(),
+            tls: Default::default(),
             path: None,
         }
     }

@@ -33,6 +33,7 @@ pub mod sink;
 pub mod state;
 pub mod stats;
 pub mod telemetry;
+pub mod tls;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -98,6 +99,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The HTTPS listener could not start (certificates, address).
+    #[error(transparent)]
+    Tls(#[from] tls::listener::StartError),
     /// The configuration is not usable (e.g. a short secret).
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -178,9 +182,22 @@ pub async fn serve(
 
     tracing::info!(addr = ?listener.local_addr().ok(), "collector listening");
     let router = app(state.clone());
+    let tls_tasks = tls::listener::start(&state, router.clone(), stop_rx.clone()).await?;
+    let router = if tls::listener::redirects(&state) {
+        let probes = Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(state.clone());
+        tls::listener::redirect_router(&state, probes)
+    } else {
+        router
+    };
     server::run(listener, router, server::ServerLimits::from_config(&state.config.limits), shutdown).await?;
     tracing::info!("stopped accepting; flushing");
     let _ = stop_tx.send(true);
+    for t in tls_tasks {
+        let _ = t.await;
+    }
     let _ = background.await;
     let _ = refresh.await;
     let _ = reload.await;

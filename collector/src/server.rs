@@ -59,6 +59,18 @@ pub async fn run(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`run`], with TLS terminated by `tls` when given (the handshake must end
+/// within `header_read_timeout`; see [`crate::tls`]).
+pub async fn run_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -91,11 +103,30 @@ pub async fn run(
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
         let mut stream = TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.write_timeout));
-        let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), TowerToHyperService::new(svc));
-        let conn = graceful.watch(conn);
+        let stream = Box::pin(stream);
+        let Some(acceptor) = tls.clone() else {
+            let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let watcher = graceful.watcher();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended with an error");
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => {
+                    let conn = builder.serve_connection(TokioIo::new(tls_stream), TowerToHyperService::new(svc));
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
             }
             drop(permit);
         });

@@ -1,0 +1,161 @@
+//! TLS termination for tracking domains: two domains on one collector, each
+//! answered with its own certificate chosen by SNI, an unknown name refused,
+//! a certificate rotated on disk picked up without a restart (a broken file
+//! keeps the old one), and the plain listener redirecting to https. The test
+//! makes its own CAs and certificates with `rcgen`; clients trust only the
+//! test CA and verify host names, so a wrong certificate fails the request.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use ktra_collector::tls::CertConfig;
+use ktra_tests::*;
+use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const A: &str = "t.shop-a.test";
+const B: &str = "t.shop-b.test";
+
+struct Ca {
+    cert: Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        Self { cert: params.self_signed(&key).unwrap(), key }
+    }
+
+    /// A leaf for `domain`, written as PEM to `dir/<domain>.crt` and `.key`.
+    fn issue(&self, domain: &str, dir: &Path) -> CertConfig {
+        let key = KeyPair::generate().unwrap();
+        let cert =
+            CertificateParams::new(vec![domain.to_string()]).unwrap().signed_by(&key, &self.cert, &self.key).unwrap();
+        let c = CertConfig {
+            domain: domain.into(),
+            cert: dir.join(format!("{domain}.crt")),
+            key: dir.join(format!("{domain}.key")),
+        };
+        write_atomically(&c.cert, &cert.pem());
+        write_atomically(&c.key, &key.serialize_pem());
+        c
+    }
+
+    fn root(&self) -> reqwest::Certificate {
+        reqwest::Certificate::from_pem(self.cert.pem().as_bytes()).unwrap()
+    }
+}
+
+/// As certbot and friends do: a new file renamed over the old one.
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A client trusting only `ca`, resolving the test domains to `tls`, one connection per request.
+fn client(ca: &Ca, tls: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca.root())
+        .resolve(A, tls)
+        .resolve(B, tls)
+        .resolve("t.unknown.test", tls)
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// `GET /healthz` on `domain` by a new client trusting only `ca` (no TLS
+/// session to resume: every call verifies the certificate served now).
+async fn healthz(ca: &Ca, domain: &str, tls: SocketAddr) -> Result<u16, String> {
+    let r = client(ca, tls).get(format!("https://{domain}:{}/healthz", tls.port())).send().await;
+    r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}"))
+}
+
+#[tokio::test]
+async fn two_domains_sni_picks_each_certificate_and_a_rotation_needs_no_restart() {
+    let ch = Ch::fresh("tls_sni").await;
+    let dir = fresh_dir("tls-certs");
+    let ca = Ca::new("ktra test CA");
+    let mut cfg = test_config(&ch);
+    let tls = free_addr();
+    cfg.tls.listen = Some(tls);
+    cfg.tls.reload_secs = 1;
+    cfg.tls.certs = vec![ca.issue(A, &dir), ca.issue(B, &dir)];
+    let c = TestCollector::start(cfg).await;
+
+    // Each name gets its own certificate (host names are verified), an unknown one none.
+    let ready = Instant::now() + Duration::from_secs(10);
+    while healthz(&ca, A, tls).await.is_err() && Instant::now() < ready {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(healthz(&ca, A, tls).await, Ok(200));
+    assert_eq!(healthz(&ca, B, tls).await, Ok(200));
+    assert!(healthz(&ca, "t.unknown.test", tls).await.is_err(), "no certificate for a name not configured");
+
+    // The collector's API over TLS on a tracking domain.
+    let r = client(&ca, tls)
+        .post(format!("https://{A}:{}/v1/consent", tls.port()))
+        .header("content-type", "text/plain")
+        .body(json!({"site": c.site, "action": "grant", "granted": ["analytics", "marketing"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Rotation: A's files replaced by a certificate of another CA.
+    let ca2 = Ca::new("ktra test CA 2");
+    assert!(healthz(&ca2, A, tls).await.is_err(), "before the rotation");
+    ca2.issue(A, &dir);
+    let until = Instant::now() + Duration::from_secs(15);
+    while healthz(&ca2, A, tls).await != Ok(200) {
+        assert!(Instant::now() < until, "the rotated certificate was never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(healthz(&ca, A, tls).await.is_err(), "the old certificate is gone");
+    assert_eq!(healthz(&ca, B, tls).await, Ok(200), "B is untouched");
+
+    // A broken key file keeps the certificate in force.
+    write_atomically(
+        &dir.join(format!("{B}.key")),
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(healthz(&ca, B, tls).await, Ok(200), "a broken file does not take B down");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn the_plain_listener_redirects_to_https_and_answers_probes() {
+    let ch = Ch::fresh("tls_redirect").await;
+    let dir = fresh_dir("tls-redirect");
+    let ca = Ca::new("ktra test CA");
+    let mut cfg = test_config(&ch);
+    let tls = free_addr();
+    cfg.tls.listen = Some(tls);
+    cfg.tls.redirect_http = true;
+    cfg.tls.certs = vec![ca.issue(A, &dir)];
+    let c = TestCollector::start(cfg).await;
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = plain.get(format!("{}/ktra.js?v=1", c.url)).header("host", A).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], format!("https://{A}:{}/ktra.js?v=1", tls.port()).as_str());
+    let r =
+        plain.post(format!("{}/v1/events", c.url)).header("host", "evil.example/x").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 400, "no redirect to a host that is not one");
+    assert_eq!(plain.get(format!("{}/healthz", c.url)).send().await.unwrap().status(), 200, "probes stay on http");
+    c.stop().await;
+}
