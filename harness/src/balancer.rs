@@ -1,7 +1,7 @@
 //! A load balancer in front of collectors: Debian's `haproxy`, in the
 //! foreground, with a config written for loopback backends. It spreads
 //! requests round-robin, adds `X-Forwarded-For` (the collector's
-//! `trust_proxy`), takes a backend out when its `/healthz` fails and sends a
+//! `trust_proxy`), takes a backend out while its `/readyz` fails (queue or spool nearly full) and sends a
 //! request refused on connect to the other one.
 use crate::clickhouse::free_ports;
 use crate::Process;
@@ -93,7 +93,7 @@ fn config(port: u16, backends: &[String]) -> String {
          defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n\
          \x20   option forwardfor\n    option redispatch\n    retries 2\n\n\
          frontend ktra\n    bind 127.0.0.1:{port}\n    default_backend collectors\n\n\
-         backend collectors\n    balance roundrobin\n    option httpchk GET /healthz\n{servers}"
+         backend collectors\n    balance roundrobin\n    option httpchk GET /readyz\n{servers}"
     )
 }
 

@@ -77,7 +77,7 @@ pub struct ZooKeeper<P: Process = Child> {
 
 impl<P: Process> ZooKeeper<P> {
     /// Writes `zoo.cfg` into `dir` (wiped first), starts ZooKeeper on `port`
-    /// with `spawn` and waits until it answers `ruok`.
+    /// with `spawn` and waits until it serves.
     pub fn start_with(
         dir: impl Into<PathBuf>,
         port: u16,
@@ -126,22 +126,24 @@ impl<P: Process> ZooKeeper<P> {
             if let Some(status) = self.process.as_mut().map(P::try_wait).transpose()?.flatten() {
                 bail!("ZooKeeper exited during start ({status})\n{}", self.log_tail());
             }
-            if self.ruok() {
+            if self.serving() {
                 return Ok(());
             }
             if start.elapsed() > START_TIMEOUT {
-                bail!("ZooKeeper did not answer ruok within {}s\n{}", START_TIMEOUT.as_secs(), self.log_tail());
+                bail!("ZooKeeper did not serve within {}s\n{}", START_TIMEOUT.as_secs(), self.log_tail());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// The four-letter `ruok` answers `imok`.
-    fn ruok(&self) -> bool {
+    /// The four-letter `srvr` names the server's mode: it serves sessions
+    /// (`ruok` answers `imok` earlier, and a ClickHouse 18.16 that connects
+    /// then fails its handshake and crashes).
+    fn serving(&self) -> bool {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
         let mut answer = String::new();
-        s.write_all(b"ruok").is_ok() && s.read_to_string(&mut answer).is_ok() && answer == "imok"
+        s.write_all(b"srvr").is_ok() && s.read_to_string(&mut answer).is_ok() && answer.contains("Mode: standalone")
     }
 
     /// Stops ZooKeeper (SIGTERM, then SIGKILL); its data is kept for [`ZooKeeper::restart`].

@@ -27,7 +27,11 @@ pub fn client_for_database(cfg: &ClickHouseConfig, database: &str) -> Client {
         // its rows (not once queued on this node): an acknowledged batch is
         // on its shards, a shard that is down sends the batch to the spool,
         // and the Distributed table never holds rows a migration could drop.
-        c = c.with_option("insert_distributed_sync", "1");
+        c = c.with_setting("insert_distributed_sync", "1");
+        // `x IN (SELECT … FROM events)` inside a query of a Distributed table
+        // (the dashboard's filters) runs the subquery once, over every shard,
+        // and sends its result along (GLOBAL IN); 18.16 refuses it otherwise.
+        c = c.with_setting("distributed_product_mode", "global");
     }
     c
 }
