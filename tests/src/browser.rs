@@ -476,6 +476,8 @@ impl Stack {
         let pages = PageServer::start_in(pages_dir).await;
         let mut cfg = crate::test_config(&ch);
         cfg.assets_dir = Some(assets);
+        // Webhook receivers of the tests listen on loopback.
+        cfg.webhooks.allow_private_targets = true;
         let s = cfg.sites.get_mut(&ch.name).unwrap();
         s.origins = vec![pages.origin.clone()];
         s.hosts = vec!["localhost".into()];

@@ -7,7 +7,9 @@
 pub mod browser;
 pub mod mmdb;
 pub mod pages;
+pub mod receiver;
 pub mod server;
+pub mod topology;
 
 use ktra_collector::config::{Config, SiteConfig};
 use serde_json::{json, Value};

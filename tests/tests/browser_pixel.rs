@@ -10,13 +10,16 @@
 //! never asserted.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use ktra_collector::config::WebhookEndpoint;
 use ktra_tests::browser::{wait_until, Stack};
+use ktra_tests::receiver::Receiver;
 use ktra_tests::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
+const HOOK_SECRET: &str = "whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ=";
 
 /// Signs a tracking link through the admin API; returns its click URL.
 async fn email_link(s: &Stack, url: &str) -> String {
@@ -97,7 +100,18 @@ fn report_startup(perf: &Value, wasm: Option<&Value>) {
 
 #[tokio::test]
 async fn an_email_visitor_who_accepts_all_lands_every_event_under_one_visitor_session_and_campaign() {
-    let s = Stack::start("br_pixel", |_| {}).await;
+    // The site acts on the video: a rule on video_complete, a receiver of the test's own.
+    let rx = Receiver::start(vec![]).await;
+    let hook_url = rx.url.clone();
+    let s = Stack::start("br_pixel", move |site| {
+        site.webhooks = vec![WebhookEndpoint {
+            url: hook_url,
+            secret: HOOK_SECRET.into(),
+            triggers: vec!["video_complete".into()],
+            ..Default::default()
+        }]
+    })
+    .await;
     let b = &s.browser;
     let partner = s.pages.other_site_url("/bye.html?from=shop");
     s.pages.set("PARTNER", &partner);
@@ -142,7 +156,22 @@ async fn an_email_visitor_who_accepts_all_lands_every_event_under_one_visitor_se
             WAIT,
         )
         .await;
+    let video_ended = std::time::Instant::now();
     eprintln!("video played to the end: duration, position = {video}");
+
+    // The webhook: the lead who identified in the form, the message of the email click.
+    let hooks = rx.wait_for(1, WAIT).await;
+    let latency = hooks.first().map(|g| g.at.duration_since(video_ended));
+    let hook = hooks.first().map(|g| g.json()).unwrap_or_default();
+    assert_eq!(hook["type"], "video_complete", "{hooks:?}");
+    assert_eq!(
+        (hook["data"]["message_id"].as_str(), hook["data"]["video_id"].as_str()),
+        (Some("launch-1"), Some("intro-video")),
+        "{hook}"
+    );
+    let g = &hooks[0];
+    assert_eq!(ktra_collector::automate::deliver::sign(HOOK_SECRET, &g.id, g.timestamp, &g.body).unwrap(), g.signature);
+    eprintln!("video end in the browser → webhook received: {latency:?} (measured, not asserted)");
 
     b.click(&b.find("#buy").await).await;
     assert_eq!(
@@ -248,6 +277,8 @@ async fn an_email_visitor_who_accepts_all_lands_every_event_under_one_visitor_se
     assert_eq!((form["form_id"].as_str(), &form["form_fields"]), (Some("lead"), &json!(["name", "email"])), "{form}");
     let who = by_type("identify")[0];
     let lead = who["lead_id"].as_str().unwrap();
+    assert_eq!(hook["data"]["lead_id"], lead, "the webhook names the lead the visitor identified as");
+    assert_eq!(rx.got().len(), 1, "video_complete fired once");
     assert!(
         !lead.is_empty() && !lead.to_lowercase().contains("lovelace"),
         "identify stores a hash of the email, not the address: {who}"

@@ -7,6 +7,7 @@
 
 use hmac::{Hmac, Mac};
 use ktra_collector::config::{TriggerFilter, WebhookEndpoint};
+use ktra_tests::receiver::Receiver;
 use ktra_tests::*;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -83,7 +84,7 @@ fn checkout(session: &str, vid: &str, amount: i64) -> Value {
 async fn stripe_and_browser_report_one_order_once_and_a_refund_nets_it_to_zero_everywhere() {
     let ch = Ch::fresh("srv_stripe").await;
     let mut cfg = test_config(&ch);
-    let rx = Receiver::start().await;
+    let rx = Receiver::start(vec![]).await;
     cfg.webhooks.allow_private_targets = true;
     let site = cfg.sites.get_mut(&ch.name).unwrap();
     site.stripe_signing_secret = STRIPE_SECRET.into();
@@ -129,7 +130,8 @@ async fn stripe_and_browser_report_one_order_once_and_a_refund_nets_it_to_zero_e
     assert_eq!(stripe(&c, &body, None).await.0, 202, "Stripe's retry of the same event");
     let sql = "SELECT count() FROM events FINAL WHERE event_type = 'purchase'";
     assert_eq!(ch.wait_count(sql, 2, WAIT).await, 2, "the browser's report and Stripe's (its retry folded)");
-    let server = ch.rows("SELECT visitor_id, product_id, revenue, lead_id FROM events FINAL WHERE source = 'server'").await;
+    let server =
+        ch.rows("SELECT visitor_id, product_id, revenue, lead_id FROM events FINAL WHERE source = 'server'").await;
     assert_eq!(server.len(), 1, "{server:?}");
     assert_eq!(server[0]["visitor_id"], "vid-ada", "client_reference_id is the visitor");
     assert_eq!(server[0]["product_id"], "course-a", "mapped through [sites.ID.products]");
@@ -151,10 +153,13 @@ async fn stripe_and_browser_report_one_order_once_and_a_refund_nets_it_to_zero_e
         now_ms() / 1000 + 3600
     ));
     let v: Value = touch.bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
-    assert_eq!((v["rows"][0]["order_id"].as_str(), v["rows"][0]["last_touch"].as_str()), (Some("cs_test_1"), Some("spring")));
+    assert_eq!(
+        (v["rows"][0]["order_id"].as_str(), v["rows"][0]["last_touch"].as_str()),
+        (Some("cs_test_1"), Some("spring"))
+    );
 
     // The purchase trigger fired once for the order, though two reports came.
-    let got = rx.wait_for(1).await;
+    let got = rx.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let purchases: Vec<Value> = rx.bodies().into_iter().filter(|b| b["type"] == "purchase").collect();
     assert_eq!(purchases.len(), 1, "{got:?}");
@@ -165,12 +170,13 @@ async fn stripe_and_browser_report_one_order_once_and_a_refund_nets_it_to_zero_e
         "created": now_ms() / 1000, "amount_refunded": 4900, "currency": "eur", "payment_intent": "pi_1"}}});
     let (s, v) = stripe(&c, &refund, None).await;
     assert_eq!((s, v["accepted"].as_u64()), (202, Some(1)), "{v}");
-    let sql = "SELECT count() FROM events FINAL WHERE event_type = 'refund' AND order_id = 'cs_test_1' AND revenue = -49";
+    let sql =
+        "SELECT count() FROM events FINAL WHERE event_type = 'refund' AND order_id = 'cs_test_1' AND revenue = -49";
     assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1, "found its order through the payment intent");
     for (query, _, revenue) in revenue_everywhere(&c).await {
         assert_eq!(revenue, 0.0, "{query}: net of the refund");
     }
-    let refunds = rx.wait_for(2).await;
+    let refunds = rx.wait_for(2, WAIT).await;
     assert!(refunds.len() >= 2, "the refund trigger: {refunds:?}");
     c.stop().await;
 }
@@ -192,13 +198,20 @@ async fn server_events_need_the_sites_key_and_join_the_visitors_story() {
     };
 
     // Attacks first: no key, a wrong key, another site's key, a refund from a browser.
-    let r = c.http.post(format!("{}/v1/server/events", c.url)).json(&json!({"site": c.site, "events": [order("x", json!({}))]}));
+    let r = c
+        .http
+        .post(format!("{}/v1/server/events", c.url))
+        .json(&json!({"site": c.site, "events": [order("x", json!({}))]}));
     assert_eq!(r.send().await.unwrap().status(), 401);
-    assert_eq!(server_events(&c, "wrong-key-0123456789abcdef-0123456789", &c.site, vec![order("x", json!({}))]).await.0, 401);
+    assert_eq!(
+        server_events(&c, "wrong-key-0123456789abcdef-0123456789", &c.site, vec![order("x", json!({}))]).await.0,
+        401
+    );
     let (s, v) = server_events(&c, OTHER_KEY, &c.site, vec![order("x", json!({}))]).await;
     assert_eq!(s, 403, "a site key acts for its own site only: {v}");
     let token = c.grant_site().await;
-    let forged = event("refund", "https://shop.example/", json!({"order_id": "A-1", "value": 1000.0, "currency": "EUR"}));
+    let forged =
+        event("refund", "https://shop.example/", json!({"order_id": "A-1", "value": 1000.0, "currency": "EUR"}));
     let (s, v) = c.post(&c.batch(&token, "vid-x", "sid-x", vec![forged])).await;
     assert_eq!((s, v["rejected"][0]["reason"].as_str()), (400, Some("server_only")), "{v}");
     let bad = server_events(&c, KEY, &c.site, vec![order("x", json!({"vid": "not a vid!"}))]).await;
@@ -233,7 +246,11 @@ async fn server_events_need_the_sites_key_and_join_the_visitors_story() {
     let sql = "SELECT count() FROM events FINAL WHERE source = 'server'";
     assert_eq!(ch.wait_count(sql, 4, WAIT).await, 4);
     assert_eq!(ch.count("SELECT count() FROM events FINAL WHERE source = 'server' AND channel != ''").await, 0);
-    assert_eq!(ch.count("SELECT count() FROM sessions WHERE session_id = ''").await, 0, "server reports start no session");
+    assert_eq!(
+        ch.count("SELECT count() FROM sessions WHERE session_id = ''").await,
+        0,
+        "server reports start no session"
+    );
     let (from, to) = (now_ms() / 1000 - 86_400, now_ms() / 1000 + 3600);
     let url = format!("{}/v1/stats/attribution_purchases?site={}&from={from}&to={to}", c.url, c.site);
     let v: Value = c.http.get(url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
@@ -244,43 +261,4 @@ async fn server_events_need_the_sites_key_and_join_the_visitors_story() {
         assert_eq!((find(o)["last_touch"].as_str(), num(&find(o)["revenue"])), (Some("autumn"), net), "{o}");
     }
     c.stop().await;
-}
-
-/// A webhook receiver on loopback that keeps the bodies it got.
-struct Receiver {
-    url: String,
-    got: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-        let g = got.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: String| {
-                let g = g.clone();
-                async move {
-                    g.lock().unwrap().push(body);
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, got }
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.got.lock().unwrap().iter().map(|b| serde_json::from_str(b).unwrap()).collect()
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        let until = std::time::Instant::now() + WAIT;
-        while self.bodies().len() < n && std::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.bodies()
-    }
 }

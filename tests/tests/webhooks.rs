@@ -5,74 +5,15 @@
 //! withdrawal drops what is queued.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use ktra_collector::automate::deliver::sign;
 use ktra_collector::config::{TriggerFilter, WebhookEndpoint};
+use ktra_tests::receiver::Receiver;
 use ktra_tests::*;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ=";
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Got {
-    id: String,
-    timestamp: u64,
-    signature: String,
-    body: String,
-}
-
-/// A webhook receiver on loopback that answers with the given statuses in
-/// turn (then 200) and keeps what it got.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Got>>>,
-}
-
-impl Receiver {
-    async fn start(statuses: Vec<u16>) -> Self {
-        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
-        let script = Arc::new(Mutex::new(statuses.into_iter()));
-        let (g, sc) = (got.clone(), script.clone());
-        let app = axum::Router::new().route(
-            "/hook",
-            post(move |headers: HeaderMap, body: String| {
-                let (g, sc) = (g.clone(), sc.clone());
-                async move {
-                    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-                    g.lock().unwrap().push(Got {
-                        id: h("webhook-id"),
-                        timestamp: h("webhook-timestamp").parse().unwrap_or(0),
-                        signature: h("webhook-signature"),
-                        body,
-                    });
-                    let status = sc.lock().unwrap().next().unwrap_or(200);
-                    StatusCode::from_u16(status).unwrap()
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, got }
-    }
-
-    fn got(&self) -> Vec<Got> {
-        self.got.lock().unwrap().clone()
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Got> {
-        let until = std::time::Instant::now() + WAIT;
-        while self.got().len() < n && std::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.got()
-    }
-}
 
 fn endpoint(url: &str, trigger: &str, filter: TriggerFilter) -> WebhookEndpoint {
     WebhookEndpoint {
@@ -115,7 +56,7 @@ async fn a_video_complete_rule_fires_once_per_lead_signed_and_only_for_leads() {
     let anon = c.grant_site().await;
     assert_eq!(c.post(&c.batch(&anon, "v-anon", "s2", vec![video("video_complete", "intro")])).await.0, 202);
 
-    let got = rx.wait_for(1).await;
+    let got = rx.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let got_after = rx.got();
     assert_eq!(got_after.len(), 1, "exactly once per lead: {got_after:?}");
@@ -138,7 +79,7 @@ async fn a_failing_receiver_gets_retries_with_one_webhook_id_and_every_attempt_i
     let token = c.grant_site().await;
     let ident = event("identify", "https://shop.example/signup", json!({"lead_id": "lead-r"}));
     assert_eq!(c.post(&c.batch(&token, "v", "s", vec![ident])).await.0, 202);
-    let got = rx.wait_for(4).await;
+    let got = rx.wait_for(4, WAIT).await;
     assert_eq!(got.len(), 4, "three failures, then delivered: {got:?}");
     assert!(got.iter().all(|g| g.id == got[0].id), "one webhook-id across retries");
     assert!(got.iter().all(|g| g.body == got[0].body), "the same body every time");
@@ -161,7 +102,7 @@ async fn a_failing_receiver_gets_retries_with_one_webhook_id_and_every_attempt_i
     assert_eq!(failed["deliveries"].as_array().unwrap().len(), 3, "filtered by status");
     let again = format!("{}/v1/admin/webhooks/{}/redeliver", c.url, got[0].id);
     assert_eq!(c.http.post(&again).bearer_auth(ADMIN_KEY).send().await.unwrap().status(), 200);
-    let got = rx.wait_for(5).await;
+    let got = rx.wait_for(5, WAIT).await;
     assert_eq!((got.len(), got[4].id.as_str(), got[4].body.as_str()), (5, got[0].id.as_str(), got[0].body.as_str()));
     c.stop().await;
 }
@@ -175,7 +116,7 @@ async fn a_withdrawal_drops_queued_deliveries_and_stops_triggers() {
     let ident = event("identify", "https://shop.example/", json!({"lead_id": "lead-w"}));
     let pv = event("page_view", "https://shop.example/pricing", json!({}));
     assert_eq!(c.post(&c.batch(&token, "vw", "sw", vec![ident, pv])).await.0, 202);
-    assert_eq!(rx.wait_for(1).await.len(), 1, "the first attempt");
+    assert_eq!(rx.wait_for(1, WAIT).await.len(), 1, "the first attempt");
     let (s, _) = c.consent(json!({"site": c.site, "action": "withdraw", "previous": token})).await;
     assert_eq!(s, 200);
     let sql = "SELECT count() FROM webhook_deliveries WHERE status = 'dropped' AND lead_id = 'lead-w'";
@@ -244,10 +185,10 @@ triggers = ["lead_identified"]
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    assert_eq!(rx.wait_for(1).await.len(), 1, "the first attempt failed (500)");
+    assert_eq!(rx.wait_for(1, WAIT).await.len(), 1, "the first attempt failed (500)");
     col.kill();
     let col = CollectorProcess::start(&cfg_path, &[]);
-    let got = rx.wait_for(2).await;
+    let got = rx.wait_for(2, WAIT).await;
     tokio::time::sleep(Duration::from_secs(7)).await;
     let got_after = rx.got();
     assert_eq!(got.len(), 2, "delivered after the restart: {got:?}");
@@ -319,7 +260,7 @@ async fn rest_hooks_subscribe_deliver_signed_list_and_unsubscribe_on_410() {
     let views: Vec<Value> = (0..2).map(|_| event("page_view", "https://shop.example/pricing/pro", json!({}))).collect();
     assert_eq!(c.post(&c.batch(&token, "vz", "sz", vec![ident])).await.0, 202);
     assert_eq!(c.post(&c.batch(&token, "vz", "sz", views)).await.0, 202);
-    let got = rx.wait_for(2).await;
+    let got = rx.wait_for(2, WAIT).await;
     assert_eq!(got.len(), 2, "{got:?}");
     for g in &got {
         assert_eq!(sign(&secret, &g.id, g.timestamp, &g.body).unwrap(), g.signature, "signed with the hook's secret");

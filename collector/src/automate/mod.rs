@@ -202,25 +202,29 @@ impl Automations {
         })
     }
 
-    /// An email click of a lead with recorded consent (so `ktra_ec` on the
-    /// landing page ties the visitor to the lead).
+    /// An email click: `ktra_ec` on the landing page ties the visitor to
+    /// the message, and to the lead when the click may name it (a lead with
+    /// recorded consent, see `email_tracking`; else `lead_id` is empty and
+    /// the visitor is a lead only once they identify).
     pub fn note_click(&self, click_id: &str, lead_id: &str, message_id: &str) {
-        if !lead_id.is_empty() {
-            let lead = Lead { lead_id: lead_id.into(), message_id: message_id.into() };
-            bounded_insert(&self.clicks, click_id.to_string(), lead);
-        }
+        let lead = Lead { lead_id: lead_id.into(), message_id: message_id.into() };
+        bounded_insert(&self.clicks, click_id.to_string(), lead);
     }
 
+    /// The lead a row is about, if any, with the message of the email click
+    /// that brought its visitor; remembers the visitor's lead and message.
     fn lead_of(&self, row: &EventRow) -> Option<Lead> {
         let key = (row.site_id.clone(), row.visitor_id.clone());
+        let click = || self.clicks.lock().ok().and_then(|m| m.get(&row.email_click_id).cloned());
         if !row.lead_id.is_empty() {
             // A server's report may name a lead and no visitor: nothing to remember then.
             if row.visitor_id.is_empty() {
                 return Some(Lead { lead_id: row.lead_id.clone(), message_id: String::new() });
             }
             let known = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned());
-            let lead =
-                Lead { lead_id: row.lead_id.clone(), message_id: known.map(|l| l.message_id).unwrap_or_default() };
+            let message_id =
+                known.map(|l| l.message_id).filter(|m| !m.is_empty()).or_else(|| click().map(|c| c.message_id));
+            let lead = Lead { lead_id: row.lead_id.clone(), message_id: message_id.unwrap_or_default() };
             bounded_insert(&self.visitors, key, lead.clone());
             return Some(lead);
         }
@@ -228,11 +232,11 @@ impl Automations {
             return None;
         }
         if let Some(l) = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Some(l);
+            return (!l.lead_id.is_empty()).then_some(l);
         }
-        let click = self.clicks.lock().ok().and_then(|m| m.get(&row.email_click_id).cloned())?;
+        let click = click()?;
         bounded_insert(&self.visitors, key, click.clone());
-        Some(click)
+        (!click.lead_id.is_empty()).then_some(click)
     }
 
     /// Matches accepted rows against `site`'s endpoints and queues what fires.

@@ -237,9 +237,11 @@ fn click_inner(state: &AppState, method: &Method, meta: &ClientMeta, signed: &st
         device: seen.ua.device,
         is_bot: u8::from(is_bot),
     });
-    if outcome == "recorded" && !is_bot {
-        // The lead's visitor lands with ktra_ec=<click id>: its triggers know the lead.
-        state.automations.note_click(&click_id, &claims.lead, &claims.message);
+    if matches!(outcome, "recorded" | "anonymous") && !is_bot {
+        // The visitor lands with ktra_ec=<click id>: its triggers know the message, and the
+        // lead when the click may name it (else only once the visitor identifies).
+        let lead = if outcome == "recorded" { claims.lead.as_str() } else { "" };
+        state.automations.note_click(&click_id, lead, &claims.message);
     }
     count(kind, outcome);
     let mut resp = (StatusCode::FOUND, Body::empty()).into_response();

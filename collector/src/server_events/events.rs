@@ -35,7 +35,11 @@ async fn handle(
 ) -> Result<crate::ingest::events::Outcome, crate::ingest::events::Refusal> {
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await.map_err(|e| refused("unknown", 0, e))?;
     let batch: ServerBatch<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|e| {
-        refused("unknown", 1, ApiError::bad(RejectReason::MalformedJson, format!("body is not a server event batch: {e}")))
+        refused(
+            "unknown",
+            1,
+            ApiError::bad(RejectReason::MalformedJson, format!("body is not a server event batch: {e}")),
+        )
     })?;
     let n = batch.events.len();
     let Some(site) = state.site(&batch.site) else {

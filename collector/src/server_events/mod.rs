@@ -17,11 +17,11 @@ pub mod stripe;
 
 use crate::config::SiteConfig;
 use crate::enrich::event_row::RequestContext;
+use crate::error::ApiError;
 use crate::ingest::events::{build_rows, now_ms, refuse, store, EventsResponse, Outcome, Refusal};
 use crate::state::AppState;
-use ktra_schema::server::ServerEvent;
-use crate::error::ApiError;
 use ktra_schema::row::TableRow;
+use ktra_schema::server::ServerEvent;
 use ktra_schema::{check_amplification, Sender};
 use serde_json::value::RawValue;
 

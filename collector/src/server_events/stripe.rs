@@ -94,8 +94,9 @@ pub fn event_id(site: &str, key: &str) -> String {
 /// Minor units → the currency's unit (Stripe amounts are integers in the
 /// smallest unit; zero-decimal and three-decimal currencies differ).
 pub fn amount(minor: i64, currency: &str) -> f64 {
-    const ZERO: &[&str] =
-        &["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
+    const ZERO: &[&str] = &[
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
+    ];
     const THREE: &[&str] = &["bhd", "jod", "kwd", "omr", "tnd"];
     let c = currency.to_ascii_lowercase();
     let scale = if ZERO.contains(&c.as_str()) {
@@ -250,7 +251,8 @@ async fn handle(state: &AppState, site_id: &str, headers: &HeaderMap, body: Body
             event.event.lead_id = event.event.lead_id.or((!lead.is_empty()).then_some(lead));
         }
     }
-    let raw = serde_json::value::to_raw_value(&event).map_err(|e| refused(site_id, 1, ApiError::Internal(e.to_string())))?;
+    let raw =
+        serde_json::value::to_raw_value(&event).map_err(|e| refused(site_id, 1, ApiError::Internal(e.to_string())))?;
     ingest(state, site_id, site, &[raw], bytes.len()).await.map(Some)
 }
 
