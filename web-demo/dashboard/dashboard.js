@@ -17,6 +17,8 @@ import { KEY_STORE, PREF_STORE, BASE, API, LIVE_MS, DAY, COLORS, GRID_COLOR, MUT
   orNone, orDash, HTML_ESCAPES, esc, sum, groupSum, dateInput, computeRange, rangeLabel, days, perDay } from './common.js';
 import { panel, setState, clearPanel, showEmpty, chart, numbers, axisInt, noGrid, legendBottom, hbar, doughnut, top,
   touchTag, RENDER, kpis, NEEDS } from './panels.js';
+import { extraParams, filterParam, readFilters, renderFilters, wireRowFilters, addCsvButtons, renderDeltas, pollOnline,
+  setDefinitions, loadExplore, wireExplore } from './explore.js';
 
 // ---- HTTP ----------------------------------------------------------------
 
@@ -27,10 +29,12 @@ class ApiError extends Error {
   }
 }
 
-/** GET `{API}{path}` with the admin key; the JSON body, or an ApiError with the collector's message. */
-async function api(path) {
+/** GET `{API}{path}` with the admin key; the JSON body (the text when `raw`), or an ApiError
+ * with the collector's message. */
+async function api(path, raw) {
   const response = await fetch(API + path, { headers: { Authorization: `Bearer ${state.key}` }, cache: 'no-store' });
   const text = await response.text();
+  if (raw && response.ok) return text;
   let body = null;
   try {
     body = JSON.parse(text);
@@ -67,13 +71,23 @@ async function loadAll() {
   dash.dataset.state = 'loading';
   for (const name of Object.keys(RENDER)) setState(name, 'loading');
   status('Loading…');
-  const params = queryString({ site: state.site, from: state.from, to: state.to });
+  renderFilters(loadAll);
+  const base = { site: state.site, from: state.from, to: state.to };
   // Per query: its rows, or the error that stopped it.
   const results = {};
-  await Promise.all(QUERIES.map((query) => api(`${query}?${params}`).then(
-    (body) => { results[query] = body.rows; },
-    (error) => { results[query] = error; }
-  )));
+  const explore = loadExplore(api, load);
+  await Promise.all([
+    ...QUERIES.map((query) => api(`${query}?${queryString({ ...base, ...extraParams(query) })}`).then(
+      (body) => { results[query] = body.rows; },
+      (error) => { results[query] = error; }
+    )),
+    // Hourly or daily with the range's totals and the previous period's (the cards' deltas).
+    api(`traffic?${queryString({ ...base, ...extraParams('traffic'), compare: 'previous' })}`).then(
+      (body) => { results.traffic = body; },
+      () => { results.traffic = null; }
+    ),
+    explore
+  ]);
   if (load !== state.load) return; // a newer load has started: its answers win
   if (QUERIES.some((q) => results[q] instanceof ApiError && results[q].status === 401)) return signOut(KEY_REJECTED);
   // One currency in the range: money is shown in it; several or none: plain amounts.
@@ -102,6 +116,7 @@ async function loadAll() {
   const rowsOrNone = {};
   for (const q of QUERIES) rowsOrNone[q] = Array.isArray(results[q]) ? results[q] : [];
   kpis(rowsOrNone);
+  renderDeltas(results.traffic);
   await loadAutomations(load);
   dash.dataset.state = failed ? 'partial' : 'ready';
   dash.dataset.loadedAt = String(Date.now());
@@ -171,6 +186,9 @@ function status(text, bad) {
 /** Keeps site and range for this tab (sessionStorage) and in the URL's hash (to share or bookmark). */
 function savePrefs() {
   const prefs = { site: state.site, range: state.range };
+  if (filterParam()) prefs.filter = filterParam();
+  if (state.funnel) prefs.funnel = state.funnel;
+  if (state.breakdown) prefs.breakdown = state.breakdown;
   if (state.range === 'custom') {
     prefs.from = $('#from').value;
     prefs.to = $('#to').value;
@@ -234,7 +252,12 @@ async function start() {
     // storage off: the key lasts as long as the page
   }
   const { sites } = answer;
+  state.definitions = answer.definitions || {};
   const prefs = readPrefs();
+  readFilters(prefs.filter);
+  state.funnel = prefs.funnel || '';
+  state.breakdown = ['channel', 'utm_campaign', 'message'].includes(prefs.breakdown) ? prefs.breakdown : '';
+  $('#breakdown-select').value = state.breakdown;
   const select = $('#site');
   select.textContent = '';
   for (const site of sites) {
@@ -245,6 +268,7 @@ async function start() {
   if (!sites.length) status('No sites are configured on this collector.', true);
   state.site = sites.includes(prefs.site) ? prefs.site : sites[0] || '';
   select.value = state.site;
+  setDefinitions(state.definitions[state.site]);
   const now = new Date();
   $('#to').value = prefs.to || dateInput(now);
   $('#from').value = prefs.from || dateInput(new Date(now.getTime() - 6 * DAY * 1000));
@@ -255,6 +279,7 @@ async function start() {
   $('#foot').hidden = false;
   state.live.seen = null;
   pollLive();
+  pollOnline(api);
   return loadAll();
 }
 
@@ -273,8 +298,17 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('#logout').addEventListener('click', () => signOut(''));
   wireAutomations(() => loadAutomations());
+  wireRowFilters(loadAll);
+  wireExplore(api);
+  addCsvButtons(api);
+  $('#funnel-select').addEventListener('change', savePrefs);
+  $('#breakdown-select').addEventListener('change', savePrefs);
   $('#site').addEventListener('change', (e) => {
     state.site = e.target.value;
+    // Filters and funnels belong to a site.
+    state.filters = {};
+    setDefinitions((state.definitions || {})[state.site]);
+    pollOnline(api);
     state.live.seen = null;
     pollLive();
     loadAll();

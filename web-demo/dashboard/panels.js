@@ -4,6 +4,7 @@
 import { KEY_STORE, PREF_STORE, BASE, API, LIVE_MS, DAY, COLORS, GRID_COLOR, MUTED_COLOR, KEY_REJECTED, QUERIES, $,
   $$, state, integerFormat, oneDecimalFormat, regionNames, num, int, money, pct, secs, duration, dayLabel, country,
   orNone, orDash, HTML_ESCAPES, esc, sum, groupSum, dateInput, computeRange, rangeLabel, days, perDay } from './common.js';
+import { markRows } from './explore.js';
 
 // ---- panels: chart + numbers ----------------------------------------------------
 
@@ -72,6 +73,7 @@ export function numbers(name, columns, rows, open) {
     html += '</tr>';
   }
   details.innerHTML = `${html}</tbody></table></div>`;
+  markRows(name, $('table', details), rows);
   p.appendChild(details);
   p.dataset.rows = String(rows.length);
 }
@@ -115,9 +117,36 @@ export function top(items, n) {
 /** A touch as a coloured tag (email, utm, none) and its name. */
 export const touchTag = (type) => `<span class="tag ${esc(type)}">${esc(type)}</span>`;
 
+/** The traffic panel per hour (ranges up to two days). */
+function trafficHourly(rows) {
+  if (!rows.length) return showEmpty('traffic');
+  const label = (h) => String(h).slice(5, 13).replace(' ', ' ') + 'h';
+  $('header p', panel('traffic')).textContent = 'per hour (UTC)';
+  chart('traffic', 0, {
+    data: {
+      labels: rows.map((r) => label(r.hour)),
+      datasets: [
+        { type: 'bar', label: 'Page views', data: rows.map((r) => num(r.page_views)), backgroundColor: 'rgba(79,70,229,.18)', borderColor: 'rgba(79,70,229,.5)', borderWidth: 1, borderRadius: 4, order: 3 },
+        { type: 'line', label: 'Visitors', data: rows.map((r) => num(r.visitors)), borderColor: COLORS[0], backgroundColor: COLORS[0], tension: 0.3, pointRadius: 2, order: 1 },
+        { type: 'line', label: 'Sessions', data: rows.map((r) => num(r.sessions)), borderColor: COLORS[1], backgroundColor: COLORS[1], tension: 0.3, pointRadius: 2, borderDash: [5, 4], order: 2 }
+      ]
+    },
+    options: { interaction: { mode: 'index', intersect: false }, scales: { y: axisInt, x: noGrid }, plugins: { legend: legendBottom() } }
+  });
+  numbers('traffic', [
+    { key: 'hour', label: 'Hour (UTC)' },
+    { key: 'visitors', label: 'Visitors', num: 1 },
+    { key: 'sessions', label: 'Sessions', num: 1 },
+    { key: 'page_views', label: 'Page views', num: 1 }
+  ], rows);
+}
+
 // One function per panel (the `data-panel` name): draws it from the query results `d`.
 export const RENDER = {
   traffic(d) {
+    // Ranges up to two days come per hour (`/v1/stats/traffic`), longer ones per day.
+    if (d.traffic && d.traffic.resolution === 'hour') return trafficHourly(d.traffic.rows);
+    $('header p', panel('traffic')).textContent = 'per day (UTC)';
     const rows = d.traffic_daily;
     if (!rows.length) return showEmpty('traffic');
     const { labels, column } = perDay(rows);

@@ -1,0 +1,226 @@
+//! Exploring the dashboard in headless Chromium: sign in, see the funnel, click
+//! the `email` row of the channels panel and see every panel filtered to email
+//! sessions (cards, tables, funnel, goals) and the filter in the URL (kept
+//! across a reload), break the funnel down by channel, download CSVs, remove
+//! the filter. The data is a hand-built fixture written straight to ClickHouse
+//! three hours ago, so the numbers are known.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use ktra_collector::stats::defs::{Funnel, Matcher, Order};
+use ktra_tests::browser::{exclusive, web_dir, Browser};
+use ktra_tests::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn tid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+fn m(path: Option<&str>, event: Option<&str>, f: impl FnOnce(&mut Matcher)) -> Matcher {
+    let mut m = Matcher { path: path.map(Into::into), event: event.map(Into::into), ..Default::default() };
+    f(&mut m);
+    m
+}
+
+/// Visitors (strict levels of pricing → lead → course within 1 h):
+/// v1 email 3, v2 search 2, v3 direct 1, v4 email 1, v5 search (no funnel).
+fn fixture(site: &str, t: u32) -> Vec<Value> {
+    let row = |n: u32, vid: &str, at: u32, kind: &str, path: &str, channel: &str, extra: Value| {
+        let mut r = json!({
+            "site_id": site, "event_id": format!("00000000-0000-4000-8000-{n:012}"), "event_type": kind,
+            "ts": at, "ts_ms": at as u64 * 1000, "received_at": at, "visitor_id": vid, "session_id": format!("s-{vid}"),
+            "path": path, "url": format!("https://shop.example{path}"), "channel": channel, "device": "desktop",
+            "country": "DE", "browser": "Chrome", "os": "Linux",
+        });
+        r.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        r
+    };
+    let lead = json!({"form_id": "lead"});
+    let course = |o: &str| json!({"product_id": "course", "revenue": 100.0, "order_id": o, "currency": "EUR"});
+    vec![
+        row(1, "v1", t, "page_view", "/pricing", "email", json!({"utm_campaign": "spring"})),
+        row(2, "v1", t + 60, "form_submit", "/pricing", "internal", lead.clone()),
+        row(3, "v1", t + 120, "purchase", "/thanks", "internal", course("o1")),
+        row(10, "v2", t, "page_view", "/pricing", "search", json!({})),
+        row(11, "v2", t + 60, "form_submit", "/pricing", "internal", lead.clone()),
+        row(20, "v3", t, "page_view", "/pricing", "direct", json!({})),
+        row(30, "v4", t, "page_view", "/pricing", "email", json!({"utm_campaign": "spring"})),
+        row(31, "v4", t + 30, "page_view", "/course", "internal", json!({})),
+        row(40, "v5", t, "page_view", "/about", "search", json!({})),
+        row(41, "v5", t + 30, "page_view", "/blog", "internal", json!({})),
+    ]
+}
+
+async fn loaded(b: &Browser, prev: &str) -> String {
+    let probe = format!(
+        "return (d => !d.hidden && d.dataset.loadedAt && d.dataset.loadedAt != {} && d.dataset.state == 'ready' \
+         && document.querySelector('[data-panel=funnel]').dataset.state == 'ready' && d.dataset.loadedAt)(document.getElementById('dash'))",
+        json!(prev)
+    );
+    let until = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(s) = b.js(&probe, vec![]).await.as_str() {
+            return s.to_string();
+        }
+        if std::time::Instant::now() > until {
+            let why = b
+                .js(
+                    "return [document.getElementById('dash').dataset.state, document.getElementById('status').textContent, \
+                     ...[...document.querySelectorAll('[data-panel]')].map(p => p.dataset.panel + '=' + p.dataset.state), \
+                     ...[...document.querySelectorAll('.err')].map(e => e.textContent)]",
+                    vec![],
+                )
+                .await;
+            panic!("the dashboard did not load: {why}\nconsole: {:?}", b.console().await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `data-col` → `data-value` of each row of a panel's table.
+async fn table(b: &Browser, name: &str) -> Vec<BTreeMap<String, String>> {
+    let v = b
+        .js(
+            "return [...document.querySelectorAll(`[data-testid=table-${arguments[0]}] tbody tr`)].map(tr => \
+             Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, td.dataset.value ?? td.textContent])))",
+            vec![json!(name)],
+        )
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+async fn funnel_steps(b: &Browser, within: &str) -> Vec<u64> {
+    let v = b
+        .js(
+            &format!(
+                "return [...document.querySelectorAll('[data-panel=funnel] {within} [data-testid=funnel-step]')].map(s => Number(s.dataset.visitors))"
+            ),
+            vec![],
+        )
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+async fn kpi(b: &Browser, id: &str) -> String {
+    b.js(&format!("return document.querySelector('{}').dataset.value", tid(&format!("kpi-{id}"))), vec![])
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Clicks a panel's CSV button and returns what it downloaded: `(file, lines, header)`.
+async fn csv(b: &Browser, panel: &str) -> (String, u64, String) {
+    b.js(&format!("document.querySelector('{}').dataset.state = ''", tid(&format!("csv-{panel}"))), vec![]).await;
+    b.click(&b.find(&tid(&format!("csv-{panel}"))).await).await;
+    let got = b
+        .wait_js(
+            "the CSV download",
+            &format!("(e => e.dataset.state == 'done' && [e.dataset.file, e.dataset.lines, e.dataset.header])(document.querySelector('{}'))", tid(&format!("csv-{panel}"))),
+            WAIT,
+        )
+        .await;
+    (got[0].as_str().unwrap().into(), got[1].as_str().unwrap().parse().unwrap(), got[2].as_str().unwrap().into())
+}
+
+#[tokio::test]
+async fn click_a_channel_and_everything_follows() {
+    let _one = exclusive().await;
+    let ch = Ch::fresh("browser_dashboard").await;
+    let mut cfg = test_config(&ch);
+    cfg.assets_dir = Some(web_dir());
+    let steps = vec![
+        m(Some("/pricing*"), None, |_| {}),
+        m(None, Some("form_submit"), |m| m.form_id = Some("lead".into())),
+        m(None, Some("purchase"), |m| m.product_id = Some("course".into())),
+    ];
+    {
+        let site = cfg.sites.get_mut("browser_dashboard").unwrap();
+        site.funnels.insert("buy".into(), Funnel { steps, window: Some("1h".into()), order: Order::Strict });
+        site.goals.insert("course".into(), m(None, Some("purchase"), |m| m.product_id = Some("course".into())));
+        site.goals.insert("lead".into(), m(None, Some("form_submit"), |m| m.form_id = Some("lead".into())));
+    }
+    let c = TestCollector::start(cfg).await;
+    let t = (now_ms() / 1000) as u32 - 3 * 3600;
+    let rows: Vec<String> = fixture(&c.site, t).iter().map(Value::to_string).collect();
+    ch.exec(&format!("INSERT INTO events FORMAT JSONEachRow\n{}\n", rows.join("\n"))).await.unwrap();
+
+    let b = Browser::start().await;
+    b.goto(&format!("{}/dashboard", c.url)).await;
+    b.wait_js("the sign-in form", "!document.getElementById('login').hidden", WAIT).await;
+    b.type_into(&b.find(&tid("admin-key")).await, ADMIN_KEY).await;
+    b.click(&b.find(&tid("login")).await).await;
+    let first = loaded(&b, "").await;
+    assert_eq!(kpi(&b, "visitors").await, "5");
+    assert_eq!(funnel_steps(&b, "").await, [4, 2, 1], "v1, v2, v3, v4 saw pricing; v1, v2 the lead form; v1 bought");
+    let deltas = b.js("return document.querySelector('[data-testid=delta-visitors]').textContent", vec![]).await;
+    assert!(deltas.as_str().unwrap().contains("new vs previous"), "{deltas}");
+
+    // Click the email row of the channels panel.
+    let row = b.find("[data-panel=channels] tr[data-filter-key=channel][data-filter-value=email]").await;
+    b.click(&row).await;
+    loaded(&b, &first).await;
+    let url = b.current_url().await;
+    assert!(url.contains("filter=channel%3Aemail"), "the filter is in the URL: {url}");
+    let chips = b
+        .js("return [...document.querySelectorAll('[data-testid=filter-chip]')].map(c => c.dataset.key)", vec![])
+        .await;
+    assert_eq!(chips, json!(["channel"]));
+    // Every panel follows: the cards, the tables, the funnel, the goals.
+    assert_eq!(kpi(&b, "visitors").await, "2", "v1 and v4");
+    let channels = table(&b, "channels").await;
+    assert!(!channels.is_empty() && channels.iter().all(|r| r["channel"] == "email"), "{channels:?}");
+    let pages: Vec<String> = table(&b, "pages").await.iter().map(|r| r["path"].clone()).collect();
+    assert_eq!(pages, ["/pricing", "/course"], "v5's /about and /blog are gone");
+    let countries = table(&b, "countries").await;
+    assert_eq!(countries.iter().map(|r| r["visitors"].clone()).collect::<Vec<_>>(), ["2"]);
+    assert_eq!(funnel_steps(&b, "").await, [2, 1, 1]);
+    let goals = table(&b, "goals").await;
+    let course = goals.iter().find(|r| r["goal"] == "course").unwrap();
+    assert_eq!((course["visitors"].as_str(), course["revenue"].as_str()), ("1", "100"), "{goals:?}");
+    let chart_labels =
+        b.js("return Chart.getChart(document.querySelector('[data-panel=channels] canvas')).data.labels", vec![]).await;
+    assert_eq!(chart_labels, json!(["email"]), "the chart too");
+
+    // The URL carries it: a reload shows the same filtered dashboard.
+    b.refresh().await;
+    let third = loaded(&b, "").await;
+    assert_eq!(kpi(&b, "visitors").await, "2");
+    let shot = b.screenshot("dashboard-filtered").await;
+
+    // Funnel broken down by channel: within the filter, one group.
+    b.click(&b.find(&format!("{} option[value=channel]", tid("breakdown-select"))).await).await;
+    let groups = b
+        .wait_js(
+            "the breakdown",
+            "(g => g && [...g.querySelectorAll('[data-testid=funnel-group]')].map(x => x.dataset.value))(document.querySelector('[data-testid=funnel-groups]'))",
+            WAIT,
+        )
+        .await;
+    assert_eq!(groups, json!(["email"]));
+    assert_eq!(funnel_steps(&b, "[data-testid=funnel-group]").await, [2, 1, 1]);
+    assert!(b.current_url().await.contains("breakdown=channel"));
+
+    // CSV downloads: the funnel (all and the email group, 3 steps each) and the pages.
+    let (file, lines, header) = csv(&b, "funnel").await;
+    assert_eq!(file, "ktra-browser_dashboard-funnel.csv");
+    assert_eq!(lines, 1 + 3 + 3, "{header}");
+    assert!(header.starts_with("group,"), "{header}");
+    let (_, lines, header) = csv(&b, "pages").await;
+    assert_eq!((lines, header.as_str()), (3, "avg_engaged_ms,page_views,path,visitors"));
+    b.js("window.scrollTo(0, document.querySelector('[data-panel=funnel]').offsetTop - 60)", vec![]).await;
+    let shot2 = b.screenshot("dashboard-funnel").await;
+
+    // Removing the filter brings everyone back.
+    b.js("window.scrollTo(0, 0)", vec![]).await;
+    b.click(&b.find(&tid("clear-filters")).await).await;
+    loaded(&b, &third).await;
+    assert_eq!(kpi(&b, "visitors").await, "5");
+    assert!(!b.current_url().await.contains("filter="));
+    eprintln!("screenshots: {} {}", shot.display(), shot2.display());
+    drop(b);
+    c.stop().await;
+}
