@@ -239,6 +239,15 @@ pub struct SiteConfig {
     pub region_texts: BTreeMap<String, crate::regions::texts::Texts>,
     /// Languages the banner may speak, chosen by `Accept-Language`. Default en, de, fr, es.
     pub languages: Vec<String>,
+    /// The site owner's subdomain serving this site (a CNAME to the collector), e.g. `t.shop.example`
+    /// (see [`crate::tracking`]). Signed email links point to it.
+    pub tracking_domain: String,
+    /// A path prefix for everything served for this site, e.g. `/m` (default: none).
+    pub path_prefix: String,
+    /// The loader's file name under the prefix, e.g. `site.js` (default `ktra.js`).
+    pub script_name: String,
+    /// Set `ktra_vid` from the tracking domain after a valid grant (see [`crate::tracking::cookie`]).
+    pub server_cookie: bool,
 }
 
 /// Webhook delivery settings.
@@ -393,6 +402,10 @@ impl Default for SiteConfig {
             regions: Default::default(),
             region_texts: BTreeMap::new(),
             languages: crate::regions::texts::SHIPPED_LANGUAGES.iter().map(|l| l.to_string()).collect(),
+            tracking_domain: String::new(),
+            path_prefix: String::new(),
+            script_name: String::new(),
+            server_cookie: false,
         }
     }
 }
@@ -554,6 +567,7 @@ impl Config {
                 )));
             }
             crate::regions::validate_site(site).map_err(|e| ConfigError::Invalid(format!("site {id}: {e}")))?;
+            crate::tracking::validate_site(site).map_err(|e| ConfigError::Invalid(format!("site {id}: {e}")))?;
             crate::stats::defs::check_site(&site.goals, &site.funnels)
                 .map_err(|e| ConfigError::Invalid(format!("site {id}: {e}")))?;
             for w in &site.webhooks {

@@ -34,6 +34,7 @@ pub mod state;
 pub mod stats;
 pub mod telemetry;
 pub mod tls;
+pub mod tracking;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -181,7 +182,7 @@ pub async fn serve(
     };
 
     tracing::info!(addr = ?listener.local_addr().ok(), "collector listening");
-    let router = app(state.clone());
+    let router = tracking::with_rewrites(app(state.clone()), &state.config);
     let tls_tasks = tls::listener::start(&state, router.clone(), stop_rx.clone()).await?;
     let router = if tls::listener::redirects(&state) {
         let probes = Router::new()

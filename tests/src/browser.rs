@@ -162,6 +162,11 @@ impl Drop for Driver {
 impl Browser {
     /// Starts chromedriver on a free port and a Chromium session with a fresh profile.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium switches (e.g. `--host-resolver-rules=…`).
+    pub async fn start_with(extra_args: &[String]) -> Self {
         let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_bin = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
         assert!(Path::new(&driver_bin).exists(), "chromedriver not found at {driver_bin} (set CHROMEDRIVER)");
@@ -201,7 +206,10 @@ impl Browser {
             format!("--user-data-dir={}", data_dir.display()),
             format!("--user-agent={DESKTOP_UA}"),
             format!("--window-size={},{}", WINDOW.0, WINDOW.1),
-        ];
+        ]
+        .into_iter()
+        .chain(extra_args.iter().cloned())
+        .collect::<Vec<String>>();
         let caps = json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use ktra_collector::tls::CertConfig;
+use ktra_tests::browser;
 use ktra_tests::*;
 use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
 use serde_json::json;
@@ -62,6 +63,15 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// Waits until the TLS listener (started by `serve` after the plain one) accepts.
+async fn wait_listening(tls: SocketAddr) {
+    let until = Instant::now() + Duration::from_secs(15);
+    while tokio::net::TcpStream::connect(tls).await.is_err() {
+        assert!(Instant::now() < until, "the TLS listener never opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A client trusting only `ca`, resolving the test domains to `tls`, one connection per request.
 fn client(ca: &Ca, tls: SocketAddr) -> reqwest::Client {
     reqwest::Client::builder()
@@ -96,6 +106,7 @@ async fn two_domains_sni_picks_each_certificate_and_a_rotation_needs_no_restart(
     cfg.tls.reload_secs = 1;
     cfg.tls.certs = vec![ca.issue(A, &dir), ca.issue(B, &dir)];
     let c = TestCollector::start(cfg).await;
+    wait_listening(tls).await;
 
     // Each name gets its own certificate (host names are verified), an unknown one none.
     let ready = Instant::now() + Duration::from_secs(10);
@@ -149,6 +160,7 @@ async fn the_plain_listener_redirects_to_https_and_answers_probes() {
     cfg.tls.redirect_http = true;
     cfg.tls.certs = vec![ca.issue(A, &dir)];
     let c = TestCollector::start(cfg).await;
+    wait_listening(tls).await;
     let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = plain.get(format!("{}/ktra.js?v=1", c.url)).header("host", A).send().await.unwrap();
     assert_eq!(r.status(), 308);
@@ -157,5 +169,100 @@ async fn the_plain_listener_redirects_to_https_and_answers_probes() {
         plain.post(format!("{}/v1/events", c.url)).header("host", "evil.example/x").body("{}").send().await.unwrap();
     assert_eq!(r.status(), 400, "no redirect to a host that is not one");
     assert_eq!(plain.get(format!("{}/healthz", c.url)).send().await.unwrap().status(), 200, "probes stay on http");
+    c.stop().await;
+}
+
+/// A site on its tracking domain under its own names: the loader as
+/// `/m/site.js`, every endpoint under `/m`, signed email links there, and the
+/// server-set `ktra_vid` for the parent domain after a grant, expired by a withdrawal.
+#[tokio::test]
+async fn a_tracking_domain_serves_the_site_under_its_names_and_sets_the_visitor_cookie() {
+    let ch = Ch::fresh("tls_tracking").await;
+    let dir = fresh_dir("tls-tracking");
+    let ca = Ca::new("ktra test CA");
+    let mut cfg = test_config(&ch);
+    let tls = free_addr();
+    cfg.tls.listen = Some(tls);
+    cfg.tls.certs = vec![ca.issue(A, &dir)];
+    cfg.assets_dir = Some(browser::web_dir());
+    let site = cfg.sites.get_mut(&ch.name).unwrap();
+    site.tracking_domain = A.into();
+    site.path_prefix = "/m".into();
+    site.script_name = "site.js".into();
+    site.server_cookie = true;
+    site.hosts = vec!["shop-a.test".into()];
+    let c = TestCollector::start(cfg).await;
+    wait_listening(tls).await;
+    let https = client(&ca, tls);
+    let base = format!("https://{A}:{}/m", tls.port());
+
+    let r = https.get(format!("{base}/site.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(r.text().await.unwrap().contains("/v1/config/"), "the loader, under the site's name");
+    let r = https.get(format!("{base}/v1/config/{}", c.site)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(https.get(format!("{base}/other.js")).send().await.unwrap().status(), 404);
+
+    let consent = |body: serde_json::Value| {
+        https.post(format!("{base}/v1/consent")).header("content-type", "text/plain").body(body.to_string()).send()
+    };
+    let r = consent(json!({"site": c.site, "action": "grant", "granted": ["analytics", "marketing"]})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let granted: serde_json::Value = r.json().await.unwrap();
+    let token = granted["token"].as_str().unwrap().to_string();
+    let batch = c.batch(&token, "vis_cookie", "ses_c", vec![event("page_view", "https://shop-a.test/", json!({}))]);
+    let r = https
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "text/plain")
+        .header("user-agent", CHROME_UA)
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.starts_with("ktra_vid=vis_cookie."), "{set}");
+    for part in ["Domain=shop-a.test", "Path=/", "Secure", "SameSite=Lax"] {
+        assert!(set.contains(part), "{part} in {set}");
+    }
+    let max_age: u64 = set.split("Max-Age=").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+    assert!(max_age <= granted["max_age"].as_u64().unwrap() && max_age > 0, "never past the consent: {set}");
+    // Without a valid grant: no cookie.
+    let r = https
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "text/plain")
+        .body(c.batch("forged", "vis_x", "s", vec![event("page_view", "https://shop-a.test/", json!({}))]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    let r = consent(json!({"site": c.site, "action": "withdraw", "previous": token})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("ktra_vid=;") && set.contains("Max-Age=0") && set.contains("Domain=shop-a.test"), "{set}");
+
+    // Signed email links point to the tracking domain, and work there.
+    let r = c
+        .http
+        .post(format!("{}/v1/admin/links", c.url))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"site": c.site, "lead": "lead-1", "message": "m1", "url": "https://shop-a.test/offer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let links: serde_json::Value = r.json().await.unwrap();
+    let click = links["click_url"].as_str().unwrap();
+    assert!(click.starts_with(&format!("https://{A}/m/c/")), "{links}");
+    let r = https
+        .get(click.replace(&format!("https://{A}/"), &format!("https://{A}:{}/", tls.port())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("https://shop-a.test/offer?ktra_ec="));
     c.stop().await;
 }

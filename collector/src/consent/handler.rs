@@ -36,6 +36,8 @@ pub struct EventConsent {
     pub consent_id: String,
     /// Its chain's first consent id.
     pub root: String,
+    /// Its expiry, Unix seconds (0: no token, consent not enforced).
+    pub expires: u64,
 }
 
 /// Checks the consent token of an event batch for `site_id`. Refuses a
@@ -71,7 +73,11 @@ pub fn check_event_consent(
             ))
         }
     };
-    let consent = EventConsent { root: claims.root_id().to_string(), consent_id: claims.consent_id.clone() };
+    let consent = EventConsent {
+        root: claims.root_id().to_string(),
+        consent_id: claims.consent_id.clone(),
+        expires: claims.expires,
+    };
     if !enforce {
         return Ok(consent);
     }
@@ -149,14 +155,19 @@ impl Clone for ConsentResponse {
 /// `POST /v1/consent`.
 pub async fn post_consent(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap, body: Body) -> Response {
     let origin = meta.origin.clone();
-    let mut resp = match record(&state, meta, &headers, body).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => e.into_response(),
+    let (mut resp, cookie) = match record(&state, meta, &headers, body).await {
+        Ok((r, cookie)) => (Json(r).into_response(), cookie),
+        Err(e) => (e.into_response(), None),
     };
+    let allowed = origin.as_deref().is_some_and(|o| state.any_site_allows(o));
     if let Some(o) = origin.as_deref() {
-        if state.any_site_allows(o) && resp.status() != StatusCode::FORBIDDEN {
+        if allowed && resp.status() != StatusCode::FORBIDDEN {
             cors::allow(resp.headers_mut(), o);
         }
+    }
+    // `server_cookie`: a decision that grants nothing expires the server-set visitor cookie.
+    if let Some(c) = cookie {
+        crate::tracking::cookie::attach(resp.headers_mut(), c, allowed);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
@@ -170,7 +181,7 @@ async fn record(
     meta: ClientMeta,
     headers: &HeaderMap,
     body: Body,
-) -> Result<ConsentResponse, ApiError> {
+) -> Result<(ConsentResponse, Option<HeaderValue>), ApiError> {
     state.client_limit.check(&meta.rate_key()).map_err(ApiError::RateLimited)?;
     check_content_type(headers)?;
     let bytes = read_limited(headers, body, 16 * 1024).await?;
@@ -196,7 +207,7 @@ async fn record(
     let dedup_key = d.decision_id.as_ref().map(|id| (req.site.clone(), id.clone()));
     if let Some(answer) = dedup_key.as_ref().and_then(|k| state.decisions.get(k)) {
         metrics::counter!(t::CONSENT_DECISIONS, "action" => "repeated").increment(1);
-        return Ok(answer);
+        return Ok((answer, None));
     }
 
     let now = unix_now();
@@ -278,7 +289,8 @@ async fn record(
     if let Some(k) = dedup_key {
         state.decisions.insert(k, answer.clone());
     }
-    Ok(answer)
+    let expire = d.granted.is_empty().then(|| crate::tracking::cookie::expire_vid(site)).flatten();
+    Ok((answer, expire))
 }
 
 /// What the banner needs to know about a site.

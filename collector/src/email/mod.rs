@@ -85,7 +85,9 @@ pub fn sign_link(
         expires,
     };
     let signed = link::sign(key, &claims)?;
-    let base = base.trim_end_matches('/');
+    // A site with a tracking domain gets its links there (first party to its emails' readers).
+    let tracking = crate::tracking::base_url(site);
+    let base = tracking.as_deref().unwrap_or(base).trim_end_matches('/');
     Ok(SignedLinks { click_url: format!("{base}/c/{signed}"), open_url: format!("{base}/o/{signed}.gif") })
 }
 

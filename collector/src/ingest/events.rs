@@ -75,11 +75,17 @@ pub(crate) fn refuse(site: &str, events: usize) -> impl FnOnce(ApiError) -> Refu
 /// The handler: every refusal, whole-batch or per event, is counted here.
 pub async fn post_events(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap, body: Body) -> Response {
     let origin = meta.origin.clone();
-    let mut resp = respond(handle(&state, meta, &headers, body).await);
+    let mut cookie = None;
+    let mut resp = respond(handle(&state, meta, &headers, body, &mut cookie).await);
+    let allowed = origin.as_deref().is_some_and(|o| state.any_site_allows(o));
     if let Some(o) = origin.as_deref() {
-        if state.any_site_allows(o) && resp.status() != StatusCode::FORBIDDEN {
+        if allowed && resp.status() != StatusCode::FORBIDDEN {
             cors::allow(resp.headers_mut(), o);
         }
+    }
+    // `server_cookie`: the visitor cookie from the tracking domain, after a stored batch under a grant.
+    if let (Some(c), StatusCode::ACCEPTED) = (cookie, resp.status()) {
+        crate::tracking::cookie::attach(resp.headers_mut(), c, allowed);
     }
     resp
 }
@@ -132,7 +138,13 @@ pub(crate) fn now_ms() -> i64 {
 
 /// Read → check site, origin, batch fields, consent, site budget → validate
 /// each event → enrich → bound the stored bytes → submit.
-async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: Body) -> Result<Outcome, Refusal> {
+async fn handle(
+    state: &AppState,
+    meta: ClientMeta,
+    headers: &HeaderMap,
+    body: Body,
+    cookie: &mut Option<axum::http::HeaderValue>,
+) -> Result<Outcome, Refusal> {
     state.client_limit.check(&meta.rate_key()).map_err(|w| refuse("unknown", 0)(ApiError::RateLimited(w)))?;
     check_content_type(headers).map_err(refuse("unknown", 0))?;
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await.map_err(refuse("unknown", 0))?;
@@ -166,6 +178,7 @@ async fn handle(state: &AppState, meta: ClientMeta, headers: &HeaderMap, body: B
         return Ok(Outcome { site: site_id.to_string(), answer, bots: n });
     }
     let now = now_ms();
+    *cookie = crate::tracking::cookie::set_vid(site, &batch.vid, consent.expires, (now / 1000).max(0) as u64);
     let ctx = RequestContext {
         site_id: site_id.to_string(),
         visitor_id: batch.vid.clone(),
