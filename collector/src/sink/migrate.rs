@@ -58,11 +58,7 @@ pub async fn run(cfg: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
         Some(c) => format!("SELECT DISTINCT version FROM cluster({c}, {}, schema_migrations)", cfg.database),
         None => "SELECT DISTINCT version FROM schema_migrations".to_string(),
     };
-    let applied: Vec<u32> = db
-        .query(&applied_sql)
-        .fetch_all()
-        .await
-        .map_err(ch("read schema_migrations"))?;
+    let applied: Vec<u32> = db.query(&applied_sql).fetch_all().await.map_err(ch("read schema_migrations"))?;
 
     let mut now_applied = Vec::new();
     for m in MIGRATIONS {
