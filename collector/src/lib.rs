@@ -64,6 +64,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats/traffic", get(stats::explore::traffic))
         .route("/v1/stats/online", get(stats::explore::online))
         .route("/v1/stats/retention", get(stats::explore::retention))
+        .route("/v1/admin/shares", post(stats::shares::create).get(stats::shares::list))
+        .route("/v1/admin/shares/{id}", delete(stats::shares::revoke))
         .route("/v1/stats/webhooks", get(automate::activity::activity))
         .route("/v1/admin/webhooks/{id}/redeliver", post(automate::activity::redeliver))
         .route("/v1/stats/{query}", get(stats::query))

@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 9, name: "0009_orders", sql: include_str!("../migrations/0009_orders.sql") },
     Migration { version: 10, name: "0010_consent_region", sql: include_str!("../migrations/0010_consent_region.sql") },
+    Migration { version: 11, name: "0011_shares", sql: include_str!("../migrations/0011_shares.sql") },
 ];
 
 /// The table recording applied migrations.

@@ -57,7 +57,7 @@ fn fixture(site: &str, t: u32) -> Vec<Value> {
 async fn loaded(b: &Browser, prev: &str) -> String {
     let probe = format!(
         "return (d => !d.hidden && d.dataset.loadedAt && d.dataset.loadedAt != {} && d.dataset.state == 'ready' \
-         && document.querySelector('[data-panel=funnel]').dataset.state == 'ready' && d.dataset.loadedAt)(document.getElementById('dash'))",
+         && ['ready', 'empty'].includes(document.querySelector('[data-panel=funnel]').dataset.state) && d.dataset.loadedAt)(document.getElementById('dash'))",
         json!(prev)
     );
     let until = std::time::Instant::now() + WAIT;
@@ -222,5 +222,114 @@ async fn click_a_channel_and_everything_follows() {
     assert!(!b.current_url().await.contains("filter="));
     eprintln!("screenshots: {} {}", shot.display(), shot2.display());
     drop(b);
+    c.stop().await;
+}
+
+async fn call(c: &TestCollector, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = c.http.request(method, format!("{}{path}", c.url)).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A signed read-only link opens one site's dashboard in a browser that never
+/// saw the admin key; revoked, it is refused by this collector at once and by
+/// another collector of the same database within seconds, and the page says so.
+#[tokio::test]
+async fn a_shared_link_opens_one_site_until_revoked() {
+    let _one = exclusive().await;
+    let ch = Ch::fresh("browser_share").await;
+    let mut cfg = test_config(&ch);
+    cfg.assets_dir = Some(web_dir());
+    cfg.sites.insert("zz_other".into(), site());
+    let c = TestCollector::start(cfg.clone()).await;
+    let mut cfg2 = cfg.clone();
+    cfg2.spool.dir = fresh_dir("spool-browser_share-2");
+    let c2 = TestCollector::start(cfg2).await;
+    let t = (now_ms() / 1000) as u32 - 3 * 3600;
+    let rows: Vec<String> = fixture(&c.site, t).iter().map(Value::to_string).collect();
+    ch.exec(&format!("INSERT INTO events FORMAT JSONEachRow\n{}\n", rows.join("\n"))).await.unwrap();
+
+    use reqwest::Method;
+    // Only the admin key creates links; bounded input.
+    let body = json!({"site": "browser_share", "days": 7, "label": "for the agency"});
+    assert_eq!(
+        call(&c, Method::POST, "/v1/admin/shares", "wrong-key-0123456789abcdef-0123456789", Some(body.clone())).await.0,
+        401
+    );
+    assert_eq!(call(&c, Method::POST, "/v1/admin/shares", ADMIN_KEY, Some(json!({"site": "nope"}))).await.0, 400);
+    assert_eq!(
+        call(&c, Method::POST, "/v1/admin/shares", ADMIN_KEY, Some(json!({"site": "browser_share", "days": 9999})))
+            .await
+            .0,
+        400
+    );
+    let (s, share) = call(&c, Method::POST, "/v1/admin/shares", ADMIN_KEY, Some(body)).await;
+    assert_eq!(s, 201, "{share}");
+    let token = share["token"].as_str().unwrap().to_string();
+    let id = share["id"].as_str().unwrap().to_string();
+    let range = format!("from={}&to={}", t - 3600, t + 3600);
+
+    // The token reads its site's stats, on either collector, and nothing else.
+    let stats = format!("/v1/stats/top_pages?site=browser_share&{range}");
+    assert_eq!(call(&c, Method::GET, &stats, &token, None).await.0, 200);
+    assert_eq!(call(&c2, Method::GET, &stats, &token, None).await.0, 200);
+    assert_eq!(call(&c, Method::GET, &format!("/v1/stats/top_pages?site=zz_other&{range}"), &token, None).await.0, 404);
+    let (_, sites) = call(&c, Method::GET, "/v1/stats/sites", &token, None).await;
+    assert_eq!(sites["sites"], json!(["browser_share"]), "a link sees its own site only");
+    assert_eq!(
+        call(&c, Method::GET, "/v1/admin/shares?site=browser_share", &token, None).await.0,
+        401,
+        "not an admin key"
+    );
+    assert_eq!(call(&c, Method::GET, "/v1/stats/webhooks?site=browser_share", &token, None).await.0, 401);
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(call(&c, Method::GET, &stats, &forged, None).await.0, 401, "a changed signature");
+    let (_, list) = call(&c, Method::GET, "/v1/admin/shares?site=browser_share", ADMIN_KEY, None).await;
+    assert_eq!(list["shares"][0]["label"], "for the agency");
+    assert!(!list.to_string().contains(&token), "tokens are never listed");
+
+    // A fresh browser (no admin key anywhere) opens the link.
+    let b = Browser::start().await;
+    b.goto(&format!("{}{}", c.url, share["path"].as_str().unwrap())).await;
+    loaded(&b, "").await;
+    assert_eq!(kpi(&b, "visitors").await, "5");
+    let shown = b
+        .js(
+            "return [!document.getElementById('shared-note').hidden, document.getElementById('login').hidden, \
+             document.querySelector('[data-panel=automations]').hidden, sessionStorage.getItem('ktra_admin_key')]",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!([true, true, true, null]), "read-only view, no key stored");
+    assert!(b.current_url().await.contains("share="), "the link stays shareable");
+    let shot = b.screenshot("dashboard-shared").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    // Revoked: refused here at once, on the other collector within seconds, and the page says so.
+    assert_eq!(call(&c, Method::DELETE, &format!("/v1/admin/shares/{id}"), ADMIN_KEY, None).await.0, 204);
+    assert_eq!(call(&c, Method::DELETE, "/v1/admin/shares/doesnotexist", ADMIN_KEY, None).await.0, 404);
+    assert_eq!(call(&c, Method::GET, &stats, &token, None).await.0, 401);
+    let until = std::time::Instant::now() + WAIT;
+    while call(&c2, Method::GET, &stats, &token, None).await.0 != 401 {
+        assert!(std::time::Instant::now() < until, "the other collector still honours a revoked link");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.refresh().await;
+    let msg = b
+        .wait_js(
+            "the refusal",
+            "(l => !l.hidden && document.getElementById('login-error').textContent)(document.getElementById('login'))",
+            WAIT,
+        )
+        .await;
+    assert!(msg.as_str().unwrap().contains("revoked"), "{msg}");
+    drop(b);
+    c2.stop().await;
     c.stop().await;
 }

@@ -20,6 +20,8 @@ import { panel, setState, clearPanel, showEmpty, chart, numbers, axisInt, noGrid
 import { extraParams, filterParam, readFilters, renderFilters, wireRowFilters, addCsvButtons, renderDeltas, pollOnline,
   setDefinitions, loadExplore, wireExplore } from './explore.js';
 
+const SHARE_REJECTED = 'This shared link has expired or was revoked. Ask the site owner for a new one.';
+
 // ---- HTTP ----------------------------------------------------------------
 
 class ApiError extends Error {
@@ -117,7 +119,8 @@ async function loadAll() {
   for (const q of QUERIES) rowsOrNone[q] = Array.isArray(results[q]) ? results[q] : [];
   kpis(rowsOrNone);
   renderDeltas(results.traffic);
-  await loadAutomations(load);
+  // Deliveries are the operator's: a shared link does not see them.
+  if (!state.share) await loadAutomations(load);
   dash.dataset.state = failed ? 'partial' : 'ready';
   dash.dataset.loadedAt = String(Date.now());
   status(failed ? `${failed} panel(s) failed to load` : `Updated ${new Date().toLocaleTimeString('en-GB')}`, failed > 0);
@@ -186,6 +189,7 @@ function status(text, bad) {
 /** Keeps site and range for this tab (sessionStorage) and in the URL's hash (to share or bookmark). */
 function savePrefs() {
   const prefs = { site: state.site, range: state.range };
+  if (state.share) prefs.share = state.share;
   if (filterParam()) prefs.filter = filterParam();
   if (state.funnel) prefs.funnel = state.funnel;
   if (state.breakdown) prefs.breakdown = state.breakdown;
@@ -220,6 +224,9 @@ function setRange(range) {
 }
 /** Forgets the key and shows the sign-in form, with `message` when there is one. */
 function signOut(message) {
+  // A shared link that stopped working says so; the form stays for an operator.
+  if (state.share && message === KEY_REJECTED) message = SHARE_REJECTED;
+  state.share = '';
   state.key = '';
   clearTimeout(state.live.timer);
   try {
@@ -247,10 +254,15 @@ async function start() {
     return;
   }
   try {
-    sessionStorage.setItem(KEY_STORE, state.key);
+    // A share token stays in the link, never where the admin key is kept.
+    if (!state.share) sessionStorage.setItem(KEY_STORE, state.key);
   } catch {
     // storage off: the key lasts as long as the page
   }
+  document.body.classList.toggle('shared', !!state.share);
+  $('#shared-note').hidden = !state.share;
+  $('#logout').hidden = !!state.share;
+  panel('automations').hidden = !!state.share;
   const { sites } = answer;
   state.definitions = answer.definitions || {};
   const prefs = readPrefs();
@@ -332,10 +344,12 @@ document.addEventListener('DOMContentLoaded', () => {
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) pollLive();
   });
+  // A shared link (`#share=TOKEN`, from POST /v1/admin/shares) opens its site read-only.
+  state.share = new URLSearchParams(location.hash.slice(1)).get('share') || '';
   try {
-    state.key = sessionStorage.getItem(KEY_STORE) || '';
+    state.key = state.share || sessionStorage.getItem(KEY_STORE) || '';
   } catch {
-    state.key = '';
+    state.key = state.share;
   }
   if (state.key) start();
   else signOut('');

@@ -10,8 +10,8 @@
 use super::filter::{self, Filter};
 use super::params::{self, Range};
 use super::respond::{self, Common};
+use super::shares::Viewer;
 use super::{count, funnel, goals, params_of, run, Params};
-use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -75,9 +75,10 @@ struct Req {
     p: HashMap<String, String>,
 }
 
-fn req(state: &AppState, q: Params, needs_range: bool) -> Result<Req, ApiError> {
+fn req(state: &AppState, viewer: &Viewer, q: Params, needs_range: bool) -> Result<Req, ApiError> {
     let p = params_of(q)?;
     let site = params::site(state, &p)?;
+    viewer.allows(&site)?;
     let range = if needs_range {
         params::range(&p)?
     } else {
@@ -121,8 +122,8 @@ fn rows_of(v: &Value) -> Vec<Value> {
 }
 
 /// `GET /v1/stats/funnel`.
-pub async fn funnel(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
-    let r = req(&state, q, true)?;
+pub async fn funnel(State(state): State<AppState>, viewer: Viewer, q: Params) -> Result<Response, ApiError> {
+    let r = req(&state, &viewer, q, true)?;
     let name = r.p.get("funnel").map(|s| s.trim()).unwrap_or("");
     let defs = state.definitions.site(&r.site);
     let f = defs.funnels.get(name).cloned().ok_or_else(|| {
@@ -170,8 +171,8 @@ pub async fn funnel(State(state): State<AppState>, _: Admin, q: Params) -> Resul
 }
 
 /// `GET /v1/stats/goals`.
-pub async fn goals(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
-    let r = req(&state, q, true)?;
+pub async fn goals(State(state): State<AppState>, viewer: Viewer, q: Params) -> Result<Response, ApiError> {
+    let r = req(&state, &viewer, q, true)?;
     let defs = state.definitions.site(&r.site).goals;
     let (site, filter, state) = (r.site.clone(), r.common.filter.clone(), &state);
     let defs = &defs;
@@ -190,8 +191,8 @@ pub async fn goals(State(state): State<AppState>, _: Admin, q: Params) -> Result
 }
 
 /// `GET /v1/stats/traffic`.
-pub async fn traffic(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
-    let r = req(&state, q, true)?;
+pub async fn traffic(State(state): State<AppState>, viewer: Viewer, q: Params) -> Result<Response, ApiError> {
+    let r = req(&state, &viewer, q, true)?;
     let hourly = r.range.to - r.range.from <= HOURLY_MAX_SECS;
     let daily = queries::get("traffic_daily").map(|q| q.sql).unwrap_or(TRAFFIC_HOURLY);
     let template = if hourly { TRAFFIC_HOURLY } else { daily };
@@ -212,8 +213,8 @@ pub async fn traffic(State(state): State<AppState>, _: Admin, q: Params) -> Resu
 }
 
 /// `GET /v1/stats/online`.
-pub async fn online(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
-    let r = req(&state, q, false)?;
+pub async fn online(State(state): State<AppState>, viewer: Viewer, q: Params) -> Result<Response, ApiError> {
+    let r = req(&state, &viewer, q, false)?;
     let (site, filter, state) = (r.site.clone(), r.common.filter.clone(), &state);
     answer(
         "online",
@@ -232,8 +233,8 @@ pub async fn online(State(state): State<AppState>, _: Admin, q: Params) -> Resul
 }
 
 /// `GET /v1/stats/retention`.
-pub async fn retention(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
-    let r = req(&state, q, true)?;
+pub async fn retention(State(state): State<AppState>, viewer: Viewer, q: Params) -> Result<Response, ApiError> {
+    let r = req(&state, &viewer, q, true)?;
     let (site, filter, state) = (r.site.clone(), r.common.filter.clone(), &state);
     answer("retention", &r, rows_of, |range| {
         let (site, filter) = (site.clone(), filter.clone());
@@ -246,8 +247,13 @@ pub async fn retention(State(state): State<AppState>, _: Admin, q: Params) -> Re
 }
 
 /// A library query (`/v1/stats/{query}`) with filter, compare and format.
-pub async fn library(state: &AppState, query: &'static queries::Query, q: Params) -> Result<Response, ApiError> {
-    let r = req(state, q, true)?;
+pub async fn library(
+    state: &AppState,
+    viewer: &Viewer,
+    query: &'static queries::Query,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let r = req(state, viewer, q, true)?;
     let (site, filter) = (r.site.clone(), r.common.filter.clone());
     answer(query.name, &r, rows_of, |range| {
         let (site, filter) = (site.clone(), filter.clone());

@@ -24,8 +24,8 @@ pub mod live;
 pub mod params;
 pub mod respond;
 pub mod run;
+pub mod shares;
 
-use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -56,8 +56,9 @@ fn no_store(value: Value) -> Response {
 }
 
 /// `GET /v1/stats/sites`: `{"sites": [ids], "queries": [names]}`.
-pub async fn sites(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
-    let sites: Vec<&str> = state.config.sites.keys().map(String::as_str).collect();
+pub async fn sites(State(state): State<AppState>, viewer: shares::Viewer) -> Result<Response, ApiError> {
+    let sites: Vec<&str> =
+        state.config.sites.keys().map(String::as_str).filter(|s| viewer.only_site().is_none_or(|o| o == *s)).collect();
     let names: Vec<&str> = QUERIES.iter().map(|q| q.name).collect();
     let definitions: serde_json::Map<String, Value> = sites
         .iter()
@@ -66,27 +67,29 @@ pub async fn sites(State(state): State<AppState>, _: Admin) -> Result<Response, 
             (id.to_string(), json!({ "goals": d.goals, "funnels": d.funnels }))
         })
         .collect();
-    Ok(no_store(json!({ "sites": sites, "queries": names, "definitions": definitions })))
+    let shared = viewer.only_site().is_some();
+    Ok(no_store(json!({ "sites": sites, "queries": names, "definitions": definitions, "shared": shared })))
 }
 
 /// `GET /v1/stats/{query}?site=S&from=UNIX&to=UNIX[&filter&compare&format]`: the
 /// library query rendered with those parameters, run against ClickHouse.
 pub async fn query(
     State(state): State<AppState>,
-    _: Admin,
+    viewer: shares::Viewer,
     Path(name): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
     let query = queries::get(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no query named {:?}", name.chars().take(64).collect::<String>())))?;
-    explore::library(&state, query, q).await
+    explore::library(&state, &viewer, query, q).await
 }
 
 /// `GET /v1/stats/live?site=S&since=UNIX_MS`: the newest events (at most
 /// [`live::LIMIT`]) with an event time after `since`, newest first.
-pub async fn live(State(state): State<AppState>, _: Admin, q: Params) -> Result<Response, ApiError> {
+pub async fn live(State(state): State<AppState>, viewer: shares::Viewer, q: Params) -> Result<Response, ApiError> {
     let p = params_of(q)?;
     let site = params::site(&state, &p)?;
+    viewer.allows(&site)?;
     let since = params::since(&p, params::now_ms())?;
     let sql = live::sql(&site, since).map_err(|e| ApiError::Internal(format!("rendering live: {e}")))?;
     let rows = run::json_rows(&state.clickhouse, &sql).await;
