@@ -16,8 +16,8 @@
 //! it, sharded by the key its migration declares (`{{shard_key:expr}}`,
 //! removed from the SQL itself) so that copies of one event (retries,
 //! replays) land on the same shard, where `FINAL` folds them; the writer and every query keep using
-//! `T`; `ALTER TABLE T` goes to `T_local` and then `T`. (Cluster DDL needs
-//! ZooKeeper; it is unit-tested here, not run.)
+//! `T`; `ALTER TABLE T` goes to `T_local` and `T` is made again over it. Cluster
+//! DDL needs ZooKeeper: `tests/tests/cluster.rs` runs it on a real cluster.
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +157,11 @@ pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<Str
 
 /// On a cluster: `CREATE TABLE IF NOT EXISTS T …` of a data table becomes
 /// `T_local`, followed by the `Distributed` table `T` over it; `ALTER TABLE T …`
-/// is applied to `T_local` and then to `T`.
+/// is applied to `T_local`, and `T` is dropped and created again over the
+/// altered `T_local`: 18.16 refuses `ALTER … ON CLUSTER` of a table that is
+/// not replicated when the cluster's shards replicate internally (seen on the
+/// test cluster). `T` holds no rows of its own: the collector inserts through
+/// it synchronously on a cluster (`insert_distributed_sync`).
 fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> {
     const PREFIX: &str = "CREATE TABLE IF NOT EXISTS ";
     const ALTER: &str = "ALTER TABLE ";
@@ -165,10 +169,18 @@ fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> 
     for stmt in stmts {
         if let Some(rest) = stmt.strip_prefix(ALTER) {
             let table = rest.split_whitespace().next().unwrap_or("");
-            if shard_key(table).is_some() {
-                out.push(format!("{ALTER}{table}_local{}", &rest[table.len()..]));
+            match shard_key(table) {
+                Some(key) if is_identifier(database) => {
+                    out.push(format!("{ALTER}{table}_local{}", &rest[table.len()..]));
+                    out.push(format!("DROP TABLE IF EXISTS {table} ON CLUSTER {cluster}"));
+                    out.push(distributed_table(table, cluster, database, &key));
+                }
+                _ => out.push(stmt),
             }
-            out.push(stmt);
+            continue;
+        }
+        if stmt.starts_with("CREATE VIEW ") && is_identifier(database) {
+            out.push(qualify_reads(&stmt, database));
             continue;
         }
         let table = stmt.strip_prefix(PREFIX).and_then(|rest| rest.split_whitespace().next()).unwrap_or("");
@@ -179,12 +191,47 @@ fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> 
         let local = format!("{table}_local");
         out.push(format!("{PREFIX}{local}{}", &stmt[PREFIX.len() + table.len()..]));
         if is_identifier(database) {
-            out.push(format!(
-                "{PREFIX}{table} ON CLUSTER {cluster} AS {local} ENGINE = Distributed({cluster}, {database}, {local}, {key})"
-            ));
+            out.push(distributed_table(table, cluster, database, &key));
         }
     }
     out
+}
+
+/// The `Distributed` table `table` over `table_local` on every node.
+fn distributed_table(table: &str, cluster: &str, database: &str, key: &str) -> String {
+    // `AS` names the database: 18.16 runs `ON CLUSTER` DDL on the other
+    // nodes in their default database, where an unqualified table is missing.
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} ON CLUSTER {cluster} AS {database}.{table}_local \
+         ENGINE = Distributed({cluster}, {database}, {table}_local, {key})"
+    )
+}
+
+/// A view's `FROM T` of a distributed table becomes `FROM database.T`: 18.16
+/// runs `ON CLUSTER` DDL on the other nodes in their default database, where
+/// an unqualified table is missing.
+fn qualify_reads(stmt: &str, database: &str) -> String {
+    let mut out = String::with_capacity(stmt.len() + 32);
+    let mut rest = stmt;
+    while let Some(i) = rest.find("FROM ") {
+        let (head, tail) = rest.split_at(i + "FROM ".len());
+        out.push_str(head);
+        let name_len = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        if name_len > 0 && (shard_key(&tail[..name_len]).is_some() || is_view(&tail[..name_len])) {
+            out.push_str(database);
+            out.push('.');
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether a migration creates view `name` (a view may read another view).
+fn is_view(name: &str) -> bool {
+    MIGRATIONS.iter().flat_map(|m| split_statements(m.sql)).any(|stmt| {
+        stmt.strip_prefix("CREATE VIEW IF NOT EXISTS ").and_then(|rest| rest.split_whitespace().next()) == Some(name)
+    })
 }
 
 fn replicated(engine: &str) -> String {
@@ -266,7 +313,7 @@ mod tests {
             .expect("events_local");
         assert!(events_local.contains("ReplicatedReplacingMergeTree("), "{events_local}");
         assert!(stmts.iter().any(|s| s
-            == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
+            == "CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS ktra.events_local ENGINE = Distributed(main, ktra, events_local, cityHash64(site_id, session_id))"));
         for t in [
             "events",
             "consent_log",
@@ -283,21 +330,26 @@ mod tests {
             );
             assert!(
                 stmts.iter().any(|s| s.starts_with(&format!(
-                    "CREATE TABLE IF NOT EXISTS {t} ON CLUSTER main AS {t}_local ENGINE = Distributed("
+                    "CREATE TABLE IF NOT EXISTS {t} ON CLUSTER main AS ktra.{t}_local ENGINE = Distributed("
                 ))),
                 "{t}"
             );
         }
-        // A column added to a data table reaches the local tables and the distributed one.
+        // A column added to a data table reaches the local tables, then the
+        // distributed one is made again over them (never altered: 18.16 refuses).
         let add = |t: &str| format!("ALTER TABLE {t} ON CLUSTER main ADD COLUMN IF NOT EXISTS consent_root");
         let i_local = stmts.iter().position(|s| s.starts_with(&add("events_local"))).expect("events_local alter");
-        let i_dist = stmts.iter().position(|s| s.starts_with(&add("events"))).expect("events alter");
-        assert!(i_local < i_dist, "the local tables first");
+        assert_eq!(stmts[i_local + 1], "DROP TABLE IF EXISTS events ON CLUSTER main");
+        assert!(stmts[i_local + 2].starts_with("CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS ktra.events_local"));
+        assert!(!stmts.iter().any(|s| s.starts_with(&add("events"))), "no ALTER of a Distributed table");
         // The view reads the distributed table.
         assert!(stmts
             .iter()
             .any(|s| s.starts_with("CREATE VIEW IF NOT EXISTS sessions ON CLUSTER main")
-                && s.contains("FROM events FINAL")));
+                && s.contains("FROM ktra.events FINAL")));
+        // A view reading another view names its database too.
+        assert!(stmts.iter().any(|s| s.starts_with("CREATE VIEW IF NOT EXISTS sessions ON CLUSTER main")
+            && s.contains("FROM ktra.orders")));
         // One server: nothing of this.
         let single: Vec<String> = MIGRATIONS.iter().flat_map(|m| render(m.sql, NEW, &Deployment::default())).collect();
         assert!(!single.iter().any(|s| s.contains("_local") || s.contains("Distributed")));
