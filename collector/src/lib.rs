@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats/retention", get(stats::explore::retention))
         .route("/v1/admin/shares", post(stats::shares::create).get(stats::shares::list))
         .route("/v1/admin/shares/{id}", delete(stats::shares::revoke))
+        .route("/v1/openapi.json", get(stats::openapi::serve))
         .route("/v1/stats/webhooks", get(automate::activity::activity))
         .route("/v1/admin/webhooks/{id}/redeliver", post(automate::activity::redeliver))
         .route("/v1/stats/{query}", get(stats::query))

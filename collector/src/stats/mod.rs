@@ -21,6 +21,7 @@ pub mod filter;
 pub mod funnel;
 pub mod goals;
 pub mod live;
+pub mod openapi;
 pub mod params;
 pub mod respond;
 pub mod run;
