@@ -6,7 +6,8 @@
 //! generator ([`load`]: keep-alive connections, closed-loop saturation and
 //! open-loop fixed rates with coordinated-omission-corrected latency), the
 //! parse-and-discard ceiling server ([`ceiling`]), the ClickHouse ceiling
-//! and floor ([`dbload`]) and `/proc` readings ([`proc_stat`]). The binary
+//! and floor ([`dbload`]), the webhook latency run ([`webhooks`]) and
+//! `/proc` readings ([`proc_stat`]). The binary
 //! `ktra-bench` exposes them as subcommands.
 //!
 //! It does not start ClickHouse or the collector and does not write the
@@ -18,4 +19,5 @@ pub mod dbload;
 pub mod load;
 pub mod pipeline;
 pub mod proc_stat;
+pub mod webhooks;
 pub mod workload;

@@ -3,7 +3,7 @@
 //! (the ceiling server prints `listening on http://ADDR` and runs until
 //! killed). `cargo xtask bench` runs them; they are usable by hand too.
 use anyhow::{bail, Context, Result};
-use ktra_benches::{ceiling, dbload, load, workload};
+use ktra_benches::{ceiling, dbload, load, webhooks, workload};
 use std::time::Duration;
 
 const USAGE: &str = "usage:
@@ -11,6 +11,8 @@ const USAGE: &str = "usage:
                   [--events 1] [--warmup 1] [--duration 5] [--tag p00] [--path /v1/events]
                   [--secret S] [--site shop]
   ktra-bench ceiling [--listen 127.0.0.1:0]
+  ktra-bench webhooks --addr 127.0.0.1:PORT --listen 127.0.0.1:PORT [--leads 300] [--rate 50]
+                      [--secret S] [--site shop]
   ktra-bench db-bulk --url URL --database DB [--rows 200000] [--batch 10000] [--connections 1] [--tag db]
   ktra-bench db-per-event --url URL --database DB [--seconds 5] [--connections 4] [--tag floor]";
 
@@ -82,6 +84,21 @@ fn main() -> Result<()> {
                 ceiling::serve(listener).await?;
                 Ok::<_, anyhow::Error>(())
             })?;
+        }
+        "webhooks" => {
+            let cfg = webhooks::Config {
+                addr: args.need("--addr")?.parse().context("--addr must be IP:PORT")?,
+                listen: args.need("--listen")?.parse().context("--listen must be IP:PORT")?,
+                site: args.get("--site").unwrap_or(workload::SITE).to_string(),
+                secret: args.get("--secret").unwrap_or(workload::SECRET).to_string(),
+                leads: args.num("--leads", 300)?,
+                rate: args.num("--rate", 50.0)?,
+            };
+            if !cfg.addr.ip().is_loopback() || !cfg.listen.ip().is_loopback() {
+                bail!("webhook latency runs on loopback addresses only");
+            }
+            let report = runtime()?.block_on(webhooks::run(cfg))?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         "db-bulk" | "db-per-event" => {
             let url = args.need("--url")?.to_string();

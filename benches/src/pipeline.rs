@@ -22,6 +22,7 @@ pub fn context(body: &[u8], user_agent: &str) -> anyhow::Result<RequestContext> 
         geo: Default::default(),
         ua: parse_user_agent(user_agent),
         received_at: (now_ms() / 1000) as u32,
+        source: ktra_schema::Sender::Browser,
     })
 }
 

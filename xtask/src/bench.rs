@@ -130,7 +130,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     b.log(&build);
     proc::run("cargo build --release", &mut build)?;
     let mut build_micro = proc::command(cargo(), &root);
-    build_micro.args(["bench", "-p", "ktra-benches", "--bench", "micro", "--no-run"]);
+    build_micro.args(["bench", "-p", "ktra-benches", "--bench", "micro", "--bench", "triggers", "--no-run"]);
     b.log(&build_micro);
     proc::run("cargo bench --no-run", &mut build_micro)?;
 
@@ -152,7 +152,8 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     b.say("micro-benchmarks (criterion)");
     let micro_start = Instant::now();
     let mut bench = proc::command(cargo(), &root);
-    bench.args(["bench", "-p", "ktra-benches", "--bench", "micro", "--", "--output-format", "bencher"]);
+    bench.args(["bench", "-p", "ktra-benches", "--bench", "micro", "--bench", "triggers"]);
+    bench.args(["--", "--output-format", "bencher"]);
     b.log(&bench);
     let (status, lines) = proc::run_lines("cargo bench (micro)", &mut bench)?;
     if !status.success() {

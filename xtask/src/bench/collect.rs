@@ -60,6 +60,21 @@ pub fn collect(opts: &Options, i: Inputs) -> Results {
     if let Some(d) = i.e2e.drain_s {
         r.put("e2e.drain_s", d, "s", Lower);
     }
+    if let Some(v) = &i.e2e.webhooks {
+        let lat = v["latency_ms"].as_array().cloned().unwrap_or_default();
+        for (fig, x) in ["p50", "p90", "p99", "max"].iter().zip(lat) {
+            if let Some(x) = x.as_f64() {
+                r.put(format!("webhooks.latency_{fig}_ms"), x, "ms", Lower);
+            }
+        }
+        for (fig, unit, dir) in
+            [("leads", "leads", Neutral), ("delivered", "webhooks", Higher), ("duplicates", "webhooks", Lower)]
+        {
+            if let Some(x) = v.get(fig).and_then(Value::as_f64) {
+                r.put(format!("webhooks.{fig}"), x, unit, dir);
+            }
+        }
+    }
     for (key, v) in [("bulk", &i.e2e.db_bulk), ("floor", &i.e2e.db_floor)] {
         let Some(v) = v else { continue };
         for (fig, unit, dir) in [

@@ -97,6 +97,18 @@ impl Bench {
     }
 
     fn collector(&mut self, name: &str, ch_url: &str, durability: &str, spool: &Path) -> Result<Served> {
+        self.collector_with(name, ch_url, durability, spool, "")
+    }
+
+    /// [`Self::collector`] with `extra` TOML appended to its config.
+    fn collector_with(
+        &mut self,
+        name: &str,
+        ch_url: &str,
+        durability: &str,
+        spool: &Path,
+        extra: &str,
+    ) -> Result<Served> {
         let config = self.dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -105,7 +117,7 @@ impl Bench {
                  [clickhouse]\nurl = \"{ch_url}\"\ndatabase = \"{DATABASE}\"\n\n\
                  [spool]\ndir = \"{}\"\ndurability = \"{durability}\"\ndrain_secs = 2\n\n\
                  [consent]\nenforce = true\n\n\
-                 [sites.shop]\norigins = [\"https://shop.example\"]\nhosts = [\"shop.example\"]\n",
+                 [sites.shop]\norigins = [\"https://shop.example\"]\nhosts = [\"shop.example\"]\n{extra}",
                 spool.display()
             ),
         )?;
@@ -255,6 +267,29 @@ impl Bench {
         Ok(super::profile::perf_summary(&String::from_utf8_lossy(&out.stdout), 20))
     }
 
+    /// The collector (disk mode) with a `page_visit` rule (once per lead) pointing at a
+    /// receiver of `ktra-bench webhooks`, which sends 300 new leads at 50 batches/s.
+    fn webhooks(&mut self, ch_url: &str) -> Result<Value> {
+        let port = ktra_harness::free_ports(1)?[0];
+        let extra = format!(
+            "\n[webhooks]\nallow_private_targets = true\n\n[[sites.shop.webhooks]]\n\
+             url = \"http://127.0.0.1:{port}/hook\"\nsecret = \"whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==\"\n\
+             triggers = [\"page_visit\"]\nonce_per = \"lead\"\n"
+        );
+        let spool = self.dir.join("spool/hooks");
+        let _ = std::fs::remove_dir_all(&spool);
+        let target = self.collector_with("hooks", ch_url, "disk", &spool, &extra)?;
+        self.say(format!("webhook latency: collector on {}, receiver on 127.0.0.1:{port}", target.addr));
+        let mut cmd = proc::command(&self.bench_bin, &self.dir);
+        let listen = format!("127.0.0.1:{port}");
+        cmd.args(["webhooks", "--addr", &target.addr, "--listen", &listen, "--leads", "300", "--rate", "50"]);
+        cmd.args(["--secret", SECRET]);
+        self.log(&cmd);
+        let out = procs::run_json("webhooks", &mut cmd, &self.dir.join("webhooks.json"), || {});
+        target.stop();
+        out
+    }
+
     /// The whole end-to-end part.
     pub fn run(&mut self) -> Result<E2e> {
         let mut e2e = E2e::default();
@@ -299,6 +334,12 @@ impl Bench {
         let p = self.phase(&mut e2e, "ktra memory", &b, Some(&ch), "m1r50", 1, Some(50), Some(single_rps * 0.5))?;
         e2e.phases.push(p);
         b.stop();
+
+        // ---- behavioural webhooks: an event accepted → its webhook received ----
+        match self.webhooks(&ch_url) {
+            Ok(v) => e2e.webhooks = Some(v),
+            Err(e) => e2e.notes.push(format!("webhook latency run failed: {e:#}")),
+        }
 
         // ---- the parse-and-discard ceiling, at the same offered rates as ktra ----
         let c = self.ceiling()?;

@@ -116,6 +116,8 @@ pub struct E2e {
     pub drain_s: Option<f64>,
     /// perf profiles of the collector at saturation.
     pub perf: Vec<PerfProfile>,
+    /// `ktra-bench webhooks` report (event accepted → webhook received).
+    pub webhooks: Option<Value>,
     /// Problems met (a phase that failed, events that did not arrive).
     pub notes: Vec<String>,
 }

@@ -169,6 +169,7 @@ pub fn render(r: &Results, source: &str) -> String {
     load::ceilings(&mut md, r);
     load::spool(&mut md, r);
     load::soak(&mut md, r);
+    load::webhooks(&mut md, r);
     cost::stages(&mut md, r);
     cost::micro(&mut md, r);
     cost::browser(&mut md, r);

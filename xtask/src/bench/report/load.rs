@@ -210,3 +210,33 @@ pub(super) fn soak(md: &mut String, r: &Results) {
         fig(r, "soak", "p999_ms", 2)
     );
 }
+
+/// Behavioural webhooks: from an event accepted to its webhook received.
+pub(super) fn webhooks(md: &mut String, r: &Results) {
+    let Some(p50) = r.get("webhooks.latency_p50_ms") else { return };
+    let g = |k: &str| r.get(k).map_or("–".to_string(), |v| format!("{v:.1}"));
+    w!(
+        md,
+        "## Behavioural webhooks
+"
+    );
+    w!(
+        md,
+        "The collector (disk mode) with one `page_visit` rule (`once_per = \"lead\"`) pointing at a receiver on loopback \
+         (`ktra-bench webhooks`): {} new visitors, 50 per second, each sending an `identify` and a page view. Latency is from the \
+         batch's 202 (accepted) to the signed webhook's arrival; the delivery loop, the HMAC signature, the journal's fsync and the \
+         attempt's row in `webhook_deliveries` are all on that path. Trigger evaluation itself is in the micro-benchmarks \
+         (`triggers/…`).\n",
+        g("webhooks.leads")
+    );
+    w!(md, "| webhooks delivered | duplicates | p50 ms | p90 ms | p99 ms | max ms |\n| ---: | ---: | ---: | ---: | ---: | ---: |");
+    w!(
+        md,
+        "| {} | {} | {p50:.1} | {} | {} | {} |\n",
+        g("webhooks.delivered"),
+        g("webhooks.duplicates"),
+        g("webhooks.latency_p90_ms"),
+        g("webhooks.latency_p99_ms"),
+        g("webhooks.latency_max_ms")
+    );
+}
