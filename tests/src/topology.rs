@@ -47,6 +47,13 @@ allow_private_targets = true
 [sites.{SITE}]
 origins = []
 api_keys = ["{SITE_KEY}"]
+[sites.{SITE}.funnels.buy]
+steps = [{{path = "/landing*"}}, {{event = "form_submit", form_id = "lead-form"}}, {{event = "purchase"}}]
+window = "1d"
+[sites.{SITE}.goals.lead]
+event = "form_submit"
+[sites.{SITE}.goals.buy]
+event = "purchase"
 "#,
             admin = crate::ADMIN_KEY,
             spool = dir.join("spool").display()

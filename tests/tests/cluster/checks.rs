@@ -165,6 +165,16 @@ pub async fn same_answers_as_one_server(topo: &Topology) -> usize {
         "/v1/stats/sites".to_string(),
         format!("/v1/stats/live?site={SITE}&since={}", ktra_tests::now_ms() - 3_600_000),
     ];
+    let range = format!("site={SITE}&from={from}&to={to}");
+    for p in ["funnel?funnel=buy&", "funnel?funnel=buy&breakdown=channel&", "funnel?funnel=buy&breakdown=utm_campaign&"]
+    {
+        paths.push(format!("/v1/stats/{p}{range}"));
+    }
+    for p in ["goals", "traffic", "retention", "webhooks"] {
+        paths.push(format!("/v1/stats/{p}?{range}"));
+        paths.push(format!("/v1/stats/{p}?{range}&filter=utm_campaign:spring&compare=previous"));
+    }
+    paths.push(format!("/v1/stats/online?site={SITE}"));
     for n in &names {
         paths.push(format!("/v1/stats/{n}?site={SITE}&from={from}&to={to}"));
         paths
