@@ -166,6 +166,10 @@ pub fn run(cluster: bool) -> Result<()> {
     migrate.arg("migrate").arg("--config").arg(&config);
     env(&mut migrate);
     proc::run("ktra-collector migrate", &mut migrate)?;
+    // A month of sample traffic, once, so that a newcomer's dashboard is not empty.
+    if !cluster {
+        crate::seed::seed_if_empty(&urls[0], "ktra", SITE_ID, 20_000)?;
+    }
 
     let mut collectors = Vec::new();
     let mut collector_urls = Vec::new();

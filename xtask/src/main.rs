@@ -9,6 +9,7 @@
 //! - `build-web` — builds the pixel, banner and dashboard into `target/web/`.
 //! - `clickhouse [--name NAME] [--fresh]` — a private ClickHouse server in the
 //!   foreground, for development.
+//! - `seed --url URL [--days D] [--events N]` — a realistic month of traffic as rows; see [`seed`].
 //! - `bench [--soak SECONDS]` — benchmarks on this machine; writes
 //!   `BENCHMARKS.md` and `docs/bench-latency.svg`; see [`bench`].
 //!
@@ -21,6 +22,7 @@ mod demo;
 mod install;
 mod proc;
 mod scrub;
+mod seed;
 mod test;
 mod web;
 
@@ -38,6 +40,8 @@ commands:
   setup [--demo]                     only install what is missing (--demo: no Chromium, no chdb)
   build-web                          build pixel, banner and dashboard into target/web/
   clickhouse [--name N] [--fresh]    run a private ClickHouse server (target/clickhouse-N, default dev)
+  seed --url URL [--days 30] [--events N] [--site demo]
+                                     write a realistic month of traffic straight into ClickHouse
   bench [--soak S] [--phase-secs S] [--no-web-build]
                                      benchmarks (about 7 minutes); writes BENCHMARKS.md
 ";
@@ -124,6 +128,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             clickhouse::foreground(&name, fresh)?;
         }
         "bench" => return bench::run(&bench::Options::parse(rest)?),
+        "seed" => seed::run(rest)?,
         "help" | "-h" | "--help" => print!("{USAGE}"),
         other => {
             eprint!("unknown command `{other}`\n\n{USAGE}");

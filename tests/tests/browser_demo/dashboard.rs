@@ -106,11 +106,14 @@ pub async fn check(s: &Stack, order_id: &str) {
     for q in queries::QUERIES {
         ch.insert(q.name, s.ch.rows(&queries::render(q.sql, &params).unwrap()).await);
     }
+    // 24 hours is drawn per hour (`/v1/stats/traffic`, ranges up to two days).
+    let hourly = queries::render(ktra_collector::stats::explore::TRAFFIC_HOURLY, &params).unwrap();
+    ch.insert("traffic_hourly", s.ch.rows(&hourly).await);
     eprintln!("dashboard tables: {}", serde_json::to_string(&tables).unwrap());
 
     let mut problems = Vec::new();
     let panels: [(&str, &str, &[&str]); 12] = [
-        ("traffic", "traffic_daily", &[]),
+        ("traffic", "traffic_hourly", &[]),
         ("pages", "top_pages", &[]),
         ("channels", "channels", &[]),
         ("campaigns", "utm_campaigns", &[]),
