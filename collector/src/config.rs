@@ -264,6 +264,9 @@ pub struct WebhooksConfig {
     pub timeout_secs: u64,
     /// Attempts in flight per endpoint at most. Default 4.
     pub concurrency_per_endpoint: usize,
+    /// An endpoint that has answered only failures for this long is disabled (its deliveries
+    /// end, triggers skip it) until `POST /v1/admin/webhooks/enable`. Default 5 days.
+    pub disable_after_secs: u64,
 }
 
 impl Default for WebhooksConfig {
@@ -273,6 +276,7 @@ impl Default for WebhooksConfig {
             retry_schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             timeout_secs: 10,
             concurrency_per_endpoint: 4,
+            disable_after_secs: crate::automate::health::DEFAULT_DISABLE_AFTER_SECS,
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/shares/{id}", delete(stats::shares::revoke))
         .route("/v1/openapi.json", get(stats::openapi::serve))
         .route("/v1/stats/webhooks", get(automate::activity::activity))
+        .route("/v1/admin/webhooks/enable", post(automate::health::enable))
         .route("/v1/admin/webhooks/{id}/redeliver", post(automate::activity::redeliver))
         .route("/v1/stats/{query}", get(stats::query))
         .route("/v1/server/events", post(server_events::events::post_server_events))
@@ -255,6 +256,9 @@ async fn refresh(state: AppState, mut stop: watch::Receiver<bool>) {
         let leads = email::leads::load(&state.clickhouse, &state.leads, since).await;
         if let Err(e) = state.automations.subscriptions.load(&state.clickhouse).await {
             tracing::debug!(error = %e, "refresh of webhook subscriptions failed");
+        }
+        if let Err(e) = state.automations.queue.health.load(&state.clickhouse).await {
+            tracing::debug!(error = %e, "refresh of webhook endpoint health failed");
         }
         match (loaded, leads) {
             (Ok(_), Ok(_)) => {

@@ -478,6 +478,15 @@ impl Stack {
         pages_dir: impl Into<PathBuf>,
         site: impl FnOnce(&mut ktra_collector::config::SiteConfig),
     ) -> Self {
+        Self::start_with(name, pages_dir, |cfg, site_id| site(cfg.sites.get_mut(site_id).unwrap())).await
+    }
+
+    /// [`Stack::start_in`] with the whole collector config (and the site's id) through `config`.
+    pub async fn start_with(
+        name: &str,
+        pages_dir: impl Into<PathBuf>,
+        config: impl FnOnce(&mut ktra_collector::config::Config, &str),
+    ) -> Self {
         let lock = exclusive().await;
         let assets = web_dir();
         let ch = crate::Ch::fresh(name).await;
@@ -489,7 +498,7 @@ impl Stack {
         let s = cfg.sites.get_mut(&ch.name).unwrap();
         s.origins = vec![pages.origin.clone()];
         s.hosts = vec!["localhost".into()];
-        site(s);
+        config(&mut cfg, &ch.name);
         let collector = crate::TestCollector::start(cfg).await;
         pages.set("COLLECTOR", &collector.url);
         pages.set("SITE", &collector.site);

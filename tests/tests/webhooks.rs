@@ -283,3 +283,52 @@ async fn rest_hooks_subscribe_deliver_signed_list_and_unsubscribe_on_410() {
     assert_eq!(r.status(), 404, "already unsubscribed");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_too_long_is_disabled_shown_so_and_enabled_again() {
+    // Always 500 for the first ten attempts; retried every second; disabled after 3 s of failures.
+    let rx = Receiver::start(vec![500; 10]).await;
+    let ch = Ch::fresh("wh_disable").await;
+    let mut cfg = test_config(&ch);
+    cfg.webhooks.allow_private_targets = true;
+    cfg.webhooks.retry_schedule_secs = vec![1; 20];
+    cfg.webhooks.disable_after_secs = 3;
+    cfg.sites.get_mut(&ch.name).unwrap().webhooks =
+        vec![endpoint(&rx.url, "lead_identified", TriggerFilter::default())];
+    let c = TestCollector::start(cfg).await;
+    let token = c.grant_site().await;
+    let identify = |lead: &str| event("identify", "https://shop.example/", json!({"lead_id": lead}));
+    assert_eq!(c.post(&c.batch(&token, "v1", "s1", vec![identify("lead-1")])).await.0, 202);
+
+    // The delivery ends as disabled, logged, after the streak passed 3 s.
+    let sql = "SELECT count() FROM webhook_deliveries WHERE status = 'disabled' AND lead_id = 'lead-1'";
+    assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1, "the pending delivery ends as disabled");
+    let attempts = rx.got().len();
+    assert!((3..=6).contains(&attempts), "attempts until disabled: {attempts}");
+    let url = format!("{}/v1/stats/webhooks?site={}", c.url, c.site);
+    let log: Value = c.http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(log["endpoints"][0]["health"], "disabled", "{log}");
+    assert!(log["endpoints"][0]["failing_since"].as_u64().is_some(), "{log}");
+
+    // A new trigger skips the disabled endpoint.
+    assert_eq!(c.post(&c.batch(&token, "v2", "s2", vec![identify("lead-2")])).await.0, 202);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rx.got().len(), attempts, "nothing sent to a disabled endpoint");
+
+    // Enabled again by the operator (admin key): the next trigger is delivered (the receiver answers 200 by now).
+    let enable = format!("{}/v1/admin/webhooks/enable", c.url);
+    let body = json!({"site": c.site, "url": rx.url});
+    assert_eq!(c.http.post(&enable).json(&body).send().await.unwrap().status(), 401);
+    let r = c.http.post(&enable).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for _ in attempts..10 {
+        // Spend the receiver's remaining scripted failures directly.
+        let _ = c.http.post(&rx.url).body("{}").send().await;
+    }
+    assert_eq!(c.post(&c.batch(&token, "v3", "s3", vec![identify("lead-3")])).await.0, 202);
+    let sql = "SELECT count() FROM webhook_deliveries WHERE status = 'delivered' AND lead_id = 'lead-3'";
+    assert_eq!(ch.wait_count(sql, 1, WAIT).await, 1, "delivered once enabled");
+    let log: Value = c.http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(log["endpoints"][0]["health"], "healthy", "{log}");
+    c.stop().await;
+}

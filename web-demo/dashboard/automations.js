@@ -1,7 +1,8 @@
 /* ktra dashboard: the automations panel — the site's webhook endpoints with
  * their health, the recent delivery attempts (filter by trigger and status),
- * and redelivery of any of them. Reads /v1/stats/webhooks; redelivers through
- * /v1/admin/webhooks/{id}/redeliver, both with the admin key. */
+ * redelivery of any of them, and enabling an endpoint disabled after failing too
+ * long. Reads /v1/stats/webhooks; redelivers through /v1/admin/webhooks/{id}/redeliver
+ * and enables through /v1/admin/webhooks/enable, all with the admin key. */
 
 import { $, BASE, esc, int, state } from './common.js';
 
@@ -17,6 +18,12 @@ export function renderAutomations(answer) {
     return;
   }
   const endpoints = answer.endpoints || [], deliveries = answer.deliveries || [];
+  // The filters' choices come from the collector (its list of triggers and statuses).
+  for (const [name, values] of [['trigger', answer.triggers], ['status', answer.statuses]]) {
+    const select = $(`select[name="${name}"]`, p);
+    if (select.options.length > 1 || !values) continue;
+    select.insertAdjacentHTML('beforeend', values.map((v) => `<option>${esc(v)}</option>`).join(''));
+  }
   $('.automation-note', p).textContent = endpoints.length
     ? `${endpoints.length} endpoint(s); the last ${deliveries.length} attempt(s)`
     : 'No webhook endpoints: configure [[sites.ID.webhooks]] or subscribe with POST /v1/hooks.';
@@ -26,7 +33,11 @@ export function renderAutomations(answer) {
     `<td data-col="triggers">${esc(e.triggers.join(', '))}</td>` +
     `<td data-col="health"><span class="tag health-${esc(e.health)}">${esc(e.health)}</span></td>` +
     `<td data-col="delivered_24h" data-value="${esc(e.delivered_24h)}">${int(e.delivered_24h)}</td>` +
-    `<td data-col="failed_24h" data-value="${esc(e.failed_24h)}">${int(e.failed_24h)}</td></tr>`).join('');
+    `<td data-col="failed_24h" data-value="${esc(e.failed_24h)}">${int(e.failed_24h)}</td>` +
+    `<td>${e.health === 'disabled'
+      ? `<button type="button" class="ghost quiet enable" data-url="${esc(e.url)}" ` +
+        `title="failing since ${esc(new Date(e.failing_since * 1000).toLocaleString('en-GB'))}">Enable</button>`
+      : ''}</td></tr>`).join('');
   $('tbody.deliveries', p).innerHTML = deliveries.map((d) =>
     `<tr data-testid="delivery-row" data-status="${esc(d.status)}" data-delivery-id="${esc(d.delivery_id)}">` +
     `<td data-col="time">${esc(new Date(d.attempted_at * 1000).toLocaleString('en-GB'))}</td>` +
@@ -60,14 +71,21 @@ export function wireAutomations(reload) {
     });
   }
   p.addEventListener('click', async (e) => {
-    const button = e.target.closest('button.redeliver');
+    const button = e.target.closest('button.redeliver, button.enable');
     if (!button) return;
     button.disabled = true;
-    const response = await fetch(`${BASE}/v1/admin/webhooks/${encodeURIComponent(button.dataset.id)}/redeliver`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${state.key}` }
-    });
-    button.textContent = response.ok ? 'Queued' : 'Failed';
+    const headers = { Authorization: `Bearer ${state.key}` };
+    const response = button.classList.contains('enable')
+      ? await fetch(`${BASE}/v1/admin/webhooks/enable`, {
+        method: 'POST',
+        headers: { ...headers, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ site: state.site, url: button.dataset.url })
+      })
+      : await fetch(`${BASE}/v1/admin/webhooks/${encodeURIComponent(button.dataset.id)}/redeliver`, {
+        method: 'POST',
+        headers
+      });
+    button.textContent = response.ok ? (button.classList.contains('enable') ? 'Enabled' : 'Queued') : 'Failed';
     setTimeout(reload, 1500);
   });
 }

@@ -19,7 +19,7 @@ pub struct ActivityQuery {
     /// Only this trigger.
     #[serde(default)]
     pub trigger: String,
-    /// Only this status (`delivered`, `failed`, `gave_up`, `gone`, `dropped`).
+    /// Only this status (one of [`super::deliver::STATUSES`]).
     #[serde(default)]
     pub status: String,
 }
@@ -93,9 +93,14 @@ pub async fn activity(
         state.automations.subscriptions.of(&q.site).into_iter().map(|s| (s.endpoint.url, "rest", s.endpoint.triggers));
     for (url, source, triggers) in configured.chain(rest) {
         let st = states.iter().find(|s| s.endpoint == url);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let streak = state.automations.queue.health.failing_since(&q.site, &url);
         let health = match st {
+            _ if state.automations.queue.health.disabled(&q.site, &url, now) => "disabled",
             None => "idle",
             Some(s) if s.last_status == "delivered" => "healthy",
+            Some(s) if s.last_status == "enabled" => "enabled",
             Some(s) if s.delivered_24h == 0 && s.failed_24h > 0 => "failing",
             Some(_) => "degraded",
         };
@@ -103,6 +108,7 @@ pub async fn activity(
             "url": url, "source": source, "triggers": triggers, "health": health,
             "last_status": st.map(|s| s.last_status.clone()), "last_attempt_at": st.map(|s| s.last_at),
             "delivered_24h": st.map_or(0, |s| s.delivered_24h), "failed_24h": st.map_or(0, |s| s.failed_24h),
+            "failing_since": streak.map(|ms| ms / 1000),
         }));
     }
     let deliveries: Vec<Value> = attempts
@@ -115,7 +121,11 @@ pub async fn activity(
             })
         })
         .collect();
-    Ok(Json(json!({ "site": q.site, "endpoints": endpoints, "deliveries": deliveries })))
+    let triggers: Vec<&str> = super::Trigger::ALL.iter().map(|t| t.as_str()).collect();
+    Ok(Json(json!({
+        "site": q.site, "endpoints": endpoints, "deliveries": deliveries,
+        "triggers": triggers, "statuses": super::deliver::STATUSES,
+    })))
 }
 
 #[derive(clickhouse::Row, Deserialize)]

@@ -25,8 +25,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify, Semaphore};
 
-/// Delivery attempts, by outcome (`delivered`, `failed`, `gave_up`, `gone`, `dropped`).
+/// Delivery attempts, by outcome (one of [`STATUSES`]).
 pub const WEBHOOK_ATTEMPTS: &str = "ktra_webhook_attempts_total";
+
+/// Every `webhook_deliveries.status`: an attempt's outcome (`delivered`, `failed`, `gave_up` after
+/// the last retry, `gone` for a REST hook's 410), a delivery ended without an attempt (`dropped`
+/// by a withdrawal, `disabled` endpoint), or an operator's `enabled`.
+pub const STATUSES: [&str; 7] = ["delivered", "failed", "gave_up", "gone", "dropped", "disabled", "enabled"];
 
 /// One delivery: what to send where, and where it stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +186,8 @@ pub struct Queue {
     journal: Journal<Delivery>,
     pending: Mutex<Vec<Delivery>>,
     notify: Notify,
+    /// Failing streaks of the endpoints (disabled after `disable_after_secs`).
+    pub health: super::health::Health,
 }
 
 impl std::fmt::Debug for Queue {
@@ -199,7 +206,7 @@ impl Queue {
         }
         let mut pending: Vec<Delivery> = by_id.into_values().filter(|d: &Delivery| d.next_at != u64::MAX).collect();
         pending.sort_by_key(|d| d.next_at);
-        let q = Self { journal, pending: Mutex::new(pending), notify: Notify::new() };
+        let q = Self { journal, pending: Mutex::new(pending), notify: Notify::new(), health: Default::default() };
         q.compact();
         Ok(q)
     }
@@ -266,11 +273,13 @@ impl Queue {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
+        self.health.set_disable_after(cfg.disable_after_secs);
         let cfg = Arc::new(cfg);
         let slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
         let in_flight: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
         loop {
             let now = now_ms();
+            self.end_disabled(&sink, now);
             let due: Vec<Delivery> = {
                 let busy = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 self.list().iter().filter(|d| d.next_at <= now && !busy.contains(&d.id)).cloned().collect()
@@ -311,6 +320,25 @@ impl Queue {
         }
     }
 
+    /// Ends the pending deliveries of disabled endpoints (status `disabled`).
+    fn end_disabled(&self, sink: &Sink, now: u64) {
+        let ended: Vec<Delivery> = {
+            let mut list = self.list();
+            let (gone, kept) =
+                std::mem::take(&mut *list).into_iter().partition(|d| self.health.disabled(&d.site, &d.url, now));
+            *list = kept;
+            gone
+        };
+        if ended.is_empty() {
+            return;
+        }
+        tracing::warn!(deliveries = ended.len(), "endpoints failing too long are disabled: deliveries ended");
+        self.compact();
+        for d in &ended {
+            record(sink, d, "disabled", 0, "the endpoint is disabled (failing too long)", 0);
+        }
+    }
+
     /// One attempt; returns the HTTP status, if any.
     async fn attempt(&self, client: &reqwest::Client, cfg: &WebhooksConfig, sink: &Sink, d: Delivery) -> Option<u16> {
         let started = Instant::now();
@@ -341,6 +369,9 @@ impl Queue {
             Ok(s) => ("failed", *s, format!("HTTP {s}")),
             Err(e) => ("failed", 0, e.clone()),
         };
+        if status != "gone" {
+            self.health.attempted(&d.site, &d.url, status == "delivered", now_ms());
+        }
         let schedule = &cfg.retry_schedule_secs;
         let gave_up = status == "failed" && usize::from(attempts) > schedule.len();
         let status = if gave_up { "gave_up" } else { status };
@@ -379,7 +410,8 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn record(sink: &Sink, d: &Delivery, status: &'static str, http_status: u16, error: &str, latency_ms: u32) {
+/// Logs an attempt (or a drop, an end, an enabling) as a `webhook_deliveries` row.
+pub(crate) fn record(sink: &Sink, d: &Delivery, status: &'static str, http_status: u16, error: &str, latency_ms: u32) {
     metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => status).increment(1);
     let row = WebhookDeliveryRow {
         delivery_id: d.id.clone(),

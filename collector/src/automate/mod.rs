@@ -12,6 +12,7 @@
 //! spool, so a restart or a replayed batch never fires twice.
 pub mod activity;
 pub mod deliver;
+pub mod health;
 pub mod hooks;
 
 use crate::config::{SiteConfig, TriggerFilter, WebhookEndpoint};
@@ -255,6 +256,9 @@ impl Automations {
             let Some(lead) = self.lead_of(row) else { continue };
             for (name, subscription, endpoint) in &endpoints {
                 let Some(trigger) = Trigger::of(row, endpoint) else { continue };
+                if self.queue.health.disabled(site_id, &endpoint.url, now_ms) {
+                    continue;
+                }
                 if !endpoint.triggers.iter().any(|t| t == trigger.as_str())
                     || !matches(&endpoint.filter, row, &lead.message_id)
                 {
