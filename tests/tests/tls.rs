@@ -266,3 +266,130 @@ async fn a_tracking_domain_serves_the_site_under_its_names_and_sets_the_visitor_
     assert!(r.headers()["location"].to_str().unwrap().starts_with("https://shop-a.test/offer?ktra_ec="));
     c.stop().await;
 }
+
+/// nginx (Debian's) started by a test and stopped when it ends.
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The reverse-proxy recipe (`docs/nginx/ktra-tracking-domain.conf`) run as
+/// written, only its addresses, names and certificate paths replaced, in
+/// front of a collector trusting one proxy.
+#[tokio::test]
+async fn the_nginx_recipe_in_front_of_the_collector() {
+    let nginx_bin = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists());
+    let nginx_bin = nginx_bin.expect("nginx is not installed: `cargo xtask setup` installs Debian's");
+    let ch = Ch::fresh("tls_nginx").await;
+    let dir = fresh_dir("nginx");
+    let ca = Ca::new("ktra test CA");
+    let cert = ca.issue(A, &dir);
+    // The made-up GeoIP database: loopback is California, 203.0.113.0/24 Germany.
+    let geo = dir.join("geo.mmdb");
+    let e = |net: &str, prefix, country, region| mmdb::Entry {
+        net: net.parse().unwrap(),
+        prefix,
+        country,
+        region,
+        city: "",
+    };
+    std::fs::write(&geo, mmdb::build(&[e("127.0.0.0", 8, "US", "CA"), e("203.0.113.0", 24, "DE", "BE")])).unwrap();
+    let mut cfg = test_config(&ch);
+    cfg.trust_proxy = true;
+    cfg.trusted_proxies = 1;
+    cfg.geoip.path = Some(geo);
+    cfg.assets_dir = Some(browser::web_dir());
+    let site = cfg.sites.get_mut(&ch.name).unwrap();
+    site.tracking_domain = A.into();
+    site.path_prefix = "/m".into();
+    site.script_name = "site.js".into();
+    site.server_cookie = true;
+    site.regions = ktra_collector::regions::Regions(
+        [("US-CA".to_string(), ktra_schema::consent::ConsentModel::OptOut)].into_iter().collect(),
+    );
+    let c = TestCollector::start(cfg).await;
+    let upstream = c.url.trim_start_matches("http://").to_string();
+
+    let (https, http) = (free_addr(), free_addr());
+    let recipe =
+        std::fs::read_to_string(format!("{}/../docs/nginx/ktra-tracking-domain.conf", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .replace("server 127.0.0.1:8080;", &format!("server {upstream};"))
+            .replace("listen 443 ssl;", &format!("listen {https} ssl;"))
+            .replace("listen 80;", &format!("listen {http};"))
+            .replace("t.shop.example;", &format!("{A};"))
+            .replace("/etc/letsencrypt/live/t.shop.example/fullchain.pem", cert.cert.to_str().unwrap())
+            .replace("/etc/letsencrypt/live/t.shop.example/privkey.pem", cert.key.to_str().unwrap());
+    let directives: Vec<&str> = recipe.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+    assert!(
+        directives.iter().all(|l| !l.contains("t.shop.example") && !l.contains(":8080")),
+        "every placeholder replaced"
+    );
+    std::fs::write(dir.join("ktra.conf"), recipe).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("nginx.conf"),
+        format!(
+            "user root; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               include {d}/ktra.conf; }}\n"
+        ),
+    )
+    .unwrap();
+    let _nginx = Nginx(
+        std::process::Command::new(nginx_bin)
+            .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-g", "daemon off; master_process off;"])
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(https).await;
+
+    let proxied = client(&ca, https);
+    let base = format!("https://{A}:{}/m", https.port());
+    let r = proxied.get(format!("{base}/site.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the loader under the site's name, through nginx");
+    // The visitor's address is nginx's view of it, not what the client claims.
+    let v: serde_json::Value = proxied
+        .get(format!("{base}/v1/config/{}", c.site))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((v["region"].as_str(), v["model"].as_str()), (Some("US-CA"), Some("opt_out")), "{v}");
+    let r = proxied
+        .post(format!("{base}/v1/consent"))
+        .header("content-type", "text/plain")
+        .body(json!({"site": c.site, "action": "grant", "granted": ["analytics", "marketing"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let batch = c.batch(&token, "vis_nginx", "ses_n", vec![event("page_view", "https://shop-a.test/", json!({}))]);
+    let r = proxied
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "text/plain")
+        .header("user-agent", CHROME_UA)
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("ktra_vid=vis_nginx."));
+    assert_eq!(ch.wait_count("SELECT count() FROM events", 1, Duration::from_secs(20)).await, 1);
+    // Plain http on the tracking domain goes to https.
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = plain.get(format!("http://{http}/m/site.js")).header("host", A).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], format!("https://{A}/m/site.js").as_str());
+    c.stop().await;
+}

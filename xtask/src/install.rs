@@ -2,7 +2,7 @@
 //! skipping when the thing is already there (one line per step).
 //!
 //! - apt: `clickhouse-server clickhouse-client`; `chromium chromium-driver` (tests);
-//!   `zookeeper haproxy` (the cluster stage and `demo --cluster`)
+//!   `zookeeper haproxy` (the cluster stage and `demo --cluster`); `nginx` (the proxy recipe's test)
 //! - rustup: the `wasm32-unknown-unknown` target
 //! - cargo: `wasm-bindgen-cli` at exactly the `wasm-bindgen` version of Cargo.lock
 //! - npm: `binaryen` (wasm-opt) and `esbuild` into `target/tools/node_modules`
@@ -67,6 +67,8 @@ pub fn ensure(needs: Needs) -> Result<()> {
     }
     if needs.chromium {
         apt.push(&["chromium", "chromium-driver"][..]);
+        // The reverse-proxy recipe's test runs Debian's nginx in front of a collector.
+        apt.push(&["nginx"][..]);
     }
     if needs.cluster {
         // ZooKeeper runs on the Java the package depends on; haproxy is the load balancer.
