@@ -71,16 +71,21 @@ fn rfc3339(ms: u64) -> String {
 }
 
 impl Delivery {
-    /// A delivery of `trigger` for `row` to `endpoint`, due now.
+    /// A delivery of `trigger` for `row` to `endpoint`, due now. Its
+    /// `webhook-id` derives from `key` (what fired: site, endpoint, trigger,
+    /// `once_per` scope), so that two collectors firing the same trigger (a
+    /// purchase reported by the browser to one and by Stripe to another)
+    /// send one id, which receivers fold as the Standard Webhooks spec asks.
     pub fn new(
         endpoint: &WebhookEndpoint,
         trigger: super::Trigger,
         row: &EventRow,
-        lead_id: &str,
-        message_id: &str,
+        (lead_id, message_id): (&str, &str),
+        key: &str,
         now_ms: u64,
     ) -> Self {
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        let digest = <Sha256 as sha2::Digest>::digest(key.as_bytes());
+        let id = format!("msg_{}", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
         let body = serde_json::json!({
             "type": trigger.as_str(),
             "timestamp": rfc3339(now_ms),
@@ -445,6 +450,16 @@ mod tests {
         let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert!(sign("nope", "id", 1, "{}").is_err());
+    }
+
+    #[test]
+    fn what_fired_names_the_webhook_id() {
+        let endpoint = WebhookEndpoint::default();
+        let row = EventRow::default();
+        let d = |key: &str| Delivery::new(&endpoint, super::super::Trigger::Purchase, &row, ("l", "m"), key, 0).id;
+        assert_eq!(d("s/cfg0/purchase/order/A-1"), d("s/cfg0/purchase/order/A-1"), "the same order, any collector");
+        assert_ne!(d("s/cfg0/purchase/order/A-1"), d("s/cfg0/purchase/order/A-2"));
+        assert!(d("x").starts_with("msg_") && d("x").len() == 4 + 32);
     }
 
     #[test]

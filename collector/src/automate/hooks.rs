@@ -276,7 +276,7 @@ pub async fn samples(
         ..Default::default()
     };
     let endpoint = WebhookEndpoint { url: String::new(), secret: String::new(), ..Default::default() };
-    let d = deliver::Delivery::new(&endpoint, t, &row, "sample-lead", "sample-message", 0);
+    let d = deliver::Delivery::new(&endpoint, t, &row, ("sample-lead", "sample-message"), "sample", 0);
     let body: serde_json::Value = serde_json::from_str(&d.body).unwrap_or_default();
     Ok(Json(serde_json::Value::Array(vec![body])))
 }

@@ -280,7 +280,8 @@ impl Automations {
                 if let Err(e) = self.fired_journal.append(&key) {
                     tracing::error!(error = %e, "cannot persist a fired trigger");
                 }
-                let mut d = deliver::Delivery::new(endpoint, trigger, row, &lead.lead_id, &lead.message_id, now_ms);
+                let lead_message = (lead.lead_id.as_str(), lead.message_id.as_str());
+                let mut d = deliver::Delivery::new(endpoint, trigger, row, lead_message, &key, now_ms);
                 d.subscription = subscription.clone();
                 self.queue.push(d);
             }
