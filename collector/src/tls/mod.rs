@@ -38,7 +38,7 @@ use tokio::sync::watch as signal;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
-    /// HTTPS listen address (`KTRA_TLS_LISTEN`); none: no TLS listener.
+    /// HTTPS listen address; none: no TLS listener.
     pub listen: Option<SocketAddr>,
     /// Certificates by domain.
     pub certs: Vec<CertConfig>,
