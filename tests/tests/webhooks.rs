@@ -332,3 +332,31 @@ async fn an_endpoint_failing_too_long_is_disabled_shown_so_and_enabled_again() {
     assert_eq!(log["endpoints"][0]["health"], "healthy", "{log}");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn behind_a_load_balancer_a_lead_identified_on_one_collector_triggers_on_another() {
+    let rx = Receiver::start(vec![]).await;
+    let ch = Ch::fresh("wh_two").await;
+    let mut cfg = test_config(&ch);
+    cfg.webhooks.allow_private_targets = true;
+    let filter = TriggerFilter { video_id: "intro".into(), ..Default::default() };
+    cfg.sites.get_mut(&ch.name).unwrap().webhooks = vec![endpoint(&rx.url, "video_complete", filter)];
+    let a = TestCollector::start(cfg.clone()).await;
+    cfg.spool.dir = fresh_dir("wh-two-b");
+    let b = TestCollector::start(cfg).await;
+
+    // The visitor identifies through collector A; its next batch reaches collector B.
+    let token = a.grant_site().await;
+    let ident = event("identify", "https://shop.example/signup", json!({"lead_id": "lead-lb"}));
+    assert_eq!(a.post(&a.batch(&token, "v-lb", "s-lb", vec![ident])).await.0, 202);
+    assert_eq!(ch.wait_count("SELECT count() FROM events WHERE lead_id = 'lead-lb'", 1, WAIT).await, 1);
+    // Another visitor of the same consent chain but never identified: nothing to find.
+    assert_eq!(b.post(&b.batch(&token, "v-anon", "s-x", vec![video("video_complete", "intro")])).await.0, 202);
+    assert_eq!(b.post(&b.batch(&token, "v-lb", "s-lb", vec![video("video_complete", "intro")])).await.0, 202);
+    let got = rx.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.got().len(), 1, "{got:?}");
+    assert_eq!(got[0].json()["data"]["lead_id"], "lead-lb", "collector B found the lead A saw");
+    a.stop().await;
+    b.stop().await;
+}

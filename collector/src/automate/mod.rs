@@ -173,7 +173,14 @@ pub struct Automations {
     clicks: Mutex<HashMap<String, Lead>>,
     fired: Mutex<HashSet<String>>,
     fired_journal: Journal<String>,
+    /// Where to look up a visitor's lead that another collector saw ([`Self::with_lookup`]).
+    lookup: Option<clickhouse::Client>,
+    /// Visitors looked up in vain, and when (looked up again after [`RECALL_AGAIN_MS`]).
+    misses: Mutex<HashMap<(String, String), u64>>,
 }
+
+/// How long a visitor whose lead ClickHouse did not know is not asked about again.
+const RECALL_AGAIN_MS: u64 = 5_000;
 
 impl std::fmt::Debug for Automations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -200,7 +207,87 @@ impl Automations {
             clicks: Mutex::default(),
             fired: Mutex::new(fired.into_iter().collect()),
             fired_journal,
+            lookup: None,
+            misses: Mutex::default(),
         })
+    }
+
+    /// Looks up, in ClickHouse, the lead of a visitor this collector has not
+    /// seen identify: behind a load balancer the `identify` may have reached
+    /// another collector. Only visitors whose row would fire a trigger are
+    /// looked up, only under the row's own consent chain (a lead from a
+    /// withdrawn chain is never revived), at most once per [`RECALL_AGAIN_MS`].
+    pub fn with_lookup(mut self, client: clickhouse::Client) -> Self {
+        self.lookup = Some(client);
+        self
+    }
+
+    /// Fills the visitor map from ClickHouse for `rows` that would fire on `endpoints`.
+    fn recall(&self, site_id: &str, rows: &[EventRow], endpoints: &[&WebhookEndpoint], now_ms: u64) {
+        let Some(client) = &self.lookup else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        {
+            let visitors = self.visitors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let clicks = self.clicks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let misses = self.misses.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for row in rows {
+                let key = (row.site_id.clone(), row.visitor_id.clone());
+                let would_fire = endpoints
+                    .iter()
+                    .any(|e| Trigger::of(row, e).is_some_and(|t| e.triggers.iter().any(|n| n == t.as_str())));
+                if !would_fire
+                    || !row.lead_id.is_empty()
+                    || row.visitor_id.is_empty()
+                    || visitors.get(&key).is_some_and(|l| !l.lead_id.is_empty())
+                    || clicks.get(&row.email_click_id).is_some_and(|c| !c.lead_id.is_empty())
+                    || misses.get(&key).is_some_and(|&at| now_ms.saturating_sub(at) < RECALL_AGAIN_MS)
+                    || wanted.iter().any(|(v, _)| *v == row.visitor_id)
+                {
+                    continue;
+                }
+                wanted.push((row.visitor_id.clone(), row.consent_root.clone()));
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let (vids, roots): (Vec<String>, Vec<String>) = wanted.iter().cloned().unzip();
+        let query = client
+            .query(
+                "SELECT visitor_id, argMax(lead_id, ts_ms) AS lead FROM events \
+                 WHERE site_id = ? AND has(CAST(? AS Array(String)), visitor_id) \
+                 AND has(CAST(? AS Array(String)), consent_root) AND lead_id != '' GROUP BY visitor_id",
+            )
+            .bind(site_id)
+            .bind(vids)
+            .bind(roots);
+        let found = handle.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(2), query.fetch_all::<(String, String)>()).await
+        });
+        let found = match found {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => return tracing::debug!(error = %e, "lead lookup failed"),
+            Err(_) => return tracing::debug!("lead lookup timed out"),
+        };
+        let mut misses = self.misses.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if misses.len() >= MAX_LINKS {
+            misses.clear();
+        }
+        for (vid, _) in &wanted {
+            let key = (site_id.to_string(), vid.clone());
+            match found.iter().find(|(v, _)| v == vid) {
+                Some((_, lead)) => {
+                    let known = self.visitors.lock().ok().and_then(|m| m.get(&key).cloned());
+                    let message_id = known.map(|l| l.message_id).unwrap_or_default();
+                    bounded_insert(&self.visitors, key.clone(), Lead { lead_id: lead.clone(), message_id });
+                    misses.remove(&key);
+                }
+                None => {
+                    misses.insert(key, now_ms);
+                }
+            }
+        }
     }
 
     /// An email click: `ktra_ec` on the landing page ties the visitor to
@@ -252,6 +339,7 @@ impl Automations {
         if endpoints.is_empty() {
             return;
         }
+        self.recall(site_id, rows, &endpoints.iter().map(|(_, _, e)| e).collect::<Vec<_>>(), now_ms);
         for row in rows {
             let Some(lead) = self.lead_of(row) else { continue };
             for (name, subscription, endpoint) in &endpoints {
