@@ -444,13 +444,16 @@
       decide([], source, 'withdraw');
     },
     // Called by the loader on a page where a decision exists: retry one that
-    // was not recorded yet, show the floating button.
+    // was not recorded yet, show the floating button (or ask again, below).
     init: () => {
       try {
         const body = JSON.parse(localStorage.getItem('ktra_retry'));
         body?.site == shared.s && !shared.d()?.sig && record(body, ++latest);
       } catch (e) {}
-      showFloatingButton();
+      // Consent implied by an opt_out notice (`i` in the token) where the
+      // collector now requires a grant (the visitor travelled, the rule
+      // changed): it is no consent here, so stop and ask afresh.
+      shared.d()?.i && !config().implied ? (setCookie('', 0), shared.a([]), deletePixelCookies(), show()) : showFloatingButton();
     }
   };
 })(window, document);

@@ -134,3 +134,41 @@ async fn gpc_is_a_refusal_in_an_opt_out_region() {
     assert_eq!(b.requested(".wasm").await, Vec::<String>::new());
     assert_eq!(s.events_received().await, 0.0);
 }
+
+/// Implied consent does not travel: when the collector's rule for where the
+/// visitor is now requires a grant, the next page stops the pixel and asks
+/// with the full banner, and an explicit grant is recorded under `opt_in`.
+#[tokio::test]
+async fn implied_consent_is_asked_again_where_a_grant_is_required() {
+    let mut s = stack_in_california("br_regions_travel").await;
+    s.browser.goto(&s.pages.url("/consent.html")).await;
+    s.banner_shown().await;
+    let (_, payload) = s.signed_consent().await;
+    assert_eq!(payload["i"], true, "{payload}");
+    s.wait_cookie("ktra_vid").await;
+    // California now requires a grant.
+    s.restart_collector(|site| {
+        site.regions = Regions([("US-CA".to_string(), ConsentModel::OptIn)].into());
+    })
+    .await;
+    s.browser.goto(&s.pages.url("/consent.html")).await;
+    s.banner_shown().await;
+    let d = dialog(&s).await;
+    assert_eq!(d["modal"], "true", "the full banner: {d}");
+    assert_eq!(d["buttons"], json!(["Accept all", "Reject all", "Customize"]), "{d}");
+    wait_until("the pixel stopped", WAIT, || async { s.browser.cookie("ktra_vid").await.is_none().then_some(()) })
+        .await;
+    s.browser.click(&s.banner_el("[data-a=accept]").await).await;
+    let (_, payload) = wait_until("an explicit grant's token", WAIT, || async {
+        let c = s.browser.cookie("ktra_consent").await?;
+        let (p, signed) = decode_consent(&c);
+        (signed && p.get("i").is_none()).then_some((c, p))
+    })
+    .await;
+    assert_eq!(payload["m"], "opt_in", "{payload}");
+    let rows = decisions(&s, 2).await;
+    let explicit =
+        rows.iter().find(|r| r["source"] == "banner").unwrap_or_else(|| panic!("no banner decision: {rows:?}"));
+    assert_eq!((&explicit["action"], &explicit["model"]), (&json!("grant"), &json!("opt_in")), "{rows:?}");
+    s.wait_cookie("ktra_vid").await;
+}
