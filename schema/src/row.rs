@@ -159,10 +159,46 @@ impl TableRow for EventRow {
     }
 }
 
-/// A row of `consent_log`.
-#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct ConsentRow {
+/// Declares [`ConsentRow`] and [`ConsentRowV1`] from one field list: the
+/// current row is the list plus `region` and `model` (migration 0010); the
+/// legacy layout (spool tag 2, written before regions) is the list alone, so
+/// that proof of consent spooled by the previous version is stored after an
+/// upgrade (as an `opt_in` decision, which it was).
+macro_rules! consent_rows {
+    ($(pub $field:ident: $ty:ty,)*) => {
+        /// A row of `consent_log`.
+        #[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+        #[allow(missing_docs)]
+        pub struct ConsentRow {
+            $(pub $field: $ty,)*
+            /// The `[sites.ID.regions]` rule that decided the model (`eu`, `US-CA`, `default`, `unknown`).
+            #[serde(default)]
+            pub region: String,
+            /// The consent model in force for the visitor: `opt_in`, `opt_out` or `none`.
+            #[serde(default = "opt_in")]
+            pub model: String,
+        }
+
+        /// A row of `consent_log` as spooled before `region` and `model` (spool tag 2).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[allow(missing_docs)]
+        pub struct ConsentRowV1 {
+            $(pub $field: $ty,)*
+        }
+
+        impl From<ConsentRowV1> for ConsentRow {
+            fn from(r: ConsentRowV1) -> Self {
+                Self { $($field: r.$field,)* region: String::new(), model: opt_in() }
+            }
+        }
+    };
+}
+
+fn opt_in() -> String {
+    "opt_in".into()
+}
+
+consent_rows! {
     pub consent_id: String,
     pub site_id: String,
     pub action: String,
@@ -181,15 +217,19 @@ pub struct ConsentRow {
     pub device: String,
     pub expires_at: u32,
     pub recorded_at: u32,
-    /// The `[sites.ID.regions]` rule that decided the model (`eu`, `US-CA`, `default`, `unknown`).
-    pub region: String,
-    /// The consent model in force for the visitor: `opt_in`, `opt_out` or `none`.
-    pub model: String,
 }
 
 impl TableRow for ConsentRow {
     const TABLE: &'static str = "consent_log";
-    const TAG: u8 = 2;
+    /// 2 was the layout without `region` and `model` ([`ConsentRowV1`]).
+    const TAG: u8 = 16;
+    const LEGACY_TAGS: &'static [u8] = &[2];
+    fn decode_legacy(tag: u8, payload: &[u8]) -> Result<Vec<Self>, postcard::Error> {
+        match tag {
+            2 => Ok(postcard::from_bytes::<Vec<ConsentRowV1>>(payload)?.into_iter().map(Self::from).collect()),
+            _ => Err(postcard::Error::DeserializeBadEncoding),
+        }
+    }
 }
 
 /// A row of `email_clicks`.
@@ -325,5 +365,18 @@ mod tests {
         assert_eq!(payload.len(), sizes + 1, "the payload is the rows and a one-byte count");
         assert_eq!(rows[0].consent_root(), "root-1");
         assert!(decode_rows::<EventRow>(b"not a payload").is_err());
+    }
+
+    #[test]
+    fn consent_rows_spooled_before_regions_decode_as_opt_in() {
+        let old = vec![ConsentRowV1 { consent_id: "c1".into(), action: "grant".into(), ..Default::default() }];
+        let payload = postcard::to_allocvec(&old).unwrap();
+        assert!(decode_rows::<ConsentRow>(&payload).is_err(), "the current layout cannot read it");
+        let rows = ConsentRow::decode_legacy(2, &payload).unwrap();
+        assert_eq!(
+            (rows[0].consent_id.as_str(), rows[0].model.as_str(), rows[0].region.as_str()),
+            ("c1", "opt_in", "")
+        );
+        assert!(ConsentRow::decode_legacy(9, &payload).is_err());
     }
 }
