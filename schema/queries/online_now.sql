@@ -4,3 +4,4 @@ FROM events
 WHERE site_id = {site:String}
   AND ts >= {since:DateTime}
   AND is_bot = 0
+  AND source != 'server'

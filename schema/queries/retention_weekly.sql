@@ -34,7 +34,7 @@ FROM
         FROM events FINAL
         WHERE site_id = {site:String}
           AND ts >= {from:DateTime} AND ts < {to:DateTime}
-          AND is_bot = 0 AND visitor_id != ''
+          AND is_bot = 0 AND visitor_id != '' AND source != 'server'
     ) AS visits
     ALL INNER JOIN
     (
@@ -42,7 +42,7 @@ FROM
         FROM events FINAL
         WHERE site_id = {site:String}
           AND ts >= {from:DateTime} AND ts < {to:DateTime}
-          AND is_bot = 0 AND visitor_id != ''
+          AND is_bot = 0 AND visitor_id != '' AND source != 'server'
         GROUP BY visitor_id
     ) AS firsts USING visitor_id
     GROUP BY visitor_id

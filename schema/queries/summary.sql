@@ -1,12 +1,26 @@
--- The headline numbers of a range: visitors, sessions, page views, purchases
--- and revenue (refunds are stored as negative revenue, so the sum is net).
+-- The headline numbers of a range: visitors, sessions and page views of the
+-- browser's visits, and the orders placed in it (the orders view: each order
+-- once whoever reported it, revenue net of refunds).
 SELECT
-    uniqExact(visitor_id)                                    AS visitors,
-    uniqExact(session_id)                                    AS sessions,
-    countIf(event_type = 'page_view')                        AS page_views,
-    uniqExactIf(order_id, event_type = 'purchase')           AS purchases,
-    sumIf(revenue, event_type IN ('purchase', 'refund'))     AS revenue
+    uniqExact(visitor_id)                AS visitors,
+    uniqExact(session_id)                AS sessions,
+    countIf(event_type = 'page_view')    AS page_views,
+    (
+        SELECT count()
+        FROM orders
+        WHERE site_id = {site:String}
+          AND purchased_at >= {from:DateTime} AND purchased_at < {to:DateTime}
+          AND is_bot = 0
+    )                                    AS purchases,
+    (
+        SELECT sum(revenue)
+        FROM orders
+        WHERE site_id = {site:String}
+          AND purchased_at >= {from:DateTime} AND purchased_at < {to:DateTime}
+          AND is_bot = 0
+    )                                    AS revenue
 FROM events FINAL
 WHERE site_id = {site:String}
   AND ts >= {from:DateTime} AND ts < {to:DateTime}
   AND is_bot = 0
+  AND source != 'server'

@@ -9,5 +9,6 @@ FROM events FINAL
 WHERE site_id = {site:String}
   AND ts >= {from:DateTime} AND ts < {to:DateTime}
   AND is_bot = 0
+  AND source != 'server'
 GROUP BY hour
 ORDER BY hour

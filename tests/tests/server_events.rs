@@ -69,6 +69,17 @@ async fn revenue_everywhere(c: &TestCollector) -> Vec<(&'static str, f64, f64)> 
         let p = if purchases.is_empty() { rows.len() as f64 } else { rows.iter().map(|r| num(&r[purchases])).sum() };
         out.push((query, p, rows.iter().map(|r| num(&r[revenue])).sum()));
     }
+    // The dashboard's headline numbers and a purchase goal.
+    let range = format!("site={}&from={from}&to={to}", c.site);
+    let get = |path: String| async move {
+        let r = c.http.get(format!("{}{path}", c.url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let traffic = get(format!("/v1/stats/traffic?{range}")).await;
+    out.push(("traffic summary", num(&traffic["summary"]["purchases"]), num(&traffic["summary"]["revenue"])));
+    let goals = get(format!("/v1/stats/goals?{range}")).await;
+    let buy = goals["rows"].as_array().into_iter().flatten().find(|g| g["goal"] == "buy").cloned().unwrap_or_default();
+    out.push(("goal buy", num(&buy["conversions"]), num(&buy["revenue"])));
     out
 }
 
@@ -90,6 +101,8 @@ async fn stripe_and_browser_report_one_order_once_and_a_refund_nets_it_to_zero_e
     site.stripe_signing_secret = STRIPE_SECRET.into();
     site.api_keys = vec![KEY.into()];
     site.products.insert("price_A".into(), "course-a".into());
+    let buy = ktra_collector::stats::defs::Goal { event: Some("purchase".into()), ..Default::default() };
+    site.goals.insert("buy".into(), buy);
     site.webhooks = vec![WebhookEndpoint {
         url: rx.url.clone(),
         secret: "whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ=".into(),

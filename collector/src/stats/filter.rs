@@ -8,7 +8,7 @@
 //! sessions that came from a click in that email message. Terms are ANDed.
 //!
 //! The condition is `session_id IN (…)`, rendered with escaped literals, and
-//! is added to every `events` or `sessions` select of a rendered query
+//! is added to every `events`, `sessions` or `orders` select of a rendered query
 //! ([`apply`]); a query that reads neither (consent rates) refuses a filter.
 use super::defs::glob_to_like;
 use ktra_schema::queries::quote;
@@ -115,7 +115,8 @@ impl Filter {
 }
 
 /// Adds `AND (cond)` after every `site_id = '<site>'` of a rendered query
-/// whose nearest preceding `FROM` reads `events` or `sessions`. `None` when
+/// whose nearest preceding `FROM` reads `events`, `sessions` or `orders` (an
+/// order is in the session of its browser purchase). `None` when
 /// the query reads neither (the filter cannot apply).
 pub fn apply(rendered: &str, site: &str, cond: &str) -> Option<String> {
     let needle = format!("site_id = {}", quote(site));
@@ -131,7 +132,7 @@ pub fn apply(rendered: &str, site: &str, cond: &str) -> Option<String> {
             .map(|f| before[f + 5..].split_whitespace().next().unwrap_or("").trim_matches('`'))
             .unwrap_or("");
         out.push_str(&rest[..end]);
-        if table == "events" || table == "sessions" {
+        if table == "events" || table == "sessions" || table == "orders" {
             out.push_str(&format!(" AND ({cond})"));
             applied = true;
         }

@@ -4,21 +4,39 @@
 //! matching events: a purchase goal's sales).
 use super::defs::Goal;
 use ktra_schema::queries::quote;
+use ktra_schema::EventType;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// One row: `visitors`, then `cK`, `vK`, `rK` for the K-th goal (by name order).
+///
+/// A purchase goal is read from the `orders` view: orders, not purchase
+/// reports (the browser and the server may both report one), their visitors,
+/// and revenue net of refunds. Visits are the browser's rows.
 pub fn sql(goals: &BTreeMap<String, Goal>, site: &str, from: u32, to: u32, filter: &str) -> String {
     let mut cols = vec!["uniqExact(visitor_id) AS visitors".to_string()];
     for (k, g) in goals.values().enumerate() {
         let c = g.sql();
+        if g.event.as_deref() == Some(EventType::Purchase.as_str()) {
+            let product =
+                g.product_id.as_deref().map(|p| format!(" AND product_id = {}", quote(p))).unwrap_or_default();
+            let orders = format!(
+                "FROM orders WHERE site_id = {} AND purchased_at >= toDateTime({from}) \
+                 AND purchased_at < toDateTime({to}) AND is_bot = 0 AND ({filter}){product}",
+                quote(site)
+            );
+            cols.push(format!("(SELECT count() {orders}) AS c{k}"));
+            cols.push(format!("(SELECT uniqExactIf(visitor_id, visitor_id != '') {orders}) AS v{k}"));
+            cols.push(format!("(SELECT sum(revenue) {orders}) AS r{k}"));
+            continue;
+        }
         cols.push(format!("countIf({c}) AS c{k}"));
         cols.push(format!("uniqExactIf(visitor_id, {c}) AS v{k}"));
         cols.push(format!("sumIf(revenue, {c}) AS r{k}"));
     }
     format!(
         "SELECT {}\nFROM events FINAL\nWHERE site_id = {} AND ts >= toDateTime({from}) AND ts < toDateTime({to})\n  \
-         AND is_bot = 0 AND ({filter})",
+         AND is_bot = 0 AND source != 'server' AND ({filter})",
         cols.join(",\n    "),
         quote(site),
     )
