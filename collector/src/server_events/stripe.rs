@@ -3,7 +3,7 @@
 //!
 //! | Stripe event | ktra event |
 //! | --- | --- |
-//! | `checkout.session.completed` (paid) | `purchase` of `amount_total` |
+//! | `checkout.session.completed` (paid), `checkout.session.async_payment_succeeded` | `purchase` of `amount_total` |
 //! | `charge.refunded` | `refund` of `amount_refunded` (cumulative, one row per charge: a later partial refund replaces it) |
 //! | `customer.subscription.deleted` | `subscription_cancel` |
 //!
@@ -151,9 +151,11 @@ pub fn map(site: &str, ev: &Value) -> Result<Option<Report>, String> {
         ..Default::default()
     };
     let report = match kind {
-        "checkout.session.completed" => {
+        // A delayed payment method completes the session unpaid and succeeds later: one
+        // purchase either way (its id derives from the session).
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             if !matches!(text(obj, &["payment_status"]), Some("paid" | "no_payment_required") | None) {
-                return Ok(None); // paid later: `checkout.session.async_payment_succeeded` is not mapped yet
+                return Ok(None); // unpaid yet: `checkout.session.async_payment_succeeded` follows
             }
             for (name, path) in [("stripe_payment_intent", "payment_intent"), ("stripe_subscription", "subscription")] {
                 if let Some(v) = text(obj, &[path]) {
@@ -311,6 +313,11 @@ mod tests {
         let unpaid = json!({"type": "checkout.session.completed", "data": {"object": {"id": "cs_2",
             "amount_total": 100, "currency": "usd", "payment_status": "unpaid"}}});
         assert!(map("demo", &unpaid).unwrap().is_none());
+        let mut later = unpaid.clone();
+        later["type"] = json!("checkout.session.async_payment_succeeded");
+        later["data"]["object"]["payment_status"] = json!("paid");
+        let paid = map("demo", &later).unwrap().unwrap();
+        assert_eq!((paid.event.event.kind.as_str(), paid.event.event.value), ("purchase", Some(1.0)));
     }
 
     #[test]
