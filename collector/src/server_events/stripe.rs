@@ -240,6 +240,8 @@ async fn handle(state: &AppState, site_id: &str, headers: &HeaderMap, body: Body
     let now = crate::ingest::events::now_ms() / 1000;
     verify(&site.stripe_signing_secret, header, &bytes, now)
         .map_err(|why| refused(site_id, 1, ApiError::bad(RejectReason::BadSignature, why)))?;
+    // Spent only by signed calls: forged ones cannot use up the site's budget.
+    state.site_limit.check(&site_id.to_string()).map_err(|w| refused(site_id, 1, ApiError::RateLimited(w)))?;
     let ev: Value = serde_json::from_slice(&bytes)
         .map_err(|e| refused(site_id, 1, ApiError::bad(RejectReason::MalformedJson, e.to_string())))?;
     let report = map(site_id, &ev).map_err(|e| refused(site_id, 1, ApiError::bad(RejectReason::InvalidEvent, e)))?;
