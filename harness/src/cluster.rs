@@ -218,6 +218,7 @@ impl<P: Process> Cluster<P> {
             let label = format!("ClickHouse ({} {name})", layout.name());
             nodes.push(ClickHouse::start_node(dir.join(&name), true, &node, spawner(&label))?);
         }
+        ensure_ddl(&mut nodes)?;
         Ok(Cluster { nodes, zookeeper, layout })
     }
 
@@ -225,6 +226,43 @@ impl<P: Process> Cluster<P> {
     pub fn query_all(&self, sql: &str) -> Result<Vec<String>> {
         self.nodes.iter().map(|n| n.query(sql)).collect()
     }
+}
+
+/// Waits until `node` reads ZooKeeper.
+fn wait_zookeeper<P: Process>(node: &ClickHouse<P>) -> Result<()> {
+    let start = Instant::now();
+    while node.query("SELECT count() FROM system.zookeeper WHERE path = '/'").is_err() {
+        if start.elapsed() > START_TIMEOUT {
+            bail!("ClickHouse did not reach ZooKeeper within {}s\n{}", START_TIMEOUT.as_secs(), node.log_tail());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// Runs a no-op `ON CLUSTER` statement from each node until one round
+/// passes, restarting nodes that died meanwhile (up to three rounds). An
+/// 18.16 server whose DDL worker has not reached ZooKeeper yet crashes on
+/// its first `ON CLUSTER` query (seen on a busy machine with ZooKeeper slow
+/// to answer); the cluster is handed out only once the DDL path works.
+fn ensure_ddl<P: Process>(nodes: &mut [ClickHouse<P>]) -> Result<()> {
+    let probe = format!("CREATE DATABASE IF NOT EXISTS default ON CLUSTER {CLUSTER}");
+    let mut last = String::new();
+    for _ in 0..3 {
+        for node in nodes.iter() {
+            wait_zookeeper(node)?;
+        }
+        match nodes.iter().try_for_each(|n| n.query(&probe).map(drop)) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = format!("{e:#}"),
+        }
+        for node in nodes.iter_mut() {
+            if node.exited()?.is_some() {
+                node.restart()?;
+            }
+        }
+    }
+    bail!("ON CLUSTER DDL does not work on the cluster: {last}")
 }
 
 impl<P: Process> Drop for Cluster<P> {

@@ -50,11 +50,13 @@ async fn run(layout: Layout) {
     let tally = checks::tally(&topo, &acked, &sent).await;
     eprintln!(
         "[{name}] sent {} events ({} replayed batches), acknowledged {}, stored {stored} distinct through \
-         Distributed FINAL, {} rows FINAL, duplicates {}, missing {}, unknown {}; per node (events_local FINAL): {:?}",
+         Distributed FINAL, {} rows FINAL ({} before FINAL), duplicates {}, missing {}, unknown {}; per node \
+         (events_local FINAL): {:?}",
         sent.len(),
         load.replays(),
         acked.len(),
         tally.final_rows,
+        tally.physical,
         tally.final_rows.saturating_sub(tally.distinct),
         tally.missing,
         tally.unknown,

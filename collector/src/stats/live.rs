@@ -1,6 +1,9 @@
 //! The live view's SQL: the newest events of a site after a moment, each
-//! counted once (retried copies folded), with what a site owner checking the
-//! snippet wants to see and no full visitor id.
+//! counted once (`FINAL` folds retried copies), with what a site owner
+//! checking the snippet wants to see and no full visitor id. Not `LIMIT 1 BY
+//! id`: on a cluster each shard cut its rows at the limit with the copies
+//! still in, and the newest events of a shard with copies went missing (seen
+//! in `tests/tests/cluster.rs`).
 use ktra_schema::queries::{self, Param, RenderError};
 use std::collections::BTreeMap;
 
@@ -37,12 +40,11 @@ SELECT
         event_type = 'identify',       if(lead_id != '', 'lead', ''),
         event_type = 'email_click',    'email link',
         utm_campaign)                                 AS detail
-FROM events
+FROM events FINAL
 WHERE site_id = {site:String}
   AND ts >= {since_s:DateTime}
   AND ts_ms > {since:UInt64}
 ORDER BY ts_ms DESC, id
-LIMIT 1 BY id
 LIMIT {limit:UInt64}";
 
 /// The rendered SQL for `site` and events after `since_ms`.

@@ -45,6 +45,8 @@ pub struct Tally {
     pub missing: usize,
     /// Stored but never sent.
     pub unknown: usize,
+    /// Rows before FINAL folds the copies (replays, retries) away.
+    pub physical: u64,
     /// `events_local FINAL` rows of the site on each node.
     pub per_node: Vec<u64>,
 }
@@ -60,7 +62,9 @@ pub async fn tally(topo: &Topology, acked: &HashSet<String>, sent: &HashSet<Stri
     for i in 0..topo.cluster.nodes.len() {
         per_node.push(count(&topo.node_url(i), &local).await);
     }
+    let physical = count(&topo.node_url(0), &format!("SELECT count() FROM events WHERE site_id = '{SITE}'")).await;
     Tally {
+        physical,
         distinct: stored.len() as u64,
         final_rows: rows.len() as u64,
         missing: acked.difference(&stored).count(),

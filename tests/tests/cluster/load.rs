@@ -95,7 +95,7 @@ impl Load {
 fn batch_events(k: usize, n: usize) -> Vec<Value> {
     let base = "https://shop.example";
     let mut events = Vec::with_capacity(5);
-    if n % 8 == 0 {
+    if n.is_multiple_of(8) {
         let campaign = ["spring", "summer", "autumn"][k % 3];
         let land = format!("{base}/landing?utm_source=news&utm_medium=email&utm_campaign={campaign}");
         events.push(event("page_view", &land, json!({"referrer": "https://www.google.com/"})));
