@@ -169,6 +169,8 @@ async fn an_email_visitor_who_accepts_all_lands_every_event_under_one_visitor_se
         (Some("launch-1"), Some("intro-video")),
         "{hook}"
     );
+    let email = &hook["data"]["email"];
+    assert_eq!((email["message_id"].as_str(), email["click_id"].as_str()), (Some("launch-1"), Some(ec.as_str())));
     let g = &hooks[0];
     assert_eq!(ktra_collector::automate::deliver::sign(HOOK_SECRET, &g.id, g.timestamp, &g.body).unwrap(), g.signature);
     eprintln!("video end in the browser → webhook received: {latency:?} (measured, not asserted)");

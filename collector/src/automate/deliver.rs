@@ -96,6 +96,7 @@ impl Delivery {
                 "product_id": row.product_id, "order_id": row.order_id, "revenue": row.revenue,
                 "currency": row.currency, "source": row.source, "message_id": message_id, "email_click_id": row.email_click_id,
                 "utm": {"source": row.utm_source, "medium": row.utm_medium, "campaign": row.utm_campaign},
+                "email": {"message_id": message_id, "click_id": row.email_click_id},
             }
         })
         .to_string();
