@@ -297,6 +297,14 @@ async fn funnels_goals_and_filters_on_a_hand_built_fixture() {
     let a = get_json(&c, "/v1/stats/online?site=funnels&filter=channel:email").await;
     assert_eq!(a["visitors"], 0, "{a}");
 
+    // The OpenAPI document is public and names these endpoints and their parameters.
+    let r = c.http.get(format!("{}/v1/openapi.json", c.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let doc: Value = r.json().await.unwrap();
+    for path in ["/v1/stats/funnel", "/v1/stats/goals", "/v1/admin/shares", "/v1/stats/{query}"] {
+        assert!(doc["paths"][path].is_object(), "{path} in the OpenAPI document");
+    }
+
     same_on_current_engine(&ch).await;
     c.stop().await;
 }
