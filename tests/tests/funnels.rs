@@ -87,7 +87,7 @@ fn fixture() -> Vec<Value> {
         row(4, "v1", T + 8 * DAY, "page_view", "/blog", "direct", "", none.clone()),
         // v2 (search): lead exactly 3600 s after pricing (the window's edge, included),
         // the purchase 1 s beyond it → 2 / 2.
-        row(10, "v2", T, "page_view", "/pricing/pro", "search", "", none.clone()),
+        row(10, "v2", T, "page_view", "/pricing/pro", "search", "", json!({"referrer_host": "www.google.com"})),
         row(11, "v2", T + 3600, "form_submit", "/pricing/pro", "internal", "", form.clone()),
         row(12, "v2", T + 3601, "purchase", "/thanks", "internal", "", course(100.0, "o2")),
         // v3 (direct): lead first, then pricing, then purchase → strict 1, any 3.
@@ -100,7 +100,16 @@ fn fixture() -> Vec<Value> {
         // v5: a page outside the funnel.
         row(40, "v5", T + 5, "page_view", "/about", "search", "", none.clone()),
         // v6 (social, launch): pricing, lead (stored twice: a retried batch), an ebook → 2 / 2.
-        row(50, "v6", T, "page_view", "/pricing", "social", "launch", none.clone()),
+        row(
+            50,
+            "v6",
+            T,
+            "page_view",
+            "/pricing",
+            "social",
+            "launch",
+            json!({"utm_source": "twitter", "utm_medium": "social"}),
+        ),
         row(51, "v6", T + 10, "form_submit", "/pricing", "internal", "launch", form.clone()),
         row(51, "v6", T + 10, "form_submit", "/pricing", "internal", "launch", form.clone()),
         row(
@@ -208,6 +217,9 @@ async fn funnels_goals_and_filters_on_a_hand_built_fixture() {
         ("channel:email;utm_campaign:none", [0, 0, 0]),
         ("country:FR", [0, 0, 0]),
         ("device:desktop", [5, 3, 1]),
+        ("referrer:www.google.com", [1, 1, 0]),
+        ("utm_source:twitter", [1, 1, 0]),
+        ("medium:social", [1, 1, 0]),
     ] {
         let a = get_json(&c, &format!("/v1/stats/funnel?funnel=buy&{}", range_q(&format!("&filter={filter}")))).await;
         assert_eq!(visitors(&a["steps"]), want, "filter {filter}: {a}");
@@ -259,6 +271,12 @@ async fn funnels_goals_and_filters_on_a_hand_built_fixture() {
     let (s, csv) = get(&c, &format!("/v1/stats/top_pages?{}", range_q("&filter=channel:email&format=csv"))).await;
     assert_eq!(s, 200, "{csv}");
     assert_eq!(csv, "avg_engaged_ms,page_views,path,visitors\r\n0,2,/pricing,2\r\n");
+    let a = get_json(&c, &format!("/v1/stats/top_pages?{}", range_q("&compare=previous&filter=channel:email"))).await;
+    let views = |rows: &Value| {
+        rows.as_array().unwrap().iter().map(|r| (r["path"].clone(), r["page_views"].clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(views(&a["rows"]), [(json!("/pricing"), json!(2))], "{a}");
+    assert_eq!(views(&a["previous"]["rows"]), [(json!("/pricing"), json!(1))], "v0, the day before: {a}");
     let (s, body) = get(&c, &format!("/v1/stats/consent_rates?{}", range_q("&filter=channel:email"))).await;
     assert_eq!(s, 400, "{body}");
     let (s, csv) = get(&c, &format!("/v1/stats/funnel?funnel=buy&{}", range_q("&format=csv&compare=previous"))).await;
