@@ -338,6 +338,25 @@ impl TableRow for WebhookSubscriptionRow {
     const TAG: u8 = 7;
 }
 
+/// A row of `shares`: one version of a read-only dashboard link (the signed
+/// token itself is never stored).
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ShareRow {
+    pub id: String,
+    pub site_id: String,
+    pub label: String,
+    pub created_at: u32,
+    pub expires_at: u32,
+    pub revoked: u8,
+    pub changed_at: u32,
+}
+
+impl TableRow for ShareRow {
+    const TABLE: &'static str = "shares";
+    const TAG: u8 = 9;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use super::spool::Record;
 use crate::telemetry as t;
 use ktra_schema::row::{
     decode_rows, encode_rows, ConsentRow, EmailClickRow, EmailOpenRow, EventRow, LeadConsentRow, TableRow,
-    WebhookDeliveryRow, WebhookSubscriptionRow,
+    ShareRow, WebhookDeliveryRow, WebhookSubscriptionRow,
 };
 use std::any::Any;
 use std::future::Future;
@@ -30,6 +30,7 @@ pub static TABLES: &[&dyn Table] = &[
     &TableOf::<LeadConsentRow>(PhantomData),
     &TableOf::<WebhookDeliveryRow>(PhantomData),
     &TableOf::<WebhookSubscriptionRow>(PhantomData),
+    &TableOf::<ShareRow>(PhantomData),
 ];
 
 /// The table with spool tag `tag` (its current one, or an earlier layout's).

@@ -135,6 +135,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         params: &[("id", P, true, "Delivery id")],
         ..ep("post", "/v1/admin/webhooks/{id}/redeliver", "automations", "Deliver a webhook again", Auth::Admin)
     },
+    ep(
+        "post",
+        "/v1/admin/webhooks/enable",
+        "automations",
+        "Enable an endpoint disabled after failing too long (JSON body: site, url)",
+        Auth::Admin,
+    ),
     ep("get", "/v1/stats/sites", "stats", "Sites, query names, and each site's goals and funnels", Auth::AdminOrShare),
     Endpoint {
         params: &[("site", Q, true, "Site id"), ("since", Q, false, "Unix ms (default: 24 hours ago; at most 7 days)")],

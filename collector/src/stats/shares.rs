@@ -26,6 +26,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ktra_schema::queries::quote;
+use ktra_schema::row::{ShareRow, TableRow};
 use ktra_schema::RejectReason;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -185,8 +186,14 @@ pub struct NewShare {
     pub label: Option<String>,
 }
 
-async fn exec(state: &AppState, sql: String) -> Result<(), ApiError> {
-    state.clickhouse.query(&sql).execute().await.map_err(|e| ApiError::Unavailable {
+/// Stores a version of a link before answering (a revocation must hold at once).
+async fn store(state: &AppState, row: &ShareRow) -> Result<(), ApiError> {
+    let write = async {
+        let mut ins = state.clickhouse.insert::<ShareRow>(ShareRow::TABLE).await?;
+        ins.write(row).await?;
+        ins.end().await
+    };
+    write.await.map_err(|e| ApiError::Unavailable {
         retry_after: 5,
         message: format!("cannot store the share link: {}", e.to_string().chars().take(200).collect::<String>()),
     })
@@ -218,17 +225,16 @@ pub async fn create(
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (created, expires) = (now(), now().saturating_add(days * 86_400));
-    exec(
-        &state,
-        format!(
-            "INSERT INTO shares (id, site_id, label, created_at, expires_at, revoked, changed_at) VALUES \
-             ({}, {}, {}, toDateTime({created}), toDateTime({expires}), 0, toDateTime({created}))",
-            quote(&id),
-            quote(&req.site),
-            quote(&label)
-        ),
-    )
-    .await?;
+    let row = ShareRow {
+        id: id.clone(),
+        site_id: req.site.clone(),
+        label: label.clone(),
+        created_at: created,
+        expires_at: expires,
+        revoked: 0,
+        changed_at: created,
+    };
+    store(&state, &row).await?;
     remember(&id, false);
     let payload = serde_json::to_vec(&Payload { i: id.clone(), s: req.site.clone(), e: expires }).unwrap_or_default();
     let token = format!("{PREFIX}{}", key(&state).sign_bytes(&payload));
@@ -271,21 +277,18 @@ pub async fn revoke(State(state): State<AppState>, _: Admin, Path(id): Path<Stri
     let Some(row) = rows.first() else { return Err(ApiError::NotFound("no such share link".into())) };
     let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
     let n = |k: &str| row[k].as_u64().unwrap_or(0);
-    exec(
-        &state,
-        format!(
-            "INSERT INTO shares (id, site_id, label, created_at, expires_at, revoked, changed_at) VALUES \
-             ({}, {}, {}, toDateTime({}), toDateTime({}), 1, toDateTime({}))",
-            quote(&id),
-            quote(&s("site_id")),
-            quote(&s("label")),
-            n("c"),
-            n("e"),
-            // Later than the row it replaces even within the same second.
-            now().max(u32::try_from(n("c")).unwrap_or(0)) + 1
-        ),
-    )
-    .await?;
+    let created = u32::try_from(n("c")).unwrap_or(0);
+    let row = ShareRow {
+        id: id.clone(),
+        site_id: s("site_id"),
+        label: s("label"),
+        created_at: created,
+        expires_at: u32::try_from(n("e")).unwrap_or(0),
+        revoked: 1,
+        // Later than the row it replaces even within the same second.
+        changed_at: now().max(created) + 1,
+    };
+    store(&state, &row).await?;
     remember(&id, true);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
