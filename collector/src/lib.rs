@@ -161,8 +161,9 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let webhooks = Arc::new(automate::deliver::Queue::open(&sp.dir).map_err(spool_err)?);
-    let automations =
-        Arc::new(automate::Automations::open(&sp.dir, webhooks.clone()).map_err(spool_err)?.with_lookup(client.clone()));
+    let automations = Arc::new(
+        automate::Automations::open(&sp.dir, webhooks.clone()).map_err(spool_err)?.with_lookup(client.clone()),
+    );
     let deliveries = tokio::spawn(webhooks.clone().run(
         config.webhooks.clone(),
         sink.clone(),

@@ -180,7 +180,10 @@ impl Sender {
         match self {
             Self::Browser => !kind.server_only(),
             Self::Server => {
-                matches!(kind, EventType::Purchase | EventType::Refund | EventType::SubscriptionCancel | EventType::Lead)
+                matches!(
+                    kind,
+                    EventType::Purchase | EventType::Refund | EventType::SubscriptionCancel | EventType::Lead
+                )
             }
         }
     }
@@ -321,7 +324,10 @@ pub fn validate_from(sender: Sender, ev: RawEvent, now_ms: i64) -> Result<ValidE
             match ev.value {
                 // A refund is the amount given back (full or partial), stored as negative revenue.
                 Some(v) if kind == EventType::Refund && v == 0.0 => {
-                    return Err(Reject::new(RejectReason::BadValue, "refund value must be the amount refunded, above 0"))
+                    return Err(Reject::new(
+                        RejectReason::BadValue,
+                        "refund value must be the amount refunded, above 0",
+                    ))
                 }
                 Some(v) if v.is_finite() && (0.0..1e12).contains(&v) => {}
                 Some(_) => {

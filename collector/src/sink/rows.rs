@@ -10,8 +10,8 @@ use super::insert::{insert_isolating, InsertCtx};
 use super::spool::Record;
 use crate::telemetry as t;
 use ktra_schema::row::{
-    decode_rows, encode_rows, ConsentRow, EmailClickRow, EmailOpenRow, EventRow, LeadConsentRow, TableRow,
-    ShareRow, WebhookDeliveryRow, WebhookSubscriptionRow,
+    decode_rows, encode_rows, ConsentRow, EmailClickRow, EmailOpenRow, EventRow, LeadConsentRow, ShareRow, TableRow,
+    WebhookDeliveryRow, WebhookSubscriptionRow,
 };
 use std::any::Any;
 use std::future::Future;
