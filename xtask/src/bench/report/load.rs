@@ -215,6 +215,7 @@ pub(super) fn soak(md: &mut String, r: &Results) {
 pub(super) fn webhooks(md: &mut String, r: &Results) {
     let Some(p50) = r.get("webhooks.latency_p50_ms") else { return };
     let g = |k: &str| r.get(k).map_or("–".to_string(), |v| format!("{v:.1}"));
+    let n = |k: &str| r.get(k).map_or("–".to_string(), |v| format!("{v:.0}"));
     w!(
         md,
         "## Behavioural webhooks
@@ -227,14 +228,14 @@ pub(super) fn webhooks(md: &mut String, r: &Results) {
          batch's 202 (accepted) to the signed webhook's arrival; the delivery loop, the HMAC signature, the journal's fsync and the \
          attempt's row in `webhook_deliveries` are all on that path. Trigger evaluation itself is in the micro-benchmarks \
          (`triggers/…`).\n",
-        g("webhooks.leads")
+        n("webhooks.leads")
     );
     w!(md, "| webhooks delivered | duplicates | p50 ms | p90 ms | p99 ms | max ms |\n| ---: | ---: | ---: | ---: | ---: | ---: |");
     w!(
         md,
         "| {} | {} | {p50:.1} | {} | {} | {} |\n",
-        g("webhooks.delivered"),
-        g("webhooks.duplicates"),
+        n("webhooks.delivered"),
+        n("webhooks.duplicates"),
         g("webhooks.latency_p90_ms"),
         g("webhooks.latency_p99_ms"),
         g("webhooks.latency_max_ms")
