@@ -101,12 +101,17 @@ impl Health {
             since: u32,
         }
         // Per endpoint: the first failure after the last success (0 = not failing).
+        // Only the recent log: a streak older than twice the threshold shows as one that
+        // began at the window's start, which is disabled all the same.
+        let window = self.after_secs.load(Ordering::Relaxed).saturating_mul(2).max(86_400);
         let sql = format!(
             "SELECT site_id, endpoint, toUInt32(any(last_ok)) AS ok_at, \
              toUInt32(minIf(attempted_at, status IN ({FAILED}) AND attempted_at > last_ok)) AS since \
              FROM webhook_deliveries ANY INNER JOIN \
              (SELECT site_id, endpoint, maxIf(attempted_at, status IN ({OK})) AS last_ok \
-              FROM webhook_deliveries GROUP BY site_id, endpoint) AS last USING (site_id, endpoint) \
+              FROM webhook_deliveries WHERE attempted_at > now() - {window} \
+              GROUP BY site_id, endpoint) AS last USING (site_id, endpoint) \
+             WHERE attempted_at > now() - {window} \
              GROUP BY site_id, endpoint"
         );
         let rows: Vec<Streak> = client.query(&sql).fetch_all().await?;
