@@ -11,6 +11,7 @@
 //! (`lead`, `session`, `event`) is kept in `webhook-fired.jsonl` beside the
 //! spool, so a restart or a replayed batch never fires twice.
 pub mod activity;
+pub mod config;
 pub mod deliver;
 pub mod health;
 pub mod hooks;
