@@ -52,6 +52,11 @@ async fn the_activity_log_shows_a_disabled_endpoint_filters_and_enables_it() {
     let health =
         b.js(&format!("return {panel}.querySelector('[data-testid=endpoint-row]').dataset.health"), vec![]).await;
     assert_eq!(health, "disabled");
+    // The countries panel credits the GeoIP data (DB-IP's licence).
+    let credit = "document.querySelector('[data-panel=countries] .attribution')";
+    assert!(b.js(&format!("return {credit}.textContent"), vec![]).await.as_str().unwrap().contains("DB-IP"));
+    b.js(&format!("{credit}.scrollIntoView({{block: 'center'}})"), vec![]).await;
+    b.screenshot("dashboard-countries-credit").await;
     b.js(&format!("{panel}.scrollIntoView()"), vec![]).await;
     let shot = b.screenshot("automations-disabled").await;
     eprintln!("screenshot: {}", shot.display());
