@@ -71,4 +71,3 @@ pub struct TriggerFilter {
     /// UTM campaign.
     pub utm_campaign: String,
 }
-
