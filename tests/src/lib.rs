@@ -9,6 +9,7 @@ pub mod mmdb;
 pub mod pages;
 pub mod receiver;
 pub mod server;
+pub mod stack;
 pub mod topology;
 
 use ktra_collector::config::{Config, SiteConfig};
