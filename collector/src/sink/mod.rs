@@ -31,6 +31,8 @@ pub mod insert;
 pub mod journal;
 pub mod ledger;
 pub mod migrate;
+pub mod raw;
+pub mod rowbinary;
 pub mod rows;
 pub mod shipper;
 pub mod spool;

@@ -6,7 +6,8 @@
 //! insert), [`TABLES`] maps a spool tag back to code generic over the row
 //! type. Adding a table: a row type with its `TableRow` impl in
 //! `ktra-schema`, its migration, and one line in [`TABLES`].
-use super::insert::{insert_isolating, InsertCtx};
+use super::insert::{insert_isolating, insert_raw_isolating, InsertCtx};
+use super::raw::{self, raw_tag};
 use super::spool::Record;
 use crate::telemetry as t;
 use ktra_schema::row::{
@@ -35,7 +36,7 @@ pub static TABLES: &[&dyn Table] = &[
 
 /// The table with spool tag `tag` (its current one, or an earlier layout's).
 pub fn table(tag: u8) -> Option<&'static dyn Table> {
-    TABLES.iter().copied().find(|t| t.tag() == tag || t.legacy_tags().contains(&tag))
+    TABLES.iter().copied().find(|t| t.tag() == tag || raw_tag(t.tag()) == tag || t.legacy_tags().contains(&tag))
 }
 
 /// What the sink does with the records of one table, whatever its row type.
@@ -58,10 +59,13 @@ pub trait Table: Send + Sync {
 /// [`Table`] for row type `T`.
 pub struct TableOf<T>(PhantomData<fn() -> T>);
 
-/// Decodes a record's payload: binary (current) or JSON (spools written by
+/// Decodes a record's payload: RowBinary (what disk mode writes), postcard
+/// (memory mode's spills, earlier versions) or JSON (spools written by
 /// earlier versions stay readable after an upgrade).
 pub fn decode_record<T: TableRow>(r: &Record) -> Result<Vec<T>, String> {
-    if r.binary && r.tag != T::TAG {
+    if r.binary && r.tag == raw_tag(T::TAG) {
+        raw::decode(&r.payload).map_err(|e| e.to_string())
+    } else if r.binary && r.tag != T::TAG {
         T::decode_legacy(r.tag, &r.payload).map_err(|e| e.to_string())
     } else if r.binary {
         decode_rows(&r.payload).map_err(|e| e.to_string())
@@ -89,6 +93,9 @@ impl<T: TableRow> Table for TableOf<T> {
         records: Vec<Record>,
     ) -> BoxFuture<'a, Result<usize, clickhouse::error::Error>> {
         Box::pin(async move {
+            if records.iter().all(|r| r.binary && r.tag == raw_tag(T::TAG)) {
+                return ship_raw::<T>(ctx, records).await;
+            }
             let spool = ctx.spool.clone();
             // A 10 000-row round is tens of milliseconds of CPU: off the request workers.
             let rows = tokio::task::spawn_blocking(move || {
@@ -116,6 +123,31 @@ impl<T: TableRow> Table for TableOf<T> {
     }
 }
 
+/// Streams RowBinary records into the table as they are: no row decoded.
+async fn ship_raw<T: TableRow>(ctx: &InsertCtx, records: Vec<Record>) -> Result<usize, clickhouse::error::Error> {
+    let mut rows = Vec::with_capacity(records.iter().map(|r| r.rows as usize).sum());
+    let mut payloads = Vec::with_capacity(records.len());
+    for r in records {
+        if let Err(e) = raw::index(&r.payload, payloads.len(), &mut rows) {
+            tracing::error!(error = %e, table = T::TABLE, "undecodable spool record; dead-lettered");
+            if let Err(io) = ctx.spool.dead_letter(T::TABLE, &hex_json(&r.payload), &e.to_string()) {
+                tracing::error!(error = %io, "cannot write dead letter");
+            }
+            metrics::counter!(t::DROPPED_ROWS, "table" => T::TABLE, "reason" => "undecodable")
+                .increment(u64::from(r.rows));
+        }
+        payloads.push(r.payload);
+    }
+    let n = rows.len();
+    insert_raw_isolating::<T>(ctx, &payloads, rows).await.map(|()| n)
+}
+
+/// Bytes that are no row, as a JSON string for the dead-letter file.
+pub(crate) fn hex_json(bytes: &[u8]) -> Vec<u8> {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::to_vec(&serde_json::json!({ "rowbinary_hex": hex })).unwrap_or_default()
+}
+
 /// Rows of one table, type-erased for the queue.
 #[derive(Debug)]
 pub struct Rows(Box<dyn AnyRows>);
@@ -127,6 +159,7 @@ pub(crate) trait AnyRows: Send + std::fmt::Debug {
     fn len(&self) -> usize;
     fn bytes(&self) -> usize;
     fn encode(&self) -> Vec<u8>;
+    fn spool_record(&self) -> (u8, Vec<u8>);
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer>;
 }
@@ -146,6 +179,15 @@ impl<T: TableRow> AnyRows for Vec<T> {
     }
     fn encode(&self) -> Vec<u8> {
         encode_rows(self)
+    }
+    fn spool_record(&self) -> (u8, Vec<u8>) {
+        match raw::encode(self) {
+            Ok(payload) => (raw_tag(T::TAG), payload),
+            Err(e) => {
+                tracing::error!(error = %e, table = T::TABLE, "rows do not encode as RowBinary; spooled as postcard");
+                (T::TAG, encode_rows(self))
+            }
+        }
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
         self
@@ -191,9 +233,15 @@ impl Rows {
         self.0.bytes()
     }
 
-    /// The binary spool payload.
+    /// The postcard spool payload (memory mode's spills; [`Self::bytes`] is its size).
     pub fn encode(&self) -> Vec<u8> {
         self.0.encode()
+    }
+
+    /// The spool tag and payload disk mode writes: RowBinary rows the
+    /// shipper streams into the insert as they are ([`raw`]).
+    pub fn spool_record(&self) -> (u8, Vec<u8>) {
+        self.0.spool_record()
     }
 
     /// The rows, if they are of table `T`.
@@ -218,7 +266,9 @@ mod tests {
 
     #[test]
     fn every_table_has_its_own_tag_and_every_migrated_table_is_listed() {
-        let mut tags: Vec<u8> = TABLES.iter().flat_map(|t| [&[t.tag()][..], t.legacy_tags()].concat()).collect();
+        assert!(TABLES.iter().all(|t| t.tag() < raw::RAW_BIT), "a tag's RowBinary twin sets the 0x40 bit");
+        let mut tags: Vec<u8> =
+            TABLES.iter().flat_map(|t| [&[t.tag(), raw_tag(t.tag())][..], t.legacy_tags()].concat()).collect();
         let n = tags.len();
         tags.sort_unstable();
         tags.dedup();
@@ -255,6 +305,21 @@ mod tests {
         let payload = serde_json::to_vec(&old).unwrap();
         let record = Record { end: Default::default(), tag: 1, binary: false, rows: 1, payload };
         assert_eq!(decode_record::<EventRow>(&record).unwrap()[0].source, "browser");
+    }
+
+    #[test]
+    fn rowbinary_records_find_their_table_and_decode() {
+        let rows = Rows::new(vec![EventRow { site_id: "s".into(), consent_root: "r".into(), ..Default::default() }]);
+        let (tag, payload) = rows.spool_record();
+        assert_eq!(tag, raw_tag(EventRow::TAG));
+        assert_eq!(table(tag).map(|t| t.name()), Some("events"));
+        let record = Record { end: Default::default(), tag, binary: true, rows: 1, payload };
+        let back = decode_record::<EventRow>(&record).unwrap();
+        assert_eq!((back[0].site_id.as_str(), back[0].consent_root.as_str()), ("s", "r"));
+        // A postcard record (memory mode's spill) of the same table still decodes.
+        let record =
+            Record { end: Default::default(), tag: EventRow::TAG, binary: true, rows: 1, payload: rows.encode() };
+        assert_eq!(decode_record::<EventRow>(&record).unwrap(), back);
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub async fn persist(spool: &Arc<Spool>, notify: &Notify, envs: Vec<Envelope>) {
     for env in envs {
         let n = u32::try_from(env.rows.len()).unwrap_or(u32::MAX);
         let table = env.rows.table();
-        let ok = match spool.append(env.rows.tag(), Encoding::Binary, n, &env.rows.encode()) {
+        let (tag, payload) = env.rows.spool_record();
+        let ok = match spool.append(tag, Encoding::Binary, n, &payload) {
             Ok(()) => {
                 metrics::counter!(t::SPOOLED_ROWS, "table" => table).increment(u64::from(n));
                 true
