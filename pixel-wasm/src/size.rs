@@ -3,9 +3,11 @@
 //! esbuild `--minify`). Without them, or with ones older than the sources
 //! (a plain `cargo test`), the check is skipped and says so.
 //!
-//! The product target is 10 KB gzipped for wasm + JS host
-//! (`ktra_facts::budgets`; `cargo xtask test` measures the same files
-//! against the same number and prints it).
+//! The hard limit is 10 KB gzipped for wasm + JS host
+//! (`ktra_facts::budgets::PIXEL_GZ_BYTES`; `cargo xtask test` measures the
+//! same files against the same number and prints it, and whether issue
+//! #18's 8 KB target, `PIXEL_GZ_TARGET`, is met: not yet, see
+//! `docs/browser-bytes.md`).
 
 /// Largest accepted gzip -9 size of `ktra_pixel_bg.wasm` + `ktra_pixel.js`.
 pub const BUDGET_GZ_BYTES: usize = ktra_facts::budgets::PIXEL_GZ_BYTES as usize;
