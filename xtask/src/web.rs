@@ -388,3 +388,44 @@ pub fn print_budgets(lines: &[BudgetLine]) {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_budget_has_its_own_bench_key() {
+        // `cargo xtask bench` files each line under its label's first word.
+        let keys: Vec<&str> = BUDGETS.iter().map(|(label, ..)| label.split_whitespace().next().unwrap_or("")).collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "duplicate keys in {keys:?}");
+    }
+
+    #[test]
+    fn groups_add_up_their_files_and_a_missing_one_is_reported() {
+        let dir = std::env::temp_dir().join(format!("ktra-web-budgets-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pixel")).unwrap();
+        let files = budget_files();
+        for (i, f) in files.iter().enumerate() {
+            // Different sizes and contents, so that a sum taken over the wrong files shows.
+            std::fs::write(dir.join(f), format!("{f} {}", "x".repeat(100 * (i + 1)))).unwrap();
+        }
+        let each: std::collections::HashMap<&str, (u64, u64, u64)> =
+            files.iter().map(|f| (*f, sizes(&dir.join(f)).unwrap())).collect();
+        for line in measure(&dir) {
+            let (_, parts, ..) = BUDGETS.iter().find(|(label, ..)| *label == line.label).unwrap();
+            let sum = |pick: fn(&(u64, u64, u64)) -> u64| parts.iter().map(|f| pick(&each[f])).sum::<u64>();
+            assert_eq!(line.sizes, Ok((sum(|s| s.0), sum(|s| s.1))), "{}", line.label);
+            assert_eq!(line.brotli, Some(sum(|s| s.2)), "{}", line.label);
+        }
+        std::fs::remove_file(dir.join("pixel/ktra_pixel.js")).unwrap();
+        let lines = measure(&dir);
+        let stack = lines.iter().find(|l| l.label.starts_with("stack")).unwrap();
+        assert!(stack.sizes.is_err() && stack.brotli.is_none() && !stack.ok());
+        assert!(lines.iter().find(|l| l.label.starts_with("loader")).unwrap().sizes.is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
