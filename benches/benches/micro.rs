@@ -14,6 +14,7 @@ use ktra_benches::workload::{consent_token, BodyMaker, SECRET, SITE, USER_AGENT}
 use ktra_collector::consent::token::TokenKey;
 use ktra_collector::email::link::{self, LinkClaims};
 use ktra_collector::enrich::parse_user_agent;
+use ktra_collector::sink::raw;
 use ktra_schema::row::EventRow;
 use std::hint::black_box;
 
@@ -122,6 +123,31 @@ fn sink_benches(c: &mut Criterion) {
     let binary = ktra_schema::row::encode_rows(&twenty);
     c.bench_function("spool_binary_decode/20", |bench| {
         bench.iter(|| black_box(ktra_schema::row::decode_rows::<EventRow>(black_box(&binary)).unwrap()))
+    });
+    // What disk mode writes since issue 18: RowBinary rows with their consent roots,
+    // streamed by the shipper into the insert as they are.
+    c.bench_function("spool_rowbinary_encode/20", |bench| {
+        bench.iter(|| black_box(raw::encode(black_box(&twenty)).unwrap()))
+    });
+    let payload = raw::encode(&batch).unwrap();
+    c.bench_function(&format!("ship_rowbinary_mock/{N}"), |bench| {
+        bench.iter(|| {
+            rt.block_on(async {
+                let _ctl = mock.add(handlers::record::<EventRow>());
+                let mut idx = Vec::with_capacity(N);
+                raw::index(black_box(&payload), 0, &mut idx).unwrap();
+                let mut ins = client
+                    .insert_formatted_with("INSERT INTO events FORMAT RowBinary")
+                    .buffered_with_capacity(256 * 1024);
+                for r in &idx {
+                    ins.write_buffered(&payload[r.row.clone()]);
+                    if ins.buf_len() >= 256 * 1024 {
+                        ins.flush().await.unwrap();
+                    }
+                }
+                ins.end().await.unwrap();
+            })
+        })
     });
 }
 

@@ -32,8 +32,9 @@ pub(super) fn stages(md: &mut String, r: &Results) {
     w!(
         md,
         "Not in the table: the consent token check (`consent_token_verify/1`) and the user agent (`user_agent_parse/1`) are paid once per \
-         request, not per event. The spool and ship rows are the binary (postcard) records the sink writes; `spool_json_*` in the \
-         micro-benchmarks is the JSON record of earlier versions, for comparison.\n"
+         request, not per event. The spool and ship rows are the RowBinary records disk mode writes and streams into the insert \
+         as they are; `spool_binary_*` + `rowbinary_insert_mock` are the postcard record (decoded, rows rebuilt) of the version \
+         before, and `spool_json_*` the JSON record of earlier ones, for comparison.\n"
     );
 }
 
