@@ -176,6 +176,7 @@ pub async fn serve(
     let background = tokio::spawn(background(state.clone(), stop_rx.clone()));
     let refresh = tokio::spawn(refresh(state.clone(), stop_rx.clone()));
     let reload = tokio::spawn(stats::defs::reload_on_sighup(state.clone(), stop_rx.clone()));
+    let rollups = tokio::spawn(stats::rollup::keep_fresh(state.clone(), stop_rx.clone()));
     let metrics_server = match state.config.metrics_listen {
         Some(addr) => {
             let l = TcpListener::bind(addr).await?;
@@ -208,6 +209,7 @@ pub async fn serve(
     let _ = background.await;
     let _ = refresh.await;
     let _ = reload.await;
+    let _ = rollups.await;
     let _ = eraser.await;
     let _ = deliveries.await;
     if let Some(m) = metrics_server {

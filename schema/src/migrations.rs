@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "0009_orders", sql: include_str!("../migrations/0009_orders.sql") },
     Migration { version: 10, name: "0010_consent_region", sql: include_str!("../migrations/0010_consent_region.sql") },
     Migration { version: 11, name: "0011_shares", sql: include_str!("../migrations/0011_shares.sql") },
+    Migration { version: 12, name: "0012_rollups", sql: include_str!("../migrations/0012_rollups.sql") },
 ];
 
 /// The table recording applied migrations.
@@ -183,6 +184,12 @@ fn distribute(stmts: Vec<String>, cluster: &str, database: &str) -> Vec<String> 
             out.push(qualify_reads(&stmt, database));
             continue;
         }
+        if stmt.starts_with("CREATE MATERIALIZED VIEW ") && is_identifier(database) {
+            // Fires on this node's inserts into the Distributed table and
+            // writes through the target's Distributed table.
+            out.push(qualify_reads(&qualify_target(&stmt, database), database));
+            continue;
+        }
         let table = stmt.strip_prefix(PREFIX).and_then(|rest| rest.split_whitespace().next()).unwrap_or("");
         let Some(key) = shard_key(table) else {
             out.push(stmt);
@@ -225,6 +232,21 @@ fn qualify_reads(stmt: &str, database: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A materialized view's `TO T` of a distributed table becomes `TO database.T`.
+fn qualify_target(stmt: &str, database: &str) -> String {
+    match stmt.split_once(" TO ") {
+        Some((head, tail)) => {
+            let name = tail.split_whitespace().next().unwrap_or("");
+            if shard_key(name).is_some() {
+                format!("{head} TO {database}.{tail}")
+            } else {
+                stmt.to_string()
+            }
+        }
+        None => stmt.to_string(),
+    }
 }
 
 /// Whether a migration creates view `name` (a view may read another view).
@@ -344,6 +366,15 @@ mod tests {
             stmts[i_local + 2].starts_with("CREATE TABLE IF NOT EXISTS events ON CLUSTER main AS ktra.events_local")
         );
         assert!(!stmts.iter().any(|s| s.starts_with(&add("events"))), "no ALTER of a Distributed table");
+        // The rollup marks fire on inserts into the distributed events table
+        // and write through the distributed marks table.
+        assert!(
+            stmts.iter().any(|s| s.starts_with(
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_marks_mv ON CLUSTER main TO ktra.rollup_marks AS"
+            ) && s.contains("FROM ktra.events\n")),
+            "{:?}",
+            stmts.iter().find(|s| s.contains("rollup_marks_mv"))
+        );
         // The view reads the distributed table.
         assert!(stmts.iter().any(|s| s.starts_with("CREATE VIEW IF NOT EXISTS sessions ON CLUSTER main")
             && s.contains("FROM ktra.events FINAL")));

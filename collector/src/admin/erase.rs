@@ -2,6 +2,7 @@
 //! visitor's own withdrawal goes through [`crate::consent::erasure`]). Values are bound as escaped
 //! literals by the client; nothing from the request is pasted into SQL.
 use crate::consent::erasure::mutation_target;
+use crate::stats::rollup;
 use clickhouse::Client;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -92,6 +93,7 @@ pub async fn erase_visitor(
             .execute()
             .await?;
     }
+    let hours: rollup::Hours = client.query(&rollup::hours_sql(by_visitor)).bind(site).bind(vid).fetch_all().await?;
     let tables: &[&str] = if include_consent { &["events", "consent_log"] } else { &["events"] };
     for table in tables {
         client
@@ -114,6 +116,9 @@ pub async fn erase_visitor(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        rollup::mark(client, &hours).await?;
+    } else {
+        rollup::mark_when_applied(client.clone(), hours);
     }
     Ok(erased)
 }

@@ -157,6 +157,11 @@ async fn apply(
             .await?;
         metrics::counter!(t::ERASURE_MUTATIONS, "table" => "email_clicks").increment(1);
     }
+    let hours: crate::stats::rollup::Hours = client
+        .query(&crate::stats::rollup::hours_sql("has(CAST(? AS Array(String)), consent_root)"))
+        .bind(&roots)
+        .fetch_all()
+        .await?;
     client
         .query(&format!(
             "ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), consent_root)",
@@ -166,6 +171,7 @@ async fn apply(
         .execute()
         .await?;
     metrics::counter!(t::ERASURE_MUTATIONS, "table" => "events").increment(1);
+    crate::stats::rollup::mark_when_applied(client.clone(), hours);
     let set: HashSet<String> = roots.into_iter().collect();
     let dropped = spool.rewrite_dead_letters(|table, row| {
         table == "events" && row.get("consent_root").and_then(|v| v.as_str()).is_some_and(|r| set.contains(r))

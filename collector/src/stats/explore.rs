@@ -11,7 +11,7 @@ use super::filter::{self, Filter};
 use super::params::{self, Range};
 use super::respond::{self, Common};
 use super::shares::Viewer;
-use super::{count, funnel, goals, params_of, run, Params};
+use super::{count, funnel, goals, params_of, rollup, run, Params};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -45,6 +45,11 @@ pub async fn run_template(
     r: Range,
     filter: &Filter,
 ) -> Result<Vec<Value>, ApiError> {
+    if let (true, Some(panel)) = (filter.is_empty(), rollup::Panel::of(name)) {
+        if let Some(rows) = rollup::answer(state, panel, site, r.from, r.to).await? {
+            return Ok(rows);
+        }
+    }
     let sql = render(name, template, site, r, filter)?;
     run::json_rows(&state.clickhouse, &sql).await
 }
@@ -195,12 +200,12 @@ pub async fn traffic(State(state): State<AppState>, viewer: Viewer, q: Params) -
     let r = req(&state, &viewer, q, true)?;
     let hourly = r.range.to - r.range.from <= HOURLY_MAX_SECS;
     let daily = queries::get("traffic_daily").map(|q| q.sql).unwrap_or(TRAFFIC_HOURLY);
-    let template = if hourly { TRAFFIC_HOURLY } else { daily };
+    let (template, name) = if hourly { (TRAFFIC_HOURLY, "traffic_hourly") } else { (daily, "traffic_daily") };
     let (site, filter, state) = (r.site.clone(), r.common.filter.clone(), &state);
     answer("traffic", &r, rows_of, |range| {
         let (site, filter) = (site.clone(), filter.clone());
         async move {
-            let rows = run_template(state, "traffic", template, &site, range, &filter).await?;
+            let rows = run_template(state, name, template, &site, range, &filter).await?;
             let summary = run_template(state, "summary", SUMMARY, &site, range, &filter).await?;
             Ok(json!({
                 "resolution": if hourly { "hour" } else { "day" },

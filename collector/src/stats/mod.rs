@@ -24,6 +24,7 @@ pub mod live;
 pub mod openapi;
 pub mod params;
 pub mod respond;
+pub mod rollup;
 pub mod run;
 pub mod shares;
 
