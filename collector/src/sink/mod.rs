@@ -210,6 +210,7 @@ impl Sink {
             }
             Durability::Disk => {
                 let (tx, rx) = oneshot::channel();
+                let rows = rows.into_encoded();
                 self.enqueue(Envelope { rows, ack: Some(tx) }).map_err(|_| SubmitError::QueueFull)?;
                 match tokio::time::timeout(self.ack_timeout, rx).await {
                     Ok(Ok(true)) => Ok(()),
@@ -228,6 +229,7 @@ impl Sink {
         if bytes > 0 && !self.budget.try_reserve(bytes) {
             return Err(QueueFull);
         }
+        let rows = if self.durability == Durability::Disk { rows.into_encoded() } else { rows };
         self.enqueue(Envelope { rows, ack: None }).inspect_err(|_| self.budget.release(bytes))
     }
 

@@ -160,6 +160,8 @@ pub(crate) trait AnyRows: Send + std::fmt::Debug {
     fn bytes(&self) -> usize;
     fn encode(&self) -> Vec<u8>;
     fn spool_record(&self) -> (u8, Vec<u8>);
+    fn into_spool_record(self: Box<Self>) -> (u8, Vec<u8>);
+    fn into_encoded(self: Box<Self>) -> Box<dyn AnyRows>;
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer>;
 }
@@ -189,11 +191,70 @@ impl<T: TableRow> AnyRows for Vec<T> {
             }
         }
     }
+    fn into_spool_record(self: Box<Self>) -> (u8, Vec<u8>) {
+        self.spool_record()
+    }
+    fn into_encoded(self: Box<Self>) -> Box<dyn AnyRows> {
+        let record = self.spool_record();
+        Box::new(Encoded { tag: T::TAG, table: T::TABLE, len: self.len(), record, new_buffer: new_buffer::<T> })
+    }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
         self
     }
     fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer> {
-        Box::new(super::writer::memory::Buffer::<T>::new())
+        new_buffer::<T>()
+    }
+}
+
+fn new_buffer<T: TableRow>() -> Box<dyn super::writer::memory::TableBuffer> {
+    Box::new(super::writer::memory::Buffer::<T>::new())
+}
+
+/// Rows already encoded as their spool record ([`Rows::into_encoded`]).
+struct Encoded {
+    tag: u8,
+    table: &'static str,
+    len: usize,
+    record: (u8, Vec<u8>),
+    new_buffer: fn() -> Box<dyn super::writer::memory::TableBuffer>,
+}
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoded").field("table", &self.table).field("len", &self.len).finish()
+    }
+}
+
+impl AnyRows for Encoded {
+    fn tag(&self) -> u8 {
+        self.tag
+    }
+    fn table(&self) -> &'static str {
+        self.table
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn bytes(&self) -> usize {
+        self.record.1.len()
+    }
+    fn encode(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn spool_record(&self) -> (u8, Vec<u8>) {
+        self.record.clone()
+    }
+    fn into_spool_record(self: Box<Self>) -> (u8, Vec<u8>) {
+        self.record
+    }
+    fn into_encoded(self: Box<Self>) -> Box<dyn AnyRows> {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+    fn new_buffer(&self) -> Box<dyn super::writer::memory::TableBuffer> {
+        (self.new_buffer)()
     }
 }
 
@@ -242,6 +303,19 @@ impl Rows {
     /// shipper streams into the insert as they are ([`raw`]).
     pub fn spool_record(&self) -> (u8, Vec<u8>) {
         self.0.spool_record()
+    }
+
+    /// The spool record, consuming the rows (no copy if already encoded).
+    pub fn into_spool_record(self) -> (u8, Vec<u8>) {
+        self.0.into_spool_record()
+    }
+
+    /// The rows encoded as their spool record now, the typed rows dropped:
+    /// disk mode does this in the request's task, so that encoding and
+    /// freeing run on every worker rather than on the one writer task.
+    /// Only for the spool: an encoded batch no longer downcasts.
+    pub fn into_encoded(self) -> Self {
+        Self(self.0.into_encoded())
     }
 
     /// The rows, if they are of table `T`.

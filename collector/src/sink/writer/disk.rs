@@ -13,7 +13,7 @@ pub async fn persist(spool: &Arc<Spool>, notify: &Notify, envs: Vec<Envelope>) {
     for env in envs {
         let n = u32::try_from(env.rows.len()).unwrap_or(u32::MAX);
         let table = env.rows.table();
-        let (tag, payload) = env.rows.spool_record();
+        let (tag, payload) = env.rows.into_spool_record();
         let ok = match spool.append(tag, Encoding::Binary, n, &payload) {
             Ok(()) => {
                 metrics::counter!(t::SPOOLED_ROWS, "table" => table).increment(u64::from(n));
