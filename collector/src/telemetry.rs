@@ -30,6 +30,8 @@ pub const SPOOLED_ROWS: &str = "ktra_spooled_rows_total";
 pub const SPOOL_BYTES: &str = "ktra_spool_bytes";
 /// Records waiting in the spool.
 pub const SPOOL_RECORDS: &str = "ktra_spool_records";
+/// Histogram: seconds one group commit's fsync of the spool took (disk mode's floor under request latency).
+pub const SPOOL_FSYNC_SECONDS: &str = "ktra_spool_fsync_seconds";
 /// Consent decisions recorded, by action.
 pub const CONSENT_DECISIONS: &str = "ktra_consent_decisions_total";
 /// Erasures of consent chains, by state (requested, applied, failed).

@@ -28,7 +28,9 @@ pub async fn persist(spool: &Arc<Spool>, notify: &Notify, envs: Vec<Envelope>) {
         acks.push((env.ack, ok));
     }
     let s = spool.clone();
+    let started = std::time::Instant::now();
     let synced = matches!(tokio::task::spawn_blocking(move || s.sync()).await, Ok(Ok(())));
+    metrics::histogram!(t::SPOOL_FSYNC_SECONDS).record(started.elapsed().as_secs_f64());
     if !synced {
         tracing::error!("spool fsync failed");
     }
