@@ -19,6 +19,7 @@
 //! run.
 mod collect;
 mod e2e;
+mod fsync;
 mod phase;
 mod plot;
 mod procs;

@@ -172,6 +172,12 @@ fn phase(r: &mut Results, p: &Phase) {
     if let Some(n) = p.arrived {
         figures.push(("arrived_events", n as f64, "events", Neutral));
     }
+    if let Some(f) = p.fsync {
+        figures.push(("fsync_count", f.count, "fsyncs", Neutral));
+        figures.push(("fsync_mean_ms", f.mean_ms, "ms", Lower));
+        figures.push(("fsync_p50_le_ms", f.p50_le_ms, "ms", Lower));
+        figures.push(("fsync_p99_le_ms", f.p99_le_ms, "ms", Lower));
+    }
     for (fig, v, unit, dir) in figures {
         r.put(format!("e2e.{}.{fig}", p.tag), v, unit, dir);
     }

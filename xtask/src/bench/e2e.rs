@@ -18,6 +18,8 @@ pub const DATABASE: &str = "ktra_bench";
 pub const DB_DIRECT: &str = "ktra_bench_direct";
 /// The collector's secret in the benchmark (loopback only).
 const SECRET: &str = "bench-secret-not-for-production-0123456789abcdef";
+/// The collector's admin key in the benchmark (opens `/metrics`).
+const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef-0123";
 
 /// Settings and the log of commands run.
 pub struct Bench {
@@ -113,7 +115,7 @@ impl Bench {
         std::fs::write(
             &config,
             format!(
-                "# Written by cargo xtask bench.\nlisten = \"127.0.0.1:0\"\nsecret = \"{SECRET}\"\nadmin_key = \"bench-admin-key-0123456789abcdef-0123\"\nbots = \"flag\"\n\n\
+                "# Written by cargo xtask bench.\nlisten = \"127.0.0.1:0\"\nsecret = \"{SECRET}\"\nadmin_key = \"{ADMIN_KEY}\"\nbots = \"flag\"\n\n\
                  [clickhouse]\nurl = \"{ch_url}\"\ndatabase = \"{DATABASE}\"\n\n\
                  [spool]\ndir = \"{}\"\ndurability = \"{durability}\"\ndrain_secs = 2\n\n\
                  [consent]\nenforce = true\n\n\
@@ -183,9 +185,15 @@ impl Bench {
     ) -> Result<Phase> {
         let ch_pid = ch.and_then(|_| procs::children_named("clickhouse-serv").first().copied());
         let (cpu0, ch0) = (target.cpu(), ch_pid.map(procs::cpu_seconds));
+        // Disk mode's group-commit fsyncs over the phase (the collector's own histogram).
+        let fsync0 = system.starts_with("ktra disk").then(|| super::fsync::scrape(&target.addr, ADMIN_KEY)).flatten();
         let secs = self.phase_secs;
         let report = self.load(target, tag, events, rate, secs, || {})?;
         let mut p = Phase { tag: tag.into(), system, events, pct, offered_rps: rate, report, ..Default::default() };
+        if let Some(before) = &fsync0 {
+            p.fsync =
+                super::fsync::scrape(&target.addr, ADMIN_KEY).and_then(|after| super::fsync::window(before, &after));
+        }
         if let Some(ch) = ch {
             let t = Instant::now();
             let n = wait_arrival(ch, tag, p.ok_events(), Duration::from_secs(60))?;

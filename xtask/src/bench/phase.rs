@@ -30,6 +30,8 @@ pub struct Phase {
     pub arrived: Option<u64>,
     /// Seconds from the end of the load until every event was in ClickHouse.
     pub arrival_s: Option<f64>,
+    /// Disk mode: the spool's group-commit fsyncs during the load.
+    pub fsync: Option<super::fsync::Window>,
 }
 
 impl Phase {

@@ -97,6 +97,23 @@ pub(super) fn timelines(md: &mut String, r: &Results) {
         w!(md, "| {} | {} | {slow} of {} | {series} |", p.system, p.events, s.points.len());
     }
     w!(md);
+    // Disk mode answers after its group commit's fsync: a request that arrives while one
+    // runs waits for it and then for its own, so the fsyncs set the floor under p99.
+    for t in ["d1r50", "d20r50"] {
+        let (Some(p), Some(n)) = (r.phase(t), r.of(t, "fsync_count")) else { continue };
+        let g = |f: &str| r.of(t, f).unwrap_or(f64::NAN);
+        w!(
+            md,
+            "Spool fsyncs during `{t}` ({}, {} ev/req): {n:.0} in the phase, mean {:.2} ms, half done within {} ms and 99 % within {} ms \
+             (`ktra_spool_fsync_seconds` buckets); p99 of the answers {:.2} ms.\n",
+            p.system,
+            p.events,
+            g("fsync_mean_ms"),
+            g("fsync_p50_le_ms"),
+            g("fsync_p99_le_ms"),
+            g("p99_ms"),
+        );
+    }
 }
 
 pub(super) fn ceilings(md: &mut String, r: &Results) {
