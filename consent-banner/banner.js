@@ -1,7 +1,8 @@
 /* ktra consent banner. Loaded on demand by ktra.js; talks to it through `ktra._`. */
-// Text keys (built in for en, de, fr, es; a site may override any of them per
-// language in its config: {"texts": {"de": {"title": "…"}}}; language keys are
-// lower-case BCP 47 tags or primary subtags, e.g. "de", "pt-br"):
+// Text keys (English built in, de, fr and es in text packs: see "Languages"
+// below; a site may override any of them per language in its config:
+// {"texts": {"de": {"title": "…"}}}; language keys are lower-case BCP 47 tags
+// or primary subtags, e.g. "de", "pt-br"):
 //   title           dialog heading
 //   body            first-layer explanation
 //   privacy         link text of the privacy policy (shown when privacy_url is set)
@@ -19,17 +20,28 @@
 //
 // (Buttons need no type="button": there is no form in the shadow root.)
 //
+// Languages: the texts of each shipped language are
+// `consent-banner/texts/<lang>.json`. English is built in (the build inlines
+// it as `TEXTS_EN`); every other language is a text pack, served as
+// `/banner/<lang>.json`: a visitor needs one language, not all of them (1.3
+// KB gzipped less for everyone). `TEXT_PACKS`, the languages that have one,
+// is defined by the build from those files. Before it registers with the
+// loader, the banner fetches the pack of the language it is going to show
+// (none for English); without it (an error, or no answer within 3 s) it
+// shows the next language that has texts, as if the pack did not exist.
+//
 // text_hash: hex SHA-256 of the UTF-8 JSON of the texts shown: an object with
 // the keys in the order above from title to always_on, where privacy is
 // followed by privacy_url (both only when the config has a privacy_url) and gpc
 // is present only when the GPC line was shown. Without crypto.subtle (insecure
 // context) it is "fnv1a32:" + 8 hex digits of FNV-1a over the same bytes.
 //
-// Size: banner.js and banner.css together have a hard budget (6144 B gzipped,
-// `cargo xtask build-web` prints it). esbuild renames local variables, so
-// they are named for the reader; property names survive minification, so
-// the fields of `ktra._` (shared with the loader, see ktra.js), of the
-// consent cookie's payload and of the POST body keep their names.
+// Size: banner.js, banner.css and the largest text pack together have a
+// hard budget (`ktra_facts::budgets`; `cargo xtask build-web` prints it).
+// esbuild renames local variables, so they are named for the reader;
+// property names survive minification, so the fields of `ktra._` (shared
+// with the loader, see ktra.js), of the consent cookie's payload and of the
+// POST body keep their names.
 //
 // `ktra._` as used here: s site id, u collector URL, c site config, d() the
 // decoded cookie ({p: purposes, r: revision, t: raw token, sig, ok}), a(p)
@@ -40,104 +52,43 @@
   if (!shared || shared.B) return; // no loader, or loaded twice
   const BOTH = ['analytics', 'marketing'];
   const GPC = navigator.globalPrivacyControl === true;
-  const BUILT_IN_TEXTS = {
-    en: {
-      title: 'Your privacy choices',
-      body: 'We would like to measure how this site is used (analytics) and which emails and campaigns lead to visits and purchases (marketing). Both stay off unless you allow them, and you can change your mind at any time.',
-      privacy: 'Privacy policy',
-      gpc: 'Your browser sent a Global Privacy Control signal, so marketing is off unless you turn it on.',
-      accept: 'Accept all',
-      reject: 'Reject all',
-      customize: 'Customize',
-      save: 'Save choices',
-      necessary: 'Strictly necessary',
-      necessary_desc: 'Needed for the site to work and to remember your choice.',
-      analytics: 'Analytics',
-      analytics_desc: 'Counts visits and measures how pages are used (scroll depth, time on page).',
-      marketing: 'Marketing',
-      marketing_desc: 'Links visits to our emails and campaigns and measures purchases, using a visitor cookie.',
-      always_on: 'Always on',
-      close: 'Close',
-      settings: 'Privacy settings'
-    },
-    de: {
-      title: 'Ihre Datenschutz-Einstellungen',
-      body: 'Wir möchten messen, wie diese Website genutzt wird (Analyse) und welche E-Mails und Kampagnen zu Besuchen und Käufen führen (Marketing). Beides bleibt aus, solange Sie nicht zustimmen, und Sie können Ihre Wahl jederzeit ändern.',
-      privacy: 'Datenschutzerklärung',
-      gpc: 'Ihr Browser hat ein Global-Privacy-Control-Signal gesendet. Marketing bleibt daher aus, sofern Sie es nicht einschalten.',
-      accept: 'Alle akzeptieren',
-      reject: 'Alle ablehnen',
-      customize: 'Anpassen',
-      save: 'Auswahl speichern',
-      necessary: 'Unbedingt erforderlich',
-      necessary_desc: 'Für den Betrieb der Website und zum Speichern Ihrer Wahl nötig.',
-      analytics: 'Analyse',
-      analytics_desc: 'Zählt Besuche und misst, wie Seiten genutzt werden (Scrolltiefe, Verweildauer).',
-      marketing: 'Marketing',
-      marketing_desc: 'Verknüpft Besuche mit unseren E-Mails und Kampagnen und misst Käufe – mit einem Besucher-Cookie.',
-      always_on: 'Immer aktiv',
-      close: 'Schließen',
-      settings: 'Datenschutz-Einstellungen'
-    },
-    fr: {
-      title: 'Vos choix de confidentialité',
-      body: "Nous souhaitons mesurer l'utilisation de ce site (audience) et savoir quels e-mails et campagnes mènent à des visites et à des achats (marketing). Les deux restent désactivés sans votre accord, et vous pouvez changer d'avis à tout moment.",
-      privacy: 'Politique de confidentialité',
-      gpc: 'Votre navigateur a envoyé un signal Global Privacy Control : le marketing reste désactivé, sauf si vous l’activez.',
-      accept: 'Tout accepter',
-      reject: 'Tout refuser',
-      customize: 'Personnaliser',
-      save: 'Enregistrer mes choix',
-      necessary: 'Strictement nécessaires',
-      necessary_desc: 'Indispensables au site et pour mémoriser votre choix.',
-      analytics: "Mesure d'audience",
-      analytics_desc: 'Compte les visites et mesure l’utilisation des pages (défilement, temps passé).',
-      marketing: 'Marketing',
-      marketing_desc: 'Relie les visites à nos e-mails et campagnes et mesure les achats, à l’aide d’un cookie visiteur.',
-      always_on: 'Toujours actifs',
-      close: 'Fermer',
-      settings: 'Paramètres de confidentialité'
-    },
-    es: {
-      title: 'Tus opciones de privacidad',
-      body: 'Queremos medir cómo se usa este sitio (analítica) y qué correos y campañas generan visitas y compras (marketing). Ambas permanecen desactivadas salvo que las permitas, y puedes cambiar de opinión en cualquier momento.',
-      privacy: 'Política de privacidad',
-      gpc: 'Tu navegador envió una señal Global Privacy Control, así que el marketing queda desactivado salvo que lo actives.',
-      accept: 'Aceptar todo',
-      reject: 'Rechazar todo',
-      customize: 'Personalizar',
-      save: 'Guardar selección',
-      necessary: 'Estrictamente necesarias',
-      necessary_desc: 'Imprescindibles para que el sitio funcione y para recordar tu elección.',
-      analytics: 'Analítica',
-      analytics_desc: 'Cuenta las visitas y mide cómo se usan las páginas (desplazamiento, tiempo en la página).',
-      marketing: 'Marketing',
-      marketing_desc: 'Relaciona las visitas con nuestros correos y campañas y mide las compras con una cookie de visitante.',
-      always_on: 'Siempre activas',
-      close: 'Cerrar',
-      settings: 'Configuración de privacidad'
-    }
-  };
+  // consent-banner/texts/en.json, inlined by the build: the texts every
+  // other language falls back to, key by key.
+  const ENGLISH = TEXTS_EN;
 
   const warn = (e) => console.warn('ktra:', e);
   const config = () => shared.c || {}; // empty until the loader has fetched it
   const utf8 = (s) => new TextEncoder().encode(s);
+  const packs = {}; // the text packs fetched, by language
 
-  // The texts to show, as {language, text: text by key}. The language is the
-  // first of <html lang>, the collector's choice among the site's languages
-  // by Accept-Language (`language`), the site default and en that has
-  // texts, built in or configured (the full tag first, then its primary
-  // subtag). Configured texts override built-in ones key by key; English
-  // fills the gaps.
-  const texts = () => {
-    const site = config(), configured = site.texts || {};
+  // The first language that `hasTexts`: of <html lang>, the collector's
+  // choice among the site's languages by Accept-Language (`language`), the
+  // site default and en (the full tag first, then its primary subtag).
+  const pickLanguage = (hasTexts) => {
+    const site = config();
     for (const tag of [d.documentElement.lang, site.language, site.default_language, 'en']) {
       const full = (tag || '').toLowerCase();
-      for (const lang of [full, full.split('-')[0]])
-        if (BUILT_IN_TEXTS[lang] || configured[lang])
-          return { language: lang, text: { ...BUILT_IN_TEXTS.en, ...BUILT_IN_TEXTS[lang], ...configured[lang] } };
+      for (const lang of [full, full.split('-')[0]]) if (lang == 'en' || hasTexts(lang)) return lang;
     }
   };
+  // The texts to show, as {language, text: text by key}: in the first
+  // language with texts, built in, fetched or configured. Configured texts
+  // override the others key by key; English fills the gaps.
+  const texts = (configured = config().texts || {}) => {
+    const language = pickLanguage((lang) => packs[lang] || configured[lang]);
+    return { language, text: { ...ENGLISH, ...packs[language], ...configured[language] } };
+  };
+  // The pack of the language about to be shown, if it has one (`TEXT_PACKS`
+  // holds only plain language tags: nothing from the page reaches the URL).
+  const packLanguage = pickLanguage((lang) => TEXT_PACKS.includes(lang) || config().texts?.[lang]);
+  const packLoaded =
+    TEXT_PACKS.includes(packLanguage) &&
+    Promise.race([
+      fetch(shared.u + '/banner/' + packLanguage + '.json', { credentials: 'omit' })
+        .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+        .then((pack) => (packs[packLanguage] = pack), warn),
+      new Promise((resolve) => setTimeout(resolve, 3e3))
+    ]);
   // As configured (relative to the page is fine) if it resolves to http(s).
   const privacyUrl = (url = config().privacy_url) => {
     try {
@@ -147,7 +98,7 @@
   // text_hash (see the top of this file) of the texts `shown`.
   const hash = (shown) => {
     const hashed = {}, url = privacyUrl();
-    for (const key of Object.keys(BUILT_IN_TEXTS.en).slice(0, -2)) // all but close, settings
+    for (const key of Object.keys(ENGLISH).slice(0, -2)) // all but close, settings
       if (key == 'privacy') url && ((hashed[key] = shown.text[key]), (hashed.privacy_url = url));
       else if (key != 'gpc' || GPC) hashed[key] = shown.text[key];
     const bytes = utf8(JSON.stringify(hashed));
@@ -436,8 +387,9 @@
     floatingButton.hidden = false;
   };
 
-  // What the loader calls (see ktra.js).
-  shared.B = {
+  // What the loader calls (see ktra.js), once the texts are there: the
+  // loader resolves its banner promise with `ktra._.B`, which adopts this one.
+  const api = {
     show,
     withdraw: (source = 'api') => {
       close();
@@ -456,4 +408,5 @@
       shared.d()?.i && !config().implied ? (setCookie('', 0), shared.a([]), deletePixelCookies(), show()) : showFloatingButton();
     }
   };
+  shared.B = Promise.resolve(packLoaded).then(() => api);
 })(window, document);

@@ -1,5 +1,6 @@
 //! Static browser assets built by `cargo xtask build-web`: the loader
-//! (`/ktra.js`), the banner (`/banner.js`, `/banner.css`), the pixel
+//! (`/ktra.js`), the banner (`/banner.js`, `/banner.css`, its text packs
+//! `/banner/<lang>.json`), the pixel
 //! (`/pixel/ktra_pixel.js`, `/pixel/ktra_pixel_bg.wasm`) and the dashboard.
 //! Served with their content types (`application/wasm`), gzip/brotli, and
 //! cache lifetimes suited to files without hashed names.
@@ -23,6 +24,7 @@ fn kind(path: &str) -> &'static str {
     match path {
         "/ktra.js" => "loader",
         "/banner.js" | "/banner.css" => "banner",
+        p if p.starts_with("/banner/") => "banner",
         p if p.starts_with("/pixel/") && p.ends_with(".wasm") => "pixel_wasm",
         p if p.starts_with("/pixel/") => "pixel_js",
         p if p.starts_with("/dashboard") => "dashboard",
@@ -81,6 +83,7 @@ pub fn routes(dir: Option<&Path>) -> Router<AppState> {
                 .route("/ktra.js", file("ktra.js"))
                 .route("/banner.js", file("banner.js"))
                 .route("/banner.css", file("banner.css"))
+                .nest_service("/banner", tree("banner"))
                 .nest_service("/pixel", tree("pixel"))
                 .route("/dashboard", file("dashboard/index.html"))
                 .nest_service("/dashboard/", tree("dashboard"))

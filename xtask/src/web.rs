@@ -6,7 +6,11 @@
 //!   esbuild → `pixel/ktra_pixel.js`, its constants (op and event codes,
 //!   names) generated from the Rust definitions (`ktra_pixel::abi::js_defines`)
 //! - banner: every top-level `*.js`/`*.css` of `consent-banner/` minified with
-//!   esbuild (`ktra.js` loader, `banner.js`, `banner.css` are required)
+//!   esbuild (`ktra.js` loader, `banner.js`, `banner.css` are required); the
+//!   banner's texts, `consent-banner/texts/<lang>.json`: English inlined
+//!   into `banner.js` (`TEXTS_EN`), every other language written compact to
+//!   `banner/<lang>.json`, a text pack the banner fetches when it shows that
+//!   language (`TEXT_PACKS` lists them)
 //! - dashboard: `web-demo/dashboard/` copied to `dashboard/`
 //!
 //! [`print_sizes`] shows raw, gzip-9 and brotli sizes and the budget table:
@@ -27,21 +31,21 @@ use std::path::{Path, PathBuf};
 pub const BUDGETS: &[(&str, &[&str], u64, u64)] = &[
     ("loader (ktra.js)", &["ktra.js"], budgets::LOADER_GZ_BYTES, budgets::LOADER_GZ_BYTES),
     (
-        "banner (banner.js + banner.css)",
-        &["banner.js", "banner.css"],
+        "banner (banner.js + banner.css + largest text pack)",
+        BANNER_FILES,
         budgets::BANNER_GZ_BYTES,
         budgets::BANNER_GZ_BYTES,
     ),
     ("pixel (wasm + host JS)", PIXEL_FILES, budgets::PIXEL_GZ_TARGET, budgets::PIXEL_GZ_BYTES),
     (
         "consent (loader + banner)",
-        &["ktra.js", "banner.js", "banner.css"],
+        &["ktra.js", "banner.js", "banner.css", LARGEST_PACK],
         budgets::CONSENT_GZ_TARGET,
         budgets::LOADER_GZ_BYTES + budgets::BANNER_GZ_BYTES,
     ),
     (
         "stack (loader + banner + pixel)",
-        &["ktra.js", "banner.js", "banner.css", "pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"],
+        &["ktra.js", "banner.js", "banner.css", LARGEST_PACK, "pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"],
         budgets::STACK_GZ_TARGET,
         budgets::LOADER_GZ_BYTES + budgets::BANNER_GZ_BYTES + budgets::PIXEL_GZ_BYTES,
     ),
@@ -49,6 +53,14 @@ pub const BUDGETS: &[(&str, &[&str], u64, u64)] = &[
 
 /// The pixel's two files: the wasm and its JS host.
 const PIXEL_FILES: &[&str] = &["pixel/ktra_pixel_bg.wasm", "pixel/ktra_pixel.js"];
+
+/// What a visitor who is asked downloads of the banner: the script, the
+/// stylesheet and (in a language other than English) one text pack.
+const BANNER_FILES: &[&str] = &["banner.js", "banner.css", LARGEST_PACK];
+
+/// Stands for the largest (gzipped) text pack in `banner/`: a visitor
+/// fetches at most one, and the budget counts the worst case.
+const LARGEST_PACK: &str = "banner/*.json";
 
 /// Every file some budget measures, once, in budget order.
 fn budget_files() -> Vec<&'static str> {
@@ -239,6 +251,15 @@ fn build_banner(web: &Path) -> Result<()> {
     if !missing.is_empty() {
         bail!("{} lacks {}", src.display(), missing.join(", "));
     }
+    let (english, packs) = build_text_packs(&src.join("texts"), &web.join("banner"))?;
+    // esbuild hoists a defined object into a top-level `var`: in a classic
+    // script that would be a global of the page, so the banner gets an IIFE.
+    let banner_args = [
+        format!("--define:TEXTS_EN={english}"),
+        format!("--define:TEXT_PACKS={}", serde_json::json!(packs)),
+        "--format=iife".to_string(),
+    ];
+    let banner_args: Vec<&str> = banner_args.iter().map(String::as_str).collect();
     let entries = std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))?;
     for entry in entries {
         let path = entry?.path();
@@ -248,10 +269,55 @@ fn build_banner(web: &Path) -> Result<()> {
         let is_asset = name.ends_with(".js") || name.ends_with(".css");
         let is_test = name.contains(".test.") || name.contains(".spec.");
         if path.is_file() && is_asset && !is_test {
-            esbuild(&path, &web.join(name), &[])?;
+            esbuild(&path, &web.join(name), if name == "banner.js" { &banner_args } else { &[] })?;
         }
     }
     Ok(())
+}
+
+/// The banner's texts in `texts_dir` (`<lang>.json`, each a flat object of
+/// strings with exactly the keys of `en.json`): writes every language but
+/// English compact to `out/<lang>.json`; returns English as written (its
+/// key order is the order `text_hash` hashes in) and the other languages.
+fn build_text_packs(texts_dir: &Path, out: &Path) -> Result<(String, Vec<String>)> {
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("cleaning {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let read = |lang: &str| -> Result<(String, serde_json::Map<String, serde_json::Value>)> {
+        let path = texts_dir.join(format!("{lang}.json"));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let texts: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object", path.display()))?;
+        if let Some((key, _)) = texts.iter().find(|(_, v)| !v.is_string()) {
+            bail!("{}: {key} is not a string", path.display());
+        }
+        Ok((text, texts))
+    };
+    let (english, en) = read("en")?;
+    let mut packs = Vec::new();
+    for entry in std::fs::read_dir(texts_dir).with_context(|| format!("reading {}", texts_dir.display()))? {
+        let path = entry?.path();
+        let Some(lang) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        if lang == "en" {
+            continue;
+        }
+        // The name goes into a URL the banner fetches: a plain language tag.
+        if !(2..=8).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+            bail!("{}: a text pack is named by its lower-case language tag", path.display());
+        }
+        let (_, pack) = read(lang)?;
+        if !pack.keys().eq(en.keys()) {
+            bail!("{} has other keys than en.json", path.display());
+        }
+        let compact = serde_json::to_string(&pack)?;
+        std::fs::write(out.join(format!("{lang}.json")), compact).with_context(|| format!("writing {lang}.json"))?;
+        packs.push(lang.to_string());
+    }
+    packs.sort();
+    Ok((english.trim().to_string(), packs))
 }
 
 fn copy_dashboard(web: &Path) -> Result<()> {
@@ -300,8 +366,26 @@ fn brotli(data: &[u8]) -> Result<Vec<u8>> {
     Ok(br)
 }
 
-/// Raw, gzip-9 and brotli size of a file.
+/// Raw, gzip-9 and brotli size of a file; for [`LARGEST_PACK`], of the
+/// largest gzipped text pack (none at all is an error).
 fn sizes(path: &Path) -> Result<(u64, u64, u64)> {
+    if path.ends_with(LARGEST_PACK) {
+        let dir = path.parent().and_then(Path::parent).map(|web| web.join("banner")).unwrap_or_default();
+        let mut largest = None;
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                largest = largest.max(Some(file_sizes(&path)?).map(|(raw, gz, br)| (gz, raw, br)));
+            }
+        }
+        let (gz, raw, br) = largest.with_context(|| format!("no text pack in {}", dir.display()))?;
+        return Ok((raw, gz, br));
+    }
+    file_sizes(path)
+}
+
+/// Raw, gzip-9 and brotli size of one file.
+fn file_sizes(path: &Path) -> Result<(u64, u64, u64)> {
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok((data.len() as u64, gzip(&data)?.len() as u64, brotli(&data)?.len() as u64))
 }
@@ -363,7 +447,7 @@ pub fn print_sizes(dir: &Path) {
 /// Prints the budget table for measured lines.
 pub fn print_budgets(lines: &[BudgetLine]) {
     println!(
-        "{:<36} {:>9} {:>9} {:>9} {:>9} {:>9}  result (gzip-9 against target and limit)",
+        "{:<52} {:>9} {:>9} {:>9} {:>9} {:>9}  result (gzip-9 against target and limit)",
         "budget", "raw B", "gzip-9 B", "brotli B", "target B", "limit B"
     );
     for l in lines {
@@ -377,11 +461,11 @@ pub fn print_budgets(lines: &[BudgetLine]) {
                     format!("within limit; target missed by {} B", gz - l.target)
                 };
                 let br = l.brotli.map_or("-".to_string(), |b| b.to_string());
-                println!("{:<36} {raw:>9} {gz:>9} {br:>9} {:>9} {:>9}  {verdict}", l.label, l.target, l.budget)
+                println!("{:<52} {raw:>9} {gz:>9} {br:>9} {:>9} {:>9}  {verdict}", l.label, l.target, l.budget)
             }
             Err(e) => {
                 println!(
-                    "{:<36} {:>9} {:>9} {:>9} {:>9} {:>9}  MISSING ({e})",
+                    "{:<52} {:>9} {:>9} {:>9} {:>9} {:>9}  MISSING ({e})",
                     l.label, "-", "-", "-", l.target, l.budget
                 )
             }
@@ -408,13 +492,22 @@ mod tests {
     fn groups_add_up_their_files_and_a_missing_one_is_reported() {
         let dir = std::env::temp_dir().join(format!("ktra-web-budgets-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("pixel")).unwrap();
+        std::fs::create_dir_all(dir.join("banner")).unwrap();
         let files = budget_files();
-        for (i, f) in files.iter().enumerate() {
+        for (i, f) in files.iter().enumerate().filter(|(_, f)| **f != LARGEST_PACK) {
             // Different sizes and contents, so that a sum taken over the wrong files shows.
             std::fs::write(dir.join(f), format!("{f} {}", "x".repeat(100 * (i + 1)))).unwrap();
         }
-        let each: std::collections::HashMap<&str, (u64, u64, u64)> =
-            files.iter().map(|f| (*f, sizes(&dir.join(f)).unwrap())).collect();
+        // Two packs: the budgets count the one larger once gzipped, not the longer one.
+        let digits: String = (0..300u32).map(|i| char::from(b'0' + (i * 7919 % 10) as u8)).collect();
+        std::fs::write(dir.join("banner/de.json"), format!("{{\"t\":\"{}\"}}", "a".repeat(2000))).unwrap();
+        std::fs::write(dir.join("banner/fr.json"), format!("{{\"t\":\"{digits}\"}}")).unwrap();
+        let fr = file_sizes(&dir.join("banner/fr.json")).unwrap();
+        assert!(fr.1 > file_sizes(&dir.join("banner/de.json")).unwrap().1 && fr.0 < 2000);
+        let each: std::collections::HashMap<&str, (u64, u64, u64)> = files
+            .iter()
+            .map(|f| (*f, if *f == LARGEST_PACK { fr } else { file_sizes(&dir.join(f)).unwrap() }))
+            .collect();
         for line in measure(&dir) {
             let (_, parts, ..) = BUDGETS.iter().find(|(label, ..)| *label == line.label).unwrap();
             let sum = |pick: fn(&(u64, u64, u64)) -> u64| parts.iter().map(|f| pick(&each[f])).sum::<u64>();

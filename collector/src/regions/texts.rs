@@ -1,7 +1,8 @@
 //! The banner's language and the texts of the notice form.
 //!
 //! The banner ships its own texts for `opt_in` (en, de, fr, es, in
-//! `consent-banner/banner.js`). For `opt_out` and `none` the collector sends
+//! `consent-banner/texts/`: English inside `banner.js`, the others as text
+//! packs served as `/banner/<lang>.json`, see `crate::assets`). For `opt_out` and `none` the collector sends
 //! the notice form's texts with the site config (CCPA-style wording with a
 //! visible "Do not sell or share" refusal), so the banner carries no second
 //! set of texts in its size budget. A site may override both per region:
