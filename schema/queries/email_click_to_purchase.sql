@@ -5,6 +5,7 @@
 -- the click (collector time) and the purchase (browser time) are measured.
 -- Five minutes of browser clock skew are tolerated; a click up to that much
 -- after the purchase time still counts, as 0 seconds.
+-- No FINAL: the answer is the same with or without retried copies of an event.
 SELECT
     message_id,
     count()                       AS purchases,
@@ -34,7 +35,7 @@ FROM
         FROM
         (
             SELECT DISTINCT visitor_id, email_click_id AS click_id
-            FROM events FINAL
+            FROM events
             WHERE site_id = {site:String} AND email_click_id != '' AND is_bot = 0
         ) AS visitor_click_ids
         ALL INNER JOIN

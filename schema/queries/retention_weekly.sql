@@ -2,6 +2,7 @@
 -- in the range, and how many of them came back in each following week
 -- (`retention()`: w1 counts those seen in the cohort week and the next, …).
 -- Twelve weeks at most. ALL, not ANY: current servers make ANY one row per key on both sides.
+-- No FINAL: the answer is the same with or without retried copies of an event.
 SELECT
     cohort,
     count()        AS visitors,
@@ -31,7 +32,7 @@ FROM
     FROM
     (
         SELECT visitor_id, toMonday(ts) AS wk
-        FROM events FINAL
+        FROM events
         WHERE site_id = {site:String}
           AND ts >= {from:DateTime} AND ts < {to:DateTime}
           AND is_bot = 0 AND visitor_id != '' AND source != 'server'
@@ -39,7 +40,7 @@ FROM
     ALL INNER JOIN
     (
         SELECT visitor_id, min(toMonday(ts)) AS first_week
-        FROM events FINAL
+        FROM events
         WHERE site_id = {site:String}
           AND ts >= {from:DateTime} AND ts < {to:DateTime}
           AND is_bot = 0 AND visitor_id != '' AND source != 'server'

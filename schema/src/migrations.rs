@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "0010_consent_region", sql: include_str!("../migrations/0010_consent_region.sql") },
     Migration { version: 11, name: "0011_shares", sql: include_str!("../migrations/0011_shares.sql") },
     Migration { version: 12, name: "0012_rollups", sql: include_str!("../migrations/0012_rollups.sql") },
+    Migration {
+        version: 13,
+        name: "0013_views_without_final",
+        sql: include_str!("../migrations/0013_views_without_final.sql"),
+    },
 ];
 
 /// The table recording applied migrations.

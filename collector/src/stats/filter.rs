@@ -7,7 +7,9 @@
 //! with a page view of a matching path (`*` is a wildcard). `message` keeps
 //! sessions that came from a click in that email message. Terms are ANDed.
 //!
-//! The condition is `session_id IN (…)`, rendered with escaped literals, and
+//! The session's attributes are first values, maxima and existence, the same
+//! with or without retried copies of an event, so `events` is read without
+//! `FINAL`. The condition is `session_id IN (…)`, rendered with escaped literals, and
 //! is added to every `events`, `sessions` or `orders` select of a rendered query
 //! ([`apply`]); a query that reads neither (consent rates) refuses a filter.
 use super::defs::glob_to_like;
@@ -93,7 +95,7 @@ impl Filter {
                         format!("countIf(event_type = 'page_view' AND path LIKE {}) > 0", quote(&glob_to_like(v)))
                     }
                     "message" => format!(
-                        "max(email_click_id) IN (SELECT click_id FROM email_clicks FINAL \
+                        "max(email_click_id) IN (SELECT click_id FROM email_clicks \
                          WHERE site_id = {site_q} AND message_id = {q})"
                     ),
                     col => format!("argMin({col}, ts_ms) = {q}"),
@@ -101,7 +103,7 @@ impl Filter {
             })
             .collect();
         format!(
-            "session_id IN (SELECT session_id FROM events FINAL WHERE site_id = {site_q} \
+            "session_id IN (SELECT session_id FROM events WHERE site_id = {site_q} \
              AND ts >= toDateTime({lead}) AND ts < toDateTime({to}) GROUP BY session_id HAVING {h})",
             lead = from.saturating_sub(SESSION_LEAD_SECS),
             h = having.join(" AND "),

@@ -14,6 +14,11 @@
 //! (strict: along the earliest chain of step events; any: from having done
 //! steps 1…k to having done k+1 as well). Breakdown by the visitor's first
 //! channel, first UTM campaign or first email message in the range.
+//!
+//! Reads `events` without `FINAL`: every per-visitor aggregate here
+//! (`windowFunnel`, first times, `countIf(…) > 0`, `argMin`) gives the same
+//! answer with or without the retried copies of an event, and `FINAL` made
+//! the query about five times slower (docs/bench-dashboard.md).
 use super::defs::{Funnel, Order};
 use ktra_schema::queries::quote;
 use serde_json::{json, Value};
@@ -135,7 +140,7 @@ pub fn sql(f: &Funnel, window: u32, scope: &Scope, breakdown: Option<Breakdown>)
         outer.push(format!("toFloat64(quantileExactIf(0.5)(d{k}, level >= {next})) / 1000 AS m{k}", next = k + 1));
     }
     let inner_sql = format!(
-        "SELECT {cols}\n    FROM events FINAL\n    WHERE site_id = {site} AND ts >= toDateTime({from}) AND ts < toDateTime({to})\n      \
+        "SELECT {cols}\n    FROM events\n    WHERE site_id = {site} AND ts >= toDateTime({from}) AND ts < toDateTime({to})\n      \
          AND is_bot = 0 AND visitor_id != '' AND {rows_cond} AND ({filter})\n    GROUP BY visitor_id",
         cols = inner.join(",\n        "),
         site = quote(scope.site),
@@ -147,7 +152,7 @@ pub fn sql(f: &Funnel, window: u32, scope: &Scope, breakdown: Option<Breakdown>)
         // The click id becomes the message id of that click.
         format!(
             "(SELECT * FROM ({inner_sql}) AS per_visitor ANY LEFT JOIN \
-             (SELECT click_id AS grp, any(message_id) AS message FROM email_clicks FINAL WHERE site_id = {site} GROUP BY click_id) \
+             (SELECT click_id AS grp, any(message_id) AS message FROM email_clicks WHERE site_id = {site} GROUP BY click_id) \
              AS clicks USING grp)",
             site = quote(scope.site)
         )

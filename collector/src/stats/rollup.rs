@@ -186,7 +186,7 @@ fn source(site: &str, from: u32, to: u32, dim: &str) -> String {
     format!(
         "SELECT hour, dim, key, page_views AS pv, engaged_ms AS eng, visitors AS vis, sessions AS ses FROM rollups \
          WHERE site_id = {s} AND dim = '{dim}' AND hour >= toDateTime({h0}) AND hour < toDateTime({h1}) \
-         AND (hour, version) IN (SELECT hour, max(version) FROM rollups WHERE site_id = {s} AND dim = '' \
+         AND (hour, version) GLOBAL IN (SELECT hour, max(version) FROM rollups WHERE site_id = {s} AND dim = '' \
          AND hour >= toDateTime({h0}) AND hour < toDateTime({h1}) GROUP BY hour) \
          UNION ALL {agg}",
         agg = aggregate(site, &edges, &[dim]),
@@ -211,8 +211,9 @@ pub fn panel_sql(panel: Panel, site: &str, from: u32, to: u32) -> String {
                 quote(site)
             );
             format!(
-                "SELECT uniqIfMerge(vis) AS visitors, uniqIfMerge(ses) AS sessions, sum(pv) AS page_views, \
-                 (SELECT count() {orders}) AS purchases, (SELECT sum(revenue) {orders}) AS revenue FROM ({src})"
+                "SELECT visitors, sessions, page_views, placed.1 AS purchases, placed.2 AS revenue FROM \
+                 (SELECT uniqIfMerge(vis) AS visitors, uniqIfMerge(ses) AS sessions, sum(pv) AS page_views, \
+                 (SELECT (count(), sum(revenue)) {orders}) AS placed FROM ({src}))"
             )
         }
         Panel::TopPages => format!(
