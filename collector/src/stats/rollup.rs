@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn whole_hours_of_a_range() {
         assert_eq!(whole_hours(3600, 7200), (3600, 7200));
-        assert_eq!(whole_hours(3601, 10_799), (7200, 7200), "no whole hour: none");
+        assert_eq!(whole_hours(3601, 10_799), (10_799, 10_799), "no whole hour: none, all from events");
         assert_eq!(whole_hours(100, 11_000), (3600, 10_800));
         assert_eq!(whole_hours(100, 200), (200, 200));
     }
