@@ -6,7 +6,9 @@
 -- UTM campaign (touch_type 'utm', touch = utm_campaign). Touches may lie
 -- before the window; purchases are those inside it. A purchase without any
 -- touch shows 'none'. lead_id is the lead of the visitor's latest email
--- click ('' when the visitor never came from an email link).
+-- click ('' when the visitor never came from an email link). The newest 500
+-- orders of the range: a month of a busy shop holds more than a page shows
+-- (and more than the collector's answer limit).
 SELECT
     visitor_id,
     order_id,
@@ -51,4 +53,5 @@ ALL LEFT JOIN
     ) AS click_rows USING (click_id)
 ) AS touches_of_visitors USING (visitor_id)
 GROUP BY visitor_id, order_id, purchased_at, revenue, currency
-ORDER BY purchased_at, order_id, visitor_id
+ORDER BY purchased_at DESC, order_id, visitor_id
+LIMIT 500
