@@ -1,6 +1,6 @@
 //! The shipper: moves the spool into ClickHouse, oldest first, in batches of
-//! about `max_rows` rows, committing the spool's read position after each
-//! table run is stored. On a retryable failure it backs off and retries the
+//! about `max_rows` rows (one insert per table and round), committing the
+//! spool's read position after each round is stored. On a retryable failure it backs off and retries the
 //! same records (nothing is lost, order is kept); rows ClickHouse refuses for
 //! their content go to the dead-letter file.
 use super::clickhouse::backoff;
@@ -72,24 +72,35 @@ impl Shipper {
             }
             Err(_) => return Ok(0),
         };
+        let Some(end) = records.last().map(|r| r.end) else { return Ok(0) };
+        let n_records = records.len() as u64;
+        // One insert per table and round, however the tables' records interleave
+        // (every visitor's consent row sits between event records): a round of
+        // single-event requests is a handful of inserts, not one per request.
+        // The read position is committed once the whole round is stored; a
+        // failure retries the round, and rows of it that were stored already
+        // are stored again, which the tables' replacing keys fold.
+        let mut runs: Vec<(u8, usize, Vec<Record>)> = Vec::new();
+        for r in records {
+            let at = runs.iter().position(|(tag, rows, _)| *tag == r.tag && *rows < self.cfg.max_rows);
+            let run = match at {
+                Some(i) => &mut runs[i],
+                None => {
+                    runs.push((r.tag, 0, Vec::new()));
+                    let last = runs.len() - 1;
+                    &mut runs[last]
+                }
+            };
+            run.1 += r.rows as usize;
+            run.2.push(r);
+        }
         let mut shipped = 0;
-        let mut records = records.into_iter().peekable();
-        while let Some(first) = records.next() {
-            // A run of records of one table, up to about max_rows rows.
-            let tag = first.tag;
-            let mut rows = first.rows as usize;
-            let mut run = vec![first];
-            while let Some(next) = records.next_if(|r| r.tag == tag && rows < self.cfg.max_rows) {
-                rows += next.rows as usize;
-                run.push(next);
-            }
-            let (end, n_records) = (run[run.len() - 1].end, run.len() as u64);
-            let n = self.ship(tag, run).await?;
-            shipped += n;
+        for (tag, _, run) in runs {
+            shipped += self.ship(tag, run).await?;
             self.health.insert_ok();
-            if let Err(e) = self.spool().commit(end, n_records) {
-                tracing::error!(error = %e, "cannot persist spool cursor");
-            }
+        }
+        if let Err(e) = self.spool().commit(end, n_records) {
+            tracing::error!(error = %e, "cannot persist spool cursor");
         }
         let st = self.spool().stats();
         metrics::gauge!(t::SPOOL_BYTES).set(st.pending_bytes as f64);
