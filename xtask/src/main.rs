@@ -22,6 +22,7 @@ mod demo;
 mod install;
 mod proc;
 mod scrub;
+mod panels;
 mod seed;
 mod test;
 mod web;
@@ -42,6 +43,8 @@ commands:
   clickhouse [--name N] [--fresh]    run a private ClickHouse server (target/clickhouse-N, default dev)
   seed --url URL [--days 30] [--events N] [--site demo]
                                      write a realistic month of traffic straight into ClickHouse
+  panel-timings --collector URL --admin-key KEY [--site demo] [--days 30] [--runs 3]
+                                     time every dashboard request against a running collector
   bench [--soak S] [--phase-secs S] [--no-web-build]
                                      benchmarks (about 7 minutes); writes BENCHMARKS.md
 ";
@@ -129,6 +132,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         }
         "bench" => return bench::run(&bench::Options::parse(rest)?),
         "seed" => seed::run(rest)?,
+        "panel-timings" => panels::run(rest)?,
         "help" | "-h" | "--help" => print!("{USAGE}"),
         other => {
             eprint!("unknown command `{other}`\n\n{USAGE}");
