@@ -18,6 +18,8 @@ pub const DATABASE: &str = "ktra_bench";
 pub const DB_DIRECT: &str = "ktra_bench_direct";
 /// The collector's secret in the benchmark (loopback only).
 const SECRET: &str = "bench-secret-not-for-production-0123456789abcdef";
+/// The cargo profile the measured binaries are built with (root `Cargo.toml`).
+pub const PROFILE: &str = "collector-release";
 /// The collector's admin key in the benchmark (opens `/metrics`).
 const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef-0123";
 
@@ -73,7 +75,7 @@ fn shell_words(cmd: &std::process::Command) -> String {
 impl Bench {
     /// A new run writing under `dir`.
     pub fn new(dir: PathBuf, phase_secs: f64, soak_secs: u64, perf: bool) -> Self {
-        let release = crate::target_dir().join("release");
+        let release = crate::target_dir().join(PROFILE);
         Self {
             dir,
             collector_bin: release.join("ktra-collector"),
