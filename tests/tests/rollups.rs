@@ -63,6 +63,15 @@ fn fixture(site: &str) -> Vec<Value> {
                 rows.push(row(site, n - 1, &vid, at, "page_view", path, extra.clone()));
             }
         }
+        if v % 3 == 0 {
+            // A form, submitted twice by some (a retried copy for others).
+            n += 1;
+            let form = json!({"form_id": if v % 2 == 0 { "lead" } else { "checkout" }});
+            rows.push(row(site, n, &vid, T + v * 401 + 60, "form_submit", "/pricing", form.clone()));
+            if v % 9 == 0 {
+                rows.push(row(site, n, &vid, T + v * 401 + 60, "form_submit", "/pricing", form));
+            }
+        }
         if v % 5 == 0 {
             n += 1;
             rows.push(row(site, n, &vid, T + v * 500 + 30, "scroll", "/pricing", json!({"scroll_depth": 50})));
@@ -111,7 +120,7 @@ async fn check(ch: &Ch, c: &TestCollector, from: u32, to: u32, when: &str) {
         async move { ch.rows(&sql).await }
     };
     let q = format!("site={site}&from={from}&to={to}");
-    for name in ["traffic_daily", "top_pages", "countries", "devices"] {
+    for name in ["traffic_daily", "top_pages", "countries", "devices", "form_conversion"] {
         let template = ktra_schema::queries::get(name).unwrap().sql;
         let want = library(name, template).await;
         let got = api(c, &format!("/v1/stats/{name}?{q}")).await;
@@ -147,7 +156,7 @@ async fn rolled_up_panels_equal_the_library_over_events() {
     }
     let used = |m: &str| metric(m, "ktra_rollup_panel_requests_total", &[("source", "rollups")]);
     let served = used(&c.metrics().await);
-    assert!(served >= (RANGES.len() * 6) as f64, "the panels were served from rollups ({served})");
+    assert!(served >= (RANGES.len() * 7) as f64, "the panels were served from rollups ({served})");
     let hours = ch.count(&format!("SELECT uniqExact(hour) FROM rollups WHERE site_id = '{site}'")).await;
     assert_eq!(hours, 6, "six hours of events, six hours rolled up");
 

@@ -127,10 +127,13 @@ pub fn sql(f: &Funnel, window: u32, scope: &Scope, breakdown: Option<Breakdown>)
         None => ("'' AS grp".to_string(), false),
     };
     inner.push(grp_inner);
-    let rows_cond = if needs_page_views {
-        format!("({any_step} OR event_type = 'page_view')")
-    } else {
-        format!("({any_step} OR email_click_id != '' OR utm_campaign != '')")
+    // Only the rows a step or the breakdown needs (a visitor without a step
+    // row has level 0 and is dropped either way).
+    let rows_cond = match breakdown {
+        None => format!("({any_step})"),
+        Some(_) if needs_page_views => format!("({any_step} OR event_type = 'page_view')"),
+        Some(Breakdown::UtmCampaign) => format!("({any_step} OR utm_campaign != '')"),
+        Some(_) => format!("({any_step} OR email_click_id != '')"),
     };
     let mut outer = vec!["grp".to_string()];
     for k in 1..=n {

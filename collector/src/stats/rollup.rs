@@ -1,5 +1,6 @@
 //! The event panels (`traffic_daily`, `traffic_hourly`, `summary`,
-//! `top_pages`, `countries`, `devices`) from hourly rollups (table `rollups`,
+//! `top_pages`, `countries`, `devices`, and the sessions behind
+//! `form_conversion`'s share) from hourly rollups (table `rollups`,
 //! migration 0012) instead of every event of the range.
 //!
 //! A rollup row is the library's own aggregation of one hour of
@@ -65,6 +66,8 @@ pub enum Panel {
     Countries,
     /// `devices`.
     Devices,
+    /// `form_conversion`: its share of all sessions takes the sessions from rollups.
+    FormConversion,
 }
 
 impl Panel {
@@ -77,13 +80,14 @@ impl Panel {
             "top_pages" => Self::TopPages,
             "countries" => Self::Countries,
             "devices" => Self::Devices,
+            "form_conversion" => Self::FormConversion,
             _ => return None,
         })
     }
 
     fn dim(self) -> &'static str {
         match self {
-            Self::TrafficDaily | Self::TrafficHourly | Self::Summary => "",
+            Self::TrafficDaily | Self::TrafficHourly | Self::Summary | Self::FormConversion => "",
             Self::TopPages => "path",
             Self::Countries => "country",
             Self::Devices => "device",
@@ -216,6 +220,15 @@ pub fn panel_sql(panel: Panel, site: &str, from: u32, to: u32) -> String {
                  (SELECT (count(), sum(revenue)) {orders}) AS placed FROM ({src}))"
             )
         }
+        Panel::FormConversion => format!(
+            "SELECT form_id, count() AS submits, uniqExact(session_id) AS sessions_submitting, \
+             (SELECT uniqIfMerge(ses) FROM ({src})) AS sessions_total, \
+             round(sessions_submitting / sessions_total, 4) AS conversion \
+             FROM events FINAL WHERE site_id = {s} AND ts >= toDateTime({from}) AND ts < toDateTime({to}) \
+             AND event_type = 'form_submit' AND is_bot = 0 \
+             GROUP BY form_id ORDER BY submits DESC, form_id",
+            s = quote(site)
+        ),
         Panel::TopPages => format!(
             "SELECT key AS path, sum(pv) AS page_views, uniqIfMerge(vis) AS visitors, \
              toUInt32(sum(eng) / greatest(sum(pv), 1)) AS avg_engaged_ms FROM ({src}) \
