@@ -3,8 +3,8 @@
 //! `form_conversion`'s share) from hourly rollups (table `rollups`,
 //! migration 0012) instead of every event of the range.
 //!
-//! A rollup row is the library's own aggregation of one hour of
-//! `events FINAL` for one dimension value (`''` for the site as a whole,
+//! A rollup row is the library's own aggregation of one hour of `events`,
+//! each event id once, for one dimension value (`''` for the site as a whole,
 //! `path`, `country`, `device` = browser, OS and device type), so an event
 //! counts once however many copies were stored. Every insert into `events`
 //! marks its hours (`rollup_marks`, by a materialized view, whoever
@@ -105,7 +105,10 @@ const DIMS: &[(&str, &str)] = &[
     ("device", "concat(browser, '\\x1F', os, '\\x1F', device)"),
 ];
 
-/// The hourly aggregation of `events FINAL` rows matching `time_cond`, per
+/// The hourly aggregation of the `events` rows matching `time_cond`, each
+/// event id once (`LIMIT 1 BY event_id`: `FINAL` would merge the whole day
+/// the sorting key narrows a range to, 2 s for a partial hour at ten
+/// million events against 0.06 s), per
 /// `(hour, dim, key)` of `dims`: `pv`, `eng`, `vis`, `ses` — the library's
 /// definitions (visitors of a page are those who viewed it).
 fn aggregate(site: &str, time_cond: &str, dims: &[&str]) -> String {
@@ -118,7 +121,7 @@ fn aggregate(site: &str, time_cond: &str, dims: &[&str]) -> String {
          uniqIfState(visitor_id, human AND (d.1 != 'path' OR event_type = 'page_view')) AS vis, \
          uniqIfState(session_id, human) AS ses \
          FROM (SELECT ts, event_type, engaged_ms, visitor_id, session_id, path, country, browser, os, device, \
-         {HUMAN} AS human FROM events FINAL WHERE site_id = {site} AND ({time_cond})) \
+         {HUMAN} AS human FROM events WHERE site_id = {site} AND ({time_cond}) LIMIT 1 BY event_id) \
          ARRAY JOIN [{pairs}] AS d \
          GROUP BY hour, dim, key \
          HAVING dim = '' OR countIf(human) > 0",
@@ -223,10 +226,10 @@ pub fn panel_sql(panel: Panel, site: &str, from: u32, to: u32) -> String {
             )
         }
         Panel::FormConversion => format!(
-            "SELECT form_id, count() AS submits, uniqExact(session_id) AS sessions_submitting, \
+            "SELECT form_id, uniqExact(event_id) AS submits, uniqExact(session_id) AS sessions_submitting, \
              (SELECT uniqIfMerge(ses) FROM ({src})) AS sessions_total, \
              round(sessions_submitting / sessions_total, 4) AS conversion \
-             FROM events FINAL WHERE site_id = {s} AND ts >= toDateTime({from}) AND ts < toDateTime({to}) \
+             FROM events WHERE site_id = {s} AND ts >= toDateTime({from}) AND ts < toDateTime({to}) \
              AND event_type = 'form_submit' AND is_bot = 0 \
              GROUP BY form_id ORDER BY submits DESC, form_id",
             s = quote(site)
