@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS rollup_marks {{on_cluster}}
 (
     site_id LowCardinality(String),
     hour    DateTime,
-    marks   UInt64
+    marks   UInt64,
+    -- Makes every mark's block unique: replicated tables drop an insert
+    -- whose block equals a recent one, and marks of one hour would.
+    nonce   UInt64
 )
 ENGINE = {{engine:SummingMergeTree(marks)}}
 PARTITION BY toYYYYMM(hour)
@@ -44,9 +47,9 @@ ORDER BY (site_id, hour)
 {{shard_key:cityHash64(site_id, hour)}};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_marks_mv {{on_cluster}} TO rollup_marks AS
-SELECT site_id, toDateTime(toUInt32(toStartOfHour(ts, 'UTC'))) AS hour, toUInt64(1) AS marks
+SELECT site_id, toDateTime(toUInt32(toStartOfHour(ts, 'UTC'))) AS hour, toUInt64(1) AS marks, max(rand64()) AS nonce
 FROM events
 GROUP BY site_id, hour;
 
 -- Events stored before this migration: one mark per hour they hold.
-INSERT INTO rollup_marks SELECT site_id, toDateTime(toUInt32(toStartOfHour(ts, 'UTC'))) AS hour, toUInt64(1) AS marks FROM events GROUP BY site_id, hour;
+INSERT INTO rollup_marks SELECT site_id, toDateTime(toUInt32(toStartOfHour(ts, 'UTC'))) AS hour, toUInt64(1) AS marks, max(rand64()) AS nonce FROM events GROUP BY site_id, hour;

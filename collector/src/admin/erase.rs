@@ -116,7 +116,9 @@ pub async fn erase_visitor(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        rollup::mark(client, &hours).await?;
+        if let Err(e) = rollup::mark(client, &hours).await {
+            tracing::error!(error = %e, "cannot mark the erased hours stale; their rollups keep the erased rows' counts until the next insert there");
+        }
     } else {
         rollup::mark_when_applied(client.clone(), hours);
     }
