@@ -328,14 +328,6 @@ pub async fn answer(
     from: u32,
     to: u32,
 ) -> Result<Option<Vec<serde_json::Value>>, ApiError> {
-    if !state.config.clickhouse.cluster.is_empty() {
-        // Not yet on a cluster: with rollups, the cluster test's traffic
-        // panel lagged its events (marks were dropped as duplicate blocks by
-        // the replicated marks table; fixed with `nonce`, not yet passing
-        // the cluster test). Exact answers from events there.
-        metrics::counter!(PANEL_SOURCE, "source" => "events").increment(1);
-        return Ok(None);
-    }
     let (h0, h1) = whole_hours(from, to);
     if h0 < h1 && refresh(state, site, h0, h1, MAX_SYNC_HOURS, "request").await? > 0 {
         metrics::counter!(PANEL_SOURCE, "source" => "events").increment(1);
@@ -398,9 +390,6 @@ pub fn mark_when_applied(client: Client, hours: Hours) {
 /// Background: every few seconds, recompute every site's stale hours, a day
 /// at a time, newest first, until stopped.
 pub async fn keep_fresh(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    if !state.config.clickhouse.cluster.is_empty() {
-        return;
-    }
     loop {
         for site in state.config.sites.keys() {
             let end = u32::try_from(super::params::now_ms() / 1000).unwrap_or(u32::MAX).saturating_add(7200);
