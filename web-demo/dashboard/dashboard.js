@@ -77,10 +77,28 @@ async function loadAll() {
   const base = { site: state.site, from: state.from, to: state.to };
   // Per query: its rows, or the error that stopped it.
   const results = {};
+  // Each panel is drawn as soon as its own queries have answered (a fast panel
+  // does not wait for a slow one); once all have, every panel is drawn again
+  // below with the range's currency.
+  const drawn = new Set();
+  const drawReady = () => {
+    if (load !== state.load) return;
+    for (const name of Object.keys(RENDER)) {
+      if (drawn.has(name) || !NEEDS[name].every((q) => Array.isArray(results[q]))) continue;
+      drawn.add(name);
+      clearPanel(name);
+      try {
+        setState(name, 'ready');
+        RENDER[name](results);
+      } catch {
+        setState(name, 'loading');
+      }
+    }
+  };
   const explore = loadExplore(api, load);
   await Promise.all([
     ...QUERIES.map((query) => api(`${query}?${queryString({ ...base, ...extraParams(query) })}`).then(
-      (body) => { results[query] = body.rows; },
+      (body) => { results[query] = body.rows; drawReady(); },
       (error) => { results[query] = error; }
     )),
     // Hourly or daily with the range's totals and the previous period's (the cards' deltas).
