@@ -51,25 +51,9 @@ fn requests(o: &Options, from: u64, to: u64) -> Vec<(String, String, bool)> {
     let r = format!("site={}&from={from}&to={to}", o.site);
     let day = format!("site={}&from={}&to={to}", o.site, to - 86_400);
     let f = format!("funnel?{r}&funnel={}", o.funnel);
-    let mut v: Vec<(String, String, bool)> = [
-        "top_pages",
-        "channels",
-        "utm_campaigns",
-        "attribution_touches",
-        "countries",
-        "devices",
-        "scroll_depth",
-        "video_engagement",
-        "form_conversion",
-        "consent_rates",
-        "email_funnel",
-        "email_opens_clicks",
-        "email_click_to_purchase",
-        "attribution_purchases",
-    ]
-    .iter()
-    .map(|q| (q.to_string(), format!("{q}?{r}"), true))
-    .collect();
+    // Every query of the library: the dashboard loads each one.
+    let mut v: Vec<(String, String, bool)> =
+        ktra_schema::queries::QUERIES.iter().map(|q| (q.name.to_string(), format!("{}?{r}", q.name), true)).collect();
     v.extend([
         ("traffic, compare=previous".into(), format!("traffic?{r}&compare=previous"), true),
         ("goals, compare=previous".into(), format!("goals?{r}&compare=previous"), true),
