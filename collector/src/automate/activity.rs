@@ -62,7 +62,7 @@ pub async fn activity(
         .clickhouse
         .query(
             "SELECT delivery_id, endpoint, trigger_name, lead_id, attempt, status, http_status, error, latency_ms, \
-             toUInt32(attempted_at) AS attempted_at FROM webhook_deliveries \
+             toUInt32(attempted_at) AS attempted_at FROM webhook_deliveries FINAL \
              WHERE site_id = ? AND (? = '' OR trigger_name = ?) AND (? = '' OR status = ?) \
              ORDER BY attempted_at DESC, attempt DESC LIMIT 100",
         )
@@ -81,7 +81,7 @@ pub async fn activity(
              toUInt32(max(attempted_at)) AS last_at, \
              countIf(status = 'delivered' AND attempted_at > now() - 86400) AS delivered_24h, \
              countIf(status IN ('failed', 'gave_up') AND attempted_at > now() - 86400) AS failed_24h \
-             FROM webhook_deliveries WHERE site_id = ? GROUP BY endpoint",
+             FROM webhook_deliveries FINAL WHERE site_id = ? GROUP BY endpoint",
         )
         .bind(&q.site)
         .fetch_all()
