@@ -28,18 +28,23 @@ pub struct InsertCtx {
     pub spool: Arc<Spool>,
 }
 
+/// Drops the rows of erased consent chains (counted as `erased`).
+fn drop_erased<R>(ctx: &InsertCtx, table: &'static str, rows: &mut Vec<R>, erased: impl Fn(&Erasures, &R) -> bool) {
+    let before = rows.len();
+    rows.retain(|r| !erased(&ctx.erasures, r));
+    if rows.len() < before {
+        metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "erased")
+            .increment((before - rows.len()) as u64);
+    }
+}
+
 /// Inserts `rows` into their table. `Err` carries the rows not yet stored.
 pub async fn insert_isolating<T: TableRow>(
     ctx: &InsertCtx,
     mut rows: Vec<T>,
 ) -> Result<(), (Vec<T>, clickhouse::error::Error)> {
     let table = T::TABLE;
-    let before = rows.len();
-    rows.retain(|r| !ctx.erasures.is_erased(r.consent_root()));
-    if rows.len() < before {
-        metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "erased")
-            .increment((before - rows.len()) as u64);
-    }
+    drop_erased(ctx, table, &mut rows, |e, r| e.is_erased(r.consent_root()));
     if rows.is_empty() {
         return Ok(());
     }
@@ -107,13 +112,9 @@ pub async fn insert_raw_isolating<T: TableRow>(
     mut rows: Vec<RawRow>,
 ) -> Result<(), clickhouse::error::Error> {
     let table = T::TABLE;
-    let before = rows.len();
-    let root = |r: &RawRow| std::str::from_utf8(&payloads[r.rec][r.root.clone()]).unwrap_or("");
-    rows.retain(|r| !ctx.erasures.is_erased(root(r)));
-    if rows.len() < before {
-        metrics::counter!(t::DROPPED_ROWS, "table" => table, "reason" => "erased")
-            .increment((before - rows.len()) as u64);
-    }
+    drop_erased(ctx, table, &mut rows, |e, r| {
+        e.is_erased(std::str::from_utf8(&payloads[r.rec][r.root.clone()]).unwrap_or(""))
+    });
     if rows.is_empty() {
         return Ok(());
     }

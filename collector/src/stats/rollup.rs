@@ -50,8 +50,13 @@ const HOUR: &str = "toDateTime(toUInt32(toStartOfHour(ts, 'UTC')))";
 const SYNC: &str = "insert_distributed_sync";
 /// Events a rollup counts: people in browsers.
 const HUMAN: &str = "is_bot = 0 AND source != 'server'";
-/// Unit separator between browser, OS and device in a `device` key.
-const SEP: &str = "\\x1F";
+/// Unit separator between browser, OS and device in a `device` key (a
+/// ClickHouse string escape; written and split with this one literal).
+macro_rules! sep {
+    () => {
+        "\\x1F"
+    };
+}
 
 /// A panel answered from rollups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +107,7 @@ const DIMS: &[(&str, &str)] = &[
     ("", "''"),
     ("path", "path"),
     ("country", "country"),
-    ("device", "concat(browser, '\\x1F', os, '\\x1F', device)"),
+    ("device", concat!("concat(browser, '", sep!(), "', os, '", sep!(), "', device)")),
 ];
 
 /// The hourly aggregation of the `events` rows matching `time_cond`, each
@@ -245,9 +250,10 @@ pub fn panel_sql(panel: Panel, site: &str, from: u32, to: u32) -> String {
         ),
         Panel::Devices => format!(
             "SELECT parts[1] AS browser, parts[2] AS os, parts[3] AS device, visitors FROM \
-             (SELECT splitByChar('{SEP}', key) AS parts, uniqIfMerge(vis) AS visitors FROM ({src}) \
+             (SELECT splitByChar('{sep}', key) AS parts, uniqIfMerge(vis) AS visitors FROM ({src}) \
              GROUP BY key HAVING visitors > 0) \
-             ORDER BY visitors DESC, browser, os, device LIMIT 100"
+             ORDER BY visitors DESC, browser, os, device LIMIT 100",
+            sep = sep!()
         ),
     }
 }
