@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod queries;
 pub mod reject;
 pub mod server;
+pub mod sessions;
 pub mod validate;
 pub mod wire;
 

@@ -2,8 +2,9 @@
 //! renderer that adapts them to a server version and deployment.
 //!
 //! Statements are written for current ClickHouse, unqualified (the runner
-//! selects the database), with three placeholders:
+//! selects the database), with these placeholders:
 //! - `{{on_cluster}}` → empty, or `ON CLUSTER name` when deployed on a cluster;
+//! - `{{sessions_view}}` → the `sessions` view's query ([`crate::sessions::view`]);
 //! - `{{engine:Name(args)}}` → `Name(args)`, or its `Replicated` form with the
 //!   usual `{shard}`/`{replica}` macros on a cluster;
 //! - `LowCardinality(T)` is kept on 19.0 and later and becomes `T` on older
@@ -57,6 +58,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0013_views_without_final",
         sql: include_str!("../migrations/0013_views_without_final.sql"),
     },
+    Migration { version: 14, name: "0014_session_facts", sql: include_str!("../migrations/0014_session_facts.sql") },
 ];
 
 /// The table recording applied migrations.
@@ -137,7 +139,7 @@ pub fn render(sql: &str, version: ServerVersion, deploy: &Deployment) -> Vec<Str
         Some(c) if is_identifier(c) => format!("ON CLUSTER {c}"),
         _ => String::new(),
     };
-    let mut text = sql.replace("{{on_cluster}}", &on_cluster);
+    let mut text = sql.replace("{{sessions_view}}", &crate::sessions::view()).replace("{{on_cluster}}", &on_cluster);
     while let Some(start) = text.find("{{engine:") {
         let Some(len) = text[start..].find("}}") else { break };
         let engine = &text[start + 9..start + len];
@@ -415,6 +417,8 @@ mod tests {
                 assert!(!stmts.is_empty(), "{}", m.name);
                 for s in &stmts {
                     assert!(!s.contains("{{"), "{}: {s}", m.name);
+                    let first = s.split_whitespace().next().unwrap_or("");
+                    assert!(["CREATE", "DROP", "ALTER", "INSERT"].contains(&first), "{}: {s}", m.name);
                     assert!(!s.contains('?'), "{}: '?' would be taken as a bind placeholder", m.name);
                     if v == OLD {
                         assert!(!s.contains("LowCardinality"), "{}", m.name);

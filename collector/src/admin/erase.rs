@@ -94,7 +94,9 @@ pub async fn erase_visitor(
             .await?;
     }
     let hours: rollup::Hours = client.query(&rollup::hours_sql(by_visitor)).bind(site).bind(vid).fetch_all().await?;
-    let tables: &[&str] = if include_consent { &["events", "consent_log"] } else { &["events"] };
+    // Stored sessions (`stats::sessions`) are the visitor's too.
+    let tables: &[&str] =
+        if include_consent { &["events", "session_facts", "consent_log"] } else { &["events", "session_facts"] };
     for table in tables {
         client
             .query(&format!("ALTER TABLE {} DELETE WHERE {by_visitor}", target(table)))

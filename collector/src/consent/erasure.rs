@@ -162,6 +162,11 @@ async fn apply(
         .bind(&roots)
         .fetch_all()
         .await?;
+    let sessions: Vec<String> = client
+        .query(&crate::stats::sessions::session_ids_sql("has(CAST(? AS Array(String)), consent_root)"))
+        .bind(&roots)
+        .fetch_all()
+        .await?;
     client
         .query(&format!(
             "ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), consent_root)",
@@ -171,6 +176,17 @@ async fn apply(
         .execute()
         .await?;
     metrics::counter!(t::ERASURE_MUTATIONS, "table" => "events").increment(1);
+    if !sessions.is_empty() {
+        client
+            .query(&format!(
+                "ALTER TABLE {} DELETE WHERE has(CAST(? AS Array(String)), session_id)",
+                mutation_target("session_facts", cluster)
+            ))
+            .bind(&sessions)
+            .execute()
+            .await?;
+        metrics::counter!(t::ERASURE_MUTATIONS, "table" => "session_facts").increment(1);
+    }
     crate::stats::rollup::mark_when_applied(client.clone(), hours);
     let set: HashSet<String> = roots.into_iter().collect();
     let dropped = spool.rewrite_dead_letters(|table, row| {

@@ -11,7 +11,7 @@ use super::filter::{self, Filter};
 use super::params::{self, Range};
 use super::respond::{self, Common};
 use super::shares::Viewer;
-use super::{count, funnel, goals, params_of, rollup, run, Params};
+use super::{count, funnel, goals, params_of, rollup, run, sessions, Params};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -50,7 +50,10 @@ pub async fn run_template(
             return Ok(rows);
         }
     }
-    let sql = render(name, template, site, r, filter)?;
+    let mut sql = render(name, template, site, r, filter)?;
+    if sessions::reads_sessions(&sql) {
+        sql = sessions::rewrite(state, site, sql).await?;
+    }
     run::json_rows(&state.clickhouse, &sql).await
 }
 

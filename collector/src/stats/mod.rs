@@ -26,6 +26,7 @@ pub mod params;
 pub mod respond;
 pub mod rollup;
 pub mod run;
+pub mod sessions;
 pub mod shares;
 
 use crate::error::ApiError;

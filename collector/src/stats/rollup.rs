@@ -47,7 +47,7 @@ pub const PANEL_SOURCE: &str = "ktra_rollup_panel_requests_total";
 /// The UTC hour of an event, as a plain `DateTime`.
 const HOUR: &str = "toDateTime(toUInt32(toStartOfHour(ts, 'UTC')))";
 /// On a cluster a rollup (or a mark) is readable once its insert returns.
-const SYNC: &str = "insert_distributed_sync";
+pub(super) const SYNC: &str = "insert_distributed_sync";
 /// Events a rollup counts: people in browsers.
 const HUMAN: &str = "is_bot = 0 AND source != 'server'";
 /// Unit separator between browser, OS and device in a `device` key (a
@@ -267,7 +267,7 @@ fn site_lock(site: &str) -> Arc<tokio::sync::Mutex<()>> {
 
 /// A version above every earlier one of this process (and, by its clock,
 /// of the others): microseconds of the wall clock.
-fn next_version() -> u64 {
+pub(super) fn next_version() -> u64 {
     static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let now = u64::try_from(super::params::now_ms()).unwrap_or(0).saturating_mul(1000);
     let prev = LAST.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
@@ -284,7 +284,7 @@ async fn stale(client: &Client, site: &str, h0: u32, h1: u32) -> Result<Vec<(u32
 }
 
 /// Replicas per shard of the configured cluster (1 on one server).
-async fn replicas(state: &AppState) -> Result<u64, ApiError> {
+pub(super) async fn replicas(state: &AppState) -> Result<u64, ApiError> {
     let cluster = &state.config.clickhouse.cluster;
     if cluster.is_empty() {
         return Ok(1);
@@ -394,7 +394,8 @@ pub fn mark_when_applied(client: Client, hours: Hours) {
 }
 
 /// Background: every few seconds, recompute every site's stale hours, a day
-/// at a time, newest first, until stopped.
+/// at a time, newest first, and store its settled sessions
+/// ([`super::sessions::keep_stored`]), until stopped.
 pub async fn keep_fresh(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         for site in state.config.sites.keys() {
@@ -406,6 +407,9 @@ pub async fn keep_fresh(state: AppState, mut stop: tokio::sync::watch::Receiver<
                     continue;
                 }
             };
+            if let Err(e) = super::sessions::keep_stored(&state, site).await {
+                tracing::warn!(site, error = %e, "storing sessions failed; retrying later");
+            }
             for chunk in hours.chunks(CHUNK_HOURS) {
                 let lo = chunk.iter().map(|h| h.0).min().unwrap_or(0);
                 let hi = chunk.iter().map(|h| h.0).max().unwrap_or(0).saturating_add(3600);

@@ -17,6 +17,7 @@ pub const MAX_RESULT_ROWS: u32 = 10_000;
 /// Runs `sql` and parses the answer. ClickHouse unreachable or too slow is a
 /// 503 (the dashboard retries); anything else is a 500 whose detail is logged.
 pub async fn json_rows(client: &Client, sql: &str) -> Result<Vec<Value>, ApiError> {
+    tracing::debug!(sql, "stats query");
     let bytes = client
         .query_raw(sql)
         .with_setting("output_format_json_quote_64bit_integers", "0")
