@@ -108,7 +108,14 @@ where
     F: Fn(Range) -> Fut,
     Fut: std::future::Future<Output = Result<Value, ApiError>>,
 {
-    let current = compute(r.range).await;
+    // Both periods at once: ClickHouse answers them side by side.
+    let pr = respond::previous(r.range);
+    let (current, previous) = tokio::join!(compute(r.range), async {
+        match r.common.compare {
+            true => Some(compute(pr).await),
+            false => None,
+        }
+    });
     count(name, current.is_ok());
     let mut current = current?;
     if let Some(o) = current.as_object_mut() {
@@ -116,11 +123,9 @@ where
         o.insert("to".into(), r.range.to.into());
         o.insert("filter".into(), r.common.filter.to_param().into());
     }
-    let previous = if r.common.compare {
-        let pr = respond::previous(r.range);
-        Some((pr, compute(pr).await?))
-    } else {
-        None
+    let previous = match previous {
+        Some(p) => Some((pr, p?)),
+        None => None,
     };
     Ok(respond::answer(name, current, previous, r.common.csv, table))
 }
@@ -156,7 +161,14 @@ pub async fn funnel(State(state): State<AppState>, viewer: Viewer, q: Params) ->
         async move {
             let cond = filter.sql(&site, range.from, range.to);
             let scope = funnel::Scope { site: &site, from: range.from, to: range.to, filter: &cond };
-            let total = run::json_rows(&state.clickhouse, &funnel::sql(f2, window, &scope, None)).await?;
+            let total_sql = funnel::sql(f2, window, &scope, None);
+            let (total, groups) = tokio::join!(run::json_rows(&state.clickhouse, &total_sql), async {
+                match breakdown {
+                    Some(b) => Some(run::json_rows(&state.clickhouse, &funnel::sql(f2, window, &scope, Some(b))).await),
+                    None => None,
+                }
+            });
+            let total = total?;
             let empty = json!({});
             let mut body = json!({
                 "funnel": name,
@@ -164,9 +176,8 @@ pub async fn funnel(State(state): State<AppState>, viewer: Viewer, q: Params) ->
                 "window_secs": window,
                 "steps": funnel::steps(f2, total.first().unwrap_or(&empty)),
             });
-            if let Some(b) = breakdown {
-                let groups = run::json_rows(&state.clickhouse, &funnel::sql(f2, window, &scope, Some(b))).await?;
-                let groups: Vec<Value> = groups
+            if let (Some(b), Some(groups)) = (breakdown, groups) {
+                let groups: Vec<Value> = groups?
                     .iter()
                     .map(|g| json!({ "value": g["group_value"].clone(), "steps": funnel::steps(f2, g) }))
                     .collect();
@@ -208,8 +219,10 @@ pub async fn traffic(State(state): State<AppState>, viewer: Viewer, q: Params) -
     answer("traffic", &r, rows_of, |range| {
         let (site, filter) = (site.clone(), filter.clone());
         async move {
-            let rows = run_template(state, name, template, &site, range, &filter).await?;
-            let summary = run_template(state, "summary", SUMMARY, &site, range, &filter).await?;
+            let (rows, summary) = tokio::try_join!(
+                run_template(state, name, template, &site, range, &filter),
+                run_template(state, "summary", SUMMARY, &site, range, &filter)
+            )?;
             Ok(json!({
                 "resolution": if hourly { "hour" } else { "day" },
                 "rows": rows,
