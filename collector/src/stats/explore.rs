@@ -11,7 +11,7 @@ use super::filter::{self, Filter};
 use super::params::{self, Range};
 use super::respond::{self, Common};
 use super::shares::Viewer;
-use super::{count, funnel, goals, params_of, rollup, run, sessions, Params};
+use super::{count, funnel, goals, params_of, rollup, sessions, Params};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -50,11 +50,7 @@ pub async fn run_template(
             return Ok(rows);
         }
     }
-    let mut sql = render(name, template, site, r, filter)?;
-    if sessions::reads_sessions(&sql) {
-        sql = sessions::rewrite(state, site, sql).await?;
-    }
-    run::json_rows(&state.clickhouse, &sql).await
+    sessions::rows(state, site, render(name, template, site, r, filter)?).await
 }
 
 /// The SQL [`run_template`] runs.
@@ -162,9 +158,9 @@ pub async fn funnel(State(state): State<AppState>, viewer: Viewer, q: Params) ->
             let cond = filter.sql(&site, range.from, range.to);
             let scope = funnel::Scope { site: &site, from: range.from, to: range.to, filter: &cond };
             let total_sql = funnel::sql(f2, window, &scope, None);
-            let (total, groups) = tokio::join!(run::json_rows(&state.clickhouse, &total_sql), async {
+            let (total, groups) = tokio::join!(sessions::rows(state, &site, total_sql), async {
                 match breakdown {
-                    Some(b) => Some(run::json_rows(&state.clickhouse, &funnel::sql(f2, window, &scope, Some(b))).await),
+                    Some(b) => Some(sessions::rows(state, &site, funnel::sql(f2, window, &scope, Some(b))).await),
                     None => None,
                 }
             });
@@ -202,7 +198,7 @@ pub async fn goals(State(state): State<AppState>, viewer: Viewer, q: Params) -> 
                 return Ok(json!({ "rows": [] }));
             }
             let cond = filter.sql(&site, range.from, range.to);
-            let rows = run::json_rows(&state.clickhouse, &goals::sql(defs, &site, range.from, range.to, &cond)).await?;
+            let rows = sessions::rows(state, &site, goals::sql(defs, &site, range.from, range.to, &cond)).await?;
             Ok(json!({ "rows": goals::rows(defs, rows.first().unwrap_or(&json!({}))) }))
         }
     })

@@ -7,9 +7,11 @@
 //! with a page view of a matching path (`*` is a wildcard). `message` keeps
 //! sessions that came from a click in that email message. Terms are ANDed.
 //!
-//! The session's attributes are first values, maxima and existence, the same
-//! with or without retried copies of an event, so `events` is read without
-//! `FINAL`. The condition is `session_id IN (…)`, rendered with escaped literals, and
+//! The session's attributes are those of the `sessions` view (one definition,
+//! `ktra_schema::sessions`), read from the collector's stored sessions, for
+//! sessions that started from a day before the range to its end; a page
+//! term reads the sessions' page views in `events` (without `FINAL`: a
+//! retried copy matches as its original). The condition is `session_id IN (…)`, rendered with escaped literals, and
 //! is added to every `events`, `sessions` or `orders` select of a rendered query
 //! ([`apply`]); a query that reads neither (consent rates) refuses a filter.
 use super::defs::glob_to_like;
@@ -74,40 +76,51 @@ impl Filter {
         self.0.is_empty()
     }
 
-    /// The condition on `events` or `sessions` rows (`1` without terms).
+    /// The condition on `events` or `sessions` rows (`1` without terms). It
+    /// reads the sessions from [`super::sessions::VISITS`], which the
+    /// collector replaces with its stored sessions before running it
+    /// ([`super::sessions::rewrite`]; [`super::sessions::standalone`] for
+    /// running it elsewhere), and a `path` term from `events`.
     pub fn sql(&self, site: &str, from: u32, to: u32) -> String {
         if self.is_empty() {
             return "1".into();
         }
         let site_q = quote(site);
-        let landing = "event_type = 'page_view' AND channel != 'internal'";
-        let having: Vec<String> = self
+        let lead = from.saturating_sub(SESSION_LEAD_SECS);
+        let mut parts = Vec::new();
+        let attrs: Vec<String> = self
             .0
             .iter()
+            .filter(|(k, _)| *k != "path")
             .map(|(k, v)| {
                 let q = quote(v);
                 match *k {
-                    "channel" => {
-                        format!("if(countIf({landing}) = 0, 'direct', argMinIf(channel, ts_ms, {landing})) = {q}")
-                    }
-                    "referrer" => format!("argMinIf(referrer_host, ts_ms, {landing}) = {q}"),
-                    "path" => {
-                        format!("countIf(event_type = 'page_view' AND path LIKE {}) > 0", quote(&glob_to_like(v)))
-                    }
+                    "referrer" => format!("referrer_host = {q}"),
                     "message" => format!(
-                        "max(email_click_id) IN (SELECT click_id FROM email_clicks \
+                        "email_click_id IN (SELECT click_id FROM email_clicks \
                          WHERE site_id = {site_q} AND message_id = {q})"
                     ),
-                    col => format!("argMin({col}, ts_ms) = {q}"),
+                    col => format!("{col} = {q}"),
                 }
             })
             .collect();
-        format!(
-            "session_id IN (SELECT session_id FROM events WHERE site_id = {site_q} \
-             AND ts >= toDateTime({lead}) AND ts < toDateTime({to}) GROUP BY session_id HAVING {h})",
-            lead = from.saturating_sub(SESSION_LEAD_SECS),
-            h = having.join(" AND "),
-        )
+        if !attrs.is_empty() {
+            parts.push(format!(
+                "session_id IN (SELECT session_id FROM {visits} WHERE site_id = {site_q} \
+                 AND started_at >= toDateTime({lead}) AND started_at < toDateTime({to}) AND {a})",
+                visits = super::sessions::VISITS,
+                a = attrs.join(" AND "),
+            ));
+        }
+        if let Some((_, v)) = self.0.iter().find(|(k, _)| *k == "path") {
+            parts.push(format!(
+                "session_id IN (SELECT session_id FROM events WHERE site_id = {site_q} \
+                 AND ts >= toDateTime({lead}) AND ts < toDateTime({to}) \
+                 AND event_type = 'page_view' AND path LIKE {})",
+                quote(&glob_to_like(v))
+            ));
+        }
+        parts.join(" AND ")
     }
 
     /// Back to the parameter form (for answers and links).
@@ -168,7 +181,7 @@ mod tests {
         let c = f.sql("demo", 100_000, 200_000);
         assert!(c.contains("= 'x\\') OR 1=1 --'"), "{c}");
         assert!(c.contains(r"path LIKE '/a\\_\\%%'"), "{c}");
-        assert!(c.contains("ts >= toDateTime(13600)"));
+        assert!(c.contains("ts >= toDateTime(13600)") && c.contains("started_at >= toDateTime(13600)"), "{c}");
         let sql = "SELECT 1 FROM events FINAL WHERE site_id = 'demo' AND x \
                    ANY LEFT JOIN (SELECT 1 FROM email_clicks FINAL WHERE site_id = 'demo')";
         let out = apply(sql, "demo", "C").unwrap();

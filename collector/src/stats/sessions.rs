@@ -18,7 +18,7 @@
 //!   start hours whose 25 hours are over, as one insert of the sessions with a
 //!   new `version` followed by the hour's `''` row naming that version and the
 //!   marks it saw: readers switch to the new version only with that row.
-//! - A request reads the stored sessions of every other hour and computes the
+//! - A request (and a filter, through [`VISITS`]) reads the stored sessions of every other hour and computes the
 //!   stale ones (the last day's, as traffic arrives) from `events` in the same
 //!   query, then joins `orders` as the view does ([`ktra_schema::sessions::sessions`]).
 //!   With more than [`MAX_LIVE_HOURS`] stale hours, or spread over more than
@@ -108,10 +108,14 @@ pub fn store_sql(site: &str, hours: &[(u32, u64)], version: u64) -> [String; 2] 
     ]
 }
 
-/// Every session of `site`: the stored ones of the newest version of each
-/// start hour but `live`, and those of `live` computed from `events`, with
-/// their orders; the columns of the `sessions` view.
-pub fn source_sql(site: &str, live: &[u32]) -> String {
+/// The rows of the pseudo-table [`VISITS`]: one per session, the visit
+/// columns of the `sessions` view without the orders (what a filter reads).
+/// Only rewritten queries may read it.
+pub const VISITS: &str = "session_visits";
+
+/// Every visit of `site`: the stored ones of the newest version of each start
+/// hour but `live`, and those of `live` computed from `events`.
+fn visits_sql(site: &str, live: &[u32]) -> String {
     let s = quote(site);
     let cols = VISIT_COLUMNS.join(", ");
     let stored = format!(
@@ -119,25 +123,30 @@ pub fn source_sql(site: &str, live: &[u32]) -> String {
          AND (hour, version) GLOBAL IN (SELECT hour, max(version) FROM session_facts \
          WHERE site_id = {s} AND session_id = '' GROUP BY hour)"
     );
-    let visits = if live.is_empty() {
-        stored
-    } else {
-        let list: Vec<String> = live.iter().map(u32::to_string).collect();
-        format!("{stored} AND toUInt32(hour) NOT IN ({}) UNION ALL {}", list.join(", "), computed(site, live))
-    };
-    sessions(&visits, &format!("site_id = {s}"))
+    if live.is_empty() {
+        return stored;
+    }
+    let list: Vec<String> = live.iter().map(u32::to_string).collect();
+    format!("{stored} AND toUInt32(hour) NOT IN ({}) UNION ALL {}", list.join(", "), computed(site, live))
 }
 
-/// `sql` with every read of the `sessions` view replaced by `source`.
-pub fn substitute(sql: &str, source: &str) -> String {
+/// Every session of `site` ([`visits_sql`]) with its orders: the columns of
+/// the `sessions` view.
+pub fn source_sql(site: &str, live: &[u32]) -> String {
+    sessions(&visits_sql(site, live), &format!("site_id = {}", quote(site)))
+}
+
+/// `sql` with every read of `table` replaced by `source`.
+fn replace_table(sql: &str, table: &str, source: &str) -> String {
+    let from = format!("FROM {table}");
     let mut out = String::with_capacity(sql.len() + source.len());
     let mut rest = sql;
-    while let Some(i) = rest.find("FROM sessions") {
-        let end = i + "FROM sessions".len();
+    while let Some(i) = rest.find(&from) {
+        let end = i + from.len();
         let next = rest[end..].chars().next();
         out.push_str(&rest[..i]);
         if next.is_none_or(|c| c.is_whitespace() || c == ')') {
-            out.push_str(&format!("FROM ({source}) AS sessions"));
+            out.push_str(&format!("FROM ({source}) AS {table}"));
         } else {
             out.push_str(&rest[i..end]);
         }
@@ -147,9 +156,20 @@ pub fn substitute(sql: &str, source: &str) -> String {
     out
 }
 
-/// Whether `sql` reads the `sessions` view.
+/// `sql` with every read of the `sessions` view replaced by `source`.
+pub fn substitute(sql: &str, source: &str) -> String {
+    replace_table(sql, "sessions", source)
+}
+
+/// Whether `sql` reads the `sessions` view or [`VISITS`].
 pub fn reads_sessions(sql: &str) -> bool {
-    substitute(sql, "") != sql
+    substitute(sql, "") != sql || replace_table(sql, VISITS, "") != sql
+}
+
+/// `sql` reading [`VISITS`] from every event ever, as the `sessions` view
+/// does: for running it without the collector (tests, the engine comparison).
+pub fn standalone(sql: &str) -> String {
+    replace_table(sql, VISITS, &visits("1"))
 }
 
 async fn stale(client: &Client, site: &str, lo: u32, hi: u32) -> Result<Vec<(u32, u64)>, ApiError> {
@@ -161,18 +181,26 @@ fn now() -> u32 {
     u32::try_from(super::params::now_ms() / 1000).unwrap_or(u32::MAX)
 }
 
-/// `sql` (a rendered query reading `sessions`) reading stored sessions, or
-/// `sql` itself when too many start hours are stale.
+/// `sql` (a rendered query reading `sessions` or [`VISITS`]) reading stored
+/// sessions, or the view and every event when too many start hours are stale.
 pub async fn rewrite(state: &AppState, site: &str, sql: String) -> Result<String, ApiError> {
     let live: Vec<u32> =
         stale(&state.clickhouse, site, 0, now().saturating_add(7200)).await?.iter().map(|h| h.0).collect();
     let span = live.iter().max().zip(live.iter().min()).map_or(0, |(hi, lo)| (hi - lo) / 3600);
     if live.len() > MAX_LIVE_HOURS || span > MAX_LIVE_SPAN_HOURS {
         metrics::counter!(SESSION_SOURCE, "source" => "view").increment(1);
-        return Ok(sql);
+        return Ok(standalone(&sql));
     }
     metrics::counter!(SESSION_SOURCE, "source" => "stored").increment(1);
+    let sql = replace_table(&sql, VISITS, &visits_sql(site, &live));
     Ok(substitute(&sql, &source_sql(site, &live)))
+}
+
+/// Runs a rendered stats query of `site`, reading stored sessions when it
+/// reads sessions ([`rewrite`]).
+pub async fn rows(state: &AppState, site: &str, sql: String) -> Result<Vec<serde_json::Value>, ApiError> {
+    let sql = if reads_sessions(&sql) { rewrite(state, site, sql).await? } else { sql };
+    run::json_rows(&state.clickhouse, &sql).await
 }
 
 /// Stores `site`'s stale start hours whose 25 hours are over, oldest chunk
@@ -217,6 +245,9 @@ mod tests {
         assert!(reads_sessions(sql));
         assert!(!reads_sessions("SELECT 1 FROM session_facts"));
         assert!(reads_sessions("SELECT 1 FROM sessions\nWHERE 1"));
+        assert!(reads_sessions("x IN (SELECT session_id FROM session_visits WHERE 1)"));
+        let alone = standalone("x IN (SELECT session_id FROM session_visits WHERE 1)");
+        assert!(alone.contains("GROUP BY site_id, session_id) AS session_visits WHERE 1"), "{alone}");
     }
 
     #[test]
