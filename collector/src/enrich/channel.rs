@@ -76,30 +76,55 @@ pub struct ChannelInput<'a> {
     pub from_email: bool,
 }
 
+/// `host` is a pattern of `list` or a subdomain of one; a pattern ending in
+/// `.` (`google.`) matches that label under any suffix.
 fn matches(host: &str, list: &[&str]) -> bool {
     list.iter().any(|p| {
         if p.ends_with('.') {
-            host.starts_with(p) || host.contains(&format!(".{p}"))
+            host.starts_with(p) || contains_after_dot(host, p)
         } else {
-            host == *p || host.ends_with(&format!(".{p}"))
+            host == *p || ends_with_after_dot(host, p)
         }
     })
 }
 
+/// `host.contains(".{p}")`, without building the pattern.
+fn contains_after_dot(host: &str, p: &str) -> bool {
+    let h = host.as_bytes();
+    h.iter().enumerate().any(|(i, &b)| b == b'.' && h[i + 1..].starts_with(p.as_bytes()))
+}
+
+/// `host.ends_with(".{p}")`, without building the pattern.
+fn ends_with_after_dot(host: &str, p: &str) -> bool {
+    let (h, p) = (host.as_bytes(), p.as_bytes());
+    h.len() > p.len() && h.ends_with(p) && h[h.len() - p.len() - 1] == b'.'
+}
+
+/// `haystack.to_ascii_lowercase().contains(needle)` for a lowercase ASCII `needle`.
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// Decides the channel.
 pub fn channel(i: ChannelInput<'_>) -> &'static str {
-    let medium = i.utm_medium.to_ascii_lowercase();
-    let source = i.utm_source.to_ascii_lowercase();
-    if i.has_click_id || PAID_MEDIUMS.contains(&medium.as_str()) {
+    // Mediums and sources compare case-insensitively (every constant here is lowercase).
+    let (medium, source) = (i.utm_medium, i.utm_source);
+    let medium_is = |m: &str| medium.eq_ignore_ascii_case(m);
+    if i.has_click_id || PAID_MEDIUMS.iter().any(|m| medium_is(m)) {
         return "paid";
     }
-    if i.from_email || medium == "email" || medium == "e-mail" || source.contains("newsletter") || source == "email" {
+    if i.from_email
+        || medium_is("email")
+        || medium_is("e-mail")
+        || contains_ignore_ascii_case(source, "newsletter")
+        || source.eq_ignore_ascii_case("email")
+    {
         return "email";
     }
-    if medium == "social" || medium == "social-network" || medium == "sm" {
+    if medium_is("social") || medium_is("social-network") || medium_is("sm") {
         return "social";
     }
-    if medium == "organic" {
+    if medium_is("organic") {
         return "search";
     }
     let r = i.referrer_host;

@@ -1,7 +1,8 @@
 //! Assembles the stored row from a validated event and what is known about
 //! its request (site, visitor, session, consent, campaign, geo, user agent).
 use super::channel::{channel, ChannelInput};
-use super::urlparts::{bare_host, PageUrl};
+use super::request_urls::RequestUrls;
+use super::urlparts::{strip, Stripped};
 use super::{Geo, UaInfo};
 use ktra_schema::row::EventRow;
 use ktra_schema::wire::{PropValue, Utm};
@@ -48,131 +49,160 @@ pub fn email_lead_id(email: &str) -> String {
     out
 }
 
-fn s(v: &Option<String>) -> String {
-    v.clone().unwrap_or_default()
+/// Builds the rows of one request's events. What an event takes from its
+/// page URL and referrer is worked out once per distinct URL of the request
+/// ([`RequestUrls`]), and the event's own strings move into its row.
+pub struct RowBuilder<'a> {
+    ctx: &'a RequestContext,
+    urls: RequestUrls<'a>,
 }
 
-/// Builds the row for one event.
-pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
-    let raw = ev.raw;
-    let url = s(&raw.url);
-    // One parse of the page URL for host, path and every campaign parameter.
-    let page = PageUrl::parse(&url);
-    let (host, path) = (page.host.clone(), page.path.clone());
-    let referrer = s(&raw.referrer);
-    let referrer_host = if referrer.is_empty() { String::new() } else { bare_host(&referrer) };
-
-    // Campaign: the batch's session campaign, else the event URL's own parameters.
-    let pick = |batch: &Option<String>, name: &str| match batch {
-        Some(v) if !v.is_empty() => v.clone(),
-        _ => page.param(name).to_string(),
-    };
-    let utm_source = pick(&ctx.utm.source, "utm_source");
-    let utm_medium = pick(&ctx.utm.medium, "utm_medium");
-    let utm_campaign = pick(&ctx.utm.campaign, "utm_campaign");
-    let utm_term = pick(&ctx.utm.term, "utm_term");
-    let utm_content = pick(&ctx.utm.content, "utm_content");
-    let (click_id_type, click_id) =
-        [("gclid", &ctx.utm.gclid), ("msclkid", &ctx.utm.msclkid), ("fbclid", &ctx.utm.fbclid)]
-            .into_iter()
-            .find_map(|(k, v)| {
-                let v = pick(v, k);
-                (!v.is_empty()).then(|| (k.to_string(), v))
-            })
-            .unwrap_or_default();
-
-    let email_click_id = match (ev.kind, &raw.click_id) {
-        (EventType::EmailClick, Some(c)) => c.clone(),
-        _ => ctx.email_click_id.clone(),
-    };
-    let page_host = host.strip_prefix("www.").unwrap_or(&host).to_string();
-    let channel = channel(ChannelInput {
-        referrer_host: &referrer_host,
-        page_host: &page_host,
-        utm_source: &utm_source,
-        utm_medium: &utm_medium,
-        has_click_id: !click_id.is_empty(),
-        from_email: !email_click_id.is_empty(),
-    })
-    .to_string();
-    // A server's report is about an order or a lead, not a visit: no channel of its own.
-    let channel = if ctx.source == Sender::Server { String::new() } else { channel };
-
-    let lead_id = match (&raw.lead_id, &raw.email) {
-        (Some(l), _) if !l.is_empty() => l.clone(),
-        (_, Some(e)) if !e.is_empty() => email_lead_id(e),
-        _ => String::new(),
-    };
-    let (props_key, props_value): (Vec<String>, Vec<String>) = raw
-        .props
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                PropValue::Str(s) => s,
-                PropValue::Num(n) => n.to_string(),
-                PropValue::Bool(b) => b.to_string(),
-            };
-            (k, v)
-        })
-        .unzip();
-
-    EventRow {
-        site_id: ctx.site_id.clone(),
-        event_id: uuid::Uuid::from_bytes(ev.id),
-        event_type: ev.kind.as_str().to_string(),
-        ts: u32::try_from(ev.ts_ms.div_euclid(1000)).unwrap_or(ctx.received_at),
-        ts_ms: u64::try_from(ev.ts_ms).unwrap_or(0),
-        received_at: ctx.received_at,
-        visitor_id: ctx.visitor_id.clone(),
-        session_id: ctx.session_id.clone(),
-        consent_id: ctx.consent_id.clone(),
-        consent_root: ctx.consent_root.clone(),
-        url,
-        host,
-        path,
-        title: s(&raw.title),
-        referrer,
-        referrer_host,
-        channel,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        utm_term,
-        utm_content,
-        click_id_type,
-        click_id,
-        country: ctx.geo.country.clone(),
-        region: ctx.geo.region.clone(),
-        city: ctx.geo.city.clone(),
-        browser: ctx.ua.browser.clone(),
-        os: ctx.ua.os.clone(),
-        device: ctx.ua.device.clone(),
-        is_bot: u8::from(ctx.ua.is_bot),
-        scroll_depth: raw.depth.unwrap_or(0),
-        engaged_ms: u32::try_from(raw.engaged_ms.unwrap_or(0)).unwrap_or(u32::MAX),
-        form_id: s(&raw.form_id),
-        form_action: s(&raw.form_action),
-        form_fields: raw.fields.unwrap_or_default(),
-        video_id: s(&raw.video_id),
-        video_percent: raw.percent.unwrap_or(0),
-        order_id: s(&raw.order_id),
-        // Refunds are negative revenue: every sum of `revenue` is net.
-        revenue: match ev.kind {
-            EventType::Refund => -raw.value.unwrap_or(0.0),
-            _ => raw.value.unwrap_or(0.0),
-        },
-        currency: raw.currency.map(|c| c.to_ascii_uppercase()).unwrap_or_default(),
-        product_id: s(&raw.product_id),
-        product_name: s(&raw.product_name),
-        link_url: s(&raw.target),
-        email_click_id,
-        lead_id,
-        event_name: s(&raw.name),
-        props_key,
-        props_value,
-        source: ctx.source.as_str().to_string(),
+impl<'a> RowBuilder<'a> {
+    /// Rows of `ctx`'s request; page URLs, referrers and link targets lose
+    /// the query parameters `strip` names (`strip_query_params`).
+    pub fn new(ctx: &'a RequestContext, strip: &'a [String]) -> Self {
+        Self { ctx, urls: RequestUrls::new(strip) }
     }
+
+    /// Builds the row for one event.
+    pub fn build_row(&mut self, ev: ValidEvent) -> EventRow {
+        let ctx = self.ctx;
+        let deny = self.urls.deny();
+        let mut raw = ev.raw;
+        let url_sent = raw.url.take().unwrap_or_default();
+        let referrer_sent = raw.referrer.take().unwrap_or_default();
+        // One parse of the page URL for host, path and every campaign parameter, once per request.
+        let (page, referrer_parts) = self.urls.parts(&url_sent, &referrer_sent);
+        let url = page.stripped.clone().unwrap_or(url_sent);
+        let referrer = referrer_parts.stripped.clone().unwrap_or(referrer_sent);
+        let link_url = match raw.target.take() {
+            Some(t) => match strip(&t, deny) {
+                Stripped::Changed(s) => s,
+                Stripped::Unchanged(_) | Stripped::NotUrl => t,
+            },
+            None => String::new(),
+        };
+
+        // Campaign: the batch's session campaign, else the event URL's own parameters.
+        let pick = |batch: &Option<String>, name: &str| match batch {
+            Some(v) if !v.is_empty() => v.clone(),
+            _ => page.page.param(name).to_string(),
+        };
+        let utm_source = pick(&ctx.utm.source, "utm_source");
+        let utm_medium = pick(&ctx.utm.medium, "utm_medium");
+        let utm_campaign = pick(&ctx.utm.campaign, "utm_campaign");
+        let utm_term = pick(&ctx.utm.term, "utm_term");
+        let utm_content = pick(&ctx.utm.content, "utm_content");
+        let (click_id_type, click_id) =
+            [("gclid", &ctx.utm.gclid), ("msclkid", &ctx.utm.msclkid), ("fbclid", &ctx.utm.fbclid)]
+                .into_iter()
+                .find_map(|(k, v)| {
+                    let v = pick(v, k);
+                    (!v.is_empty()).then(|| (k.to_string(), v))
+                })
+                .unwrap_or_default();
+
+        let email_click_id = match (ev.kind, raw.click_id.take()) {
+            (EventType::EmailClick, Some(c)) => c,
+            _ => ctx.email_click_id.clone(),
+        };
+        // A server's report is about an order or a lead, not a visit: no channel of its own.
+        let channel = if ctx.source == Sender::Server {
+            String::new()
+        } else {
+            channel(ChannelInput {
+                referrer_host: &referrer_parts.host,
+                page_host: &page.bare_host,
+                utm_source: &utm_source,
+                utm_medium: &utm_medium,
+                has_click_id: !click_id.is_empty(),
+                from_email: !email_click_id.is_empty(),
+            })
+            .to_string()
+        };
+
+        let lead_id = match (raw.lead_id.take(), &raw.email) {
+            (Some(l), _) if !l.is_empty() => l,
+            (_, Some(e)) if !e.is_empty() => email_lead_id(e),
+            _ => String::new(),
+        };
+        let (props_key, props_value): (Vec<String>, Vec<String>) = raw
+            .props
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    PropValue::Str(s) => s,
+                    PropValue::Num(n) => n.to_string(),
+                    PropValue::Bool(b) => b.to_string(),
+                };
+                (k, v)
+            })
+            .unzip();
+
+        EventRow {
+            site_id: ctx.site_id.clone(),
+            event_id: uuid::Uuid::from_bytes(ev.id),
+            event_type: ev.kind.as_str().to_string(),
+            ts: u32::try_from(ev.ts_ms.div_euclid(1000)).unwrap_or(ctx.received_at),
+            ts_ms: u64::try_from(ev.ts_ms).unwrap_or(0),
+            received_at: ctx.received_at,
+            visitor_id: ctx.visitor_id.clone(),
+            session_id: ctx.session_id.clone(),
+            consent_id: ctx.consent_id.clone(),
+            consent_root: ctx.consent_root.clone(),
+            url,
+            host: page.page.host.clone(),
+            path: page.page.path.clone(),
+            title: raw.title.unwrap_or_default(),
+            referrer,
+            referrer_host: referrer_parts.host.clone(),
+            channel,
+            utm_source,
+            utm_medium,
+            utm_campaign,
+            utm_term,
+            utm_content,
+            click_id_type,
+            click_id,
+            country: ctx.geo.country.clone(),
+            region: ctx.geo.region.clone(),
+            city: ctx.geo.city.clone(),
+            browser: ctx.ua.browser.clone(),
+            os: ctx.ua.os.clone(),
+            device: ctx.ua.device.clone(),
+            is_bot: u8::from(ctx.ua.is_bot),
+            scroll_depth: raw.depth.unwrap_or(0),
+            engaged_ms: u32::try_from(raw.engaged_ms.unwrap_or(0)).unwrap_or(u32::MAX),
+            form_id: raw.form_id.unwrap_or_default(),
+            form_action: raw.form_action.unwrap_or_default(),
+            form_fields: raw.fields.unwrap_or_default(),
+            video_id: raw.video_id.unwrap_or_default(),
+            video_percent: raw.percent.unwrap_or(0),
+            order_id: raw.order_id.unwrap_or_default(),
+            // Refunds are negative revenue: every sum of `revenue` is net.
+            revenue: match ev.kind {
+                EventType::Refund => -raw.value.unwrap_or(0.0),
+                _ => raw.value.unwrap_or(0.0),
+            },
+            currency: raw.currency.map(|c| c.to_ascii_uppercase()).unwrap_or_default(),
+            product_id: raw.product_id.unwrap_or_default(),
+            product_name: raw.product_name.unwrap_or_default(),
+            link_url,
+            email_click_id,
+            lead_id,
+            event_name: raw.name.unwrap_or_default(),
+            props_key,
+            props_value,
+            source: ctx.source.as_str().to_string(),
+        }
+    }
+}
+
+/// Builds the row for one event, its URLs as sent (nothing stripped). For
+/// the events of a request, [`RowBuilder`] shares the URL work between them.
+pub fn build_row(ctx: &RequestContext, ev: ValidEvent) -> EventRow {
+    RowBuilder::new(ctx, &[]).build_row(ev)
 }
 
 #[cfg(test)]

@@ -5,8 +5,12 @@
 pub mod channel;
 pub mod event_row;
 pub mod geo;
+pub mod request_urls;
 pub mod ua;
 pub mod urlparts;
+
+#[cfg(test)]
+mod same_rows;
 
 pub use channel::channel;
 pub use geo::{Geo, GeoIp};

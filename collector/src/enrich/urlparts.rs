@@ -15,20 +15,39 @@ pub struct PageUrl {
 /// Query parameters the collector reads from landing URLs (one list, in `ktra-facts`).
 pub use ktra_schema::facts::campaign::PARAMS as CAMPAIGN_PARAMS;
 
-/// `raw` without the query parameters `deny` names (case-insensitive; a
-/// pattern ending in `*` matches a prefix). Anything that is not an absolute
-/// URL, or has no such parameter, comes back unchanged.
-pub fn strip_params(raw: &str, deny: &[String]) -> String {
+/// What [`strip`] did to a URL.
+#[derive(Debug)]
+pub enum Stripped {
+    /// Nothing to strip: the URL is returned as it was. `Some` holds its
+    /// parse when one was made on the way (so that it need not be parsed
+    /// again), `None` when none was needed (nothing denied, or no `?`).
+    Unchanged(Option<Url>),
+    /// Not an absolute URL: returned as it was.
+    NotUrl,
+    /// The URL without the denied parameters.
+    Changed(String),
+}
+
+/// [`strip_params`], saying whether anything was stripped and keeping the
+/// parse of an unchanged URL.
+pub fn strip(raw: &str, deny: &[String]) -> Stripped {
+    // Compared as bytes: a key's prefix may end inside a character (`auä…`
+    // against `auth*`), where slicing the `str` would panic.
     let denied = |k: &str| {
         deny.iter().any(|d| match d.strip_suffix('*') {
-            Some(prefix) => k.len() >= prefix.len() && k[..prefix.len()].eq_ignore_ascii_case(prefix),
+            Some(prefix) => k.as_bytes().get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes())),
             None => k.eq_ignore_ascii_case(d),
         })
     };
-    let Ok(mut u) = Url::parse(raw) else { return raw.to_string() };
-    let Some(q) = u.query() else { return raw.to_string() };
+    // Without a `?` a URL has no query (and without a deny list nothing is
+    // denied): unchanged, whether or not it would parse.
+    if deny.is_empty() || !raw.contains('?') {
+        return Stripped::Unchanged(None);
+    }
+    let Ok(mut u) = Url::parse(raw) else { return Stripped::NotUrl };
+    let Some(q) = u.query() else { return Stripped::Unchanged(Some(u)) };
     if !u.query_pairs().any(|(k, _)| denied(&k)) {
-        return raw.to_string();
+        return Stripped::Unchanged(Some(u));
     }
     // Keep the other parameters exactly as they were encoded.
     let kept: Vec<&str> = q
@@ -42,13 +61,30 @@ pub fn strip_params(raw: &str, deny: &[String]) -> String {
         .collect();
     let kept = kept.join("&");
     u.set_query(if kept.is_empty() { None } else { Some(&kept) });
-    u.to_string()
+    Stripped::Changed(u.to_string())
+}
+
+/// `raw` without the query parameters `deny` names (case-insensitive; a
+/// pattern ending in `*` matches a prefix). Anything that is not an absolute
+/// URL, or has no such parameter, comes back unchanged.
+pub fn strip_params(raw: &str, deny: &[String]) -> String {
+    match strip(raw, deny) {
+        Stripped::Changed(s) => s,
+        Stripped::Unchanged(_) | Stripped::NotUrl => raw.to_string(),
+    }
 }
 
 impl PageUrl {
     /// Parses once: host, path, and the campaign parameters.
     pub fn parse(raw: &str) -> Self {
-        let Ok(u) = Url::parse(raw) else { return Self::default() };
+        match Url::parse(raw) {
+            Ok(u) => Self::from_url(&u),
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Host, path and campaign parameters of a parsed URL.
+    pub fn from_url(u: &Url) -> Self {
         let mut params = Vec::new();
         if u.query().is_some() {
             for (k, v) in u.query_pairs() {
@@ -82,6 +118,12 @@ pub fn bare_host(raw: &str) -> String {
     h.strip_prefix("www.").map(str::to_string).unwrap_or(h)
 }
 
+/// [`bare_host`] of a parsed URL.
+pub fn bare_host_of(u: &Url) -> String {
+    let h = u.host_str().unwrap_or("").to_ascii_lowercase();
+    h.strip_prefix("www.").map(str::to_string).unwrap_or(h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +138,18 @@ mod tests {
         assert_eq!(strip_params("https://s.example/?email=a%40b.c", &deny), "https://s.example/");
         assert_eq!(strip_params("https://s.example/?q=1", &deny), "https://s.example/?q=1");
         assert_eq!(strip_params("not a url?token=1", &deny), "not a url?token=1");
+        assert_eq!(strip_params("https://s.example/?q=1", &[]), "https://s.example/?q=1");
+    }
+
+    #[test]
+    fn a_key_whose_prefix_ends_inside_a_character_is_compared_not_sliced() {
+        // Before, `k[..prefix.len()]` panicked the request: `k[..4]` of `auxä`
+        // (`ä` is bytes 3..5) against `auth*`, `k[..5]` of `reseä` against `reset*`.
+        let deny: Vec<String> = ["auth*", "reset*"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(strip_params("https://s.example/?aux\u{e4}=1&x=2", &deny), "https://s.example/?aux\u{e4}=1&x=2");
+        assert_eq!(strip_params("https://s.example/?rese\u{e4}=1", &deny), "https://s.example/?rese\u{e4}=1");
+        assert_eq!(strip_params("https://s.example/?au\u{1f600}=1", &deny), "https://s.example/?au\u{1f600}=1");
+        assert_eq!(strip_params("https://s.example/?AUTH\u{e4}=1&x=2", &deny), "https://s.example/?x=2");
     }
 
     #[test]

@@ -5,9 +5,8 @@
 use super::body::{check_content_type, read_limited};
 use super::{cors, ClientMeta};
 use crate::config::BotPolicy;
-use crate::enrich::event_row::{build_row, RequestContext};
+use crate::enrich::event_row::{RequestContext, RowBuilder};
 use crate::enrich::parse_user_agent;
-use crate::enrich::urlparts::strip_params;
 use crate::error::ApiError;
 use crate::sink::Rows;
 use crate::state::{origin_allowed, AppState};
@@ -270,6 +269,8 @@ pub(crate) fn build_rows<E: Reported>(
     let mut rows = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
     let mut seen = HashSet::with_capacity(events.len());
+    // The batch's events share URL work (their page URL and referrer, mostly the same).
+    let mut builder = RowBuilder::new(ctx, strip);
     for (index, raw) in events.iter().enumerate() {
         let (ev, vid) = match serde_json::from_str::<E>(raw.get()) {
             Ok(ev) => ev.into_parts(),
@@ -286,7 +287,7 @@ pub(crate) fn build_rows<E: Reported>(
             continue;
         }
         match validate_from(ctx.source, ev, now) {
-            Ok(mut valid) => {
+            Ok(valid) => {
                 if !seen.insert(valid.id) {
                     rejected.push(RejectedEvent {
                         index,
@@ -296,12 +297,8 @@ pub(crate) fn build_rows<E: Reported>(
                     });
                     continue;
                 }
-                for field in [&mut valid.raw.url, &mut valid.raw.referrer, &mut valid.raw.target] {
-                    if let Some(v) = field.as_mut() {
-                        *v = strip_params(v, strip);
-                    }
-                }
-                let mut row = build_row(ctx, valid);
+                // Query-string secrets are stripped from page URL, referrer and link target there.
+                let mut row = builder.build_row(valid);
                 if let Some(vid) = vid {
                     row.visitor_id = vid;
                 }
