@@ -577,4 +577,14 @@ proptest! {
             .collect();
         assert_same(&ctx, deny, events);
     }
+
+    /// The query pairs stripping and campaign parameters read are the url crate's.
+    #[test]
+    fn query_pairs_are_the_url_crates_on_generated_queries(q in ".{0,40}|[a-zA-Z=&+%0-9 #]{0,40}") {
+        if let Ok(u) = url::Url::parse(&format!("https://s.example/?{q}")) {
+            let ours: Vec<_> = super::urlparts::query_pairs(u.query().unwrap_or("")).collect();
+            let theirs: Vec<_> = u.query_pairs().collect();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
 }

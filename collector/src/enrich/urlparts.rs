@@ -1,4 +1,5 @@
 //! Host, path and query parameters of page and referrer URLs.
+use std::borrow::Cow;
 use url::Url;
 
 /// What the collector takes from a page URL, from one parse.
@@ -28,6 +29,21 @@ pub enum Stripped {
     Changed(String),
 }
 
+/// The pairs of a query as `Url::query_pairs` gives them (empty pieces
+/// skipped, `+` and `%XX` decoded, invalid UTF-8 replaced), borrowing the
+/// pairs that need no decoding instead of copying them.
+pub fn query_pairs(q: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    q.split('&').filter(|piece| !piece.is_empty()).map(|piece| {
+        if piece.bytes().any(|b| b == b'+' || b == b'%') {
+            // The piece holds no `&`: `parse` yields exactly its one pair.
+            url::form_urlencoded::parse(piece.as_bytes()).next().unwrap_or_default()
+        } else {
+            let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+            (Cow::Borrowed(k), Cow::Borrowed(v))
+        }
+    })
+}
+
 /// [`strip_params`], saying whether anything was stripped and keeping the
 /// parse of an unchanged URL.
 pub fn strip(raw: &str, deny: &[String]) -> Stripped {
@@ -46,7 +62,7 @@ pub fn strip(raw: &str, deny: &[String]) -> Stripped {
     }
     let Ok(mut u) = Url::parse(raw) else { return Stripped::NotUrl };
     let Some(q) = u.query() else { return Stripped::Unchanged(Some(u)) };
-    if !u.query_pairs().any(|(k, _)| denied(&k)) {
+    if !query_pairs(q).any(|(k, _)| denied(&k)) {
         return Stripped::Unchanged(Some(u));
     }
     // Keep the other parameters exactly as they were encoded.
@@ -86,8 +102,8 @@ impl PageUrl {
     /// Host, path and campaign parameters of a parsed URL.
     pub fn from_url(u: &Url) -> Self {
         let mut params = Vec::new();
-        if u.query().is_some() {
-            for (k, v) in u.query_pairs() {
+        if let Some(q) = u.query() {
+            for (k, v) in query_pairs(q) {
                 if let Some((name, _)) = CAMPAIGN_PARAMS.iter().find(|(n, _)| *n == k) {
                     if !v.is_empty() && !params.iter().any(|(p, _)| p == name) {
                         params.push((*name, v.into_owned()));
@@ -150,6 +166,22 @@ mod tests {
         assert_eq!(strip_params("https://s.example/?rese\u{e4}=1", &deny), "https://s.example/?rese\u{e4}=1");
         assert_eq!(strip_params("https://s.example/?au\u{1f600}=1", &deny), "https://s.example/?au\u{1f600}=1");
         assert_eq!(strip_params("https://s.example/?AUTH\u{e4}=1&x=2", &deny), "https://s.example/?x=2");
+    }
+
+    #[test]
+    fn query_pairs_are_the_url_crates() {
+        for q in [
+            "",
+            "&&a=1&&b&=c&d==e&",
+            "q=a+b%20c&x=%zz&y=%C3%A4&%FF=%fe+&k+%2B=v",
+            "utm_source=news&utm_source=&gclid=g",
+            "\u{e4}=\u{1f600}&=&==&+=+",
+        ] {
+            let u = Url::parse(&format!("https://s.example/?{q}")).unwrap();
+            let ours: Vec<_> = query_pairs(u.query().unwrap()).collect();
+            let theirs: Vec<_> = u.query_pairs().collect();
+            assert_eq!(ours, theirs, "{q:?}");
+        }
     }
 
     #[test]

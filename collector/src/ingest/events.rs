@@ -147,7 +147,8 @@ async fn handle(
     state.client_limit.check(&meta.rate_key()).map_err(|w| refuse("unknown", 0)(ApiError::RateLimited(w)))?;
     check_content_type(headers).map_err(refuse("unknown", 0))?;
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await.map_err(refuse("unknown", 0))?;
-    let batch: Batch<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|e| {
+    // Events stay slices of the body until each is decoded on its own (no copy of each).
+    let batch: Batch<&RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
         refuse("unknown", 1)(ApiError::bad(
             RejectReason::MalformedJson,
             format!("body is not a valid event batch: {e}"),
@@ -262,7 +263,7 @@ impl Reported for ktra_schema::server::ServerEvent {
 /// batch dropped) become rows.
 pub(crate) fn build_rows<E: Reported>(
     ctx: &RequestContext,
-    events: &[Box<RawValue>],
+    events: &[impl std::ops::Deref<Target = RawValue>],
     now: i64,
     strip: &[String],
 ) -> (Vec<EventRow>, Vec<RejectedEvent>) {
