@@ -74,10 +74,11 @@ impl Drop for CollectorProcess {
 
 impl CollectorProcess {
     /// Starts `ktra-collector serve --config FILE` with `env`, waiting for its
-    /// "listening on" line.
+    /// "listening on" line. Its log is appended to FILE with the extension `log`.
     pub fn start(config: &Path, env: &[(&str, String)]) -> Self {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(config.with_extension("log")).unwrap();
         let mut cmd = Command::new(collector_binary());
-        cmd.arg("serve").arg("--config").arg(config).stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.arg("serve").arg("--config").arg(config).stdout(Stdio::piped()).stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }

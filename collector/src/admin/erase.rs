@@ -94,9 +94,15 @@ pub async fn erase_visitor(
             .await?;
     }
     let hours: rollup::Hours = client.query(&rollup::hours_sql(by_visitor)).bind(site).bind(vid).fetch_all().await?;
-    // Stored sessions (`stats::sessions`) are the visitor's too.
-    let tables: &[&str] =
-        if include_consent { &["events", "session_facts", "consent_log"] } else { &["events", "session_facts"] };
+    let mut tables = vec!["events"];
+    // Stored sessions (`stats::sessions`) are the visitor's too; no mutation
+    // (on a cluster, DDL on every node) when none was stored.
+    if count("session_facts", by_visitor).await? > 0 {
+        tables.push("session_facts");
+    }
+    if include_consent {
+        tables.push("consent_log");
+    }
     for table in tables {
         client
             .query(&format!("ALTER TABLE {} DELETE WHERE {by_visitor}", target(table)))

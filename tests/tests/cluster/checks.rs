@@ -137,6 +137,7 @@ async fn get_json(http: &reqwest::Client, url: &str) -> (u16, Value) {
 /// of the balancer and of a collector on the lone server). Returns how many
 /// answers were compared.
 pub async fn same_answers_as_one_server(topo: &Topology) -> usize {
+    let earlier = sessions_days_ago(topo).await;
     let single = tokio::task::block_in_place(|| PrivateClickHouse::start("cluster-single"));
     let config = collector_config(&fresh_dir("cluster-single"), &single.url(), "");
     tokio::task::block_in_place(|| migrate(&config));
@@ -198,6 +199,8 @@ pub async fn same_answers_as_one_server(topo: &Topology) -> usize {
     }
     paths.push(format!("/v1/stats/online?site={SITE}"));
     for n in &names {
+        // Three days back: the sessions the collectors stored (`session_facts`).
+        paths.push(format!("/v1/stats/{n}?site={SITE}&from={}&to={to}", earlier - 3600));
         paths.push(format!("/v1/stats/{n}?site={SITE}&from={from}&to={to}"));
         paths
             .push(format!("/v1/stats/{n}?site={SITE}&from={from}&to={to}&filter=utm_campaign:spring&compare=previous"));
@@ -215,6 +218,40 @@ pub async fn same_answers_as_one_server(topo: &Topology) -> usize {
     }
     assert!(lone.terminate());
     compared
+}
+
+/// Writes 40 sessions of three days ago into the cluster (as an import
+/// would), each with a landing and a later page view, and waits until the
+/// collectors' background task has stored them (`session_facts`, whose
+/// settled start hours only it writes). Returns their first start.
+async fn sessions_days_ago(topo: &Topology) -> i64 {
+    let t0 = ktra_tests::now_ms() / 1000 / 3600 * 3600 - 3 * 86_400;
+    let channels = ["search", "email", "social", "paid"];
+    let mut rows = Vec::new();
+    for v in 0..40i64 {
+        let at = t0 + v * 173;
+        for (k, channel) in [(0, channels[(v % 4) as usize]), (1, "internal")] {
+            rows.push(
+                json!({"site_id": SITE, "event_id": format!("00000000-0000-4000-9000-{:012}", v * 2 + k),
+                "event_type": "page_view", "ts": at + k * 600, "ts_ms": (at + k * 600) * 1000, "received_at": at,
+                "visitor_id": format!("earlier-{v}"), "session_id": format!("earlier-s{v}"), "channel": channel,
+                "utm_campaign": if v % 3 == 0 { "spring" } else { "" }, "path": format!("/e{k}")})
+                .to_string(),
+            );
+        }
+    }
+    sql(&topo.node_url(0), &format!("INSERT INTO events FORMAT JSONEachRow\n{}\n", rows.join("\n"))).await.unwrap();
+    let stored = format!(
+        "SELECT count() FROM session_facts WHERE site_id = '{SITE}' AND session_id LIKE 'earlier-s%' \
+         AND (hour, version) GLOBAL IN (SELECT hour, max(version) FROM session_facts WHERE site_id = '{SITE}' \
+         AND session_id = '' GROUP BY hour)"
+    );
+    let until = Instant::now() + Duration::from_secs(90);
+    while count_or_zero(&topo.node_url(0), &stored).await < 40 {
+        assert!(Instant::now() < until, "the collectors stored the sessions of three days ago");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    t0
 }
 
 /// Session ids of the site that the events' sharding key puts on shard 1 and on shard 2.
