@@ -436,6 +436,29 @@ async fn secrets_in_query_strings_are_not_stored() {
 }
 
 #[tokio::test]
+async fn a_query_key_that_a_denied_prefix_cuts_inside_a_character_is_stored() {
+    // `auth*` and `reset*` (default `strip_query_params`) were compared by
+    // slicing the key at the prefix's length: inside `ä` or `😀` the request panicked.
+    let ch = Ch::fresh("strip_multibyte").await;
+    let c = TestCollector::start(test_config(&ch)).await;
+    let token = c.grant_site().await;
+    let ev = event(
+        "page_view",
+        "https://shop.example/p?aux\u{e4}=1&rese\u{e4}=2&auth_code=s3cret&utm_source=news",
+        json!({"referrer": "https://r.example/?au\u{1f600}=1"}),
+    );
+    assert_eq!(c.post(&c.batch(&token, "v", "s", vec![ev])).await.0, 202);
+    assert_eq!(ch.wait_count("SELECT count() FROM events", 1, WAIT).await, 1);
+    let row = &ch.rows("SELECT url, referrer, utm_source FROM events").await[0];
+    assert_eq!(
+        row,
+        &json!({"url": "https://shop.example/p?aux%C3%A4=1&rese%C3%A4=2&utm_source=news",
+                "referrer": "https://r.example/?au\u{1f600}=1", "utm_source": "news"})
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
 async fn operator_surfaces_need_the_key_and_guessing_it_is_throttled() {
     let ch = Ch::fresh("admin_surface").await;
     let mut cfg = test_config(&ch);
