@@ -2,6 +2,7 @@
 //! consent, validate each event on its own, enrich, and hand the rows to the
 //! writer. Valid events of a batch are kept when others are rejected; the
 //! response lists each rejected event with its reason.
+use super::batch::Events;
 use super::body::{check_content_type, read_limited};
 use super::{cors, ClientMeta};
 use crate::config::BotPolicy;
@@ -21,7 +22,7 @@ use ktra_schema::limits::MAX_ID_LEN;
 use ktra_schema::row::{EventRow, TableRow};
 use ktra_schema::validate::is_token_id;
 use ktra_schema::validate::truncate;
-use ktra_schema::{check_amplification, validate_batch, validate_from, Batch, RawEvent, RejectReason};
+use ktra_schema::{check_amplification, validate_batch, validate_from, RawEvent, RejectReason};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -147,8 +148,8 @@ async fn handle(
     state.client_limit.check(&meta.rate_key()).map_err(|w| refuse("unknown", 0)(ApiError::RateLimited(w)))?;
     check_content_type(headers).map_err(refuse("unknown", 0))?;
     let bytes = read_limited(headers, body, MAX_BODY_BYTES).await.map_err(refuse("unknown", 0))?;
-    // Events stay slices of the body until each is decoded on its own (no copy of each).
-    let batch: Batch<&RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
+    // One pass when every event decodes; else each event on its own (slices of the body).
+    let (batch, events) = super::batch::decode(&bytes).map_err(|e| {
         refuse("unknown", 1)(ApiError::bad(
             RejectReason::MalformedJson,
             format!("body is not a valid event batch: {e}"),
@@ -192,7 +193,11 @@ async fn handle(
         received_at: u32::try_from(now / 1000).unwrap_or(u32::MAX),
         source: ktra_schema::Sender::Browser,
     };
-    let (rows, rejected) = build_rows::<RawEvent>(&ctx, &batch.events, now, &state.config.strip_query_params);
+    let strip = &state.config.strip_query_params;
+    let (rows, rejected) = match events {
+        Events::Decoded(events) => rows_of(&ctx, n, events.into_iter().map(Ok), now, strip),
+        Events::Raw(events) => build_rows::<RawEvent>(&ctx, &events, now, strip),
+    };
     let stored: usize = rows.iter().map(TableRow::approx_size).sum();
     check_amplification(stored, bytes.len()).map_err(|r| refused(ApiError::bad(r.reason, r.message)))?;
     let accepted = store(state, site_id, site, rows, now).await?;
@@ -267,13 +272,24 @@ pub(crate) fn build_rows<E: Reported>(
     now: i64,
     strip: &[String],
 ) -> (Vec<EventRow>, Vec<RejectedEvent>) {
-    let mut rows = Vec::with_capacity(events.len());
+    rows_of(ctx, events.len(), events.iter().map(|raw| serde_json::from_str::<E>(raw.get())), now, strip)
+}
+
+/// [`build_rows`] of `n` events already decoded (or not), in batch order.
+pub(crate) fn rows_of<E: Reported>(
+    ctx: &RequestContext,
+    n: usize,
+    events: impl Iterator<Item = Result<E, serde_json::Error>>,
+    now: i64,
+    strip: &[String],
+) -> (Vec<EventRow>, Vec<RejectedEvent>) {
+    let mut rows = Vec::with_capacity(n);
     let mut rejected = Vec::new();
-    let mut seen = HashSet::with_capacity(events.len());
+    let mut seen = HashSet::with_capacity(n);
     // The batch's events share URL work (their page URL and referrer, mostly the same).
     let mut builder = RowBuilder::new(ctx, strip);
-    for (index, raw) in events.iter().enumerate() {
-        let (ev, vid) = match serde_json::from_str::<E>(raw.get()) {
+    for (index, decoded) in events.enumerate() {
+        let (ev, vid) = match decoded {
             Ok(ev) => ev.into_parts(),
             Err(e) => {
                 let reason = RejectReason::InvalidEvent.as_str();

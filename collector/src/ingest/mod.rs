@@ -1,6 +1,7 @@
 //! The HTTP edge of the data path: request metadata ([`ClientMeta`]), CORS
 //! for configured origins ([`cors`]), bounded body reading ([`body`]) and the
 //! `POST /v1/events` handler ([`events`]).
+pub mod batch;
 pub mod body;
 pub mod cors;
 pub mod events;
