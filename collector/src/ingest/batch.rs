@@ -38,8 +38,12 @@ impl Events<'_> {
 /// The batch's fields (its `events` only counted: `()` each) and its events.
 /// The error is the per-event decoding's: the body is not a batch at all.
 pub fn decode(body: &[u8]) -> Result<(Batch<()>, Events<'_>), serde_json::Error> {
-    if let Ok(b) = serde_json::from_slice::<Batch<RawEvent>>(body) {
-        return Ok(split(b, Events::Decoded));
+    // Checked as UTF-8 once, the body's strings need no check each (`from_str`
+    // skips it); a body that is not UTF-8 gets the per-event decoding's answer.
+    if let Ok(text) = std::str::from_utf8(body) {
+        if let Ok(b) = serde_json::from_str::<Batch<RawEvent>>(text) {
+            return Ok(split(b, Events::Decoded));
+        }
     }
     let b: Batch<&RawValue> = serde_json::from_slice(body)?;
     Ok(split(b, Events::Raw))
@@ -102,9 +106,17 @@ mod tests {
         assert!(events[0].is_ok() && events[1].is_err() && events[2].is_err());
         assert_eq!(one_pass_or_not(&bad), per_event(&bad));
 
-        for junk in
-            [&b"not json"[..], b"{}", b"[]", br#"{"site":"demo","events":[1,]}"#, b"{\"site\":\"\xff\",\"events\":[]}"]
-        {
+        // Not UTF-8 inside an event's string: the whole batch is refused, as before.
+        let not_utf8 = body(&[GOOD.replace("page_view", "page_view\u{e4}"), GOOD.to_string()]);
+        let not_utf8: Vec<u8> = not_utf8.iter().map(|&b| if b == 0xa4 { 0xff } else { b }).collect();
+        for junk in [
+            &b"not json"[..],
+            b"{}",
+            b"[]",
+            br#"{"site":"demo","events":[1,]}"#,
+            b"{\"site\":\"\xff\",\"events\":[]}",
+            &not_utf8,
+        ] {
             assert!(decode(junk).is_err());
             assert_eq!(one_pass_or_not(junk), per_event(junk), "the same refusal");
         }
