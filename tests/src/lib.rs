@@ -73,6 +73,15 @@ impl Ch {
         text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
+    /// Inserts JSON objects into `table` (as an import would, not through the collector).
+    pub async fn insert_json(&self, table: &str, rows: &[Value]) {
+        if rows.is_empty() {
+            return;
+        }
+        let body: Vec<String> = rows.iter().map(Value::to_string).collect();
+        self.exec(&format!("INSERT INTO {table} FORMAT JSONEachRow\n{}\n", body.join("\n"))).await.unwrap();
+    }
+
     /// Runs a `SELECT count()`-like query returning one number.
     pub async fn count(&self, sql: &str) -> u64 {
         self.exec(sql).await.unwrap().trim().parse().unwrap()
@@ -246,11 +255,34 @@ impl TestCollector {
         self.grant(&self.site.clone()).await
     }
 
+    /// `GET path` with the admin key; the answer must be 200 JSON.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.config.admin_key).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// The Prometheus text.
     pub async fn metrics(&self) -> String {
         let r = self.http.get(format!("{}/metrics", self.url)).bearer_auth(&self.config.admin_key).send().await;
         r.unwrap().text().await.unwrap()
     }
+}
+
+/// Rows with numbers and strings alike as text, for comparing answers across
+/// servers and paths (18.16 quotes 64-bit integers, the collector does not).
+pub fn canon(rows: &[Value]) -> Vec<Vec<(String, String)>> {
+    rows.iter()
+        .map(|r| {
+            r.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect()
+        })
+        .collect()
 }
 
 /// The value of a metric series whose name and labels all appear in its line (0 if absent).

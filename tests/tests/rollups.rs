@@ -85,32 +85,6 @@ fn fixture(site: &str) -> Vec<Value> {
     rows
 }
 
-async fn insert(ch: &Ch, rows: &[Value]) {
-    let body: Vec<String> = rows.iter().map(Value::to_string).collect();
-    ch.exec(&format!("INSERT INTO events FORMAT JSONEachRow\n{}\n", body.join("\n"))).await.unwrap();
-}
-
-/// Numbers and strings alike as text (18.16 quotes 64-bit integers).
-fn canon(rows: &[Value]) -> Vec<Vec<(String, String)>> {
-    rows.iter()
-        .map(|r| {
-            r.as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect()
-        })
-        .collect()
-}
-
-async fn api(c: &TestCollector, path: &str) -> Value {
-    let r = c.http.get(format!("{}{path}", c.url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    let status = r.status().as_u16();
-    let body = r.text().await.unwrap();
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 /// Every rolled-up panel for `[from, to)` equals its library SQL over `events`.
 async fn check(ch: &Ch, c: &TestCollector, from: u32, to: u32, when: &str) {
     let site = ch.name.as_str();
@@ -123,11 +97,11 @@ async fn check(ch: &Ch, c: &TestCollector, from: u32, to: u32, when: &str) {
     for name in ["traffic_daily", "top_pages", "countries", "devices", "form_conversion"] {
         let template = ktra_schema::queries::get(name).unwrap().sql;
         let want = library(name, template).await;
-        let got = api(c, &format!("/v1/stats/{name}?{q}")).await;
+        let got = c.admin_get(&format!("/v1/stats/{name}?{q}")).await;
         let got = got["rows"].as_array().unwrap();
         assert_eq!(canon(got), canon(&want), "{name} [{from}, {to}) {when}");
     }
-    let traffic = api(c, &format!("/v1/stats/traffic?{q}")).await;
+    let traffic = c.admin_get(&format!("/v1/stats/traffic?{q}")).await;
     let hourly = to - from <= explore::HOURLY_MAX_SECS;
     let template =
         if hourly { explore::TRAFFIC_HOURLY } else { ktra_schema::queries::get("traffic_daily").unwrap().sql };
@@ -150,7 +124,7 @@ async fn rolled_up_panels_equal_the_library_over_events() {
     let ch = Ch::fresh("rollups").await;
     let c = TestCollector::start(test_config(&ch)).await;
     let site = ch.name.clone();
-    insert(&ch, &fixture(&site)).await;
+    ch.insert_json("events", &fixture(&site)).await;
     for (from, to) in RANGES {
         check(&ch, &c, *from, *to, "on the fixture").await;
     }
@@ -163,22 +137,22 @@ async fn rolled_up_panels_equal_the_library_over_events() {
     // Late rows in hours already rolled up: a new page, and retried copies of stored rows.
     let mut late = vec![row(&site, 20_000, "late", T + H + 42, "page_view", "/late", json!({"country": "JP"}))];
     late.extend(fixture(&site).into_iter().take(10));
-    insert(&ch, &late).await;
+    ch.insert_json("events", &late).await;
     for (from, to) in RANGES {
         check(&ch, &c, *from, *to, "after late rows and copies").await;
     }
-    let top = api(&c, &format!("/v1/stats/top_pages?site={site}&from={T}&to={}", T + 6 * H)).await;
+    let top = c.admin_get(&format!("/v1/stats/top_pages?site={site}&from={T}&to={}", T + 6 * H)).await;
     assert!(top["rows"].as_array().unwrap().iter().any(|r| r["path"] == "/late"), "{top}");
 
     // Erasure: the only visitor of hour 7 goes, and so does that hour.
-    insert(&ch, &[row(&site, 30_000, "alone", T + 6 * H + 5, "page_view", "/alone", json!({}))]).await;
+    ch.insert_json("events", &[row(&site, 30_000, "alone", T + 6 * H + 5, "page_view", "/alone", json!({}))]).await;
     let wide = (T, T + 8 * H);
     check(&ch, &c, wide.0, wide.1, "with the lone visitor").await;
     let r =
         c.http.delete(format!("{}/v1/admin/visitors/{site}/alone", c.url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
     check(&ch, &c, wide.0, wide.1, "after the erasure").await;
-    let pages = api(&c, &format!("/v1/stats/top_pages?site={site}&from={}&to={}", wide.0, wide.1)).await;
+    let pages = c.admin_get(&format!("/v1/stats/top_pages?site={site}&from={}&to={}", wide.0, wide.1)).await;
     assert!(!pages["rows"].as_array().unwrap().iter().any(|r| r["path"] == "/alone"), "{pages}");
 
     // Too many stale hours for one request: answered from events (or from
@@ -187,7 +161,7 @@ async fn rolled_up_panels_equal_the_library_over_events() {
     let spread: Vec<Value> = (0..60u32)
         .map(|i| row(&site, 40_000 + i, &format!("f{}", i % 9), far + i * H + 17, "page_view", "/far", json!({})))
         .collect();
-    insert(&ch, &spread).await;
+    ch.insert_json("events", &spread).await;
     check(&ch, &c, far, far + 61 * H, "with 60 stale hours").await;
     c.stop().await;
 }

@@ -110,35 +110,6 @@ fn fixture(site: &str, t0: u32, hours: u32, first_n: u32) -> (Vec<Value>, Vec<Va
     (rows, clicks)
 }
 
-async fn insert(ch: &Ch, table: &str, rows: &[Value]) {
-    if rows.is_empty() {
-        return;
-    }
-    let body: Vec<String> = rows.iter().map(Value::to_string).collect();
-    ch.exec(&format!("INSERT INTO {table} FORMAT JSONEachRow\n{}\n", body.join("\n"))).await.unwrap();
-}
-
-/// Numbers and strings alike as text (18.16 quotes 64-bit integers).
-fn canon(rows: &[Value]) -> Vec<Vec<(String, String)>> {
-    rows.iter()
-        .map(|r| {
-            r.as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect()
-        })
-        .collect()
-}
-
-async fn api(c: &TestCollector, path: &str) -> Value {
-    let r = c.http.get(format!("{}{path}", c.url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    let status = r.status().as_u16();
-    let body = r.text().await.unwrap();
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 /// The library's queries that read `sessions`, derived from the library.
 fn session_queries() -> Vec<&'static ktra_schema::queries::Query> {
     ktra_schema::queries::QUERIES.iter().filter(|q| sessions::reads_sessions(q.sql)).collect()
@@ -152,7 +123,7 @@ async fn check(ch: &Ch, c: &TestCollector, from: u32, to: u32, when: &str) -> us
     for q in session_queries() {
         let sql = explore::render(q.name, q.sql, site, Range { from, to }, &Filter::default()).unwrap();
         let want = ch.rows(&sql).await;
-        let got = api(c, &format!("/v1/stats/{}?site={site}&from={from}&to={to}", q.name)).await;
+        let got = c.admin_get(&format!("/v1/stats/{}?site={site}&from={from}&to={to}", q.name)).await;
         let got = got["rows"].as_array().unwrap();
         assert_eq!(canon(got), canon(&want), "{} [{from}, {to}) {when}", q.name);
         with_rows += usize::from(!want.is_empty());
@@ -174,8 +145,8 @@ async fn stored_sessions_answer_what_the_view_answers() {
     let c = TestCollector::start(test_config(&ch)).await;
     let site = ch.name.clone();
     let (rows, clicks) = fixture(&site, T, 30, 0);
-    insert(&ch, "email_clicks", &clicks).await;
-    insert(&ch, "events", &rows).await;
+    ch.insert_json("email_clicks", &clicks).await;
+    ch.insert_json("events", &rows).await;
     // Start hours without a stored computation (the background task also
     // stores the empty hours before them, whose 25 hours hold events).
     let unstored = format!(
@@ -213,7 +184,7 @@ async fn stored_sessions_answer_what_the_view_answers() {
     late.extend(rows.iter().take(5).cloned());
     let stale_served = |m: &str| metric(m, sessions::STORED_HOURS, &[]);
     let stored_hours = stale_served(&c.metrics().await);
-    insert(&ch, "events", &late).await;
+    ch.insert_json("events", &late).await;
     for (from, to) in ranges {
         check(&ch, &c, from, to, "after late rows (computed in the request)").await;
     }
@@ -230,8 +201,8 @@ async fn stored_sessions_answer_what_the_view_answers() {
     let now = u32::try_from(now_ms() / 1000).unwrap();
     let recent_t0 = now / H * H - 6 * H;
     let (recent, recent_clicks) = fixture(&site, recent_t0, 6, 100_000);
-    insert(&ch, "email_clicks", &recent_clicks).await;
-    insert(&ch, "events", &recent).await;
+    ch.insert_json("email_clicks", &recent_clicks).await;
+    ch.insert_json("events", &recent).await;
     check(&ch, &c, recent_t0 - H, now + H, "the last hours").await;
     check(&ch, &c, T - 86_400, now + H, "everything").await;
 
