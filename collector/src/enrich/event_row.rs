@@ -2,7 +2,7 @@
 //! its request (site, visitor, session, consent, campaign, geo, user agent).
 use super::channel::{channel, ChannelInput};
 use super::request_urls::RequestUrls;
-use super::urlparts::{strip, Stripped};
+use super::urlparts::{strip_with, Stripped};
 use super::{Geo, UaInfo};
 use ktra_schema::row::EventRow;
 use ktra_schema::wire::{PropValue, Utm};
@@ -67,21 +67,20 @@ impl<'a> RowBuilder<'a> {
     /// Builds the row for one event.
     pub fn build_row(&mut self, ev: ValidEvent) -> EventRow {
         let ctx = self.ctx;
-        let deny = self.urls.deny();
         let mut raw = ev.raw;
         let url_sent = raw.url.take().unwrap_or_default();
         let referrer_sent = raw.referrer.take().unwrap_or_default();
-        // One parse of the page URL for host, path and every campaign parameter, once per request.
-        let (page, referrer_parts) = self.urls.parts(&url_sent, &referrer_sent);
-        let url = page.stripped.clone().unwrap_or(url_sent);
-        let referrer = referrer_parts.stripped.clone().unwrap_or(referrer_sent);
         let link_url = match raw.target.take() {
-            Some(t) => match strip(&t, deny) {
+            Some(t) => match strip_with(&t, self.urls.deny()) {
                 Stripped::Changed(s) => s,
                 Stripped::Unchanged(_) | Stripped::NotUrl => t,
             },
             None => String::new(),
         };
+        // One parse of the page URL for host, path and every campaign parameter, once per request.
+        let (page, referrer_parts) = self.urls.parts(&url_sent, &referrer_sent);
+        let url = page.stripped.clone().unwrap_or(url_sent);
+        let referrer = referrer_parts.stripped.clone().unwrap_or(referrer_sent);
 
         // Campaign: the batch's session campaign, else the event URL's own parameters.
         let pick = |batch: &Option<String>, name: &str| match batch {

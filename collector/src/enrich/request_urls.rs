@@ -9,7 +9,7 @@
 //! request holds at most [`ENTRIES`] URLs of each kind (the oldest is
 //! replaced): a batch of all-different URLs costs a short scan per event,
 //! never more memory than that.
-use super::urlparts::{bare_host, bare_host_of, strip, PageUrl, Stripped};
+use super::urlparts::{bare_host, bare_host_of, strip_with, DenyList, PageUrl, Stripped};
 
 /// URLs of each kind remembered per request.
 pub const ENTRIES: usize = 8;
@@ -34,8 +34,8 @@ impl PageParts {
     };
 
     /// Works the parts out (one parse, two when parameters were stripped).
-    pub fn of(raw: &str, deny: &[String]) -> Self {
-        let (stripped, page) = match strip(raw, deny) {
+    pub fn of(raw: &str, deny: &DenyList<'_>) -> Self {
+        let (stripped, page) = match strip_with(raw, deny) {
             Stripped::Unchanged(Some(u)) => (None, PageUrl::from_url(&u)),
             Stripped::Unchanged(None) if raw.is_empty() => (None, PageUrl::default()),
             Stripped::Unchanged(None) => (None, PageUrl::parse(raw)),
@@ -61,8 +61,8 @@ pub struct ReferrerParts {
 
 impl ReferrerParts {
     /// Works the parts out (one parse, two when parameters were stripped).
-    pub fn of(raw: &str, deny: &[String]) -> Self {
-        let (stripped, host) = match strip(raw, deny) {
+    pub fn of(raw: &str, deny: &DenyList<'_>) -> Self {
+        let (stripped, host) = match strip_with(raw, deny) {
             Stripped::Unchanged(Some(u)) => (None, bare_host_of(&u)),
             Stripped::Unchanged(None) if raw.is_empty() => (None, String::new()),
             Stripped::Unchanged(None) => (None, bare_host(raw)),
@@ -122,7 +122,7 @@ impl<V> Memo<V> {
 /// One request's URL parts, by URL.
 #[derive(Debug)]
 pub struct RequestUrls<'a> {
-    deny: &'a [String],
+    deny: DenyList<'a>,
     pages: Memo<PageParts>,
     referrers: Memo<ReferrerParts>,
 }
@@ -130,17 +130,17 @@ pub struct RequestUrls<'a> {
 impl<'a> RequestUrls<'a> {
     /// For a request whose URLs lose the parameters `deny` names (`strip_query_params`).
     pub fn new(deny: &'a [String]) -> Self {
-        Self { deny, pages: Memo::default(), referrers: Memo::default() }
+        Self { deny: DenyList::new(deny), pages: Memo::default(), referrers: Memo::default() }
     }
 
     /// The deny list.
-    pub fn deny(&self) -> &'a [String] {
-        self.deny
+    pub fn deny(&self) -> &DenyList<'a> {
+        &self.deny
     }
 
     /// A page URL's parts and a referrer's, each worked out at most once per request.
     pub fn parts(&mut self, page: &str, referrer: &str) -> (&PageParts, &ReferrerParts) {
-        let deny = self.deny;
+        let deny = &self.deny;
         (self.pages.get(page, |u| PageParts::of(u, deny)), self.referrers.get(referrer, |u| ReferrerParts::of(u, deny)))
     }
 }
@@ -173,6 +173,7 @@ mod tests {
     #[test]
     fn parts_follow_the_stripped_url() {
         let deny = vec!["token".to_string(), "utm_*".to_string()];
+        let deny = DenyList::new(&deny);
         let p = PageParts::of("https://WWW.Shop.Example/a?token=1&utm_source=x&gclid=g", &deny);
         assert_eq!(p.stripped.as_deref(), Some("https://www.shop.example/a?gclid=g"));
         assert_eq!(

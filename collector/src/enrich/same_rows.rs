@@ -410,6 +410,7 @@ fn deny_lists() -> Vec<Vec<String>> {
         l(&["utm_*", "gclid", "TOKEN"]),
         l(&["*"]),
         l(&[""]),
+        l(&["\u{e4}*", "Key", "a**", "UTM_SOURCE", "q"]),
     ]
 }
 
@@ -565,7 +566,7 @@ proptest! {
         urls in proptest::collection::vec(url_text(), 1..12),
         picks in proptest::collection::vec((0usize..64, 0usize..64, 0usize..64, 0usize..15), 1..24),
         c in 0usize..64,
-        deny in 0usize..5,
+        deny in 0usize..6,
     ) {
         let ctx = ctx(c);
         let deny = &deny_lists()[deny];
@@ -586,5 +587,18 @@ proptest! {
             let theirs: Vec<_> = u.query_pairs().collect();
             prop_assert_eq!(ours, theirs);
         }
+    }
+
+    /// The deny list compiled once per request answers what each pattern tried in turn answered.
+    #[test]
+    fn the_compiled_deny_list_is_the_pattern_by_pattern_one(
+        deny in proptest::collection::vec("[a-cA-C_*\u{e4}\u{c4}]{0,4}", 0..6),
+        key in "[a-cA-C_*\u{e4}\u{c4}]{0,5}|.{0,6}",
+    ) {
+        let one_by_one = deny.iter().any(|d| match d.strip_suffix('*') {
+            Some(prefix) => key.as_bytes().get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes())),
+            None => key.eq_ignore_ascii_case(d),
+        });
+        prop_assert_eq!(super::urlparts::DenyList::new(&deny).denies(&key), one_by_one);
     }
 }

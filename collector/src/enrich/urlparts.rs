@@ -44,17 +44,64 @@ pub fn query_pairs(q: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)
     })
 }
 
+/// `strip_query_params` ready for matching: each key is compared only with
+/// the patterns that start with its first letter (ASCII case ignored).
+#[derive(Debug, Clone, Default)]
+pub struct DenyList<'a> {
+    exact: Vec<&'a [u8]>,
+    prefixes: Vec<&'a [u8]>,
+    /// Lowercased first bytes of the patterns.
+    first: Vec<bool>,
+    /// `*`: every key.
+    every: bool,
+    /// ``: the empty key.
+    empty: bool,
+}
+
+impl<'a> DenyList<'a> {
+    /// Names case-insensitively; a name ending in `*` is a prefix.
+    pub fn new(deny: &'a [String]) -> Self {
+        let mut list = Self { first: vec![false; 256], ..Self::default() };
+        for d in deny {
+            match d.strip_suffix('*') {
+                Some("") => list.every = true,
+                Some(prefix) => list.prefixes.push(prefix.as_bytes()),
+                None if d.is_empty() => list.empty = true,
+                None => list.exact.push(d.as_bytes()),
+            }
+        }
+        for p in list.exact.iter().chain(&list.prefixes) {
+            list.first[usize::from(p[0].to_ascii_lowercase())] = true;
+        }
+        list
+    }
+
+    /// No pattern at all.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty() && !self.every && !self.empty
+    }
+
+    /// `key` is denied. Compared as bytes: a key's prefix may end inside a
+    /// character (`auxä` against `auth*`), where slicing the `str` would panic.
+    pub fn denies(&self, key: &str) -> bool {
+        let k = key.as_bytes();
+        let Some(&b) = k.first() else { return self.every || self.empty };
+        self.every
+            || (self.first[usize::from(b.to_ascii_lowercase())]
+                && (self.exact.iter().any(|d| k.eq_ignore_ascii_case(d))
+                    || self.prefixes.iter().any(|p| k.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))))
+    }
+}
+
 /// [`strip_params`], saying whether anything was stripped and keeping the
 /// parse of an unchanged URL.
 pub fn strip(raw: &str, deny: &[String]) -> Stripped {
-    // Compared as bytes: a key's prefix may end inside a character (`auä…`
-    // against `auth*`), where slicing the `str` would panic.
-    let denied = |k: &str| {
-        deny.iter().any(|d| match d.strip_suffix('*') {
-            Some(prefix) => k.as_bytes().get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes())),
-            None => k.eq_ignore_ascii_case(d),
-        })
-    };
+    strip_with(raw, &DenyList::new(deny))
+}
+
+/// [`strip`] with the deny list ready.
+pub fn strip_with(raw: &str, deny: &DenyList<'_>) -> Stripped {
+    let denied = |k: &str| deny.denies(k);
     // Without a `?` a URL has no query (and without a deny list nothing is
     // denied): unchanged, whether or not it would parse.
     if deny.is_empty() || !raw.contains('?') {
