@@ -185,6 +185,10 @@ pub fn render(r: &Results, source: &str) -> String {
         md,
         "- Raw reports of every phase are in `target/bench/<tag>.json` (tags: `d…` disk, `m…` memory, `c…` ceiling, `x…`/`y…` ClickHouse stopped; `…s` saturation, `…rNN` NN %)."
     );
+    w!(
+        md,
+        "- Dashboard query times at ten million seeded events (issue 15: every panel, the funnel, the whole first load) are measured apart, by `cargo xtask panel-timings` against a collector on a `cargo xtask seed` database: [docs/bench-dashboard.md](docs/bench-dashboard.md)."
+    );
     w!(md, "\n## Exact commands\n\n<details><summary>{} commands, in order</summary>\n\n```sh", run.commands.len());
     for c in &run.commands {
         w!(md, "{c}");
