@@ -44,14 +44,15 @@ pub fn query_pairs(q: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)
     })
 }
 
-/// `strip_query_params` ready for matching: each key is compared only with
-/// the patterns that start with its first letter (ASCII case ignored).
-#[derive(Debug, Clone, Default)]
+/// `strip_query_params` ready for matching: a key is compared with the
+/// patterns only when one of them starts with its first letter (ASCII case
+/// ignored), which most keys' first letters do not. Built per request
+/// without allocating.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct DenyList<'a> {
-    exact: Vec<&'a [u8]>,
-    prefixes: Vec<&'a [u8]>,
-    /// Lowercased first bytes of the patterns.
-    first: Vec<bool>,
+    deny: &'a [String],
+    /// Lowercased first bytes of the patterns, as a 256-bit set.
+    first: [u64; 4],
     /// `*`: every key.
     every: bool,
     /// ``: the empty key.
@@ -61,24 +62,23 @@ pub struct DenyList<'a> {
 impl<'a> DenyList<'a> {
     /// Names case-insensitively; a name ending in `*` is a prefix.
     pub fn new(deny: &'a [String]) -> Self {
-        let mut list = Self { first: vec![false; 256], ..Self::default() };
+        let mut list = Self { deny, ..Self::default() };
         for d in deny {
-            match d.strip_suffix('*') {
-                Some("") => list.every = true,
-                Some(prefix) => list.prefixes.push(prefix.as_bytes()),
+            match d.strip_suffix('*').unwrap_or(d).as_bytes().first() {
+                Some(&b) => {
+                    let b = b.to_ascii_lowercase();
+                    list.first[usize::from(b >> 6)] |= 1 << (b & 63);
+                }
                 None if d.is_empty() => list.empty = true,
-                None => list.exact.push(d.as_bytes()),
+                None => list.every = true,
             }
-        }
-        for p in list.exact.iter().chain(&list.prefixes) {
-            list.first[usize::from(p[0].to_ascii_lowercase())] = true;
         }
         list
     }
 
     /// No pattern at all.
     pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.prefixes.is_empty() && !self.every && !self.empty
+        self.deny.is_empty()
     }
 
     /// `key` is denied. Compared as bytes: a key's prefix may end inside a
@@ -86,10 +86,13 @@ impl<'a> DenyList<'a> {
     pub fn denies(&self, key: &str) -> bool {
         let k = key.as_bytes();
         let Some(&b) = k.first() else { return self.every || self.empty };
+        let b = b.to_ascii_lowercase();
         self.every
-            || (self.first[usize::from(b.to_ascii_lowercase())]
-                && (self.exact.iter().any(|d| k.eq_ignore_ascii_case(d))
-                    || self.prefixes.iter().any(|p| k.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))))
+            || (self.first[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+                && self.deny.iter().any(|d| match d.strip_suffix('*') {
+                    Some(prefix) => k.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes())),
+                    None => k.eq_ignore_ascii_case(d.as_bytes()),
+                }))
     }
 }
 
