@@ -131,6 +131,30 @@ async fn check(ch: &Ch, c: &TestCollector, from: u32, to: u32, when: &str) -> us
     with_rows
 }
 
+/// Filters (whose sessions come from stored sessions too) on every library
+/// query they apply to equal the same SQL over every event.
+async fn check_filtered(ch: &Ch, c: &TestCollector, from: u32, to: u32, when: &str) {
+    let site = ch.name.as_str();
+    let mut matched = 0;
+    for filter in ["channel:search", "utm_campaign:spring-1;country:DE", "message:m1", "path:/p1*;channel:email"] {
+        let f = Filter::parse(filter).unwrap();
+        for q in ktra_schema::queries::QUERIES {
+            let Ok(sql) = explore::render(q.name, q.sql, site, Range { from, to }, &f) else { continue };
+            let want = ch.rows(&sessions::standalone(&sql)).await;
+            let got = c
+                .admin_get(&format!(
+                    "/v1/stats/{}?site={site}&from={from}&to={to}&filter={}",
+                    q.name,
+                    filter.replace(';', "%3B").replace('*', "%2A")
+                ))
+                .await;
+            assert_eq!(canon(got["rows"].as_array().unwrap()), canon(&want), "{} [{filter}] {when}", q.name);
+            matched += usize::from(!want.is_empty());
+        }
+    }
+    assert!(matched >= 20, "the filters keep rows ({matched} answers with rows)");
+}
+
 fn stored(text: &str) -> f64 {
     metric(text, sessions::SESSION_SOURCE, &[("source", "stored")])
 }
@@ -163,6 +187,7 @@ async fn stored_sessions_answer_what_the_view_answers() {
         with_rows += check(&ch, &c, from, to, "stored").await;
     }
     assert!(with_rows >= 10, "the fixture fills the panels ({with_rows} answers with rows)");
+    check_filtered(&ch, &c, T, T + 30 * H, "stored").await;
     let served = stored(&c.metrics().await) - before;
     assert!(served >= (ranges.len() * names.len()) as f64, "answered from stored sessions ({served})");
 
@@ -177,8 +202,8 @@ async fn stored_sessions_answer_what_the_view_answers() {
             "late-s",
             T + 3 * H + 7,
             "page_view",
-            json!({"channel": "paid", "utm_source": "ads",
-            "utm_medium": "cpc", "utm_campaign": "late"}),
+            json!({"channel": "search", "utm_source": "ads",
+            "utm_medium": "cpc", "utm_campaign": "spring-1"}),
         ),
     ];
     late.extend(rows.iter().take(5).cloned());
@@ -188,6 +213,7 @@ async fn stored_sessions_answer_what_the_view_answers() {
     for (from, to) in ranges {
         check(&ch, &c, from, to, "after late rows (computed in the request)").await;
     }
+
     let until = std::time::Instant::now() + Duration::from_secs(60);
     while stale_served(&c.metrics().await) == stored_hours && std::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -196,6 +222,7 @@ async fn stored_sessions_answer_what_the_view_answers() {
     for (from, to) in ranges {
         check(&ch, &c, from, to, "after late rows, stored again").await;
     }
+    check_filtered(&ch, &c, T - 86_400, T + 3 * 86_400, "after late rows, stored again").await;
 
     // The last day's sessions: never stored yet, computed in the request.
     let now = u32::try_from(now_ms() / 1000).unwrap();
@@ -204,6 +231,7 @@ async fn stored_sessions_answer_what_the_view_answers() {
     ch.insert_json("email_clicks", &recent_clicks).await;
     ch.insert_json("events", &recent).await;
     check(&ch, &c, recent_t0 - H, now + H, "the last hours").await;
+    check_filtered(&ch, &c, recent_t0 - H, now + H, "the last hours (computed in the request)").await;
     check(&ch, &c, T - 86_400, now + H, "everything").await;
 
     // Erasure: the visitor's stored sessions go with their events.
