@@ -1,7 +1,9 @@
 //! Enrichment: what the collector adds to an event from the request and the
 //! event itself — GeoIP ([`geo`]), user agent and bot flag ([`ua`]),
-//! referrer channel ([`channel`]) and URL parts ([`urlparts`]). Nothing here
-//! keeps the client IP: it is looked up and dropped.
+//! referrer channel ([`channel`]) and URL parts ([`urlparts`], worked out
+//! once per distinct URL of a request by [`request_urls`]); the row itself is
+//! assembled in [`event_row`]. Nothing here keeps the client IP: it is
+//! looked up and dropped.
 pub mod channel;
 pub mod event_row;
 pub mod geo;

@@ -26,13 +26,6 @@ pub struct PageParts {
 }
 
 impl PageParts {
-    /// No page URL.
-    pub const NONE: PageParts = PageParts {
-        stripped: None,
-        page: PageUrl { host: String::new(), path: String::new(), params: Vec::new() },
-        bare_host: String::new(),
-    };
-
     /// Works the parts out (one parse, two when parameters were stripped).
     pub fn of(raw: &str, deny: &DenyList<'_>) -> Self {
         let (stripped, page) = match strip_with(raw, deny) {
