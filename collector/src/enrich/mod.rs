@@ -1,6 +1,6 @@
 //! Enrichment: what the collector adds to an event from the request and the
 //! event itself — GeoIP ([`geo`]), user agent and bot flag ([`ua`]),
-//! referrer channel ([`channel`]) and URL parts ([`urlparts`], worked out
+//! referrer channel ([`channel`](mod@channel)) and URL parts ([`urlparts`], worked out
 //! once per distinct URL of a request by [`request_urls`]); the row itself is
 //! assembled in [`event_row`]. Nothing here keeps the client IP: it is
 //! looked up and dropped.
