@@ -403,18 +403,18 @@ pub async fn keep_fresh(state: AppState, mut stop: tokio::sync::watch::Receiver<
             let hours = match stale(&state.clickhouse, site, 0, end).await {
                 Ok(hours) => hours,
                 Err(e) => {
-                    tracing::debug!(site, error = %e, "rollup staleness check failed; retrying later");
+                    tracing::debug!(site, error = ?e, "rollup staleness check failed; retrying later");
                     continue;
                 }
             };
             if let Err(e) = super::sessions::keep_stored(&state, site).await {
-                tracing::warn!(site, error = %e, "storing sessions failed; retrying later");
+                tracing::warn!(site, error = ?e, "storing sessions failed; retrying later");
             }
             for chunk in hours.chunks(CHUNK_HOURS) {
                 let lo = chunk.iter().map(|h| h.0).min().unwrap_or(0);
                 let hi = chunk.iter().map(|h| h.0).max().unwrap_or(0).saturating_add(3600);
                 if let Err(e) = refresh(&state, site, lo, hi, usize::MAX, "background").await {
-                    tracing::warn!(site, error = %e, "rollup recompute failed; retrying later");
+                    tracing::warn!(site, error = ?e, "rollup recompute failed; retrying later");
                     break;
                 }
                 if *stop.borrow() {
