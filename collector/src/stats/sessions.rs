@@ -136,23 +136,26 @@ pub fn source_sql(site: &str, live: &[u32]) -> String {
     sessions(&visits_sql(site, live), &format!("site_id = {}", quote(site)))
 }
 
+/// Where `sql` reads `table`: the byte ranges of each `FROM table` that is
+/// followed by whitespace, `)` or the end (not a longer name).
+fn reads_of(sql: &str, table: &str) -> Vec<std::ops::Range<usize>> {
+    let from = format!("FROM {table}");
+    sql.match_indices(&from)
+        .map(|(i, m)| i..i + m.len())
+        .filter(|r| sql[r.end..].chars().next().is_none_or(|c| c.is_whitespace() || c == ')'))
+        .collect()
+}
+
 /// `sql` with every read of `table` replaced by `source`.
 fn replace_table(sql: &str, table: &str, source: &str) -> String {
-    let from = format!("FROM {table}");
     let mut out = String::with_capacity(sql.len() + source.len());
-    let mut rest = sql;
-    while let Some(i) = rest.find(&from) {
-        let end = i + from.len();
-        let next = rest[end..].chars().next();
-        out.push_str(&rest[..i]);
-        if next.is_none_or(|c| c.is_whitespace() || c == ')') {
-            out.push_str(&format!("FROM ({source}) AS {table}"));
-        } else {
-            out.push_str(&rest[i..end]);
-        }
-        rest = &rest[end..];
+    let mut at = 0;
+    for r in reads_of(sql, table) {
+        out.push_str(&sql[at..r.start]);
+        out.push_str(&format!("FROM ({source}) AS {table}"));
+        at = r.end;
     }
-    out.push_str(rest);
+    out.push_str(&sql[at..]);
     out
 }
 
@@ -163,7 +166,7 @@ pub fn substitute(sql: &str, source: &str) -> String {
 
 /// Whether `sql` reads the `sessions` view or [`VISITS`].
 pub fn reads_sessions(sql: &str) -> bool {
-    substitute(sql, "") != sql || replace_table(sql, VISITS, "") != sql
+    !reads_of(sql, "sessions").is_empty() || !reads_of(sql, VISITS).is_empty()
 }
 
 /// `sql` reading [`VISITS`] from every event ever, as the `sessions` view
