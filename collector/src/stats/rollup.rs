@@ -265,17 +265,43 @@ fn site_lock(site: &str) -> Arc<tokio::sync::Mutex<()>> {
     m.entry(site.to_string()).or_default().clone()
 }
 
+/// Low bits of a version that name the process writing it.
+const WRITER_BITS: u32 = 10;
+
 /// A version above every earlier one of this process (and, by its clock,
-/// of the others): microseconds of the wall clock.
+/// of the others), never equal to another process's: collectors recompute the
+/// same hour independently, and readers take every row of the newest version,
+/// so two writers with one version would count that hour twice.
 pub(super) fn next_version() -> u64 {
     static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let now = u64::try_from(super::params::now_ms()).unwrap_or(0).saturating_mul(1000);
-    let prev = LAST.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-    if prev >= now {
-        LAST.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
-    } else {
-        now
+    static WRITER: LazyLock<u64> = LazyLock::new(|| rand::random::<u64>() % (1 << WRITER_BITS));
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let mut prev = LAST.load(std::sync::atomic::Ordering::SeqCst);
+    loop {
+        let (next, v) = version_at(now_us, prev, *WRITER);
+        match LAST.compare_exchange(
+            prev,
+            next,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        ) {
+            Ok(_) => return v,
+            Err(p) => prev = p,
+        }
     }
+}
+
+/// The version of `writer` at `now_us` after its `last` tick: the tick is
+/// the clock in microseconds (or one above `last` if the clock has not
+/// moved past it), the low [`WRITER_BITS`] the writer. Returns the new tick
+/// and the version. Versions before this scheme (milliseconds × 1000) are all
+/// below it.
+fn version_at(now_us: u64, last: u64, writer: u64) -> (u64, u64) {
+    let tick = now_us.max(last.saturating_add(1)).min(u64::MAX >> WRITER_BITS);
+    (tick, (tick << WRITER_BITS) | writer)
 }
 
 async fn stale(client: &Client, site: &str, h0: u32, h1: u32) -> Result<Vec<(u32, u64)>, ApiError> {
@@ -432,6 +458,23 @@ pub async fn keep_fresh(state: AppState, mut stop: tokio::sync::watch::Receiver<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_writers_at_one_instant_never_share_a_version() {
+        let now = 1_796_238_000_123_456;
+        let (_, a) = version_at(now, 0, 3);
+        let (_, b) = version_at(now, 0, 700);
+        assert_ne!(a, b, "collectors recomputing one hour in the same microsecond");
+        let (tick, first) = version_at(now, 0, 3);
+        let (_, second) = version_at(now, tick, 3);
+        assert!(second > first, "one writer's versions increase when the clock stands still");
+        let (_, earlier) = version_at(now - 1, 0, 1023);
+        assert!(first > earlier, "a later microsecond wins whatever the writers");
+        let old_scheme = (now / 1000 + 10_000) * 1000;
+        assert!(first > old_scheme, "versions written before this scheme stay below");
+        let live = next_version();
+        assert!(next_version() > live);
+    }
 
     #[test]
     fn whole_hours_of_a_range() {
