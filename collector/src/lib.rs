@@ -36,7 +36,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod tracking;
 
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use config::Config;
 use state::AppState;
@@ -66,6 +66,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats/retention", get(stats::explore::retention))
         .route("/v1/admin/shares", post(stats::shares::create).get(stats::shares::list))
         .route("/v1/admin/shares/{id}", delete(stats::shares::revoke))
+        .route(
+            "/v1/admin/funnels/{site}/{name}",
+            put(stats::saved::save)
+                .delete(stats::saved::delete)
+                .layer(axum::extract::DefaultBodyLimit::max(stats::saved::MAX_BODY)),
+        )
         .route("/v1/openapi.json", get(stats::openapi::serve))
         .route("/v1/stats/webhooks", get(automate::activity::activity))
         .route("/v1/admin/webhooks/enable", post(automate::health::enable))

@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0013_views_without_final.sql"),
     },
     Migration { version: 14, name: "0014_session_facts", sql: include_str!("../migrations/0014_session_facts.sql") },
+    Migration { version: 15, name: "0015_saved_funnels", sql: include_str!("../migrations/0015_saved_funnels.sql") },
 ];
 
 /// The table recording applied migrations.

@@ -351,8 +351,9 @@ mod tests {
         // Every table a migration creates (views and the bookkeeping table aside) is written by the sink,
         // but for tables derived inside ClickHouse: the dashboard's hourly rollups (`INSERT … SELECT`
         // from events, stats/rollup.rs), their marks (a materialized view's target) and the stored
-        // sessions (`INSERT … SELECT` from events, stats/sessions.rs).
-        const DERIVED: &[&str] = &["rollups", "rollup_marks", "session_facts"];
+        // sessions (`INSERT … SELECT` from events, stats/sessions.rs); and the funnels saved from the
+        // dashboard, written by their admin endpoint (stats/saved.rs).
+        const DERIVED: &[&str] = &["rollups", "rollup_marks", "session_facts", "saved_funnels"];
         for m in ktra_schema::migrations::MIGRATIONS {
             for stmt in ktra_schema::migrations::split_statements(m.sql) {
                 if let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS ") {

@@ -191,7 +191,8 @@ impl Matcher {
     }
 }
 
-fn check_name(kind: &str, name: &str) -> Result<(), String> {
+/// Checks a goal's or funnel's name (`kind` names which in the message).
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME || !ktra_schema::validate::is_token_id(name) {
         return Err(format!("{kind} name {:?} must be 1 to {MAX_NAME} of [A-Za-z0-9_.-]", trunc(name)));
     }

@@ -134,7 +134,7 @@ fn rows_of(v: &Value) -> Vec<Value> {
 pub async fn funnel(State(state): State<AppState>, viewer: Viewer, q: Params) -> Result<Response, ApiError> {
     let r = req(&state, &viewer, q, true)?;
     let name = r.p.get("funnel").map(|s| s.trim()).unwrap_or("");
-    let defs = state.definitions.site(&r.site);
+    let (defs, _) = super::saved::site_defs(&state, &r.site).await;
     let f = defs.funnels.get(name).cloned().ok_or_else(|| {
         ApiError::NotFound(format!(
             "site {} has no funnel {:?} (configured: {})",

@@ -26,6 +26,7 @@ pub mod params;
 pub mod respond;
 pub mod rollup;
 pub mod run;
+pub mod saved;
 pub mod sessions;
 pub mod shares;
 
@@ -63,13 +64,11 @@ pub async fn sites(State(state): State<AppState>, viewer: shares::Viewer) -> Res
     let sites: Vec<&str> =
         state.config.sites.keys().map(String::as_str).filter(|s| viewer.only_site().is_none_or(|o| o == *s)).collect();
     let names: Vec<&str> = QUERIES.iter().map(|q| q.name).collect();
-    let definitions: serde_json::Map<String, Value> = sites
-        .iter()
-        .map(|id| {
-            let d = state.definitions.site(id);
-            (id.to_string(), json!({ "goals": d.goals, "funnels": d.funnels }))
-        })
-        .collect();
+    let mut definitions = serde_json::Map::new();
+    for id in &sites {
+        let (d, saved) = saved::site_defs(&state, id).await;
+        definitions.insert(id.to_string(), json!({ "goals": d.goals, "funnels": d.funnels, "saved_funnels": saved }));
+    }
     let shared = viewer.only_site().is_some();
     Ok(no_store(json!({ "sites": sites, "queries": names, "definitions": definitions, "shared": shared })))
 }

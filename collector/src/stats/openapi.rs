@@ -132,6 +132,26 @@ pub const ENDPOINTS: &[Endpoint] = &[
         )
     },
     Endpoint {
+        params: &[("site", P, true, "Site id"), ("name", P, true, "Funnel name ([A-Za-z0-9_.-], 1 to 64)")],
+        ..ep(
+            "put",
+            "/v1/admin/funnels/{site}/{name}",
+            "funnels",
+            "Save a funnel made in the dashboard (JSON body as in the config: steps, window?, order?); every collector sees it within seconds; 201 new, 200 replaced",
+            Auth::Admin,
+        )
+    },
+    Endpoint {
+        params: &[("site", P, true, "Site id"), ("name", P, true, "Funnel name")],
+        ..ep(
+            "delete",
+            "/v1/admin/funnels/{site}/{name}",
+            "funnels",
+            "Delete a funnel saved from the dashboard (config funnels are edited in the file)",
+            Auth::Admin,
+        )
+    },
+    Endpoint {
         params: &[("id", P, true, "Delivery id")],
         ..ep("post", "/v1/admin/webhooks/{id}/redeliver", "automations", "Deliver a webhook again", Auth::Admin)
     },
@@ -149,7 +169,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     stats(
         "/v1/stats/funnel",
-        "A configured funnel: visitors per step, conversions, drop-off, median time to the next step",
+        "A funnel (configured or saved from the dashboard): visitors per step, conversions, drop-off, median time to the next step",
         &[
             ("funnel", Q, true, "Funnel name ([sites.ID.funnels.NAME])"),
             ("breakdown", Q, false, "channel, utm_campaign or message"),
@@ -231,6 +251,7 @@ fn method(m: &str) -> HttpMethod {
     match m {
         "post" => HttpMethod::Post,
         "delete" => HttpMethod::Delete,
+        "put" => HttpMethod::Put,
         "options" => HttpMethod::Options,
         _ => HttpMethod::Get,
     }
@@ -338,12 +359,15 @@ mod tests {
         let start = src.find("pub fn app(").unwrap();
         let body = &src[start..start + src[start..].find("\n}\n").unwrap()];
         let mut out = BTreeSet::new();
-        for call in body.split(".route(\"").skip(1) {
-            let (path, rest) = call.split_once('"').unwrap();
+        for call in body.split(".route(").skip(1) {
+            // `.route("/path", get(…))`, or the same over several lines.
+            let (path, rest) = call.trim_start().strip_prefix('"').unwrap().split_once('"').unwrap();
             // The handlers chained on this path: get(…), .post(…), .options(…) up to the route's end.
             let end = rest.find("\n        .").unwrap_or(rest.len());
             for m in ["get", "post", "delete", "options", "put"] {
-                let bare = rest[..end].trim_start_matches(", ").starts_with(&format!("{m}("));
+                let bare = rest[..end]
+                    .trim_start_matches(|c: char| c == ',' || c.is_whitespace())
+                    .starts_with(&format!("{m}("));
                 if bare || rest[..end].contains(&format!(".{m}(")) {
                     out.insert((m.to_string(), path.to_string()));
                 }
