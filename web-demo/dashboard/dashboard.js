@@ -18,7 +18,8 @@ import { KEY_STORE, PREF_STORE, BASE, API, LIVE_MS, DAY, COLORS, GRID_COLOR, MUT
 import { panel, setState, clearPanel, showEmpty, chart, numbers, axisInt, noGrid, legendBottom, hbar, doughnut, top,
   touchTag, RENDER, kpis, NEEDS } from './panels.js';
 import { extraParams, filterParam, readFilters, renderFilters, wireRowFilters, addCsvButtons, renderDeltas, pollOnline,
-  setDefinitions, loadExplore, wireExplore } from './explore.js';
+  setDefinitions, loadExplore, wireExplore, reloadFunnel } from './explore.js';
+import { rememberValues, wireFunnelEditor } from './funnel-editor.js';
 
 const SHARE_REJECTED = 'This shared link has expired or was revoked. Ask the site owner for a new one.';
 
@@ -109,6 +110,7 @@ async function loadAll() {
     explore
   ]);
   if (load !== state.load) return; // a newer load has started: its answers win
+  rememberValues(results);
   if (QUERIES.some((q) => results[q] instanceof ApiError && results[q].status === 401)) return signOut(KEY_REJECTED);
   // One currency in the range: money is shown in it; several or none: plain amounts.
   const purchases = Array.isArray(results.attribution_purchases) ? results.attribution_purchases : [];
@@ -330,6 +332,15 @@ document.addEventListener('DOMContentLoaded', () => {
   wireAutomations(() => loadAutomations());
   wireRowFilters(loadAll);
   wireExplore(api);
+  // A funnel saved (or deleted) in the editor: the site's definitions again, then that funnel.
+  wireFunnelEditor(async (name) => {
+    const answer = await api('sites');
+    state.definitions = answer.definitions || {};
+    state.funnel = name;
+    setDefinitions(state.definitions[state.site]);
+    savePrefs();
+    reloadFunnel(api);
+  });
   addCsvButtons(api);
   $('#funnel-select').addEventListener('change', savePrefs);
   $('#breakdown-select').addEventListener('change', savePrefs);

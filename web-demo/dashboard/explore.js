@@ -8,6 +8,7 @@
 
 import { API, $, $$, state, num, int, money, pct, duration, esc, orNone } from './common.js';
 import { panel } from './panels.js';
+import { updateEditButton } from './funnel-editor.js';
 
 // Which column of which panel's rows filters by what (the collector's filter keys).
 export const FILTERABLE = {
@@ -212,6 +213,10 @@ export function setDefinitions(defs) {
   }
   if (names.includes(state.funnel)) select.value = state.funnel;
   else state.funnel = names[0] || '';
+  // No funnel yet: no empty pickers, only "New funnel".
+  select.closest('label').hidden = !names.length;
+  $('#breakdown-select').closest('label').hidden = !names.length;
+  updateEditButton();
 }
 
 function funnelParams() {
@@ -234,7 +239,7 @@ export async function loadExplore(api, load) {
   } else {
     const p = panel('funnel');
     p.dataset.state = 'empty';
-    $('.funnel-body', p).innerHTML = '<p class="empty">No funnels are configured for this site: add <code>[sites.ID.funnels.NAME]</code> to the config and send the collector a SIGHUP.</p>';
+    $('.funnel-body', p).innerHTML = '<p class="empty">No funnels yet for this site: build one with <strong>New funnel</strong>, or add <code>[sites.ID.funnels.NAME]</code> to the config and send the collector a SIGHUP.</p>';
   }
   await Promise.all(jobs);
   return load;
@@ -281,7 +286,7 @@ function steps(list, label) {
     const width = first ? Math.max(2, Math.round((num(s.visitors) / first) * 100)) : 0;
     html += `<li data-testid="funnel-step" data-step="${s.step}" data-visitors="${esc(s.visitors)}">` +
       `<div class="step-head"><span class="step-label">${s.step}. ${esc(s.label)}</span>` +
-      `<span class="step-n">${int(s.visitors)} visitors · ${pct(s.conversion_from_first)} of first · ${pct(s.conversion_from_previous)} of previous</span></div>` +
+      `<span class="step-n">${int(s.visitors)} ${num(s.visitors) === 1 ? 'visitor' : 'visitors'} · ${pct(s.conversion_from_first)} of first · ${pct(s.conversion_from_previous)} of previous</span></div>` +
       `<div class="bar"><span data-width="${width}"></span></div>` +
       (s.drop_off != null ? `<div class="drop">↓ ${int(s.drop_off)} dropped · median ${duration(s.median_secs_to_next)} to next step</div>` : '') +
       '</li>';
@@ -332,20 +337,23 @@ function renderRetention(answer) {
   $('.retention-body', p).innerHTML = `${html}</tbody></table></div>`;
 }
 
+/** Reloads the funnel panel only (the picked funnel, with the filter). */
+export function reloadFunnel(api) {
+  if (!state.funnel) return loadExplore(api, state.load);
+  const base = { site: state.site, from: state.from, to: state.to };
+  panel('funnel').dataset.state = 'loading';
+  return api(`funnel?${qs({ ...base, ...extraParams(''), ...funnelParams() })}`).then(renderFunnel, (e) => failed('funnel', e));
+}
+
 /** Funnel picker and breakdown: reload the funnel panel only. */
 export function wireExplore(api) {
-  const reloadFunnel = () => {
-    if (!state.funnel) return;
-    const base = { site: state.site, from: state.from, to: state.to };
-    panel('funnel').dataset.state = 'loading';
-    api(`funnel?${qs({ ...base, ...extraParams(''), ...funnelParams() })}`).then(renderFunnel, (e) => failed('funnel', e));
-  };
   $('#funnel-select').addEventListener('change', (e) => {
     state.funnel = e.target.value;
-    reloadFunnel();
+    updateEditButton();
+    reloadFunnel(api);
   });
   $('#breakdown-select').addEventListener('change', (e) => {
     state.breakdown = e.target.value;
-    reloadFunnel();
+    reloadFunnel(api);
   });
 }
