@@ -162,8 +162,12 @@ async fn a_funnel_built_by_clicks_answers_which_campaign_brings_buyers() {
     assert_eq!(b.property(&b.find(&tid("editor-name")).await, "readOnly").await, json!(true));
     pick(&b, &tid("editor-order"), "any").await;
     b.click(&b.find(&tid("editor-save")).await).await;
-    b.wait_js("the new order", "document.querySelector('[data-panel=funnel] .muted')?.textContent.startsWith('any order')", WAIT)
-        .await;
+    b.wait_js(
+        "the new order",
+        "document.querySelector('[data-panel=funnel] .muted')?.textContent.startsWith('any order')",
+        WAIT,
+    )
+    .await;
     let v6_counts = funnel_steps(&b, "[data-testid=funnel-group]").await;
     assert_eq!(v6_counts, [3, 2, 2, 1], "v6 bought without pricing: still not in it");
 
@@ -171,7 +175,9 @@ async fn a_funnel_built_by_clicks_answers_which_campaign_brings_buyers() {
     b.click(&b.find(&tid("funnel-new")).await).await;
     b.type_into(&b.find(&tid("editor-name")).await, "half").await;
     b.click(&b.find(&tid("editor-save")).await).await;
-    let err = b.wait_js("the editor's message", "document.querySelector('[data-testid=editor-error]').textContent", WAIT).await;
+    let err = b
+        .wait_js("the editor's message", "document.querySelector('[data-testid=editor-error]').textContent", WAIT)
+        .await;
     assert_eq!(err, json!("Step 1 needs a value."));
     eprintln!("screenshots: {} {}", editor_shot.display(), shot.display());
     drop(b);

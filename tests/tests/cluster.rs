@@ -90,6 +90,9 @@ async fn run(layout: Layout) {
     let hooks = checks::hooks_are_shared(&topo).await;
     eprintln!("[{name}] REST hooks: {hooks}");
 
+    let funnels = checks::saved_funnels_are_shared(&topo).await;
+    eprintln!("[{name}] funnels from the dashboard: {funnels}");
+
     let events = count(&topo.node_url(0), "SELECT count() FROM events").await;
     eprintln!("[{name}] done in {:.1} s ({events} event rows)", started.elapsed().as_secs_f64());
 }

@@ -431,3 +431,49 @@ pub async fn hooks_are_shared(topo: &Topology) -> String {
     assert_eq!(seen, vec![2, 2], "both collectors' deliveries are read from every node");
     format!("hook {id} made through collector 1, listed by collector 2; 2 page views (one per collector) delivered once each; webhook_deliveries read from each node: {seen:?}")
 }
+
+/// A funnel saved through collector 1 answers on collector 2 (its rows are
+/// on one shard, or on both replicas), a change made on collector 2 reaches
+/// collector 1, and a deletion there is seen by both.
+pub async fn saved_funnels_are_shared(topo: &Topology) -> String {
+    let http = reqwest::Client::new();
+    let (c1, c2) = (&topo.collectors[0].url, &topo.collectors[1].url);
+    let path = format!("/v1/admin/funnels/{SITE}/from_dashboard");
+    let save = |url: String, order: &'static str| {
+        let http = http.clone();
+        async move {
+            let body = json!({"steps": [{"path": "/landing*"}, {"event": "purchase"}], "window": "1d", "order": order});
+            http.put(url).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap().status().as_u16()
+        }
+    };
+    let order_on = |url: String| {
+        let http = http.clone();
+        async move {
+            let now = ktra_tests::now_ms() / 1000;
+            let q = format!("{url}/v1/stats/funnel?site={SITE}&funnel=from_dashboard&from={}&to={now}", now - 86_400);
+            let r = http.get(q).bearer_auth(ADMIN_KEY).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (status, body["order"].as_str().unwrap_or("").to_string())
+        }
+    };
+    let wait = |url: String, want: (u16, &'static str), what: &'static str| async move {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = order_on(url.clone()).await;
+            if (got.0, got.1.as_str()) == want {
+                return;
+            }
+            assert!(Instant::now() < until, "{what}: {got:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    assert_eq!(save(format!("{c1}{path}"), "strict").await, 201);
+    wait(c2.clone(), (200, "strict"), "collector 2 answers the funnel saved through collector 1").await;
+    assert_eq!(save(format!("{c2}{path}"), "any").await, 200);
+    wait(c1.clone(), (200, "any"), "collector 1 answers the change made through collector 2").await;
+    let r = http.delete(format!("{c2}{path}")).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    wait(c1.clone(), (404, ""), "collector 1 forgets the funnel deleted through collector 2").await;
+    "saved through collector 1, changed through collector 2, deleted: each seen by the other".into()
+}
