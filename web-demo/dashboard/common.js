@@ -67,7 +67,8 @@ export const duration = (seconds) => {
   const s = num(seconds);
   if (s < 90) return `${oneDecimalFormat.format(s)} s`;
   if (s < 5400) return `${oneDecimalFormat.format(s / 60)} min`;
-  return `${oneDecimalFormat.format(s / 3600)} h`;
+  if (s < 2 * DAY) return `${oneDecimalFormat.format(s / 3600)} h`;
+  return `${oneDecimalFormat.format(s / DAY)} d`;
 };
 /** '2026-11-05' → '5 Nov' (labels only; tables keep the day as the query answers it). */
 export const dayLabel = (day) => {
