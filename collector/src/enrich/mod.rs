@@ -16,4 +16,4 @@ mod same_rows;
 
 pub use channel::channel;
 pub use geo::{Geo, GeoIp};
-pub use ua::{parse_user_agent, UaInfo};
+pub use ua::{parse_user_agent, parse_user_agent_uncached, UaInfo};
