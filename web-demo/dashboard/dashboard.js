@@ -33,8 +33,61 @@ class ApiError extends Error {
 }
 
 /** GET `{API}{path}` with the admin key; the JSON body (the text when `raw`), or an ApiError
- * with the collector's message. */
-async function api(path, raw) {
+ * with the collector's message. A panel's request waits for its turn ([`schedule`]). */
+function api(path, raw) {
+  const rank = raw ? null : panelRank(path.split('?')[0]);
+  return rank == null ? fetchApi(path, raw) : schedule(rank, () => fetchApi(path, raw));
+}
+
+// ---- the order of a load's requests ------------------------------------------
+// A load asks for some twenty answers, and the collector and ClickHouse share
+// two cores: all at once, every panel waits for the sum of them. So at most
+// SLOTS are in flight, and the panels higher on the page go first (the cards
+// and the traffic chart, the funnel, the goals, then down the page): what a
+// person looks at first is drawn first. Polls (live, online), the site list and
+// CSV downloads go at once.
+const SLOTS = 2;
+const waiting = [];
+let inFlight = 0;
+let ranks = null;
+
+/** The position on the page of the panel an endpoint feeds (the cards first); null: not a panel's. */
+function panelRank(name) {
+  if (!ranks) {
+    ranks = { traffic: -1 };
+    $$('[data-panel]').forEach((p, i) => {
+      for (const q of (p.dataset.query || p.dataset.panel).split(' ')) if (!(q in ranks)) ranks[q] = i;
+    });
+    ranks.webhooks = ranks.automations;
+    delete ranks.live;
+  }
+  return name in ranks ? ranks[name] : null;
+}
+
+/** Runs `run` when a slot is free and no request of this load ranked higher waits; requests of
+ * an earlier load that have not started are dropped (their answers would be thrown away). */
+function schedule(rank, run) {
+  return new Promise((resolve, reject) => {
+    waiting.push({ rank, load: state.load, run, resolve, reject });
+    // After the current task: a load's requests are all waiting before the first goes.
+    queueMicrotask(pump);
+  });
+}
+
+function pump() {
+  for (let i = waiting.length - 1; i >= 0; i--) if (waiting[i].load < state.load) waiting.splice(i, 1);
+  waiting.sort((a, b) => a.rank - b.rank);
+  while (inFlight < SLOTS && waiting.length) {
+    const job = waiting.shift();
+    inFlight++;
+    job.run().then(job.resolve, job.reject).finally(() => {
+      inFlight--;
+      pump();
+    });
+  }
+}
+
+async function fetchApi(path, raw) {
   const response = await fetch(API + path, { headers: { Authorization: `Bearer ${state.key}` }, cache: 'no-store' });
   const text = await response.text();
   if (raw && response.ok) return text;
