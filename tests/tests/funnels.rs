@@ -347,7 +347,7 @@ async fn same_on_current_engine(ch: &Ch) {
             }
         }
     }
-    sql.insert("goals".into(), goals::sql(&goal_defs(), "funnels", T, T + DAY, "1"));
+    sql.insert("goals".into(), goals::sql(&goal_defs(), "funnels", T, T + DAY, "1", None));
     let f = Filter::parse("channel:email").unwrap();
     for (name, template, r) in [
         ("traffic_hourly", explore::TRAFFIC_HOURLY, range),

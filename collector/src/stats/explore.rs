@@ -198,7 +198,10 @@ pub async fn goals(State(state): State<AppState>, viewer: Viewer, q: Params) -> 
                 return Ok(json!({ "rows": [] }));
             }
             let cond = filter.sql(&site, range.from, range.to);
-            let rows = sessions::rows(state, &site, goals::sql(defs, &site, range.from, range.to, &cond)).await?;
+            let visitors =
+                if filter.is_empty() { rollup::visitors(state, &site, range.from, range.to).await? } else { None };
+            let sql = goals::sql(defs, &site, range.from, range.to, &cond, visitors);
+            let rows = sessions::rows(state, &site, sql).await?;
             Ok(json!({ "rows": goals::rows(defs, rows.first().unwrap_or(&json!({}))) }))
         }
     })

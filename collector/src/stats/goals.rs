@@ -17,8 +17,23 @@ use std::collections::BTreeMap;
 /// query several times slower at ten million events): conversions are
 /// distinct event ids and revenue sums each event id once, so retried copies
 /// count once.
-pub fn sql(goals: &BTreeMap<String, Goal>, site: &str, from: u32, to: u32, filter: &str) -> String {
-    let mut inner = vec!["uniqExact(visitor_id) AS visitors".to_string()];
+///
+/// `visitors`, when known (the range's visitors from the hourly rollups, for
+/// an unfiltered range), is used as it is instead of counting every visitor
+/// of the range again: that count was a third of this query's time at ten
+/// million events.
+pub fn sql(
+    goals: &BTreeMap<String, Goal>,
+    site: &str,
+    from: u32,
+    to: u32,
+    filter: &str,
+    visitors: Option<u64>,
+) -> String {
+    let mut inner = vec![match visitors {
+        Some(n) => format!("toUInt64({n}) AS visitors"),
+        None => "uniqExact(visitor_id) AS visitors".to_string(),
+    }];
     let mut outer = vec!["visitors".to_string()];
     let mut placed = Vec::new();
     for (k, g) in goals.values().enumerate() {

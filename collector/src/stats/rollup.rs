@@ -369,6 +369,21 @@ pub async fn answer(
     run::json_rows(&state.clickhouse, &panel_sql(panel, site, from, to)).await.map(Some)
 }
 
+/// The visitors of `[from, to)` as the summary counts them, from rollups, or
+/// `None` when too many of its hours are stale (the caller counts them from
+/// `events`).
+pub async fn visitors(state: &AppState, site: &str, from: u32, to: u32) -> Result<Option<u64>, ApiError> {
+    let (h0, h1) = whole_hours(from, to);
+    if h0 < h1 && refresh(state, site, h0, h1, MAX_SYNC_HOURS, "request").await? > 0 {
+        return Ok(None);
+    }
+    let sql = format!("SELECT uniqIfMerge(vis) AS visitors FROM ({})", source(site, from, to, ""));
+    let rows = run::json_rows(&state.clickhouse, &sql).await?;
+    // 18.16 writes 64-bit integers as strings.
+    let v = rows.first().map(|r| &r["visitors"]);
+    Ok(v.and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())))
+}
+
 /// `(site, hour)` of the `events` rows a deletion is about to remove: their
 /// rollups must be recomputed once it has been applied ([`mark`]).
 pub type Hours = Vec<(String, u32)>;
