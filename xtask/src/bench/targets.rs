@@ -5,7 +5,7 @@
 //! `crate::web::BUDGETS`' product targets, attached to `web.<asset>.gzip_bytes`.
 use super::results::{Direction, Results};
 
-/// A target of issue #13 (and #8 for sizes, via `web::BUDGETS`).
+/// A target of issues #13 and #18 (and #8 for sizes, via `web::BUDGETS`).
 pub struct Target {
     /// The measure it applies to.
     pub measure: &'static str,
@@ -47,7 +47,8 @@ pub const TARGETS: &[Target] = &[
     Target {
         measure: "e2e.d20s.cpu_us_per_event",
         what: "batched POSTs: collector CPU per event (request + spool + shipping to ClickHouse)",
-        goal: 10.0,
+        // Issue #18's target (issue #13 had asked for 10).
+        goal: 8.0,
         direction: Lower,
         context: &[],
     },
@@ -211,7 +212,7 @@ mod tests {
         r.put("e2e.d20s.eps", 95888.0, "events/s", Direction::HigherIsBetter);
         apply(&mut r);
         let m = r.measure("e2e.d20s.cpu_us_per_event");
-        assert_eq!(m.and_then(|m| m.target), Some(10.0));
+        assert_eq!(m.and_then(|m| m.target), Some(8.0));
         assert_eq!(m.and_then(|m| m.pass()), Some(false));
         assert_eq!(r.measure("e2e.d20s.eps").and_then(|m| m.target), None);
     }
