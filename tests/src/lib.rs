@@ -5,6 +5,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 pub mod browser;
+pub mod dashboard;
 pub mod mmdb;
 pub mod pages;
 pub mod receiver;

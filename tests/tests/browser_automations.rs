@@ -14,10 +14,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn tid(id: &str) -> String {
-    format!("[data-testid=\"{id}\"]")
-}
-
 #[tokio::test]
 async fn the_activity_log_shows_a_disabled_endpoint_filters_and_enables_it() {
     let rx = Receiver::start(vec![500; 1000]).await;
@@ -43,10 +39,7 @@ async fn the_activity_log_shows_a_disabled_endpoint_filters_and_enables_it() {
     assert_eq!(s.ch.wait_count(sql, 2, WAIT).await, 2, "both deliveries end when the endpoint is disabled");
 
     let b = &s.browser;
-    b.goto(&format!("{}/dashboard", c.url)).await;
-    b.wait_js("the sign-in form", "!document.getElementById('login').hidden", WAIT).await;
-    b.type_into(&b.find(&tid("admin-key")).await, &c.config.admin_key).await;
-    b.click(&b.find(&tid("login")).await).await;
+    ktra_tests::dashboard::sign_in(b, &c.url, &c.config.admin_key).await;
     let panel = "document.querySelector('[data-panel=automations]')";
     b.wait_js("the activity log", &format!("{panel}.dataset.state == 'ready'"), WAIT).await;
     let health =

@@ -8,16 +8,13 @@
 
 use ktra_collector::stats::defs::{Funnel, Matcher, Order};
 use ktra_tests::browser::{exclusive, web_dir, Browser};
+use ktra_tests::dashboard::{break_down, download_csv, funnel_steps, sign_in, tid};
 use ktra_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn tid(id: &str) -> String {
-    format!("[data-testid=\"{id}\"]")
-}
 
 fn m(path: Option<&str>, event: Option<&str>, f: impl FnOnce(&mut Matcher)) -> Matcher {
     let mut m = Matcher { path: path.map(Into::into), event: event.map(Into::into), ..Default::default() };
@@ -92,38 +89,12 @@ async fn table(b: &Browser, name: &str) -> Vec<BTreeMap<String, String>> {
     serde_json::from_value(v).unwrap()
 }
 
-async fn funnel_steps(b: &Browser, within: &str) -> Vec<u64> {
-    let v = b
-        .js(
-            &format!(
-                "return [...document.querySelectorAll('[data-panel=funnel] {within} [data-testid=funnel-step]')].map(s => Number(s.dataset.visitors))"
-            ),
-            vec![],
-        )
-        .await;
-    serde_json::from_value(v).unwrap()
-}
-
 async fn kpi(b: &Browser, id: &str) -> String {
     b.js(&format!("return document.querySelector('{}').dataset.value", tid(&format!("kpi-{id}"))), vec![])
         .await
         .as_str()
         .unwrap_or("")
         .to_string()
-}
-
-/// Clicks a panel's CSV button and returns what it downloaded: `(file, lines, header)`.
-async fn csv(b: &Browser, panel: &str) -> (String, u64, String) {
-    b.js(&format!("document.querySelector('{}').dataset.state = ''", tid(&format!("csv-{panel}"))), vec![]).await;
-    b.click(&b.find(&tid(&format!("csv-{panel}"))).await).await;
-    let got = b
-        .wait_js(
-            "the CSV download",
-            &format!("(e => e.dataset.state == 'done' && [e.dataset.file, e.dataset.lines, e.dataset.header])(document.querySelector('{}'))", tid(&format!("csv-{panel}"))),
-            WAIT,
-        )
-        .await;
-    (got[0].as_str().unwrap().into(), got[1].as_str().unwrap().parse().unwrap(), got[2].as_str().unwrap().into())
 }
 
 #[tokio::test]
@@ -149,10 +120,7 @@ async fn click_a_channel_and_everything_follows() {
     ch.exec(&format!("INSERT INTO events FORMAT JSONEachRow\n{}\n", rows.join("\n"))).await.unwrap();
 
     let b = Browser::start().await;
-    b.goto(&format!("{}/dashboard", c.url)).await;
-    b.wait_js("the sign-in form", "!document.getElementById('login').hidden", WAIT).await;
-    b.type_into(&b.find(&tid("admin-key")).await, ADMIN_KEY).await;
-    b.click(&b.find(&tid("login")).await).await;
+    sign_in(&b, &c.url, ADMIN_KEY).await;
     let first = loaded(&b, "").await;
     assert_eq!(kpi(&b, "visitors").await, "5");
     assert_eq!(funnel_steps(&b, "").await, [4, 2, 1], "v1, v2, v3, v4 saw pricing; v1, v2 the lead form; v1 bought");
@@ -192,24 +160,16 @@ async fn click_a_channel_and_everything_follows() {
     let shot = b.screenshot("dashboard-filtered").await;
 
     // Funnel broken down by channel: within the filter, one group.
-    b.click(&b.find(&format!("{} option[value=channel]", tid("breakdown-select"))).await).await;
-    let groups = b
-        .wait_js(
-            "the breakdown",
-            "(g => g && [...g.querySelectorAll('[data-testid=funnel-group]')].map(x => x.dataset.value))(document.querySelector('[data-testid=funnel-groups]'))",
-            WAIT,
-        )
-        .await;
-    assert_eq!(groups, json!(["email"]));
+    assert_eq!(break_down(&b, "channel").await, ["email"]);
     assert_eq!(funnel_steps(&b, "[data-testid=funnel-group]").await, [2, 1, 1]);
     assert!(b.current_url().await.contains("breakdown=channel"));
 
     // CSV downloads: the funnel (all and the email group, 3 steps each) and the pages.
-    let (file, lines, header) = csv(&b, "funnel").await;
+    let (file, lines, header) = download_csv(&b, "funnel").await;
     assert_eq!(file, "ktra-browser_dashboard-funnel.csv");
     assert_eq!(lines, 1 + 3 + 3, "{header}");
     assert!(header.starts_with("group,"), "{header}");
-    let (_, lines, header) = csv(&b, "pages").await;
+    let (_, lines, header) = download_csv(&b, "pages").await;
     assert_eq!((lines, header.as_str()), (3, "avg_engaged_ms,page_views,path,visitors"));
     b.js("window.scrollTo(0, document.querySelector('[data-panel=funnel]').offsetTop - 60)", vec![]).await;
     let shot2 = b.screenshot("dashboard-funnel").await;

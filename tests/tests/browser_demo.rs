@@ -132,10 +132,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
     url.split(['?', '&', '#']).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).map(str::to_string)
 }
 
-/// A `[data-testid=…]` selector.
-fn tid(id: &str) -> String {
-    format!("[data-testid=\"{id}\"]")
-}
+use ktra_tests::dashboard::tid;
 
 /// Waits until the browser shows `path` and the page has loaded.
 async fn at(s: &Stack, path: &str) {
@@ -457,10 +454,7 @@ async fn walk() {
     steps.step("ClickHouse: the visit as stored");
 
     // ---- the dashboard.
-    b.goto(&format!("{}/dashboard", s.collector.url)).await;
-    b.wait_js("the sign-in form", "!document.getElementById('login').hidden", WAIT).await;
-    b.type_into(&b.find(&tid("admin-key")).await, &s.collector.config.admin_key).await;
-    b.click(&b.find(&tid("login")).await).await;
+    ktra_tests::dashboard::sign_in(b, &s.collector.url, &s.collector.config.admin_key).await;
     let first = dashboard::loaded(&s, "").await;
     b.click(&b.find(&format!("{} option[value=\"{}\"]", tid("site-select"), s.collector.site)).await).await;
     b.click(&b.find(&tid("range-24h")).await).await;

@@ -6,15 +6,12 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use ktra_tests::browser::{exclusive, web_dir, Browser};
+use ktra_tests::dashboard::{break_down, download_csv, funnel_steps, sign_in, tid};
 use ktra_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn tid(id: &str) -> String {
-    format!("[data-testid=\"{id}\"]")
-}
 
 /// Pricing → course purchase, by campaign: spring v1, v3, v5 (v1 and v5 buy),
 /// summer v2, v4 (v2 buys the course, v4 an ebook); v6 buys without pricing.
@@ -54,18 +51,6 @@ fn fixture(site: &str, t: u32) -> Vec<Value> {
     rows
 }
 
-async fn funnel_steps(b: &Browser, within: &str) -> Vec<u64> {
-    let v = b
-        .js(
-            &format!(
-                "return [...document.querySelectorAll('[data-panel=funnel] {within} [data-testid=funnel-step]')].map(s => Number(s.dataset.visitors))"
-            ),
-            vec![],
-        )
-        .await;
-    serde_json::from_value(v).unwrap()
-}
-
 /// Waits until the funnel panel shows `name` drawn.
 async fn funnel_shown(b: &Browser, name: &str) {
     b.wait_js(
@@ -94,10 +79,7 @@ async fn a_funnel_built_by_clicks_answers_which_campaign_brings_buyers() {
     ch.insert_json("events", &fixture(&c.site, t)).await;
 
     let b = Browser::start().await;
-    b.goto(&format!("{}/dashboard", c.url)).await;
-    b.wait_js("the sign-in form", "!document.getElementById('login').hidden", WAIT).await;
-    b.type_into(&b.find(&tid("admin-key")).await, ADMIN_KEY).await;
-    b.click(&b.find(&tid("login")).await).await;
+    sign_in(&b, &c.url, ADMIN_KEY).await;
     b.wait_js(
         "no funnel yet",
         "document.querySelector('[data-panel=funnel]').dataset.state == 'empty' && document.getElementById('dash').dataset.state == 'ready'",
@@ -131,30 +113,18 @@ async fn a_funnel_built_by_clicks_answers_which_campaign_brings_buyers() {
     );
 
     // Which campaign: break it down by UTM campaign.
-    pick(&b, &tid("breakdown-select"), "utm_campaign").await;
-    let groups = b
-        .wait_js(
-            "the breakdown",
-            "(g => g && [...g.querySelectorAll('[data-testid=funnel-group]')].map(x => x.dataset.value))(document.querySelector('[data-testid=funnel-groups]'))",
-            WAIT,
-        )
-        .await;
-    assert_eq!(groups, json!(["spring", "summer"]));
+    assert_eq!(break_down(&b, "utm_campaign").await, ["spring", "summer"]);
     assert_eq!(funnel_steps(&b, "[data-testid=funnel-group]").await, [3, 2, 2, 1], "spring 3 → 2, summer 2 → 1");
     b.js("window.scrollTo(0, document.querySelector('[data-panel=funnel]').offsetTop - 60)", vec![]).await;
     let shot = b.screenshot("dashboard-funnel-built").await;
 
     // Exported.
-    b.js("document.querySelector('[data-testid=csv-funnel]').dataset.state = ''", vec![]).await;
-    b.click(&b.find(&tid("csv-funnel")).await).await;
-    let got = b
-        .wait_js(
-            "the CSV download",
-            "(e => e.dataset.state == 'done' && [e.dataset.file, e.dataset.lines])(document.querySelector('[data-testid=csv-funnel]'))",
-            WAIT,
-        )
-        .await;
-    assert_eq!(got, json!(["ktra-browser_funnel_builder-funnel.csv", "7"]), "header, 2 total and 2 × 2 group rows");
+    let (file, lines, _) = download_csv(&b, "funnel").await;
+    assert_eq!(
+        (file.as_str(), lines),
+        ("ktra-browser_funnel_builder-funnel.csv", 7),
+        "header, 2 total and 2 × 2 group rows"
+    );
 
     // Edit: any order. The name stays; the answer follows.
     assert!(!b.js("return document.getElementById('funnel-edit').hidden", vec![]).await.as_bool().unwrap());
