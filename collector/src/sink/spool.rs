@@ -315,15 +315,20 @@ impl Spool {
                 f.read_exact(&mut h)?;
                 let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
                 let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-                // The meta apart, so that the payload is read into its own buffer, not moved down.
+                // The meta apart, so that the payload is read into its own buffer, not moved down;
+                // and into spare capacity, not a zeroed buffer (~600 instructions per row, issue 18).
                 let mut meta = [0u8; META];
-                let mut body = vec![0u8; len.saturating_sub(META)];
+                let mut body = Vec::new();
                 let whole = if len < META {
                     f.read_exact(&mut meta[..len])?;
                     false
                 } else {
                     f.read_exact(&mut meta)?;
-                    f.read_exact(&mut body)?;
+                    let n = len - META;
+                    body.reserve_exact(n);
+                    if (&mut f).take(n as u64).read_to_end(&mut body)? < n {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "spool record cut short"));
+                    }
                     true
                 };
                 off += (HEADER + len) as u64;
