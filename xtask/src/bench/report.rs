@@ -187,6 +187,10 @@ pub fn render(r: &Results, source: &str) -> String {
     );
     w!(
         md,
+        "- Where the collector's CPU per event goes, measured by hand between runs (callgrind of the whole process, perf, each lever before and after): [docs/collector-profile.md](docs/collector-profile.md)."
+    );
+    w!(
+        md,
         "- Dashboard query times at ten million seeded events (issue 15: every panel, the funnel, the whole first load) are measured apart, by `cargo xtask panel-timings` against a collector on a `cargo xtask seed` database: [docs/bench-dashboard.md](docs/bench-dashboard.md)."
     );
     w!(md, "\n## Exact commands\n\n<details><summary>{} commands, in order</summary>\n\n```sh", run.commands.len());
