@@ -4,7 +4,7 @@
 pub mod disk;
 pub mod memory;
 
-use super::ledger::Ledger;
+use super::ledger::{Ledger, LedgerFile};
 use super::{Durability, Envelope};
 use crate::telemetry as t;
 use memory::{FlushCtx, TableBuffer};
@@ -31,12 +31,14 @@ pub struct Writer {
     ctx: FlushCtx,
     buffers: BTreeMap<u8, Box<dyn TableBuffer>>,
     ledger: Ledger,
+    ledger_file: LedgerFile,
 }
 
 impl Writer {
     /// A writer with everything a flush needs.
     pub fn new(ctx: FlushCtx) -> Self {
-        Self { ctx, buffers: BTreeMap::new(), ledger: Ledger::default() }
+        let ledger_file = LedgerFile::new(ctx.insert.spool.dir());
+        Self { ctx, buffers: BTreeMap::new(), ledger: Ledger::default(), ledger_file }
     }
 
     fn memory_mode(&self) -> bool {
@@ -46,7 +48,7 @@ impl Writer {
     fn note_ledger(&mut self) {
         if self.memory_mode() {
             self.ledger.settled = self.ledger.taken.saturating_sub(self.buffered() as u64);
-            self.ledger.write(self.ctx.insert.spool.dir());
+            self.ledger_file.write(self.ledger);
         }
     }
 
@@ -142,7 +144,7 @@ impl Writer {
         let lost = self.buffered();
         // What is still buffered now is dropped and counted here, not at the next start.
         self.ledger.settled = self.ledger.taken;
-        self.ledger.write(self.ctx.insert.spool.dir());
+        self.ledger_file.write(self.ledger);
         if lost > 0 {
             tracing::error!(rows = lost, "shutdown: rows could be stored neither in ClickHouse nor in the spool");
             metrics::counter!(t::DROPPED_ROWS, "table" => "all", "reason" => "shutdown").increment(lost as u64);
