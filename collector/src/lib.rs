@@ -36,6 +36,16 @@ pub mod telemetry;
 pub mod tls;
 pub mod tracking;
 
+/// A new empty directory under the system temp dir for a unit test (`name`
+/// tells whose; the process id keeps parallel runs apart).
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ktra-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use config::Config;

@@ -235,9 +235,7 @@ mod tests {
 
     #[test]
     fn requests_are_durable_deduplicated_and_filter_until_pruned() {
-        let dir = std::env::temp_dir().join(format!("ktra-erasures-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("erasures");
         let e = Erasures::open(&dir).unwrap();
         e.request("demo", "r1").unwrap();
         e.request("demo", "r1").unwrap();

@@ -118,9 +118,7 @@ mod tests {
 
     #[test]
     fn a_journal_outlives_the_process() {
-        let dir = std::env::temp_dir().join(format!("ktra-revocations-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("revocations");
         let r = Revocations::open(&dir).unwrap();
         r.revoke("gone", 100);
         r.revoke("kept", 200);

@@ -88,9 +88,7 @@ mod tests {
 
     #[test]
     fn appends_survive_reopen_rewrite_replaces_and_torn_lines_are_skipped() {
-        let dir = std::env::temp_dir().join(format!("ktra-journal-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("journal");
         let path = dir.join("j.jsonl");
         let (j, items) = Journal::<(String, u64)>::open(&path).unwrap();
         assert!(items.is_empty());

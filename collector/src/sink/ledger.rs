@@ -114,9 +114,7 @@ mod tests {
 
     #[test]
     fn the_file_written_in_place_reads_back_and_a_crash_counts_the_difference() {
-        let dir = std::env::temp_dir().join(format!("ktra-ledger-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("ledger");
         // An older release's shorter record, then the writer's records in place.
         Ledger { taken: 123_456_789, settled: 9 }.write(&dir);
         let mut f = LedgerFile::new(&dir);
