@@ -46,7 +46,7 @@ function api(path, raw) {
 // and the traffic chart, the funnel, the goals, then down the page): what a
 // person looks at first is drawn first. Polls (live, online), the site list and
 // CSV downloads go at once.
-const SLOTS = 2;
+const SLOTS = 3;
 const waiting = [];
 let inFlight = 0;
 let ranks = null;
