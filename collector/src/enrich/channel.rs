@@ -2,7 +2,7 @@
 //! `internal` or `direct`, decided from click ids, UTM medium/source, the
 //! email click id and the referrer host (in that order).
 
-const SEARCH: &[&str] = &[
+pub(crate) const SEARCH: &[&str] = &[
     "google.",
     "bing.com",
     "duckduckgo.com",
@@ -18,7 +18,7 @@ const SEARCH: &[&str] = &[
     "naver.com",
     "seznam.cz",
 ];
-const SOCIAL: &[&str] = &[
+pub(crate) const SOCIAL: &[&str] = &[
     "facebook.com",
     "fb.com",
     "m.facebook.com",
@@ -41,9 +41,9 @@ const SOCIAL: &[&str] = &[
     "vk.com",
     "snapchat.com",
 ];
-const WEBMAIL: &[&str] =
+pub(crate) const WEBMAIL: &[&str] =
     &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me", "webmail."];
-const PAID_MEDIUMS: &[&str] = &[
+pub(crate) const PAID_MEDIUMS: &[&str] = &[
     "cpc",
     "ppc",
     "paid",

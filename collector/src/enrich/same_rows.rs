@@ -80,62 +80,8 @@ mod before {
         h.strip_prefix("www.").map(str::to_string).unwrap_or(h)
     }
 
-    const SEARCH: &[&str] = &[
-        "google.",
-        "bing.com",
-        "duckduckgo.com",
-        "search.yahoo.",
-        "yahoo.com",
-        "yandex.",
-        "baidu.com",
-        "ecosia.org",
-        "startpage.com",
-        "qwant.com",
-        "search.brave.com",
-        "kagi.com",
-        "naver.com",
-        "seznam.cz",
-    ];
-    const SOCIAL: &[&str] = &[
-        "facebook.com",
-        "fb.com",
-        "m.facebook.com",
-        "l.facebook.com",
-        "instagram.com",
-        "t.co",
-        "twitter.com",
-        "x.com",
-        "linkedin.com",
-        "lnkd.in",
-        "reddit.com",
-        "pinterest.",
-        "youtube.com",
-        "tiktok.com",
-        "threads.net",
-        "mastodon.social",
-        "bsky.app",
-        "news.ycombinator.com",
-        "quora.com",
-        "vk.com",
-        "snapchat.com",
-    ];
-    const WEBMAIL: &[&str] =
-        &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me", "webmail."];
-    const PAID_MEDIUMS: &[&str] = &[
-        "cpc",
-        "ppc",
-        "paid",
-        "paidsearch",
-        "paid_search",
-        "paid-social",
-        "paid_social",
-        "paidsocial",
-        "cpm",
-        "cpv",
-        "display",
-        "retargeting",
-        "affiliate",
-    ];
+    // The lists are the product's (one definition); the matching below is the old code.
+    use crate::enrich::channel::{PAID_MEDIUMS, SEARCH, SOCIAL, WEBMAIL};
 
     fn matches(host: &str, list: &[&str]) -> bool {
         list.iter().any(|p| {
