@@ -268,6 +268,14 @@ async fn a_shared_link_opens_one_site_until_revoked() {
         .await;
     assert_eq!(shown, json!([true, true, true, null]), "read-only view, no key stored");
     assert!(b.current_url().await.contains("share="), "the link stays shareable");
+    // Nothing to build or edit: the funnel editor's buttons are not drawn (checked as laid out, not by a class).
+    let editable = b
+        .js(
+            "return ['funnel-new', 'funnel-edit'].map(id => document.getElementById(id).getClientRects().length > 0)              .concat(document.querySelector('[data-panel=funnel] .funnel-body').textContent.includes('New funnel'))",
+            vec![],
+        )
+        .await;
+    assert_eq!(editable, json!([false, false, false]), "a shared view offers no funnel editing");
     let shot = b.screenshot("dashboard-shared").await;
     eprintln!("screenshot: {}", shot.display());
 

@@ -336,6 +336,8 @@ async function start() {
   $('#shared-note').hidden = !state.share;
   $('#logout').hidden = !!state.share;
   panel('automations').hidden = !!state.share;
+  // Funnels are built and edited with the admin key only.
+  $('#funnel-actions').hidden = !!state.share;
   const { sites } = answer;
   state.definitions = answer.definitions || {};
   const prefs = readPrefs();

@@ -239,7 +239,9 @@ export async function loadExplore(api, load) {
   } else {
     const p = panel('funnel');
     p.dataset.state = 'empty';
-    $('.funnel-body', p).innerHTML = '<p class="empty">No funnels yet for this site: build one with <strong>New funnel</strong>, or add <code>[sites.ID.funnels.NAME]</code> to the config and send the collector a SIGHUP.</p>';
+    $('.funnel-body', p).innerHTML = state.share
+      ? '<p class="empty">No funnels for this site yet.</p>'
+      : '<p class="empty">No funnels yet for this site: build one with <strong>New funnel</strong>, or add <code>[sites.ID.funnels.NAME]</code> to the config and send the collector a SIGHUP.</p>';
   }
   await Promise.all(jobs);
   return load;
